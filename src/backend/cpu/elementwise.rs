@@ -1,0 +1,181 @@
+//! Elementwise ops: binary with numpy broadcasting, unary maps (activations and their derivatives),
+//! affine x * a + b, and the fused SwiGLU silu(gate) * up. Twin of kernels/elementwise.cu.
+//!
+//! GELU is the tanh approximation used by GPT-2:
+//!   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+//! SiLU: silu(x) = x sigmoid(x), silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
+
+use super::{CpuStorage, Real, PAR_MIN};
+use crate::tensor::Shape;
+use crate::Result;
+use rayon::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    /// max(a, b), elementwise
+    Maximum,
+    /// 1 where a >= b, else 0 (a mask; carries no gradient)
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Tanh,
+    Square,
+    Recip,
+    Relu,
+    Gelu,
+    Silu,
+    /// d/dx gelu(x): used by the backward pass
+    GeluGrad,
+    /// d/dx silu(x)
+    SiluGrad,
+    /// 1 where x > 0, else 0 (relu's derivative)
+    Step,
+}
+
+#[inline(always)]
+fn binary_f<T: Real>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync {
+    move |a, b| match op {
+        BinaryOp::Add => a + b,
+        BinaryOp::Sub => a - b,
+        BinaryOp::Mul => a * b,
+        BinaryOp::Div => a / b,
+        BinaryOp::Maximum => if a >= b || b.is_nan() { a } else { b },
+        BinaryOp::Ge => if a >= b { T::ONE } else { T::ZERO },
+    }
+}
+
+#[inline(always)]
+pub fn sigmoid<T: Real>(x: T) -> T {
+    T::ONE / (T::ONE + (-x).exp())
+}
+
+#[inline(always)]
+pub fn unary_f<T: Real>(op: UnaryOp, x: T) -> T {
+    let half = T::from_f64(0.5);
+    let c = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
+    let k = T::from_f64(0.044715);
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Exp => x.exp(),
+        UnaryOp::Log => x.ln(),
+        UnaryOp::Sqrt => x.sqrt(),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Square => x * x,
+        UnaryOp::Recip => T::ONE / x,
+        UnaryOp::Relu => if x > T::ZERO { x } else { T::ZERO },
+        UnaryOp::Step => if x > T::ZERO { T::ONE } else { T::ZERO },
+        UnaryOp::Gelu => half * x * (T::ONE + (c * (x + k * x * x * x)).tanh()),
+        UnaryOp::GeluGrad => {
+            // d/dx [0.5 x (1 + tanh u)], u = c (x + k x^3): 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3k x^2)
+            let t = (c * (x + k * x * x * x)).tanh();
+            half * (T::ONE + t) + half * x * (T::ONE - t * t) * c * (T::ONE + T::from_f64(3.0) * k * x * x)
+        }
+        UnaryOp::Silu => x * sigmoid(x),
+        UnaryOp::SiluGrad => {
+            let s = sigmoid(x);
+            s * (T::ONE + x * (T::ONE - s))
+        }
+    }
+}
+
+pub fn unary(op: UnaryOp, x: &CpuStorage) -> Result<CpuStorage> {
+    crate::float_op!("unary", (x), map(x, |v| unary_f(op, v)))
+}
+
+/// y = x * mul + add
+pub fn affine(x: &CpuStorage, mul: f64, add: f64) -> Result<CpuStorage> {
+    crate::float_op!("affine", (x), affine_t(x, mul, add))
+}
+
+fn affine_t<T: Real>(x: &[T], mul: f64, add: f64) -> Vec<T> {
+    let (m, a) = (T::from_f64(mul), T::from_f64(add));
+    map(x, |v| v * m + a)
+}
+
+fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    if x.len() >= PAR_MIN {
+        x.par_iter().map(|&v| f(v)).collect()
+    } else {
+        x.iter().map(|&v| f(v)).collect()
+    }
+}
+
+/// out = a (op) b with broadcasting; `out` is the broadcast shape of `sa` and `sb`.
+pub fn binary(op: BinaryOp, a: &CpuStorage, sa: &Shape, b: &CpuStorage, sb: &Shape, out: &Shape) -> Result<CpuStorage> {
+    crate::float_op!("binary", (a, b), binary_t(op, a, sa, b, sb, out))
+}
+
+/// Strides of `s` seen as a tensor of shape `out` (0 on broadcast dimensions).
+fn broadcast_strides(s: &Shape, out: &Shape) -> Vec<usize> {
+    let lead = out.rank() - s.rank();
+    let st = s.strides();
+    (0..out.rank())
+        .map(|i| if i < lead || s.0[i - lead] == 1 { 0 } else { st[i - lead] })
+        .collect()
+}
+
+fn binary_t<T: Real>(op: BinaryOp, a: &[T], sa: &Shape, b: &[T], sb: &Shape, out: &Shape) -> Vec<T> {
+    let f = binary_f::<T>(op);
+    if sa == sb {
+        return if a.len() >= PAR_MIN {
+            a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
+        } else {
+            a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+        };
+    }
+    // General case: walk the output row by row (last dim); each row of a and b is either
+    // contiguous (stride 1) or a repeated element (stride 0).
+    let n = out.elem_count();
+    let mut y = vec![T::ZERO; n];
+    if n == 0 {
+        return y;
+    }
+    let (ast, bst) = (broadcast_strides(sa, out), broadcast_strides(sb, out));
+    let last = out.rank().saturating_sub(1);
+    let cols = out.0.get(last).copied().unwrap_or(1);
+    let (ia, ib) = (ast.get(last).copied().unwrap_or(0), bst.get(last).copied().unwrap_or(0));
+    let dims = out.0.clone();
+    let row = |r: usize, yr: &mut [T]| {
+        // Offsets of row r in a and b: decompose r over the leading dims.
+        let (mut rem, mut oa, mut ob) = (r, 0, 0);
+        for d in (0..last).rev() {
+            let i = rem % dims[d];
+            rem /= dims[d];
+            oa += i * ast[d];
+            ob += i * bst[d];
+        }
+        for (j, yj) in yr.iter_mut().enumerate() {
+            *yj = f(a[oa + j * ia], b[ob + j * ib]);
+        }
+    };
+    if n >= PAR_MIN {
+        y.par_chunks_mut(cols).enumerate().for_each(|(r, yr)| row(r, yr));
+    } else {
+        y.chunks_mut(cols).enumerate().for_each(|(r, yr)| row(r, yr));
+    }
+    y
+}
+
+/// SwiGLU: y = silu(gate) * up, elementwise over equal shapes.
+pub fn swiglu(gate: &CpuStorage, up: &CpuStorage) -> Result<CpuStorage> {
+    crate::float_op!("swiglu", (gate, up), gate.iter().zip(up).map(|(&g, &u)| unary_f(UnaryOp::Silu, g) * u).collect())
+}
+
+/// SwiGLU backward: d gate = dy * up * silu'(gate), d up = dy * silu(gate).
+pub fn swiglu_backward(gate: &CpuStorage, up: &CpuStorage, dy: &CpuStorage) -> Result<Vec<CpuStorage>> {
+    crate::float_op_multi!("swiglu_backward", (gate, up, dy), {
+        let dg = gate.iter().zip(up).zip(dy).map(|((&g, &u), &d)| d * u * unary_f(UnaryOp::SiluGrad, g)).collect();
+        let du = gate.iter().zip(dy).map(|(&g, &d)| d * unary_f(UnaryOp::Silu, g)).collect();
+        vec![dg, du]
+    })
+}

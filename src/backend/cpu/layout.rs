@@ -1,0 +1,116 @@
+//! Data movement: permute (a transposing copy), narrow (a slice along one axis), concat, and
+//! index_select with its scatter-add adjoint. Dtype-agnostic: works on any element type.
+
+use super::CpuStorage;
+use crate::tensor::Shape;
+use crate::Result;
+
+/// Apply `f` to the typed buffer(s) whatever the dtype; all inputs must share one dtype.
+macro_rules! any_dtype {
+    ($name:expr, ($($s:ident),+), $body:expr) => {{
+        use CpuStorage as S;
+        match ($($s,)+) {
+            ($(S::F32($s),)+) => Ok(S::F32($body)),
+            ($(S::F64($s),)+) => Ok(S::F64($body)),
+            ($(S::BF16($s),)+) => Ok(S::BF16($body)),
+            ($(S::U32($s),)+) => Ok(S::U32($body)),
+            #[allow(unreachable_patterns)]
+            ($($s,)+) => Err(super::dtype_error($name, &[$($s.dtype()),+])),
+        }
+    }};
+}
+
+/// y = x.permute(perm): y's dim i is x's dim perm[i].
+pub fn permute(x: &CpuStorage, shape: &Shape, perm: &[usize]) -> Result<CpuStorage> {
+    let xs = shape.strides();
+    let out: Vec<usize> = perm.iter().map(|&p| shape.0[p]).collect();
+    let st: Vec<usize> = perm.iter().map(|&p| xs[p]).collect();
+    let n = shape.elem_count();
+    // Source offset for each destination index, walking the destination in order.
+    let mut src = Vec::with_capacity(n);
+    let mut idx = vec![0usize; out.len()];
+    let mut off = 0usize;
+    for _ in 0..n {
+        src.push(off);
+        for d in (0..out.len()).rev() {
+            idx[d] += 1;
+            off += st[d];
+            if idx[d] < out[d] {
+                break;
+            }
+            off -= st[d] * out[d];
+            idx[d] = 0;
+        }
+    }
+    any_dtype!("permute", (x), src.iter().map(|&o| x[o]).collect())
+}
+
+/// Elements [start, start + len) along `axis` of x viewed as (outer, dim, inner).
+pub fn narrow(x: &CpuStorage, outer: usize, dim: usize, inner: usize, start: usize, len: usize) -> Result<CpuStorage> {
+    any_dtype!("narrow", (x), {
+        let mut y = Vec::with_capacity(outer * len * inner);
+        for o in 0..outer {
+            y.extend_from_slice(&x[(o * dim + start) * inner..(o * dim + start + len) * inner]);
+        }
+        y
+    })
+}
+
+/// Concatenate along an axis; parts are (outer, dim_i, inner).
+pub fn concat(parts: &[&CpuStorage], outer: usize, dims: &[usize], inner: usize) -> Result<CpuStorage> {
+    let total: usize = dims.iter().sum();
+    let dtype = parts[0].dtype();
+    let mut out = CpuStorage::zeros(dtype, outer * total * inner);
+    for (p, part) in parts.iter().enumerate() {
+        if part.dtype() != dtype {
+            return Err(super::dtype_error("concat", &[dtype, part.dtype()]));
+        }
+        let before: usize = dims[..p].iter().sum();
+        let (d, t) = (dims[p], total);
+        macro_rules! copy {
+            ($o:expr, $x:expr) => {
+                for o in 0..outer {
+                    $o[(o * t + before) * inner..(o * t + before + d) * inner].copy_from_slice(&$x[o * d * inner..(o + 1) * d * inner]);
+                }
+            };
+        }
+        match (&mut out, part) {
+            (CpuStorage::F32(o), CpuStorage::F32(x)) => copy!(o, x),
+            (CpuStorage::F64(o), CpuStorage::F64(x)) => copy!(o, x),
+            (CpuStorage::BF16(o), CpuStorage::BF16(x)) => copy!(o, x),
+            (CpuStorage::U32(o), CpuStorage::U32(x)) => copy!(o, x),
+            _ => unreachable!("dtypes checked above"),
+        }
+    }
+    Ok(out)
+}
+
+/// y[o, j, i] = x[o, ids[j], i]; ids already range-checked against `dim`.
+pub fn index_select(x: &CpuStorage, ids: &[u32], outer: usize, dim: usize, inner: usize) -> Result<CpuStorage> {
+    any_dtype!("index_select", (x), {
+        let mut y = Vec::with_capacity(outer * ids.len() * inner);
+        for o in 0..outer {
+            for &j in ids {
+                let s = (o * dim + j as usize) * inner;
+                y.extend_from_slice(&x[s..s + inner]);
+            }
+        }
+        y
+    })
+}
+
+/// Adjoint of index_select: dx[o, ids[j], i] += dy[o, j, i], in order of j (deterministic).
+pub fn index_add(dy: &CpuStorage, ids: &[u32], outer: usize, dim: usize, inner: usize) -> Result<CpuStorage> {
+    crate::float_op!("index_add", (dy), {
+        let mut dx = vec![Default::default(); outer * dim * inner];
+        for o in 0..outer {
+            for (j, &id) in ids.iter().enumerate() {
+                let (d, s) = ((o * dim + id as usize) * inner, (o * ids.len() + j) * inner);
+                for i in 0..inner {
+                    dx[d + i] += dy[s + i];
+                }
+            }
+        }
+        dx
+    })
+}

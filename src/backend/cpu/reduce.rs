@@ -1,0 +1,58 @@
+//! Reductions along one axis: sum, max, argmax. The tensor is viewed as (outer, dim, inner) and
+//! reduced over `dim`; the result is (outer, inner). Sums accumulate in f64 so that long rows
+//! stay accurate in f32. Twin of kernels/reduce.cu.
+
+use super::{CpuStorage, Real};
+use crate::Result;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Max,
+}
+
+pub fn reduce(op: ReduceOp, x: &CpuStorage, outer: usize, dim: usize, inner: usize) -> Result<CpuStorage> {
+    crate::float_op!("reduce", (x), reduce_t(op, x, outer, dim, inner))
+}
+
+fn reduce_t<T: Real>(op: ReduceOp, x: &[T], outer: usize, dim: usize, inner: usize) -> Vec<T> {
+    let mut y = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        let base = o * dim * inner;
+        for i in 0..inner {
+            let it = (0..dim).map(|d| x[base + d * inner + i]);
+            y.push(match op {
+                ReduceOp::Sum => T::from_f64(it.map(|v| v.to_f64()).sum::<f64>()),
+                // NaN propagates: a NaN anywhere in the row makes the max NaN.
+                ReduceOp::Max => it.fold(T::NEG_INF, |m, v| if v > m || v.is_nan() || m.is_nan() { if m.is_nan() { m } else { v } } else { m }),
+            });
+        }
+    }
+    y
+}
+
+/// Index of the largest element along the axis (the first one on ties), as U32.
+pub fn argmax(x: &CpuStorage, outer: usize, dim: usize, inner: usize) -> Result<CpuStorage> {
+    fn t<T: Real>(x: &[T], outer: usize, dim: usize, inner: usize) -> Vec<u32> {
+        let mut y = Vec::with_capacity(outer * inner);
+        for o in 0..outer {
+            for i in 0..inner {
+                let (mut best, mut arg) = (T::NEG_INF, 0u32);
+                for d in 0..dim {
+                    let v = x[o * dim * inner + d * inner + i];
+                    if v > best || (d == 0 && !(v < best)) {
+                        best = v;
+                        arg = d as u32;
+                    }
+                }
+                y.push(arg);
+            }
+        }
+        y
+    }
+    match x {
+        CpuStorage::F32(x) => Ok(CpuStorage::U32(t(x, outer, dim, inner))),
+        CpuStorage::F64(x) => Ok(CpuStorage::U32(t(x, outer, dim, inner))),
+        other => Err(super::dtype_error("argmax", &[other.dtype()])),
+    }
+}

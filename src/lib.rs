@@ -1,0 +1,24 @@
+//! kiln: a minimal engine for language-model research.
+//!
+//! Crate map (data flows one way, top to bottom):
+//!   ops/        fused ops at the Tensor level (softmax + cross-entropy, norms, RoPE, embedding,
+//!               attention, linear attention, LoRA), each with its hand-written backward
+//!   autograd/   Op enum, backward (topological sort + one match), gradcheck
+//!   tensor/     Tensor handle, Shape, DType, Device; views and arithmetic
+//!   backend/    enum Storage { Cpu, Cuda }: the one place ops dispatch; cpu/ is the spec
+//!   rng         counter-based Philox4x32-10, shared bit for bit with the CUDA kernels
+//!
+//! Dimension legend used in every shape comment:
+//!   B batch, T time, C channels, H heads, D head dim, V vocab, R LoRA rank, N rows,
+//!   K reduction dim, M output dim.
+
+pub mod autograd;
+pub mod backend;
+pub mod error;
+pub mod ops;
+pub mod rng;
+pub mod tensor;
+
+pub use autograd::{backward, no_grad, Grads};
+pub use error::{Error, Result};
+pub use tensor::{DType, Device, Shape, Tensor};

@@ -1,0 +1,94 @@
+//! Elementwise ops with broadcasting, activations, reductions: values against direct f64
+//! formulas, f64 gradchecks of every differentiable one, and shape/dtype errors.
+mod common;
+use common::*;
+use kiln::{Error, Tensor};
+
+#[test]
+fn broadcasting_values() {
+    let a = Tensor::from_vec(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3]).unwrap();
+    let b = Tensor::from_vec(vec![10.0, 20.0, 30.0], [3]).unwrap();
+    assert_eq!(a.add(&b).unwrap().to_vec_f32().unwrap(), vec![11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
+    let col = Tensor::from_vec(vec![2.0, 3.0], [2, 1]).unwrap();
+    assert_eq!(a.mul(&col).unwrap().to_vec_f32().unwrap(), vec![2.0, 4.0, 6.0, 12.0, 15.0, 18.0]);
+    // (2,1) op (1,3) -> (2,3)
+    let row = Tensor::from_vec(vec![1.0, 2.0, 4.0], [1, 3]).unwrap();
+    assert_eq!(col.sub(&row).unwrap().to_vec_f32().unwrap(), vec![1.0, 0.0, -2.0, 2.0, 1.0, -1.0]);
+    assert_eq!(a.div(&Tensor::scalar(2.0)).unwrap().to_vec_f32().unwrap()[..2], [0.5, 1.0]);
+}
+
+#[test]
+fn activations_match_formulas() {
+    let x = randn64(&[64], 1);
+    let xs = x.to_vec_f64().unwrap();
+    let gelu: Vec<f64> = xs.iter().map(|&v| 0.5 * v * (1.0 + ((2.0 / std::f64::consts::PI).sqrt() * (v + 0.044715 * v.powi(3))).tanh())).collect();
+    assert_close(&x.gelu().unwrap().to_vec_f64().unwrap(), &gelu, 1e-12, 1e-12, "gelu");
+    let silu: Vec<f64> = xs.iter().map(|&v| v / (1.0 + (-v).exp())).collect();
+    assert_close(&x.silu().unwrap().to_vec_f64().unwrap(), &silu, 1e-12, 1e-12, "silu");
+    let up = randn64(&[64], 2);
+    let sw: Vec<f64> = silu.iter().zip(up.to_vec_f64().unwrap()).map(|(s, u)| s * u).collect();
+    assert_close(&Tensor::swiglu(&x, &up).unwrap().to_vec_f64().unwrap(), &sw, 1e-12, 1e-12, "swiglu");
+}
+
+#[test]
+fn gradcheck_binary_with_broadcasting() {
+    let a = randn64(&[3, 4], 1);
+    let b = randn64(&[4], 2);
+    let c = randn64(&[3, 1], 3);
+    check_grads(|t| t[0].add(&t[1]), &[a.clone(), b.clone()]);
+    check_grads(|t| t[0].sub(&t[1]), &[a.clone(), c.clone()]);
+    check_grads(|t| t[0].mul(&t[1]), &[a.clone(), b.clone()]);
+    let pos = b.sqr().unwrap().affine(1.0, 0.5).unwrap(); // keep the divisor away from 0
+    check_grads(|t| t[0].div(&t[1]), &[a.clone(), pos]);
+    check_grads(|t| t[0].maximum(&t[1]), &[a, c]);
+}
+
+#[test]
+fn gradcheck_unary_and_activations() {
+    let x = randn64(&[5, 7], 4);
+    let pos = x.sqr().unwrap().affine(1.0, 0.1).unwrap();
+    type F = fn(&Tensor) -> kiln::Result<Tensor>;
+    let general: [(&str, F); 8] = [
+        ("neg", Tensor::neg), ("exp", Tensor::exp), ("tanh", Tensor::tanh), ("sqr", Tensor::sqr),
+        ("gelu", Tensor::gelu), ("silu", Tensor::silu), ("relu", Tensor::relu), ("affine", |t| t.affine(-1.5, 0.25)),
+    ];
+    for (name, f) in general {
+        eprintln!("{name}");
+        check_grads(|t| f(&t[0]), &[x.clone()]);
+    }
+    for f in [Tensor::log as F, Tensor::sqrt, Tensor::recip] {
+        check_grads(|t| f(&t[0]), &[pos.clone()]);
+    }
+    check_grads(|t| Tensor::swiglu(&t[0], &t[1]), &[x.clone(), randn64(&[5, 7], 5)]);
+}
+
+#[test]
+fn reductions_values_and_gradients() {
+    let x = Tensor::from_vec(vec![1.0, 5.0, 3.0, 4.0, 2.0, 6.0], [2, 3]).unwrap();
+    assert_eq!(x.sum(1, false).unwrap().to_vec_f32().unwrap(), vec![9.0, 12.0]);
+    assert_eq!(x.sum(0, true).unwrap().dims(), &[1, 3]);
+    assert_eq!(x.mean(0, false).unwrap().to_vec_f32().unwrap(), vec![2.5, 3.5, 4.5]);
+    assert_eq!(x.max(1, false).unwrap().to_vec_f32().unwrap(), vec![5.0, 6.0]);
+    assert_eq!(x.argmax(1, false).unwrap().to_vec_u32().unwrap(), vec![1, 2]);
+    assert_eq!(x.argmax(0, false).unwrap().to_vec_u32().unwrap(), vec![1, 0, 1]);
+    assert_eq!(x.sum_all().unwrap().to_scalar().unwrap(), 21.0);
+    let y = randn64(&[3, 4, 5], 6);
+    for ax in [0isize, 1, -1] {
+        check_grads(|t| t[0].sum(ax, false), &[y.clone()]);
+        check_grads(|t| t[0].mean(ax, true), &[y.clone()]);
+        check_grads(|t| t[0].max(ax, false), &[y.clone()]);
+    }
+}
+
+#[test]
+fn elementwise_errors_name_op_and_shapes() {
+    let a = randn(&[2, 3], 1);
+    let e = a.add(&randn(&[4], 2)).unwrap_err();
+    assert!(matches!(e, Error::ShapeMismatch { op: "add", .. }), "{e}");
+    assert!(e.to_string().contains("[2, 3]") && e.to_string().contains("[4]"), "{e}");
+    let e = a.mul(&a.to_dtype(kiln::DType::F64).unwrap()).unwrap_err();
+    assert!(matches!(e, Error::DTypeMismatch { op: "mul", .. }), "{e}");
+    let ids = Tensor::from_vec_u32(vec![1, 2], [2]).unwrap();
+    assert!(ids.exp().is_err(), "float op on U32 is refused");
+    assert!(Tensor::swiglu(&a, &randn(&[3, 2], 1)).unwrap_err().to_string().contains("swiglu"));
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite: what CI runs (.ci/run calls exactly this) and what a developer runs.
+# 1. the line budget: no file in src/ or kernels/ over 600 lines (aim under 400);
+# 2. cargo test on every target (unit, integration, doc), no GPU needed;
+#    --all-targets also builds the criterion benches and runs each once in test mode (a smoke
+#    run that checks their correctness guards; speed is never asserted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== line budget (src/, kernels/: max 600 lines per file)"
+over=0
+while IFS= read -r f; do
+  n=$(wc -l < "$f")
+  if [ "$n" -gt 600 ]; then
+    echo "  $f: $n lines (limit 600)"
+    over=1
+  fi
+done < <(find src kernels -type f \( -name '*.rs' -o -name '*.cu' -o -name '*.cuh' -o -name '*.h' \) 2>/dev/null | sort)
+if [ "$over" -ne 0 ]; then
+  echo "line budget exceeded" >&2
+  exit 1
+fi
+echo "  ok"
+
+echo "== cargo test"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
+
+# One closing line for the whole suite, summed over every test binary.
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+echo
+echo "suite: $passed passed, $failed failed"
+exit "$status"

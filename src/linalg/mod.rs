@@ -1,0 +1,22 @@
+//! Dense numerics for fits and probes, on plain f64 slices: the ONLY module (with the matmul in
+//! backend/cpu) where faer types appear.
+//!
+//!   dense    least squares by QR, matrix product (faer)
+//!   lbfgs    L-BFGS with a strong-Wolfe line search (unconstrained minimisation)
+//!   lsq      bounded non-linear least squares (projected Levenberg-Marquardt)
+//!   huber    the Huber loss and its derivative
+//!   logreg   multinomial logistic regression with an L2 penalty, fitted by L-BFGS
+//!
+//! Shapes: N rows (samples), F features, K classes; matrices are row-major.
+
+pub mod dense;
+pub mod huber;
+pub mod lbfgs;
+pub mod logreg;
+pub mod lsq;
+
+pub use dense::{gemm, lstsq};
+pub use huber::{huber, huber_grad, huber_sum};
+pub use lbfgs::{minimize, LbfgsOptions, LbfgsStop, Minimum};
+pub use logreg::{LogReg, LogRegOptions};
+pub use lsq::{least_squares, LsqFit, LsqOptions, LsqStop};

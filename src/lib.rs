@@ -1,6 +1,11 @@
 //! kiln: a minimal engine for language-model research.
 //!
 //! Crate map (data flows one way, top to bottom):
+//!   bench/      `kiln bench --suite ...`: timed workloads checked against known answers
+//!   methods/    one folder per research method (scaling_laws, ...) and `kiln repro`
+//!   report/     run directories: atomic report.json / report.md writes, PNG plots (plotters)
+//!   linalg/     dense numerics on f64 slices (the only faer user besides matmul): least squares,
+//!               L-BFGS, bounded non-linear least squares, Huber loss, logistic regression
 //!   ops/        fused ops at the Tensor level (softmax + cross-entropy, norms, RoPE, embedding,
 //!               attention, linear attention, LoRA), each with its hand-written backward
 //!   autograd/   Op enum, backward (topological sort + one match), gradcheck
@@ -14,8 +19,12 @@
 
 pub mod autograd;
 pub mod backend;
+pub mod bench;
 pub mod error;
+pub mod linalg;
+pub mod methods;
 pub mod ops;
+pub mod report;
 pub mod rng;
 pub mod tensor;
 

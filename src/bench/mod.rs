@@ -1,0 +1,176 @@
+//! `kiln bench --suite NAME`: timed workloads run from the CLI (the criterion benches in the
+//! top-level bench/ folder cover the engine's ops). Each workload checks its answer first, warms
+//! up, then reports the median, min and max over repeats, the way
+//! ../shared/baselines/torch_cpu_baselines.py times its reference (so the two compare as ratios
+//! when run in one sitting).
+//!
+//! Suites: `baselines`, workloads e2 and f of ../shared/baselines/README.md:
+//!   e2  Huber (delta 1e-3) scaling-law fit on 100 points from a grid of 108 L-BFGS starts
+//!   f   logistic-regression probe, 4000 x 256, 10 classes, C = 1, L-BFGS (max 200 iterations)
+
+use crate::linalg::{LogReg, LogRegOptions};
+use crate::methods::scaling_laws::law::{fit_huber, grid_of, huber_objective, Law, Obs, HUBER_DELTA};
+use crate::rng::{normal_vec, uniform_vec};
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Timing {
+    pub name: String,
+    pub median_s: f64,
+    pub min_s: f64,
+    pub max_s: f64,
+    pub repeats: usize,
+    /// What the correctness check saw.
+    pub check: String,
+    /// The matching baseline median from a torch_cpu_baselines.py JSON, if one was given.
+    pub baseline_s: Option<f64>,
+}
+
+/// Median/min/max seconds of `f` over `repeats` runs after `warmup` runs.
+pub fn time<F: FnMut() -> Result<()>>(repeats: usize, warmup: usize, mut f: F) -> Result<(f64, f64, f64)> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut t = Vec::with_capacity(repeats);
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    let n = t.len();
+    let median = if n % 2 == 1 { t[n / 2] } else { 0.5 * (t[n / 2 - 1] + t[n / 2]) };
+    Ok((median, t[0], t[n - 1]))
+}
+
+/// e2's data: Chinchilla's constants, N log-uniform in [1e7, 1e10], D in [1e9, 1e12], 1% log-noise.
+pub fn e2_data(seed: u64) -> (Vec<Obs>, Law) {
+    let truth = Law { a: 406.4f64.ln(), b: 410.7f64.ln(), e: 1.69f64.ln(), alpha: 0.34, beta: 0.28 };
+    let un = uniform_vec(seed, 0, 100, 0.0, 1.0);
+    let ud = uniform_vec(seed, 1, 100, 0.0, 1.0);
+    let noise = normal_vec(seed, 2, 100, 0.0, 0.01);
+    let lerp = |u: f32, lo: f64, hi: f64| (lo.ln() + u as f64 * (hi.ln() - lo.ln())).exp();
+    let obs = (0..100)
+        .map(|i| {
+            let (n, d) = (lerp(un[i], 1e7, 1e10), lerp(ud[i], 1e9, 1e12));
+            Obs { n, d, loss: truth.predict(n, d) * (noise[i] as f64).exp() }
+        })
+        .collect();
+    (obs, truth)
+}
+
+/// e2's grid: a, b in {0, 10, 20}, e in {-1, 0.5, 1}, alpha, beta in {0.2, 0.5}: 108 starts.
+pub fn e2_grid() -> Vec<[f64; 5]> {
+    grid_of(&[0.0, 10.0, 20.0], &[0.0, 10.0, 20.0], &[-1.0, 0.5, 1.0], &[0.2, 0.5], &[0.2, 0.5])
+}
+
+fn bench_e2(repeats: usize) -> Result<Timing> {
+    let (obs, truth) = e2_data(0);
+    let grid = e2_grid();
+    let fit = fit_huber(&obs, &grid, HUBER_DELTA)?;
+    // Correctness: the best fit must score at least as well as the true parameters on noisy data.
+    let logs: Vec<[f64; 3]> = obs.iter().map(|o| [o.n.ln(), o.d.ln(), o.loss.ln()]).collect();
+    let at_truth = huber_objective(&truth.to_vec(), &logs, HUBER_DELTA, &mut [0.0; 5]);
+    if !(fit.objective <= at_truth * (1.0 + 1e-9)) {
+        return Err(Error::Msg(format!("bench e2: fit objective {} is worse than at the true parameters {at_truth}", fit.objective)));
+    }
+    let (median, min, max) = time(repeats, 1, || fit_huber(&obs, &grid, HUBER_DELTA).map(|_| ()))?;
+    let l = fit.law;
+    Ok(Timing {
+        name: format!("e2 Huber scaling-law fit, 100 points, {} L-BFGS starts", grid.len()),
+        median_s: median,
+        min_s: min,
+        max_s: max,
+        repeats,
+        check: format!(
+            "E = {:.3}, A = {:.1}, B = {:.1}, alpha = {:.3}, beta = {:.3} (true 1.69, 406.4, 410.7, 0.34, 0.28); objective {:.3e} <= {:.3e} at the truth",
+            l.e.exp(),
+            l.a.exp(),
+            l.b.exp(),
+            l.alpha,
+            l.beta,
+            fit.objective,
+            at_truth
+        ),
+        baseline_s: None,
+    })
+}
+
+/// f's data: X (5000, 256) standard normal, y = argmax(X W_true + noise), 10 classes.
+pub fn f_data(seed: u64) -> (Vec<f64>, Vec<usize>) {
+    let (n, f, k) = (5000, 256, 10);
+    let x: Vec<f64> = normal_vec(seed, 0, n * f, 0.0, 1.0).into_iter().map(f64::from).collect();
+    let w = normal_vec(seed, 1, f * k, 0.0, 1.0);
+    let noise = normal_vec(seed, 2, n * k, 0.0, 1.0);
+    let y = (0..n)
+        .map(|i| {
+            let score = |c: usize| (0..f).map(|j| x[i * f + j] * w[j * k + c] as f64).sum::<f64>() + noise[i * k + c] as f64;
+            (0..k).map(|c| (c, score(c))).fold((0, f64::NEG_INFINITY), |b, s| if s.1 > b.1 { s } else { b }).0
+        })
+        .collect();
+    (x, y)
+}
+
+fn bench_f(repeats: usize) -> Result<Timing> {
+    let (x, y) = f_data(0);
+    let (n_train, f, k) = (4000, 256, 10);
+    let opts = LogRegOptions { max_iter: 200, ..Default::default() };
+    let fit = || LogReg::fit(&x[..n_train * f], n_train, f, &y[..n_train], k, &opts);
+    let model = fit()?;
+    let acc = model.accuracy(&x[n_train * f..], 1000, &y[n_train..])?;
+    if !(acc > 0.5) {
+        return Err(Error::Msg(format!("bench f: held-out accuracy {acc} is too low for a separable-ish problem")));
+    }
+    let (median, min, max) = time(repeats, 1, || fit().map(|_| ()))?;
+    Ok(Timing {
+        name: "f logistic-regression probe 4000x256, 10 classes".into(),
+        median_s: median,
+        min_s: min,
+        max_s: max,
+        repeats,
+        check: format!("held-out accuracy {acc:.3}, {} L-BFGS iterations, converged: {}", model.iterations, model.converged),
+        baseline_s: None,
+    })
+}
+
+/// Read the baseline medians for e2 and f from a torch_cpu_baselines.py `--json` file.
+fn baseline_medians(path: &Path) -> Result<(Option<f64>, Option<f64>)> {
+    let err = |d: String| Error::File { path: path.display().to_string(), detail: d };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let e2 = v["e"]["huber_lbfgs_grid_108_starts"]["median_s"].as_f64();
+    let f = v["f"]["logreg_lbfgs_fit_4000x256_10cls"]["median_s"].as_f64();
+    Ok((e2, f))
+}
+
+/// Run a suite; `baseline` is an optional torch_cpu_baselines.py JSON to put ratios next to ours.
+pub fn run_suite(suite: &str, repeats: usize, baseline: Option<&Path>) -> Result<Vec<Timing>> {
+    if suite != "baselines" {
+        return Err(Error::Msg(format!("bench: unknown suite \"{suite}\" (available: baselines)")));
+    }
+    let (be2, bf) = match baseline {
+        Some(p) => baseline_medians(p)?,
+        None => (None, None),
+    };
+    let mut e2 = bench_e2(repeats)?;
+    e2.baseline_s = be2;
+    let mut f = bench_f(repeats)?;
+    f.baseline_s = bf;
+    Ok(vec![e2, f])
+}
+
+/// One line per workload: median (min..max), the baseline and our speed-up if known, the check.
+pub fn format_timings(timings: &[Timing]) -> String {
+    let mut s = format!("threads: {} (rayon; set RAYON_NUM_THREADS to change)\n", rayon::current_num_threads());
+    for t in timings {
+        s += &format!("{}\n  median {:.4} s (min {:.4}, max {:.4}, {} repeats)", t.name, t.median_s, t.min_s, t.max_s, t.repeats);
+        if let Some(b) = t.baseline_s {
+            s += &format!("; baseline median {b:.4} s: kiln takes {:.3}x the baseline's time", t.median_s / b);
+        }
+        s += &format!("\n  check: {}\n", t.check);
+    }
+    s
+}

@@ -1,0 +1,106 @@
+//! Research methods (../shared/METHODS.md), one folder each, and `kiln repro`, which runs every
+//! registered method at one scale and writes an index page linking their reports.
+//!
+//! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
+//! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
+//! Registered so far: scaling-laws.
+
+pub mod scaling_laws;
+
+use crate::report::{markdown_table, Report, RunDir};
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// How big a run: seconds (smoke test), the CPU reproduction, or the paper's setting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Scale {
+    Tiny,
+    Small,
+    Paper,
+}
+
+impl std::str::FromStr for Scale {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "tiny" => Ok(Scale::Tiny),
+            "small" => Ok(Scale::Small),
+            "paper" => Ok(Scale::Paper),
+            other => Err(format!("unknown scale \"{other}\" (expected tiny, small or paper)")),
+        }
+    }
+}
+
+impl std::fmt::Display for Scale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Scale::Tiny => "tiny",
+            Scale::Small => "small",
+            Scale::Paper => "paper",
+        })
+    }
+}
+
+/// The scaling-laws config for a scale; `data` is that method's own data folder.
+pub fn scaling_laws_config(scale: Scale, data: Option<PathBuf>) -> scaling_laws::Config {
+    let base = match scale {
+        Scale::Tiny => scaling_laws::Config::tiny(),
+        Scale::Small => scaling_laws::Config::small(),
+        Scale::Paper => scaling_laws::Config::default(),
+    };
+    scaling_laws::Config { data, ..base }
+}
+
+/// One line of the index: a method's report, or the error that stopped it.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexEntry {
+    pub method: String,
+    pub report: Option<Report>,
+    pub error: Option<String>,
+}
+
+/// Run every registered method at `scale` into out/<method>/ and write out/index.md and
+/// out/index.json. `data_root` is the shared data folder (default ../shared/data); each method
+/// reads its own subfolder. A failing method is listed with its error and makes the call fail
+/// after the index is written.
+pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<IndexEntry>> {
+    let dir = RunDir::create(out)?;
+    let mut entries = Vec::new();
+    let sl_data = data_root.map(|d| d.join("scaling-laws"));
+    let cfg = scaling_laws_config(scale, sl_data);
+    let result = scaling_laws::run(&cfg, &out.join(scaling_laws::NAME));
+    entries.push(match result {
+        Ok(r) => IndexEntry { method: scaling_laws::NAME.into(), report: Some(r), error: None },
+        Err(e) => IndexEntry { method: scaling_laws::NAME.into(), report: None, error: Some(e.to_string()) },
+    });
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| match (&e.report, &e.error) {
+            (Some(r), _) => vec![
+                e.method.clone(),
+                match r.passed {
+                    Some(true) => "pass".into(),
+                    Some(false) => "FAIL".into(),
+                    None => "-".into(),
+                },
+                r.headline.clone(),
+                format!("[report]({}/report.md)", e.method),
+            ],
+            (None, err) => vec![e.method.clone(), "ERROR".into(), err.clone().unwrap_or_default(), "-".into()],
+        })
+        .collect();
+    let index = format!(
+        "# kiln repro, scale {scale}\n\nEvery registered method, run at scale `{scale}`; each links its report \
+         (report.md, report.json, PNGs).\n\n{}",
+        markdown_table(&["method", "target", "outcome", "report"], &rows)
+    );
+    dir.write_text("index.md", &index)?;
+    dir.write_json("index.json", &entries)?;
+    let failed: Vec<String> = entries.iter().filter_map(|e| e.error.as_ref().map(|m| format!("{}: {m}", e.method))).collect();
+    if failed.is_empty() {
+        Ok(entries)
+    } else {
+        Err(Error::Msg(format!("repro: {} method(s) failed (see {}): {}", failed.len(), out.join("index.md").display(), failed.join("; "))))
+    }
+}

@@ -194,6 +194,7 @@ pub fn line_plot_png(title: &str, x_label: &str, y_label: &str, series: &[Series
         }
         chart
             .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
             .label_font((FAMILY, 12))
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)

@@ -44,7 +44,14 @@ pub struct Claims {
     pub checkpoints_wins: usize,
     pub checkpoints_median_all: f64,
     pub checkpoints_median_final: f64,
+    /// The same count restricted to settings where final-only has at least 5 points (one per
+    /// parameter), so that both fits are determined by their data.
+    pub checkpoints_determined: usize,
+    pub checkpoints_determined_wins: usize,
     pub checkpoints_hold: bool,
+    /// Families whose every model ends within 10% of the target's token count: there final-only
+    /// points sit where the target is tested, and no extrapolation in D is needed.
+    pub same_budget_families: Vec<String>,
     pub size: Vec<SizeRow>,
     /// Per family: (family, Spearman correlation of gap vs ARE, closest window beats farthest).
     pub size_by_family: Vec<(String, f64, bool)>,
@@ -116,6 +123,8 @@ pub fn evaluate(families: &[Family]) -> Result<Claims> {
     let wins = checkpoints.iter().filter(|r| r.are_all < r.are_final).count();
     let med_all = median(&checkpoints.iter().map(|r| r.are_all).collect::<Vec<_>>());
     let med_final = median(&checkpoints.iter().map(|r| r.are_final).collect::<Vec<_>>());
+    let determined = checkpoints.iter().filter(|r| r.n_final >= 5).count();
+    let determined_wins = checkpoints.iter().filter(|r| r.n_final >= 5 && r.are_all < r.are_final).count();
 
     // Claim 2: windows of w consecutive models below the target.
     let mut size = Vec::new();
@@ -158,26 +167,38 @@ pub fn evaluate(families: &[Family]) -> Result<Claims> {
         checkpoints_wins: wins,
         checkpoints_median_all: med_all,
         checkpoints_median_final: med_final,
+        same_budget_families: families
+            .iter()
+            .filter(|f| {
+                let t = f.models.last().map(|m| m.max_tokens()).unwrap_or(0.0);
+                f.models.iter().all(|m| (m.max_tokens() - t).abs() <= 0.1 * t)
+            })
+            .map(|f| f.name.clone())
+            .collect(),
+        checkpoints_determined: determined,
+        checkpoints_determined_wins: determined_wins,
         size,
         size_by_family,
         size_hold,
     })
 }
 
-/// Why a cell misses the reference: restart least squares from every point of `starts` and see
-/// which AREs its local optima give; compare with the Huber variant.
+/// Why a cell misses the reference: restart least squares from every point of `starts`, see which
+/// AREs its optima give at (numerically) the same cost, and compare with the Huber variant.
 pub fn explain_miss(cell: &Cell, train: &[Obs], test: &[Obs], starts: &[[f64; 5]]) -> Result<String> {
     let (Some(ours), Some(reference), Some(lsq)) = (cell.are, cell.reference_are, cell.lsq) else {
         return Ok("no fit".into());
     };
     let mut text = format!(
-        "Least squares from the published start ({} training points, k = {}) stops at cost {:.3e} with ARE {:.2}% vs the published {}%.",
+        "Fit variant: least squares from the published start ({} training points from k = {} models) converges (cost {:.4e}) \
+         to a law with ARE {:.2}%, vs the published {}%.",
         train.len(),
         cell.k,
         lsq.objective,
         ours,
         reference
     );
+    // (cost, ARE) of every converged restart.
     let restarts: Vec<(f64, f64)> = starts
         .par_iter()
         .filter_map(|s| fit_lsq(train, s).ok())
@@ -186,41 +207,49 @@ pub fn explain_miss(cell: &Cell, train: &[Obs], test: &[Obs], starts: &[[f64; 5]
         .filter(|(_, a)| a.is_finite())
         .collect();
     if !restarts.is_empty() {
-        let best = restarts.iter().copied().fold((f64::INFINITY, f64::NAN), |b, r| if r.0 < b.0 { r } else { b });
-        let near: Vec<f64> = restarts.iter().filter(|r| r.0 <= best.0 * 1.01).map(|r| r.1).collect();
-        let (lo, hi) = near.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), a| (l.min(*a), h.max(*a)));
-        let (alo, ahi) = restarts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), r| (l.min(r.1), h.max(r.1)));
+        let best = restarts.iter().map(|r| r.0).fold(f64::INFINITY, f64::min).min(lsq.objective);
+        let range = |tol: f64| {
+            let v: Vec<f64> = restarts.iter().filter(|r| r.0 <= best * (1.0 + tol)).map(|r| r.1).collect();
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            (v.len(), lo, hi)
+        };
+        let (n_eq, lo, hi) = range(1e-6);
         text += &format!(
-            " Restarted from {} grid starts ({} converged), least squares reaches local optima with ARE {:.2}..{:.2}%; \
-             the lowest cost found is {:.3e} (ARE {:.2}%), and the optima within 1% of that cost give ARE {:.2}..{:.2}%.",
+            " Start: restarted from {} grid starts, {} runs converge and {n_eq} of them reach the same lowest cost \
+             (to 6 digits) as ours, yet predict the target with ARE from {lo:.2}% to {hi:.2}%.",
             starts.len(),
-            restarts.len(),
-            alo,
-            ahi,
-            best.0,
-            best.1,
-            lo,
-            hi
+            restarts.len()
         );
-        let reached = restarts.iter().any(|r| within_tolerance(r.1, reference));
-        text += if lsq.objective > best.0 * 1.01 {
-            " Our start stops in a worse local optimum than the best one found."
+        if lsq.objective > best * (1.0 + 1e-6) {
+            text += &format!(" (Our start ends at a slightly higher cost than the best, {best:.4e}.)");
+        }
+        text += if n_eq > 1 && hi - lo > 2.0 {
+            " Local optimum: the cost surface has a flat valley of equally good fits whose extrapolations differ"
         } else {
-            " Our start already reaches (within 1%) the lowest cost found."
+            " Local optimum: the best fits agree on the extrapolation"
         };
-        text += if reached && lo <= reference && reference <= hi {
-            " The published value lies among near-equal-cost optima: the loss surface is flat along directions that change the extrapolation, and which local optimum the optimiser stops in decides this cell."
-        } else if reached {
-            " The published value is reached from other starts only at a higher cost: the reference's optimiser stopped in a different local optimum from the same start."
+        if cell.k == 2 && n_eq > 1 && hi - lo > 2.0 {
+            text += " (with only two model sizes, E, A and alpha cannot be told apart: two sizes give two equations for three unknowns)";
+        }
+        let equal_cost_reach = (lo <= reference && reference <= hi)
+            || restarts.iter().any(|r| r.0 <= best * (1.0 + 1e-6) && within_tolerance(r.1, reference));
+        text += if equal_cost_reach {
+            "; the published value is among (or within tolerance of) these equally good fits, so it was reached by a different \
+             optimiser path (which point of the valley a solver stops at depends on its step rule, not on the data)."
+        } else if restarts.iter().any(|r| within_tolerance(r.1, reference)) {
+            "; the published value is reached only from other starts at a higher cost, i.e. in a worse local optimum."
         } else {
-            " No restart reaches the published value: the difference is not explained by the start alone."
+            "; no restart from this grid reaches the published value."
         };
     }
-    if let Some(h) = cell.are_huber {
-        text += &format!(" The Huber variant gives ARE {h:.2}%{}.", if within_tolerance(h, reference) { ", within tolerance: the fit variant matters here" } else { "" });
-    } else if !train.is_empty() {
-        let h = fit_huber(train, &super::HuberGrid::Coarse.starts(), HUBER_DELTA)?;
-        text += &format!(" The Huber variant (32 starts) gives ARE {:.2}%.", are(&h.law, test));
-    }
+    let h = match cell.are_huber {
+        Some(h) => h,
+        None => are(&fit_huber(train, &super::HuberGrid::Coarse.starts(), HUBER_DELTA)?.law, test),
+    };
+    text += &format!(
+        " Other fit variant: the Huber fit gives ARE {h:.2}%{}.",
+        if within_tolerance(h, reference) { ", within tolerance of the published value" } else { "" }
+    );
     Ok(text)
 }

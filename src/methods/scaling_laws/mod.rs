@@ -98,7 +98,7 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     }
     let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
     Err(Error::Msg(format!(
-        "scaling-laws data not found (looked for gpt3_extracted.csv in: {}); pass --data DIR pointing at ../shared/data/scaling-laws",
+        "scaling-laws data not found (looked for gpt3_extracted.csv in: {}); give its folder with `kiln scaling-laws reproduce --data DIR`, or the folder above it with `kiln repro --data DIR`",
         looked.join(", ")
     )))
 }

@@ -6,11 +6,14 @@
 //! projected Levenberg-Marquardt below, which solves the same problem and is easy to read.
 //!
 //! Algorithm (projected Levenberg-Marquardt with an active set):
-//! - Marquardt scaling: the damping term is lambda |D s|^2 with D_ii the largest column norm of
-//!   J seen so far (Moré, "The Levenberg-Marquardt algorithm: implementation and theory", 1978),
-//!   so the step does not depend on the units of each parameter.
-//! - Each step solves min |J_F s + r|^2 + lambda |D_F s|^2 over the free variables F by QR of the
-//!   stacked matrix [J_F; sqrt(lambda) D_F] (Moré 1978), then projects x + s onto the box
+//! - Damping metric: lambda |s|^2 by default (Levenberg; the metric of SciPy's trust-region
+//!   solvers, x_scale = 1), or lambda |D s|^2 with D_ii the largest column norm of J seen so far
+//!   (Marquardt; Moré, "The Levenberg-Marquardt algorithm: implementation and theory", 1978),
+//!   which makes the step independent of each parameter's units. Along directions the data do not
+//!   determine, the metric decides where the iteration ends.
+//! - Each step solves min |J_F s + r|^2 + lambda |D_F s|^2 (D = I by default) over the free
+//!   variables F by QR of the stacked matrix [J_F; sqrt(lambda) D_F] (Moré 1978), then projects
+//!   x + s onto the box
 //!   (Kanzow, Yamashita & Fukushima, "Levenberg-Marquardt methods with strong local convergence
 //!   properties for solving nonlinear equations with convex constraints", JCAM 2004).
 //! - A variable is held fixed (active) when it sits on a bound and the gradient g = J'r pushes it

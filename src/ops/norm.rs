@@ -24,7 +24,7 @@ fn check(op: &'static str, x: &Tensor, params: &[&Tensor], eps: f64) -> Result<(
             return Err(Error::DTypeMismatch { op, expected: x.dtype(), got: p.dtype() });
         }
     }
-    if !(eps >= 0.0) {
+    if eps.is_nan() || eps < 0.0 {
         return Err(Error::Msg(format!("{op}: eps must be >= 0, got {eps}")));
     }
     Ok((n, c))

@@ -236,3 +236,20 @@ fn shape_errors_name_the_op_and_shapes() {
     let e = err_of(&q, &k, &v.to_dtype(DType::F64).unwrap(), Some(&s0));
     assert!(e.contains("linear_attention") && e.contains("F64"), "{e}");
 }
+
+#[test]
+fn backend_refuses_buffers_of_the_wrong_length() {
+    // The backend is public: dims that disagree with the buffers are an error, not a panic.
+    use kiln::backend::{linear_attention, linear_attention_backward, LinAttnDims};
+    let [q, k, v, s0] = inputs(1, 2, 10, 3, 4, 91, false);
+    let (qs, ks, vs, ss) = (q.storage(), k.storage(), v.storage(), s0.storage());
+    let wrong_t = LinAttnDims { bh: 2, t: 11, dk: 3, dv: 4 };
+    let e = linear_attention(&qs, &ks, &vs, None, wrong_t, true).err().expect("an error").to_string();
+    assert!(e.contains("linear_attention"), "{e}");
+    let wrong_dv = LinAttnDims { bh: 2, t: 10, dk: 3, dv: 5 };
+    let e = linear_attention_backward(&qs, &ks, &vs, Some(&ss), &vs, wrong_dv, false).err().expect("an error").to_string();
+    assert!(e.contains("linear_attention_backward"), "{e}");
+    let right = LinAttnDims { bh: 2, t: 10, dk: 3, dv: 4 };
+    let e = linear_attention(&qs, &ks, &vs, Some(&qs), right, true).err().expect("an error").to_string();
+    assert!(e.contains("initial state"), "{e}");
+}

@@ -107,7 +107,7 @@ fn head_forward_naive<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [
 /// One head, one chunk of C rows at a time; s: (Dk, Dv) is the running state, updated in place.
 fn head_forward_chunked<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [T], d: LinAttnDims) {
     let (dk, dv) = (d.dk, d.dv);
-    let mut a = vec![T::ZERO; CHUNK * CHUNK]; // (n, n) scores of one chunk
+    let mut a = [T::ZERO; CHUNK * CHUNK]; // (n, n) scores of one chunk
     for c0 in (0..d.t).step_by(CHUNK) {
         let n = CHUNK.min(d.t - c0);
         let (qc, kc, vc) = (&q[c0 * dk..(c0 + n) * dk], &k[c0 * dk..(c0 + n) * dk], &v[c0 * dv..(c0 + n) * dv]);
@@ -226,8 +226,8 @@ fn head_backward_chunked<T: Real>(x: HeadInputs<T>, g: HeadGrads<T>, d: LinAttnD
         next[..sz].copy_from_slice(&done[i * sz..]);
         T::gemm(&mut next[..sz], &x.k[c0 * dk..c1 * dk], &x.v[c0 * dv..c1 * dv], dk, CHUNK, dv, true, false, T::ONE, true, false);
     }
-    let mut a = vec![T::ZERO; CHUNK * CHUNK]; // (Q K^T) . M
-    let mut p = vec![T::ZERO; CHUNK * CHUNK]; // (dO V^T) . M
+    let mut a = [T::ZERO; CHUNK * CHUNK]; // (Q K^T) . M
+    let mut p = [T::ZERO; CHUNK * CHUNK]; // (dO V^T) . M
     let gs = g.ds; // dS_{i+1}
     for i in (0..chunks).rev() {
         let c0 = i * CHUNK;

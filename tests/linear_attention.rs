@@ -1,7 +1,7 @@
 //! Causal linear attention: the naive form against an independent f64 quadratic-form reference,
 //! the chunked form against the naive one (f64 tight, f32 by relative L2) for lengths around the
 //! chunk size and odd head dims, final states, f64 gradchecks of both forms (through s0 and
-//! s_final too), chunked vs naive gradients, and shape errors.
+//! s_final too), chunked vs naive gradients, and shape errors (Tensor and backend level).
 //! Shapes: q, k (B, H, T, Dk), v (B, H, T, Dv), states (B, H, Dk, Dv).
 mod common;
 use common::*;
@@ -244,12 +244,12 @@ fn backend_refuses_buffers_of_the_wrong_length() {
     let [q, k, v, s0] = inputs(1, 2, 10, 3, 4, 91, false);
     let (qs, ks, vs, ss) = (q.storage(), k.storage(), v.storage(), s0.storage());
     let wrong_t = LinAttnDims { bh: 2, t: 11, dk: 3, dv: 4 };
-    let e = linear_attention(&qs, &ks, &vs, None, wrong_t, true).err().expect("an error").to_string();
+    let e = linear_attention(&qs, &ks, &vs, None, wrong_t, true).expect_err("an error").to_string();
     assert!(e.contains("linear_attention"), "{e}");
     let wrong_dv = LinAttnDims { bh: 2, t: 10, dk: 3, dv: 5 };
-    let e = linear_attention_backward(&qs, &ks, &vs, Some(&ss), &vs, wrong_dv, false).err().expect("an error").to_string();
+    let e = linear_attention_backward(&qs, &ks, &vs, Some(&ss), &vs, wrong_dv, false).expect_err("an error").to_string();
     assert!(e.contains("linear_attention_backward"), "{e}");
     let right = LinAttnDims { bh: 2, t: 10, dk: 3, dv: 4 };
-    let e = linear_attention(&qs, &ks, &vs, Some(&qs), right, true).err().expect("an error").to_string();
+    let e = linear_attention(&qs, &ks, &vs, Some(&qs), right, true).expect_err("an error").to_string();
     assert!(e.contains("initial state"), "{e}");
 }

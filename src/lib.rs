@@ -1,6 +1,8 @@
 //! kiln: a minimal engine for language-model research.
 //!
 //! Crate map (data flows one way, top to bottom):
+//!   model/      Config + Transformer (Llama- and GPT-2-style decoders)
+//!   nn/         layers: Linear (+ LoRA), Norm, Attention (softmax | linear), Mlp
 //!   ops/        fused ops at the Tensor level (softmax + cross-entropy, norms, RoPE, embedding,
 //!               attention, linear attention, LoRA), each with its hand-written backward
 //!   autograd/   Op enum, backward (topological sort + one match), gradcheck
@@ -15,7 +17,10 @@
 pub mod autograd;
 pub mod backend;
 pub mod error;
+pub mod model;
+pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod rng;
 pub mod tensor;
 

@@ -7,6 +7,7 @@ use crate::tensor::DType;
 use crate::{Error, Result};
 use half::bf16;
 
+pub mod adamw;
 pub mod attention;
 pub mod elementwise;
 pub mod embedding;

@@ -1,0 +1,7 @@
+//! The decoder-only transformer every method trains, fine-tunes, probes and samples from.
+
+mod config;
+mod transformer;
+
+pub use config::{Arch, Config};
+pub use transformer::{glob_match, Block, Transformer};

@@ -17,6 +17,7 @@
 pub mod autograd;
 pub mod backend;
 pub mod error;
+pub mod io;
 pub mod model;
 pub mod nn;
 pub mod ops;

@@ -164,3 +164,26 @@ fn a_tiny_model_learns_to_copy() {
     }
     assert!(last < 0.2 * first_loss, "loss {first_loss} -> {last}");
 }
+
+#[test]
+fn token_logprobs_agree_with_the_loss_and_choices_pick_the_likeliest() {
+    let m = Transformer::new(Config::tiny(Arch::Gpt2, 25)).unwrap();
+    let seq: Vec<u32> = ids(1, 10, 25, 11).to_vec_u32().unwrap();
+    let lp = m.token_logprobs(&seq, 1).unwrap();
+    assert_eq!(lp.len(), 9);
+    let x = Tensor::from_vec_u32(seq[..9].to_vec(), [1, 9]).unwrap();
+    let y = Tensor::from_vec_u32(seq[1..].to_vec(), [1, 9]).unwrap();
+    let loss = m.loss(&x, &y, u32::MAX).unwrap().to_scalar().unwrap();
+    assert!((-lp.iter().sum::<f64>() / 9.0 - loss).abs() < 1e-5, "{lp:?} vs {loss}");
+    // The choice made of the model's own greedy continuation scores highest.
+    let ctx = &seq[..5];
+    let greedy = {
+        let _ng = no_grad();
+        let logits = m.forward(&Tensor::from_vec_u32(ctx.to_vec(), [1, 5]).unwrap(), 0, None).unwrap();
+        logits.narrow(1, 4, 1).unwrap().argmax(-1, false).unwrap().to_vec_u32().unwrap()[0]
+    };
+    let choices = vec![vec![(greedy + 1) % 25], vec![greedy], vec![(greedy + 2) % 25]];
+    let (scores, best) = m.score_choices(ctx, &choices).unwrap();
+    assert_eq!(best, 1, "{scores:?}");
+    assert!(m.token_logprobs(&seq, 0).is_err() && m.score_choices(&[], &choices).is_err());
+}

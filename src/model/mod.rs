@@ -1,6 +1,7 @@
 //! The decoder-only transformer every method trains, fine-tunes, probes and samples from.
 
 mod config;
+mod score;
 mod transformer;
 
 pub use config::{Arch, Config};

@@ -79,19 +79,22 @@ pub(crate) fn exp_nonpos(z: f32) -> f32 {
     }
 }
 
-/// Largest value of a non-empty slice without NaN (8 lanes, so the loop vectorises).
-fn max_of(x: &[f32]) -> f32 {
+/// Largest value of a slice, and whether it holds a NaN or +inf (8 lanes, so the loop vectorises).
+fn max_and_bad(x: &[f32]) -> (f32, bool) {
     let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut bad = false;
     let chunks = x.chunks_exact(8);
     for &xi in chunks.remainder() {
+        bad |= is_bad(xi);
         lanes[0] = lanes[0].max(xi);
     }
     for c in chunks {
         for j in 0..8 {
+            bad |= is_bad(c[j]);
             lanes[j] = lanes[j].max(c[j]);
         }
     }
-    lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+    (lanes.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)), bad)
 }
 
 /// Writes `item(x)` for the values x of `src` with `keep(x)` to the front of `cand`, in order, and
@@ -122,12 +125,11 @@ fn is_bad(x: f32) -> bool {
 
 /// Largest logit (NaN and +inf refused; an all -inf row refused).
 fn row_max(x: &[f32]) -> Result<f32> {
-    // one cheap vectorised check first; the slow search only runs to name the culprit
-    if x.chunks(8).fold(false, |bad, c| bad | c.iter().fold(false, |b, &xi| b | is_bad(xi))) {
+    let (m, bad) = max_and_bad(x);
+    if bad {
         let (i, xi) = x.iter().enumerate().find(|(_, &xi)| is_bad(xi)).map(|(i, &xi)| (i, xi)).unwrap_or((0, f32::NAN));
         return Err(Error::Msg(format!("logit {xi} at token {i} (logits must be finite or -inf)")));
     }
-    let m = max_of(x);
     if m == f32::NEG_INFINITY {
         return Err(Error::Msg("every logit is -inf: nothing can be sampled".into()));
     }
@@ -226,7 +228,7 @@ impl Scratch {
         let floor = (0..k)
             .map(|c| {
                 let chunk = if c + 1 == k { &x[c * len..] } else { &x[c * len..(c + 1) * len] };
-                max_of(chunk)
+                max_and_bad(chunk).0
             })
             .fold(f32::INFINITY, f32::min);
         let n = compact(&mut self.cand, x, |xi| xi >= floor, |xi| (logit_key(xi), 1.0));

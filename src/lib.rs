@@ -23,6 +23,7 @@ pub mod nn;
 pub mod ops;
 pub mod optim;
 pub mod rng;
+pub mod sample;
 pub mod tensor;
 
 pub use autograd::{backward, no_grad, Grads};

@@ -9,29 +9,9 @@
 //!   mu = mean(x), s = 1 / sqrt(mean((x - mu)^2) + eps), xh = (x - mu) s,  y = xh w + b
 //!   dx = s (w dy - mean(w dy) - xh mean(w dy xh)),  dw = sum_rows dy xh,  db = sum_rows dy
 
-use super::{CpuStorage, Real, PAR_MIN};
-use crate::tensor::Shape;
-use crate::{Error, Result};
+use super::{expect_len, for_rows, CpuStorage, Real, PAR_MIN};
+use crate::Result;
 use rayon::prelude::*;
-
-fn expect_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
-    if got == want {
-        return Ok(());
-    }
-    Err(Error::bad_shape(op, &Shape(vec![got]), format!("{what} should hold {want} elements")))
-}
-
-/// Run `f(row index, row)` over the (N, C) rows of `y`, in parallel when the buffer is large.
-fn for_rows<T: Real>(y: &mut [T], c: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if c == 0 {
-        return;
-    }
-    if y.len() >= PAR_MIN {
-        y.par_chunks_mut(c).enumerate().for_each(|(r, yr)| f(r, yr));
-    } else {
-        y.chunks_mut(c).enumerate().for_each(|(r, yr)| f(r, yr));
-    }
-}
 
 /// [f(0), .., f(n - 1)]: one statistic per row, in parallel when the (N, C) input is large.
 fn per_row<S: Send>(n: usize, c: usize, f: impl Fn(usize) -> S + Sync + Send) -> Vec<S> {

@@ -12,30 +12,9 @@
 //!   loss = (1/M) sum_rows (logsumexp(x) - x_t),   0 when M = 0
 //!   dx   = g (softmax(x) - onehot(t)) / M,         ignored rows 0
 
-use super::{CpuStorage, Real, PAR_MIN};
-use crate::tensor::Shape;
+use super::{expect_len, for_rows, CpuStorage, Real, PAR_MIN};
 use crate::{Error, Result};
 use rayon::prelude::*;
-
-/// Refuse buffers whose length does not match the dimensions (never index out of bounds).
-fn expect_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
-    if got == want {
-        return Ok(());
-    }
-    Err(Error::bad_shape(op, &Shape(vec![got]), format!("{what} should hold {want} elements")))
-}
-
-/// Run `f(row index, row)` over the (N, C) rows of `y`, in parallel when the buffer is large.
-fn for_rows<T: Real>(y: &mut [T], c: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
-    if c == 0 {
-        return;
-    }
-    if y.len() >= PAR_MIN {
-        y.par_chunks_mut(c).enumerate().for_each(|(r, yr)| f(r, yr));
-    } else {
-        y.chunks_mut(c).enumerate().for_each(|(r, yr)| f(r, yr));
-    }
-}
 
 /// Row max m and ln sum_k exp(x_k - m), so that logsumexp(x) = m + ln_sum.
 fn max_and_ln_sum<T: Real>(x: &[T]) -> (T, T) {

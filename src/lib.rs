@@ -4,6 +4,8 @@
 //!   bench/      `kiln bench --suite ...`: timed workloads checked against known answers
 //!   methods/    one folder per research method (scaling_laws, ...) and `kiln repro`
 //!   report/     run directories: atomic report.json / report.md writes, PNG plots (plotters)
+//!   model/      Config + Transformer (Llama- and GPT-2-style decoders)
+//!   nn/         layers: Linear (+ LoRA), Norm, Attention (softmax | linear), Mlp
 //!   linalg/     dense numerics on f64 slices (the only faer user besides matmul): least squares,
 //!               L-BFGS, bounded non-linear least squares, Huber loss, logistic regression
 //!   ops/        fused ops at the Tensor level (softmax + cross-entropy, norms, RoPE, embedding,
@@ -21,11 +23,16 @@ pub mod autograd;
 pub mod backend;
 pub mod bench;
 pub mod error;
+pub mod io;
 pub mod linalg;
 pub mod methods;
+pub mod model;
+pub mod nn;
 pub mod ops;
+pub mod optim;
 pub mod report;
 pub mod rng;
+pub mod sample;
 pub mod tensor;
 
 pub use autograd::{backward, no_grad, Grads};

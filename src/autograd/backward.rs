@@ -50,8 +50,15 @@ pub fn backward_op(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
             // over any batch dims that were broadcast (a shared weight matrix).
             let da = g.matmul_t(b, false, !tb)?;
             let da = if *ta { da.transpose(-1, -2)? } else { da };
-            let db = a.matmul_t(g, !ta, false)?;
-            let db = if *tb { db.transpose(-1, -2)? } else { db };
+            let db = if b.rank() == 2 && a.rank() > 2 && !ta {
+                // shared weight: flatten the batch into rows, one (K, BM) x (BM, N) product
+                let (k, n) = (a.dims()[a.rank() - 1], g.dims()[g.rank() - 1]);
+                let (a2, g2) = (a.reshape([a.elem_count() / k.max(1), k])?, g.reshape([g.elem_count() / n.max(1), n])?);
+                if *tb { g2.matmul_t(&a2, true, false)? } else { a2.matmul_t(&g2, true, false)? }
+            } else {
+                let db = a.matmul_t(g, !ta, false)?;
+                if *tb { db.transpose(-1, -2)? } else { db }
+            };
             vec![Some(da.sum_to(a.shape())?), Some(db.sum_to(b.shape())?)]
         }
         Op::Reduce(ReduceOp::Sum, x, _) => vec![Some(broadcast_like(g, x)?)],

@@ -283,3 +283,12 @@ pub fn lora_backward(x: &Storage, w: &Storage, a: &Storage, b: &Storage, dy: &St
         Err(device_error("lora_backward", &[x.device(), w.device(), a.device(), b.device(), dy.device()]))
     }
 }
+
+// ---- optimiser ----------------------------------------------------------------------------
+
+pub use cpu::adamw::AdamWStep;
+
+/// Fused AdamW on one parameter: -> [p, m, v] after the step (formulas in cpu/adamw.rs).
+pub fn adamw(p: &Storage, g: &Storage, m: &Storage, v: &Storage, h: AdamWStep) -> Result<Vec<Storage>> {
+    dispatch_multi!("adamw", (p, g, m, v) => cpu::adamw::adamw(p, g, m, v, h))
+}

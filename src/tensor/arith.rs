@@ -170,8 +170,13 @@ impl Tensor {
             return Err(Error::shape("matmul", sa, sb, "batch dimensions differ"));
         }
         let batch: usize = batch_dims.iter().product();
-        let b_batch = if rb > 2 { batch } else { 1 };
-        let s = backend::matmul(&self.storage(), &b.storage(), batch, b_batch, m, k, n, ta, tb)?;
+        // A shared (K, N) matrix against a row-major (.., M, K) stack is one (batch M, K) product.
+        let s = if rb == 2 && !ta {
+            backend::matmul(&self.storage(), &b.storage(), 1, 1, batch * m, k, n, false, tb)?
+        } else {
+            let b_batch = if rb > 2 { batch } else { 1 };
+            backend::matmul(&self.storage(), &b.storage(), batch, b_batch, m, k, n, ta, tb)?
+        };
         let mut out = batch_dims.to_vec();
         out.extend([m, n]);
         Ok(Tensor::from_op(s, Shape(out), Op::Matmul { a: self.clone(), b: b.clone(), ta, tb }))

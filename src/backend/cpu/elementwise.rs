@@ -2,7 +2,8 @@
 //! affine x * a + b, and the fused SwiGLU silu(gate) * up. Twin of kernels/elementwise.cu.
 //!
 //! GELU is the tanh approximation used by GPT-2:
-//!   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+//!   gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) = x sigmoid(2 sqrt(2/pi) (x + ...)),
+//! computed in the sigmoid form (one exp, no tanh).
 //! SiLU: silu(x) = x sigmoid(x), silu'(x) = s (1 + x (1 - s)) with s = sigmoid(x).
 
 use super::{CpuStorage, Real, PAR_MIN};
@@ -61,7 +62,6 @@ pub fn sigmoid<T: Real>(x: T) -> T {
 
 #[inline(always)]
 pub fn unary_f<T: Real>(op: UnaryOp, x: T) -> T {
-    let half = T::from_f64(0.5);
     let c = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
     let k = T::from_f64(0.044715);
     match op {
@@ -74,11 +74,12 @@ pub fn unary_f<T: Real>(op: UnaryOp, x: T) -> T {
         UnaryOp::Recip => T::ONE / x,
         UnaryOp::Relu => if x > T::ZERO { x } else { T::ZERO },
         UnaryOp::Step => if x > T::ZERO { T::ONE } else { T::ZERO },
-        UnaryOp::Gelu => half * x * (T::ONE + (c * (x + k * x * x * x)).tanh()),
+        // 0.5 x (1 + tanh u) = x sigmoid(2u): one exp instead of a (slow) tanh
+        UnaryOp::Gelu => x * sigmoid(T::from_f64(2.0) * c * (x + k * x * x * x)),
         UnaryOp::GeluGrad => {
-            // d/dx [0.5 x (1 + tanh u)], u = c (x + k x^3): 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3k x^2)
-            let t = (c * (x + k * x * x * x)).tanh();
-            half * (T::ONE + t) + half * x * (T::ONE - t * t) * c * (T::ONE + T::from_f64(3.0) * k * x * x)
+            // d/dx [x s], s = sigmoid(2u), u = c (x + k x^3): s + x s (1 - s) 2 c (1 + 3k x^2)
+            let s = sigmoid(T::from_f64(2.0) * c * (x + k * x * x * x));
+            s + x * s * (T::ONE - s) * T::from_f64(2.0) * c * (T::ONE + T::from_f64(3.0) * k * x * x)
         }
         UnaryOp::Silu => x * sigmoid(x),
         UnaryOp::SiluGrad => {

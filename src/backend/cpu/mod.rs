@@ -7,6 +7,7 @@ use crate::tensor::DType;
 use crate::{Error, Result};
 use half::bf16;
 
+pub mod adamw;
 pub mod attention;
 pub mod elementwise;
 pub mod embedding;
@@ -203,3 +204,24 @@ pub fn dtype_error(op: &'static str, dtypes: &[DType]) -> Error {
 
 /// Rows of at least this many elements of work are worth splitting across rayon threads.
 pub const PAR_MIN: usize = 1 << 14;
+
+/// Refuse buffers whose length does not match the dimensions (never index out of bounds).
+pub fn expect_len(op: &'static str, what: &str, got: usize, want: usize) -> Result<()> {
+    if got == want {
+        return Ok(());
+    }
+    Err(Error::bad_shape(op, &crate::tensor::Shape(vec![got]), format!("{what} should hold {want} elements")))
+}
+
+/// Run `f(row index, row)` over the (N, C) rows of `y`, in parallel when the buffer is large.
+pub fn for_rows<T: Real>(y: &mut [T], c: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
+    use rayon::prelude::*;
+    if c == 0 {
+        return;
+    }
+    if y.len() >= PAR_MIN {
+        y.par_chunks_mut(c).enumerate().for_each(|(r, yr)| f(r, yr));
+    } else {
+        y.chunks_mut(c).enumerate().for_each(|(r, yr)| f(r, yr));
+    }
+}

@@ -16,16 +16,30 @@ pub fn reduce(op: ReduceOp, x: &CpuStorage, outer: usize, dim: usize, inner: usi
 }
 
 fn reduce_t<T: Real>(op: ReduceOp, x: &[T], outer: usize, dim: usize, inner: usize) -> Vec<T> {
+    if dim == 0 || inner == 0 {
+        return vec![T::ZERO; outer * inner]; // an empty sum (max over an empty axis is refused above)
+    }
     let mut y = Vec::with_capacity(outer * inner);
-    for o in 0..outer {
-        let base = o * dim * inner;
-        for i in 0..inner {
-            let it = (0..dim).map(|d| x[base + d * inner + i]);
-            y.push(match op {
-                ReduceOp::Sum => T::from_f64(it.map(|v| v.to_f64()).sum::<f64>()),
-                // NaN propagates: a NaN anywhere in the row makes the max NaN.
-                ReduceOp::Max => it.fold(T::NEG_INF, |m, v| if v > m || v.is_nan() || m.is_nan() { if m.is_nan() { m } else { v } } else { m }),
-            });
+    // One (dim, inner) slab per outer index; walk it row by row so the inner loop is contiguous.
+    let mut acc = vec![0f64; inner];
+    let mut best = vec![T::NEG_INF; inner];
+    for slab in x.chunks(dim * inner) {
+        match op {
+            ReduceOp::Sum => {
+                acc.fill(0.0);
+                for row in slab.chunks(inner) {
+                    acc.iter_mut().zip(row).for_each(|(a, &v)| *a += v.to_f64());
+                }
+                y.extend(acc.iter().map(|&a| T::from_f64(a)));
+            }
+            ReduceOp::Max => {
+                // NaN propagates: once seen it stays (NaN compares false both ways).
+                best.fill(T::NEG_INF);
+                for row in slab.chunks(inner) {
+                    best.iter_mut().zip(row).for_each(|(m, &v)| if v > *m || v.is_nan() { *m = v });
+                }
+                y.extend_from_slice(&best);
+            }
         }
     }
     y

@@ -1,0 +1,128 @@
+//! Multi-head causal self-attention, Llama-style (separate q/k/v/o projections, RoPE, grouped-
+//! query heads) or GPT-2-style (fused c_attn projection with biases, learned positions outside).
+//! Kind `softmax` uses the fused causal attention op; kind `linear` uses causal linear attention
+//! (Katharopoulos et al. 2020, no feature map: o_t = q_t sum_{s<=t} k_s^T v_s, q scaled by
+//! 1/sqrt(D)), whose decoding cache is the (D x D) state instead of every past key and value.
+
+use super::{Linear, NamedParams};
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttnKind {
+    Softmax,
+    Linear,
+}
+
+#[derive(Clone, Debug)]
+pub enum Qkv {
+    /// Llama: q_proj (C, Hq D), k_proj and v_proj (C, Hkv D)
+    Separate { q: Linear, k: Linear, v: Linear },
+    /// GPT-2: c_attn (C, 3 C), outputs [q | k | v]
+    Fused { c_attn: Linear },
+}
+
+#[derive(Clone, Debug)]
+pub struct Attention {
+    pub qkv: Qkv,
+    /// o_proj / c_proj: (Hq D, C)
+    pub out: Linear,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub kind: AttnKind,
+    /// RoPE frequencies (D/2), None for GPT-2 (learned positions)
+    pub rope: Option<Arc<Vec<f32>>>,
+}
+
+/// What one layer keeps between decoding steps.
+#[derive(Clone, Debug, Default)]
+pub enum KvCache {
+    #[default]
+    Empty,
+    /// softmax attention: k, v (B, Hkv, T_past, D)
+    Kv { k: Tensor, v: Tensor },
+    /// linear attention: the running state (B, H, D, D)
+    State(Tensor),
+}
+
+impl Attention {
+    /// x: (B, T, C), positions: U32 (B, T) or (T) absolute positions -> (B, T, C).
+    /// With a cache, x holds only the new tokens and the cache is extended in place.
+    pub fn forward(&self, x: &Tensor, positions: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let &[b, t, _] = x.dims() else { return Err(Error::bad_shape("attention", x.shape(), "x must be (B, T, C)")) };
+        let (hq, hkv, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
+        let (q, k, v) = match &self.qkv {
+            Qkv::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+            Qkv::Fused { c_attn } => {
+                let qkv = c_attn.forward(x)?;
+                (qkv.narrow(-1, 0, hq * d)?, qkv.narrow(-1, hq * d, hkv * d)?, qkv.narrow(-1, (hq + hkv) * d, hkv * d)?)
+            }
+        };
+        // (B, T, H D) -> (B, H, T, D)
+        let heads = |y: Tensor, h: usize| y.reshape([b, t, h, d])?.permute(&[0, 2, 1, 3]);
+        let (mut q, mut k, v) = (heads(q, hq)?, heads(k, hkv)?, heads(v, hkv)?);
+        if let Some(inv_freq) = &self.rope {
+            q = q.rope(positions, inv_freq.clone())?;
+            k = k.rope(positions, inv_freq.clone())?;
+        }
+        let scale = 1.0 / (d as f64).sqrt();
+        let o = match self.kind {
+            AttnKind::Softmax => {
+                let (k, v) = match cache {
+                    None => (k, v),
+                    Some(c) => {
+                        let (k, v) = match std::mem::take(c) {
+                            KvCache::Kv { k: pk, v: pv } => (Tensor::concat(&[pk, k], 2)?, Tensor::concat(&[pv, v], 2)?),
+                            _ => (k, v),
+                        };
+                        *c = KvCache::Kv { k: k.clone(), v: v.clone() };
+                        (k, v)
+                    }
+                };
+                Tensor::attention(&q, &k, &v, scale)?
+            }
+            AttnKind::Linear => {
+                if hq != hkv {
+                    return Err(Error::Msg(format!("linear attention needs n_kv_heads == n_heads (got {hkv} and {hq})")));
+                }
+                let s0 = match cache.as_deref() {
+                    Some(KvCache::State(s)) => Some(s.clone()),
+                    _ => None,
+                };
+                let (o, s) = Tensor::linear_attention(&q.scale(scale)?, &k, &v, s0.as_ref(), true)?;
+                if let Some(c) = cache {
+                    *c = KvCache::State(s);
+                }
+                o
+            }
+        };
+        // (B, H, T, D) -> (B, T, H D)
+        self.out.forward(&o.permute(&[0, 2, 1, 3])?.reshape([b, t, hq * d])?)
+    }
+
+    /// The linear layers by their short names (for LoRA targeting).
+    pub fn linears_mut(&mut self) -> Vec<(&'static str, &mut Linear)> {
+        match &mut self.qkv {
+            Qkv::Separate { q, k, v } => vec![("q", q), ("k", k), ("v", v), ("o", &mut self.out)],
+            Qkv::Fused { c_attn } => vec![("c_attn", c_attn), ("c_proj", &mut self.out)],
+        }
+    }
+
+    pub fn visit(&self, prefix: &str, out: &mut NamedParams) {
+        match &self.qkv {
+            Qkv::Separate { q, k, v } => {
+                q.visit(&format!("{prefix}.q_proj"), out);
+                k.visit(&format!("{prefix}.k_proj"), out);
+                v.visit(&format!("{prefix}.v_proj"), out);
+                self.out.visit(&format!("{prefix}.o_proj"), out);
+            }
+            Qkv::Fused { c_attn } => {
+                c_attn.visit(&format!("{prefix}.c_attn"), out);
+                self.out.visit(&format!("{prefix}.c_proj"), out);
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@
 //!   autograd/   Op enum, backward (topological sort + one match), gradcheck
 //!   tensor/     Tensor handle, Shape, DType, Device; views and arithmetic
 //!   backend/    enum Storage { Cpu, Cuda }: the one place ops dispatch; cpu/ is the spec
+//!   train/      tokenizers, datasets, Trainer, eval, JSONL metrics, atomic checkpoints + resume
 //!   rng         counter-based Philox4x32-10, shared bit for bit with the CUDA kernels
 //!
 //! Dimension legend used in every shape comment:
@@ -34,6 +35,7 @@ pub mod report;
 pub mod rng;
 pub mod sample;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{backward, no_grad, Grads};
 pub use error::{Error, Result};

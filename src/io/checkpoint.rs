@@ -46,6 +46,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The bytes of a safetensors file holding `tensors` (F32 or U32) and string `metadata`.
+/// The crate keeps metadata in a HashMap: with more than one key the header's byte order varies
+/// from run to run (the content does not).
 pub fn safetensors_bytes(tensors: &[(String, Tensor)], metadata: &BTreeMap<String, String>) -> Result<Vec<u8>> {
     let mut raw = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {

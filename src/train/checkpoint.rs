@@ -1,6 +1,6 @@
 //! Training checkpoints: `OUT/checkpoints/step-NNNNNN/` holding
 //! - model.safetensors: every parameter by its HF name, in kiln's layout (Linear weights
-//!   (in, out); metadata field `layout` says so; io::hf transposes for HF's (out, in));
+//!   (in, out); the metadata field `layout` says so; io::hf transposes for HF's (out, in));
 //! - optimizer.safetensors: AdamW's `<name>.exp_avg` (m) and `<name>.exp_avg_sq` (v) for every
 //!   trainable parameter (zeros where AdamW has not created them yet: the same thing);
 //! - state.json: step, AdamW step count, data cursor, skip counters, the data-order RNG, the
@@ -62,11 +62,9 @@ fn v_name(p: &str) -> String {
 /// `keep_checkpoints`. Returns the committed directory.
 pub fn save(trainer: &Trainer, run: &RunConfig, tokenizer: &Tokenizer, out_dir: &Path) -> Result<PathBuf> {
     let model = &trainer.model;
-    let mut meta = BTreeMap::new();
-    meta.insert("format".to_string(), "kiln checkpoint".to_string());
-    meta.insert("layout".to_string(), "kiln: Linear weights are (in, out); HF stores (out, in)".to_string());
-    meta.insert("arch".to_string(), format!("{:?}", model.cfg.arch).to_lowercase());
-    meta.insert("step".to_string(), trainer.step.to_string());
+    // One metadata key per file: the safetensors crate writes metadata from a HashMap, so
+    // several keys would come out in a random order and equal states in unequal bytes.
+    let meta = BTreeMap::from([("layout".to_string(), "kiln: HF names, Linear weights (in, out); HF stores them (out, in)".to_string())]);
     let model_bytes = safetensors_bytes(&model.named_params(), &meta)?;
 
     let mut moments = Vec::new();
@@ -78,7 +76,7 @@ pub fn save(trainer: &Trainer, run: &RunConfig, tokenizer: &Tokenizer, out_dir: 
         moments.push((m_name(name), m));
         moments.push((v_name(name), v));
     }
-    meta.insert("adamw_step".to_string(), trainer.opt.step.to_string());
+    let meta = BTreeMap::from([("adamw_step".to_string(), trainer.opt.step.to_string())]);
     let opt_bytes = safetensors_bytes(&moments, &meta)?;
 
     let state = TrainState {
@@ -104,7 +102,7 @@ pub fn load_state(dir: &Path) -> Result<TrainState> {
     let path = dir.join(STATE_FILE);
     let err = |d: String| Error::File { path: path.display().to_string(), detail: d };
     let text = std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read: {e}")))?;
-    let state: TrainState = serde_json::from_str(&text).map_err(|e| err(format!("bad state: {e}")))?;
+    let state: TrainState = super::config::parse_json(&text).map_err(|e| err(format!("bad state: {e}")))?;
     state.run.validate().map_err(|e| err(e.to_string()))?;
     state.tokenizer.validate().map_err(|e| err(e.to_string()))?;
     if state.adamw_step > state.step as u64 {

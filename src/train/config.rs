@@ -57,7 +57,8 @@ pub struct TrainConfig {
     pub max_bad_steps_in_a_row: usize,
     /// Show a progress bar (only ever when stderr is a terminal).
     pub progress: bool,
-    /// FOR TESTS: steps (0-based) whose loss is replaced by NaN, to exercise the skip logic.
+    /// FOR TESTS: steps (1-based, as in metrics.jsonl) whose loss is replaced by NaN, to
+    /// exercise the skip-and-stop logic.
     pub inject_nan_at_steps: Vec<usize>,
 }
 
@@ -231,7 +232,7 @@ pub struct RunConfig {
 impl RunConfig {
     /// Parse and validate; `origin` (a path) is named in every error.
     pub fn from_json(text: &str, origin: &str) -> Result<RunConfig> {
-        let cfg: RunConfig = serde_json::from_str(text).map_err(|e| Error::File { path: origin.into(), detail: format!("bad run config: {e}") })?;
+        let cfg: RunConfig = parse_json(text).map_err(|e| Error::File { path: origin.into(), detail: format!("bad run config: {e}") })?;
         cfg.validate().map_err(|e| Error::File { path: origin.into(), detail: e.to_string() })?;
         Ok(cfg)
     }
@@ -254,4 +255,14 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// Deserialize JSON, naming the field at fault (`train.lr: invalid type ...`): serde_json alone
+/// reports only a line and column for a wrong type.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> std::result::Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| match e.path().to_string() {
+        p if p == "." || p.is_empty() => e.inner().to_string(),
+        p => format!("field `{p}`: {}", e.inner()),
+    })
 }

@@ -29,7 +29,7 @@ mod tasks;
 mod tokenizer;
 mod trainer;
 
-pub use config::{Data, DataSpec, RunConfig, TextTokenizer, TrainConfig};
+pub use config::{parse_json, Data, DataSpec, RunConfig, TextTokenizer, TrainConfig};
 pub use data::{epoch_permutation, read_text, Batch, Cursor, Dataset, Example, Sampler, TextDataset, IGNORE};
 pub use run::{load_checkpoint, run_eval, run_training, RunSummary};
 pub use tasks::{ModAdd, SeqDataset, SeqTask, Split};

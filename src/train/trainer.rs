@@ -21,7 +21,7 @@ use crate::{backward, no_grad, Error, Grads, Result};
 /// What one step did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepReport {
-    /// 0-based index of the step just taken
+    /// the step just taken, 1-based (= steps done after it; checkpoints and metrics count so)
     pub step: usize,
     /// mean loss over the step's micro-batches (NaN/Inf when skipped for that reason)
     pub loss: f64,
@@ -86,7 +86,7 @@ impl Trainer {
         let (b, accum) = (self.cfg.batch_size, self.cfg.grad_accum);
         let indices = self.sampler.take(b * accum);
         let lr = self.lr_at(self.step);
-        let inject = self.cfg.inject_nan_at_steps.contains(&self.step);
+        let inject = self.cfg.inject_nan_at_steps.contains(&(self.step + 1));
         let mut grads = Grads::default();
         let (mut loss, mut tokens) = (0.0, 0);
         for chunk in indices.chunks(b) {
@@ -114,7 +114,7 @@ impl Trainer {
             grad_norm(&tensors, &grads)?
         };
         let skipped = !(loss.is_finite() && norm.is_finite());
-        let report = StepReport { step: self.step, loss, lr, grad_norm: norm, tokens, skipped };
+        let report = StepReport { step: self.step + 1, loss, lr, grad_norm: norm, tokens, skipped };
         self.step += 1;
         if skipped {
             self.skipped += 1;

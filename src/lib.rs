@@ -4,6 +4,7 @@
 //!   bench/      `kiln bench --suite ...`: timed workloads checked against known answers
 //!   methods/    one folder per research method (scaling_laws, ...) and `kiln repro`
 //!   report/     run directories: atomic report.json / report.md writes, PNG plots (plotters)
+//!   train/      tokenizers, datasets, Trainer, eval, JSONL metrics, atomic checkpoints + resume
 //!   model/      Config + Transformer (Llama- and GPT-2-style decoders)
 //!   nn/         layers: Linear (+ LoRA), Norm, Attention (softmax | linear), Mlp
 //!   linalg/     dense numerics on f64 slices (the only faer user besides matmul): least squares,
@@ -13,7 +14,6 @@
 //!   autograd/   Op enum, backward (topological sort + one match), gradcheck
 //!   tensor/     Tensor handle, Shape, DType, Device; views and arithmetic
 //!   backend/    enum Storage { Cpu, Cuda }: the one place ops dispatch; cpu/ is the spec
-//!   train/      tokenizers, datasets, Trainer, eval, JSONL metrics, atomic checkpoints + resume
 //!   rng         counter-based Philox4x32-10, shared bit for bit with the CUDA kernels
 //!
 //! Dimension legend used in every shape comment:

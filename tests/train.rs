@@ -87,7 +87,8 @@ fn a_char_model_beats_the_unigram_entropy() {
 
     let mut model = Config::tiny(Arch::Llama, tok.vocab_size());
     model.max_seq_len = 32;
-    let train = TrainConfig { steps: 200, batch_size: 16, lr: 3e-3, schedule: Schedule::WarmupCosine { warmup: 20, total: 200, min_ratio: 0.1 }, log_every: 20, save_final: false, progress: false, ..TrainConfig::default() };
+    let train = TrainConfig { steps: 200, batch_size: 16, lr: 3e-3, schedule: Schedule::WarmupCosine { warmup: 20, total: 200, min_ratio: 0.1 }, log_every: 20, save_final: false, ..TrainConfig::default() };
+    assert!(train.progress, "the default (a bar, hidden off a terminal) is exercised here");
     let cfg = RunConfig { model, data: DataSpec::Text { path: Some(path), tokenizer: TextTokenizer::Char, seq_len: 32, eval_fraction: 0.1 }, train };
     let s = run_training(&cfg, &dir.join("run"), None).unwrap();
     println!("char LM: held-out loss {:.4} nats, unigram entropy {h:.4} nats", s.eval.loss);

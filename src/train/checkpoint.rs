@@ -5,6 +5,7 @@
 //!   trainable parameter (zeros where AdamW has not created them yet: the same thing);
 //! - state.json: step, AdamW step count, data cursor, skip counters, the data-order RNG, the
 //!   kiln version, the whole RunConfig and the tokenizer.
+//!
 //! Written and committed atomically by io::checkpoint (temp dir, fsync, rename), so a crash
 //! leaves either the previous checkpoint or the new one. Loading is strict and names the file
 //! and the tensor or field at fault, because resuming must repeat the run bit for bit.

@@ -106,7 +106,7 @@ impl TrainConfig {
                 return bad(field, format!("{b} must be in [0, 1)"));
             }
         }
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", format!("{} must be positive", self.eps));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {

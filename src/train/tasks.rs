@@ -79,7 +79,8 @@ pub enum SeqTask {
 #[derive(Clone, Debug)]
 pub struct SeqDataset {
     pub task: SeqTask,
-    pub len: usize,
+    /// symbols in the input (and in the answer)
+    pub input_len: usize,
     pub n_symbols: u32,
     n: usize,
     seed: u64,
@@ -97,7 +98,7 @@ impl SeqDataset {
         if n == 0 {
             return Err(Error::Msg(format!("{task:?}: the {split:?} split has no examples")));
         }
-        Ok(SeqDataset { task, len, n_symbols, n, seed, split })
+        Ok(SeqDataset { task, input_len: len, n_symbols, n, seed, split })
     }
 
     /// "0" .. "n_symbols-1", "|".
@@ -111,7 +112,7 @@ impl SeqDataset {
     pub fn sequence(&self, i: usize) -> Vec<u32> {
         let g = Philox::new(self.seed);
         let stream = |k: usize| ((self.split == Split::Eval) as u32) << 16 | (k / 4) as u32;
-        let x: Vec<u32> = (0..self.len).map(|k| ((g.block(i as u64, stream(k), 4)[k % 4] as u64 * self.n_symbols as u64) >> 32) as u32).collect();
+        let x: Vec<u32> = (0..self.input_len).map(|k| ((g.block(i as u64, stream(k), 4)[k % 4] as u64 * self.n_symbols as u64) >> 32) as u32).collect();
         let mut y = x.clone();
         match self.task {
             SeqTask::Copy => {}
@@ -134,6 +135,6 @@ impl Dataset for SeqDataset {
         if i >= self.n {
             return Err(index_error("sequence task", i, self.n));
         }
-        Ok(Example::next_token(&self.sequence(i), self.len + 1))
+        Ok(Example::next_token(&self.sequence(i), self.input_len + 1))
     }
 }

@@ -92,8 +92,9 @@ impl Trainer {
         for chunk in indices.chunks(b) {
             let batch = Batch::gather(data, chunk)?;
             tokens += batch.ids.elem_count();
+            let dev = self.model.wte.device();
             // ids, targets: (B, T) -> scalar
-            let mut l = self.model.loss(&batch.ids, &batch.targets, IGNORE)?;
+            let mut l = self.model.loss(&batch.ids.to_device(dev)?, &batch.targets.to_device(dev)?, IGNORE)?;
             if inject {
                 l = l.scale(f64::NAN)?;
             }
@@ -159,8 +160,9 @@ pub fn evaluate(model: &Transformer, data: &dyn Dataset, batch_size: usize, max_
     for k in 0..n_batches {
         let idx: Vec<usize> = (k * batch_size..((k + 1) * batch_size).min(data.len())).collect();
         let batch = Batch::gather(data, &idx)?;
-        let logits = model.forward(&batch.ids, 0, None)?; // (B, T, V)
-        let loss = Tensor::cross_entropy(&logits, &batch.targets, IGNORE)?.to_scalar()?;
+        let dev = model.wte.device();
+        let logits = model.forward(&batch.ids.to_device(dev)?, 0, None)?; // (B, T, V)
+        let loss = Tensor::cross_entropy(&logits, &batch.targets.to_device(dev)?, IGNORE)?.to_scalar()?;
         let pred = logits.argmax(-1, false)?.to_vec_u32()?; // (B, T)
         let targets = batch.targets.to_vec_u32()?;
         correct += pred.iter().zip(&targets).filter(|(p, y)| **y != IGNORE && p == y).count();

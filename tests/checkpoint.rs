@@ -108,6 +108,8 @@ fn only_the_last_k_checkpoints_are_kept_and_writes_leave_no_temp_files() {
     write_atomic(&out.join("x.json"), b"[1]").unwrap();
     assert_eq!(std::fs::read(out.join("x.json")).unwrap(), b"[1]");
     assert!(!std::fs::read_dir(&out).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp-")));
+    let e = run_training(&cfg, &out, None).unwrap_err().to_string();
+    assert!(e.contains("already holds a run") && e.contains("kiln-ckpt"), "a fresh run into a used directory: {e}");
     let e = resolve_checkpoint(&out.join("nowhere"), "state.json").unwrap_err().to_string();
     assert!(e.contains("nowhere"), "{e}");
     std::fs::remove_dir_all(out).ok();

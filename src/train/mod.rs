@@ -12,7 +12,7 @@
 //!   checkpoint.rs  step-NNNNNN/ {model,optimizer}.safetensors + state.json; strict loading
 //!   run.rs         run_training (the `kiln train` body), run_eval, load_checkpoint
 //!
-//! A minimal run, the same as `kiln train --config run.json --out runs/x`:
+//! A minimal run (what `kiln train` does with a config file and an output directory):
 //! ```no_run
 //! # fn main() -> kiln::Result<()> {
 //! let cfg = kiln::train::RunConfig::from_json(&std::fs::read_to_string("run.json")?, "run.json")?;

@@ -77,7 +77,8 @@ fn progress_bar(wanted: bool, done: usize, total: usize) -> indicatif::ProgressB
 }
 
 /// Train `cfg` into `out_dir`, from scratch or continuing the checkpoint `resume` names (a
-/// step directory, or a run directory whose newest complete checkpoint is taken).
+/// step directory, or a run directory whose newest complete checkpoint is taken). A fresh run
+/// refuses an `out_dir` that already holds one, rather than mixing two runs' files.
 pub fn run_training(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>) -> Result<RunSummary> {
     cfg.validate()?;
     let resumed = match resume {
@@ -87,7 +88,13 @@ pub fn run_training(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>) -> R
             checkpoint::check_resumable(&state.run, cfg).map_err(|e| Error::File { path: dir.join(STATE_FILE).display().to_string(), detail: e.to_string() })?;
             Some((dir, state))
         }
-        None => None,
+        None => {
+            let used = ["metrics.jsonl", "checkpoints"].into_iter().find(|f| out_dir.join(f).exists());
+            if let Some(f) = used {
+                return Err(Error::File { path: out_dir.display().to_string(), detail: format!("already holds a run ({f}); resume it or choose another directory") });
+            }
+            None
+        }
     };
     let data = cfg.data.load(resumed.as_ref().map(|(_, s)| &s.tokenizer))?;
     cfg.check_fits(&data)?;

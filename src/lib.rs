@@ -4,6 +4,7 @@
 //!   bench/      `kiln bench --suite ...`: timed workloads checked against known answers
 //!   methods/    one folder per research method (scaling_laws, ...) and `kiln repro`
 //!   report/     run directories: atomic report.json / report.md writes, PNG plots (plotters)
+//!   train/      tokenizers, datasets, Trainer, eval, JSONL metrics, atomic checkpoints + resume
 //!   model/      Config + Transformer (Llama- and GPT-2-style decoders)
 //!   nn/         layers: Linear (+ LoRA), Norm, Attention (softmax | linear), Mlp
 //!   linalg/     dense numerics on f64 slices (the only faer user besides matmul): least squares,
@@ -34,6 +35,7 @@ pub mod report;
 pub mod rng;
 pub mod sample;
 pub mod tensor;
+pub mod train;
 
 pub use autograd::{backward, no_grad, Grads};
 pub use error::{Error, Result};

@@ -15,11 +15,12 @@ import sys
 
 # kiln criterion id -> (workload, path into the torch JSON)
 PAIRS = [
+    ("train/a_gpt2_step", "a GPT-2 training step", ("a",)),
     ("lora/b1_forward", "b1 LoRA forward", ("b", "forward_only")),
     ("lora/b2_fwd_bwd_grads_A_B", "b2 LoRA fwd+bwd (dA, dB)", ("b", "fwd_bwd_grads_A_B")),
     ("lora/b3_fwd_bwd_grads_A_B_x", "b3 LoRA fwd+bwd (dA, dB, dx)", ("b", "fwd_bwd_grads_A_B_x")),
-    ("linear_attention/c_chunked_forward", "c linear attention fwd (chunked)", ("c", "chunked_C64")),
-    ("linear_attention/c_naive_forward", "c linear attention fwd (kiln naive vs torch chunked)", ("c", "chunked_C64")),
+    ("linear_attention_fwd_b1_h8_t1024_d64_f32/chunked_c64", "c linear attention fwd (chunked C=64)", ("c", "chunked_C64")),
+    ("sample_b256_v32000_f32/top_p_0.9", "d top-p 0.9 sampling [256, 32000]", ("d", "sort_based_top_p_0.9")),
     ("matmul/1024x1024x1024_f32", "matmul 1024^3 f32", None),
 ]
 
@@ -48,7 +49,12 @@ def main():
         k = criterion_median(crit_dir, bench_id)
         if k is None:
             continue
-        t = torch.get(tkey[0], {}).get(tkey[1], {}).get("median_s") if tkey else None
+        t = None
+        if tkey:
+            node = torch
+            for key in tkey:
+                node = node.get(key, {}) if isinstance(node, dict) else {}
+            t = node.get("median_s") if isinstance(node, dict) else None
         ratio = k / t if t else None
         print(f"| {name} | {k * 1e3:.2f} | {t * 1e3:.2f} | {ratio:.2f}x |" if t else f"| {name} | {k * 1e3:.2f} | - | - |")
         rows.append({"workload": name, "bench_id": bench_id, "kiln_median_s": k, "torch_median_s": t,

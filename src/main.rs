@@ -3,7 +3,10 @@
 
 use clap::{Parser, Subcommand};
 use kiln::methods::{self, scaling_laws, Scale};
+use kiln::model::GenerateOptions;
 use kiln::report::RunDir;
+use kiln::sample::SamplingParams;
+use kiln::train::{self, RunConfig};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -28,6 +31,61 @@ enum Command {
         /// The shared data folder; each method reads its subfolder (default ../shared/data).
         #[arg(long)]
         data: Option<PathBuf>,
+    },
+    /// Train a model from a run config (model, data, train; see configs/*.json).
+    Train {
+        /// The run config (JSON with "model", "data" and "train" sections).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output folder: metrics.jsonl and checkpoints/ (default runs/train/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue from a checkpoint (a step-* folder, or a run folder: its newest checkpoint).
+        #[arg(long)]
+        resume: Option<PathBuf>,
+        /// Override train.steps.
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Override train.lr.
+        #[arg(long)]
+        lr: Option<f64>,
+        /// Override train.seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Mean loss and next-token accuracy of a checkpoint on its held-out data.
+    Eval {
+        /// A step-* checkpoint folder, or a run folder (its newest checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        /// Stop after this many batches (0 = all).
+        #[arg(long, default_value_t = 0)]
+        max_batches: usize,
+    },
+    /// Continue a prompt with a trained checkpoint (greedy unless sampling flags are given).
+    Generate {
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 32)]
+        max_new_tokens: usize,
+        /// Sampling temperature (0 = greedy; any sampling flag without it means 1.0).
+        #[arg(long)]
+        temperature: Option<f32>,
+        #[arg(long)]
+        top_k: Option<usize>,
+        #[arg(long)]
+        top_p: Option<f32>,
+        #[arg(long)]
+        min_p: Option<f32>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print {"prompt_ids", "new_ids", "completion"} as JSON instead of the text.
+        #[arg(long)]
+        json: bool,
     },
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
@@ -71,6 +129,16 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
+        Command::Train { config, out, resume, steps, lr, seed } => train(&config, out, resume, steps, lr, seed),
+        Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
+        Command::Generate { checkpoint, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {
+            let any = top_k.is_some() || top_p.is_some() || min_p.is_some();
+            let params = match temperature {
+                None if !any => SamplingParams::greedy(),
+                t => SamplingParams { temperature: t.unwrap_or(1.0), top_k: top_k.unwrap_or(0), top_p: top_p.unwrap_or(1.0), min_p: min_p.unwrap_or(0.0) },
+            };
+            generate(&checkpoint, &prompt, max_new_tokens, params, seed, json)
+        }
         Command::Bench { suite, repeats, baseline } => {
             kiln::bench::run_suite(&suite, repeats, baseline.as_deref()).map(|t| print!("{}", kiln::bench::format_timings(&t)))
         }
@@ -79,6 +147,61 @@ fn main() {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+fn train(config: &std::path::Path, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>) -> kiln::Result<()> {
+    let text = std::fs::read_to_string(config).map_err(|e| kiln::Error::File { path: config.display().to_string(), detail: format!("cannot read: {e}") })?;
+    let mut cfg = RunConfig::from_json(&text, &config.display().to_string())?;
+    if let Some(s) = steps {
+        cfg.train.steps = s;
+    }
+    if let Some(l) = lr {
+        cfg.train.lr = l;
+    }
+    if let Some(s) = seed {
+        cfg.train.seed = s;
+    }
+    let out = match (out, &resume) {
+        (Some(o), _) => o,
+        (None, Some(r)) => run_dir_of(r),
+        (None, None) => RunDir::default_path("train"),
+    };
+    let summary = train::run_training(&cfg, &out, resume.as_deref())?;
+    let last = summary.steps.last().map(|s| format!("step {} loss {:.4}", s.step, s.loss)).unwrap_or_else(|| "no steps".into());
+    println!("{last}; held-out loss {:.4}, accuracy {:.4}; {} skipped step(s)", summary.eval.loss, summary.eval.accuracy, summary.skipped);
+    println!("metrics: {}", out.join("metrics.jsonl").display());
+    if let Some(c) = summary.checkpoint {
+        println!("checkpoint: {}", c.display());
+    }
+    Ok(())
+}
+
+/// A resumed run writes into the run folder that holds the checkpoint (.../run/checkpoints/step-N).
+fn run_dir_of(ckpt: &std::path::Path) -> PathBuf {
+    match ckpt.parent() {
+        Some(p) if p.file_name().is_some_and(|n| n == "checkpoints") => p.parent().unwrap_or(p).to_path_buf(),
+        _ => ckpt.to_path_buf(),
+    }
+}
+
+fn eval(checkpoint: &std::path::Path, batch_size: usize, max_batches: usize) -> kiln::Result<()> {
+    let r = train::run_eval(checkpoint, None, batch_size, max_batches)?;
+    println!("loss {:.4} (nats per target token), accuracy {:.4}, over {} tokens in {} examples", r.loss, r.accuracy, r.tokens, r.examples);
+    Ok(())
+}
+
+fn generate(checkpoint: &std::path::Path, prompt: &str, max_new_tokens: usize, params: SamplingParams, seed: u64, json: bool) -> kiln::Result<()> {
+    let (model, state) = train::load_checkpoint(checkpoint)?;
+    let ids = state.tokenizer.encode(prompt)?;
+    let opts = GenerateOptions { max_new_tokens, params: vec![params], stop_tokens: vec![], seed };
+    let g = model.generate(&[ids], &opts)?.remove(0);
+    let completion = state.tokenizer.decode(&g.new_ids)?;
+    if json {
+        println!("{}", serde_json::json!({"prompt_ids": g.prompt_ids, "new_ids": g.new_ids, "completion": completion}));
+    } else {
+        println!("{prompt}{completion}");
+    }
+    Ok(())
 }
 
 fn repro(scale: Scale, out: Option<PathBuf>, data: Option<PathBuf>) -> kiln::Result<()> {

@@ -9,7 +9,6 @@ pub mod plot;
 
 use crate::{Error, Result};
 use serde::Serialize;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What a method's `run` hands back: where its report lives and its one-line outcome.
@@ -67,21 +66,8 @@ impl RunDir {
     }
 }
 
-/// Write `bytes` to `path` atomically: a temp file next to it, fsync, then rename over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.file_name().ok_or_else(|| file_err(path, "not a file path"))?;
-    let tmp = path.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        file_err(path, format!("write failed: {e}"))
-    })
-}
+/// Atomic file writes (temp file, fsync, rename, fsync of the folder) live in io::checkpoint.
+pub use crate::io::checkpoint::write_atomic;
 
 /// A Markdown table; every row must have as many cells as there are headers.
 pub fn markdown_table(headers: &[&str], rows: &[Vec<String>]) -> String {

@@ -116,6 +116,18 @@ enum ScalingLawsCommand {
         #[arg(long, default_value = "small")]
         scale: Scale,
     },
+    /// Train a family of tiny kiln models, fit the law on the smaller ones, predict the largest.
+    Sweep {
+        /// Output folder (default runs/scaling-laws-sweep/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// tiny (seconds) or small (about a minute); paper is treated as small on a CPU.
+        #[arg(long, default_value = "tiny")]
+        scale: Scale,
+        /// A UTF-8 text file to train on (default: the built-in corpus).
+        #[arg(long)]
+        text: Option<PathBuf>,
+    },
     /// Fit your own runs: a CSV with columns model, params, tokens, loss (one row per checkpoint).
     Fit {
         #[arg(long)]
@@ -220,6 +232,14 @@ fn scaling(cmd: ScalingLawsCommand) -> kiln::Result<()> {
             let out = out.unwrap_or_else(|| RunDir::default_path(scaling_laws::NAME));
             let report = scaling_laws::run(&methods::scaling_laws_config(scale, data), &out)?;
             println!("{}\nreport: {}", report.headline, out.join("report.md").display());
+            Ok(())
+        }
+        ScalingLawsCommand::Sweep { out, scale, text } => {
+            let mut cfg = if scale == Scale::Tiny { scaling_laws::sweep::SweepConfig::tiny() } else { scaling_laws::sweep::SweepConfig::small() };
+            cfg.text = text;
+            let out = out.unwrap_or_else(|| RunDir::default_path("scaling-laws-sweep"));
+            let headline = scaling_laws::sweep::run_sweep(&cfg, &out)?;
+            println!("{headline}\nreport: {}", out.join("report.md").display());
             Ok(())
         }
         ScalingLawsCommand::Fit { data } => {

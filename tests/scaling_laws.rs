@@ -181,3 +181,21 @@ fn repro_writes_reports_and_an_index() {
     assert!(err.contains("scaling-laws data not found") && err.contains("/nonexistent/data"), "{err}");
     std::fs::remove_dir_all(&out).ok();
 }
+
+#[test]
+fn sweep_trains_a_family_fits_and_predicts_deterministically() {
+    use kiln::methods::scaling_laws::sweep::{sweep, SweepConfig};
+    let mut cfg = SweepConfig::tiny();
+    cfg.steps = 20;
+    let a = sweep(&cfg).unwrap();
+    assert_eq!(a.runs.len(), 3);
+    assert!(a.runs.windows(2).all(|w| w[0].params < w[1].params));
+    assert!(a.runs.iter().all(|r| r.points.len() == 4 && r.points.iter().all(|p| p.1.is_finite() && p.1 > 0.0)));
+    // losses fall with training for every member
+    assert!(a.runs.iter().all(|r| r.points.last().unwrap().1 < r.points[0].1), "{:?}", a.runs);
+    assert!(a.are_target.is_finite() && a.are_target >= 0.0);
+    let b = sweep(&cfg).unwrap();
+    assert_eq!(a.are_target.to_bits(), b.are_target.to_bits(), "same seeds, same sweep");
+    cfg.widths = vec![8, 16];
+    assert!(sweep(&cfg).unwrap_err().to_string().contains("widths"));
+}

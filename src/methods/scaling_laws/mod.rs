@@ -20,6 +20,7 @@ pub mod claims;
 pub mod data;
 pub mod law;
 pub mod protocol;
+pub mod sweep;
 mod write;
 
 use crate::report::{Report, RunDir};

@@ -44,8 +44,8 @@ pub enum UnaryOp {
 }
 
 #[inline(always)]
-fn binary_f<T: Real>(op: BinaryOp) -> impl Fn(T, T) -> T + Sync {
-    move |a, b| match op {
+fn binary_f<T: Real>(op: BinaryOp, a: T, b: T) -> T {
+    match op {
         BinaryOp::Add => a + b,
         BinaryOp::Sub => a - b,
         BinaryOp::Mul => a * b,
@@ -90,7 +90,16 @@ pub fn unary_f<T: Real>(op: UnaryOp, x: T) -> T {
 }
 
 pub fn unary(op: UnaryOp, x: &CpuStorage) -> Result<CpuStorage> {
-    crate::float_op!("unary", (x), map(x, |v| unary_f(op, v)))
+    crate::float_op!("unary", (x), unary_t(op, x))
+}
+
+/// The match on `op` sits outside the loop: each arm's loop body is a constant op, so it inlines
+/// and vectorises instead of jumping through a table per element.
+fn unary_t<T: Real>(op: UnaryOp, x: &[T]) -> Vec<T> {
+    macro_rules! arms {
+        ($($v:ident),*) => { match op { $(UnaryOp::$v => map(x, |v| unary_f(UnaryOp::$v, v)),)* } };
+    }
+    arms!(Neg, Exp, Log, Sqrt, Tanh, Square, Recip, Relu, Step, Gelu, GeluGrad, Silu, SiluGrad)
 }
 
 /// y = x * mul + add
@@ -126,7 +135,14 @@ fn broadcast_strides(s: &Shape, out: &Shape) -> Vec<usize> {
 }
 
 fn binary_t<T: Real>(op: BinaryOp, a: &[T], sa: &Shape, b: &[T], sb: &Shape, out: &Shape) -> Vec<T> {
-    let f = binary_f::<T>(op);
+    // One monomorphic loop per op (the match hoisted out of the element loop).
+    macro_rules! arms {
+        ($($v:ident),*) => { match op { $(BinaryOp::$v => binary_with(|x, y| binary_f(BinaryOp::$v, x, y), a, sa, b, sb, out),)* } };
+    }
+    arms!(Add, Sub, Mul, Div, Maximum, Ge)
+}
+
+fn binary_with<T: Real>(f: impl Fn(T, T) -> T + Sync, a: &[T], sa: &Shape, b: &[T], sb: &Shape, out: &Shape) -> Vec<T> {
     if sa == sb {
         return if a.len() >= PAR_MIN {
             a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()

@@ -18,39 +18,29 @@ fn cell<'a>(r: &'a Results, family: &str, k: usize, j: usize) -> Option<&'a Cell
     r.cells.iter().find(|c| c.family == family && c.k == k && (c.p - PS[j]).abs() < 1e-9)
 }
 
-/// The main table: "ours (published)" per cell, misses in bold.
-fn are_table(r: &Results) -> String {
-    let mut headers = vec!["family", "k"];
+/// A (family, k) x p table over the reference rows; `text(family, k, j)` fills cell j.
+fn family_table(text: impl Fn(&str, usize, usize) -> String) -> String {
     let ps: Vec<String> = PS.iter().map(|p| format!("p={p:.1}")).collect();
-    headers.extend(ps.iter().map(String::as_str));
+    let headers: Vec<&str> = ["family", "k"].into_iter().chain(ps.iter().map(String::as_str)).collect();
     let rows: Vec<Vec<String>> = REFERENCE
         .iter()
-        .map(|row| {
-            let mut cells = vec![row.family.to_string(), row.k.to_string()];
-            for j in 0..PS.len() {
-                let c = cell(r, row.family, row.k, j);
-                let text = format!("{} ({})", fmt(c.and_then(|c| c.are)), fmt(row.are[j]));
-                cells.push(if c.and_then(|c| c.within_tolerance) == Some(false) { format!("**{text}**") } else { text });
-            }
-            cells
-        })
+        .map(|row| [row.family.to_string(), row.k.to_string()].into_iter().chain((0..PS.len()).map(|j| text(row.family, row.k, j))).collect())
         .collect();
     markdown_table(&headers, &rows)
 }
 
+/// The main table: "ours (published)" per cell, misses in bold.
+fn are_table(r: &Results) -> String {
+    family_table(|family, k, j| {
+        let c = cell(r, family, k, j);
+        let published = REFERENCE.iter().find(|row| row.family == family && row.k == k).and_then(|row| row.are[j]);
+        let text = format!("{} ({})", fmt(c.and_then(|c| c.are)), fmt(published));
+        if c.and_then(|c| c.within_tolerance) == Some(false) { format!("**{text}**") } else { text }
+    })
+}
+
 fn huber_table(r: &Results) -> String {
-    let mut headers = vec!["family", "k"];
-    let ps: Vec<String> = PS.iter().map(|p| format!("p={p:.1}")).collect();
-    headers.extend(ps.iter().map(String::as_str));
-    let rows: Vec<Vec<String>> = REFERENCE
-        .iter()
-        .map(|row| {
-            let mut cells = vec![row.family.to_string(), row.k.to_string()];
-            cells.extend((0..PS.len()).map(|j| fmt(cell(r, row.family, row.k, j).and_then(|c| c.are_huber))));
-            cells
-        })
-        .collect();
-    markdown_table(&headers, &rows)
+    family_table(|family, k, j| fmt(cell(r, family, k, j).and_then(|c| c.are_huber)))
 }
 
 fn markdown(r: &Results, pngs: &[String]) -> String {

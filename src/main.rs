@@ -7,7 +7,8 @@ use kiln::model::GenerateOptions;
 use kiln::report::RunDir;
 use kiln::sample::SamplingParams;
 use kiln::train::{self, RunConfig};
-use std::path::PathBuf;
+use kiln::tensor::Device;
+use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
 #[command(name = "kiln", version, about = "A minimal engine for language-model research")]
@@ -90,10 +91,20 @@ enum Command {
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
     ScalingLaws(ScalingLawsCommand),
-    /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines.
+    /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
+    /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
         #[arg(long, default_value = "baselines")]
         suite: String,
+        /// `cpu` (the suites above) or `cuda` / `cuda:N` (kernel timings).
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// With --device cuda: only these kernel families (comma-separated, e.g. matmul,norm).
+        #[arg(long)]
+        only: Option<String>,
+        /// With --device cuda: append one JSON row per measurement to this file.
+        #[arg(long)]
+        jsonl: Option<PathBuf>,
         #[arg(long, default_value_t = 7)]
         repeats: usize,
         /// A torch_cpu_baselines.py --json file from the same sitting, to print ratios.
@@ -151,9 +162,11 @@ fn main() {
             };
             generate(&checkpoint, &prompt, max_new_tokens, params, seed, json)
         }
-        Command::Bench { suite, repeats, baseline } => {
-            kiln::bench::run_suite(&suite, repeats, baseline.as_deref()).map(|t| print!("{}", kiln::bench::format_timings(&t)))
-        }
+        Command::Bench { suite, device, only, jsonl, repeats, baseline } => match device.parse::<Device>() {
+            Ok(Device::Cpu) => kiln::bench::run_suite(&suite, repeats, baseline.as_deref()).map(|t| print!("{}", kiln::bench::format_timings(&t))),
+            Ok(Device::Cuda(i)) => bench_cuda(i, repeats.max(20), only.as_deref(), jsonl.as_deref()),
+            Err(e) => Err(e),
+        },
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -266,4 +279,23 @@ fn info() -> kiln::Result<()> {
         Err(e) => println!("cuda devices: none ({e})"),
     }
     Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<&Path>) -> kiln::Result<()> {
+    let rows = kiln::bench::cuda::run(ordinal, repeats, only)?;
+    if let Some(path) = jsonl {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() })?;
+        for r in &rows {
+            writeln!(f, "{}", serde_json::to_string(r).expect("rows serialise")).map_err(|e| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() })?;
+        }
+    }
+    print!("{}", kiln::bench::cuda::format_rows(&rows));
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn bench_cuda(_: usize, _: usize, _: Option<&str>, _: Option<&Path>) -> kiln::Result<()> {
+    Err(kiln::Error::NoCuda("kiln was built without the `cuda` feature".into()))
 }

@@ -8,6 +8,9 @@
 //!   e2  Huber (delta 1e-3) scaling-law fit on 100 points from a grid of 108 L-BFGS starts
 //!   f   logistic-regression probe, 4000 x 256, 10 classes, C = 1, L-BFGS (max 200 iterations)
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
+
 use crate::linalg::{LogReg, LogRegOptions};
 use crate::methods::scaling_laws::law::{fit_huber, grid_of, huber_objective, Law, Obs, HUBER_DELTA};
 use crate::rng::{normal_vec, uniform_vec};

@@ -142,3 +142,26 @@ impl fmt::Display for Device {
         }
     }
 }
+
+impl std::str::FromStr for Device {
+    type Err = crate::Error;
+    /// `cpu`, `cuda`, `cuda:N`, or `auto` (the first GPU if one is usable, else the CPU). Asking
+    /// for a GPU that is not there is one clear error, not a panic.
+    fn from_str(s: &str) -> crate::Result<Device> {
+        let d = match s {
+            "cpu" => return Ok(Device::Cpu),
+            "auto" => return Ok(if crate::backend::cuda::cuda_available() { Device::Cuda(0) } else { Device::Cpu }),
+            "cuda" => Device::Cuda(0),
+            _ => match s.strip_prefix("cuda:").and_then(|i| i.parse().ok()) {
+                Some(i) => Device::Cuda(i),
+                None => return Err(crate::Error::Msg(format!("unknown device `{s}` (expected cpu, cuda, cuda:N or auto)"))),
+            },
+        };
+        let Device::Cuda(i) = d else { unreachable!() };
+        let n = crate::backend::cuda::device_count()?;
+        if i >= n {
+            return Err(crate::Error::NoCuda(format!("{d} asked for, but {n} CUDA device(s) are present")));
+        }
+        Ok(d)
+    }
+}

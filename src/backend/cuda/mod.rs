@@ -1,9 +1,40 @@
 //! The CUDA backend's entry: finding devices without panicking, and device buffers.
 //! cudarc loads libcuda at run time (`dynamic-loading`), and panics if a library is missing, so
 //! every GPU path goes through `cuda_available()`, which asks the non-panicking
-//! `is_culib_present()` probe first. The kernels themselves (kernels/*.cu, compiled by NVRTC) and
-//! their launch wrappers arrive with the [cuda-backend] work; until then every op on CUDA storage
-//! returns `Error::NotImplemented` naming the op.
+//! `is_culib_present()` probe first. runtime.rs holds the per-device state (stream, NVRTC module
+//! cache, pooled buffers, launches); kernels.rs the embedded sources; one file per kernel family
+//! holds its launch wrappers, with the same name as its CPU twin in backend/cpu.
+
+#[cfg(feature = "cuda")]
+pub mod kernels;
+#[cfg(feature = "cuda")]
+pub mod runtime;
+#[cfg(feature = "cuda")]
+pub mod elementwise;
+#[cfg(feature = "cuda")]
+pub mod reduce;
+#[cfg(feature = "cuda")]
+pub mod layout;
+#[cfg(feature = "cuda")]
+pub mod softmax_xent;
+#[cfg(feature = "cuda")]
+pub mod norm;
+#[cfg(feature = "cuda")]
+pub mod rope;
+#[cfg(feature = "cuda")]
+pub mod embedding;
+#[cfg(feature = "cuda")]
+pub mod adamw;
+#[cfg(feature = "cuda")]
+pub mod matmul;
+#[cfg(feature = "cuda")]
+pub mod attention;
+#[cfg(feature = "cuda")]
+pub mod lora;
+#[cfg(feature = "cuda")]
+pub mod linear_attention;
+#[cfg(feature = "cuda")]
+pub mod sampling;
 
 /// What `kiln info` prints about one GPU.
 #[derive(Clone, Debug)]
@@ -20,8 +51,9 @@ mod imp {
     use crate::backend::cpu::CpuStorage;
     use crate::tensor::DType;
     use crate::{Error, Result};
-    use cudarc::driver::{CudaContext, CudaSlice, CudaStream};
+    use cudarc::driver::CudaContext;
     use std::sync::Arc;
+    pub use super::runtime::{blocks_for, dev, Arg, Dev, DevBuf};
 
     /// Is the CUDA driver library loadable and does it see at least one device?
     pub fn cuda_available() -> bool {
@@ -61,51 +93,67 @@ mod imp {
         CudaContext::new(ordinal).map_err(|e| Error::Cuda(format!("creating a context on cuda:{ordinal}: {e:?}")))
     }
 
-    /// A device buffer and the stream that owns it.
+    /// A device buffer: `len` elements of `dtype`, shared by clones (buffers are never written
+    /// after the op that made them returns).
     #[derive(Clone, Debug)]
     pub struct CudaStorage {
-        pub slice: CudaSlot,
-        pub stream: Arc<CudaStream>,
-        pub ordinal: usize,
-    }
-
-    #[derive(Clone, Debug)]
-    pub enum CudaSlot {
-        F32(CudaSlice<f32>),
-        BF16(CudaSlice<half::bf16>),
-        U32(CudaSlice<u32>),
+        pub buf: Arc<DevBuf>,
+        pub dtype: DType,
+        pub len: usize,
     }
 
     impl CudaStorage {
+        /// A new, uninitialised buffer of `len` elements on `dev`.
+        pub fn alloc(dev: &Arc<Dev>, dtype: DType, len: usize) -> Result<Self> {
+            Ok(CudaStorage { buf: Arc::new(dev.alloc(len * dtype.size_in_bytes())?), dtype, len })
+        }
+        pub fn zeros(dev: &Arc<Dev>, dtype: DType, len: usize) -> Result<Self> {
+            Ok(CudaStorage { buf: Arc::new(dev.alloc_zeros(len * dtype.size_in_bytes())?), dtype, len })
+        }
         pub fn ordinal(&self) -> usize {
-            self.ordinal
+            self.buf.dev.ordinal
+        }
+        pub fn dev(&self) -> &Arc<Dev> {
+            &self.buf.dev
         }
         pub fn dtype(&self) -> DType {
-            match self.slice {
-                CudaSlot::F32(_) => DType::F32,
-                CudaSlot::BF16(_) => DType::BF16,
-                CudaSlot::U32(_) => DType::U32,
+            self.dtype
+        }
+        pub fn arg(&self) -> Arg {
+            self.buf.arg()
+        }
+        /// Refuse anything but the float storage types (F32, BF16) for `op`.
+        pub fn float(&self, op: &'static str) -> Result<&Self> {
+            match self.dtype {
+                DType::F32 | DType::BF16 => Ok(self),
+                d => Err(Error::UnsupportedDType { op, dtype: d, detail: "CUDA kernels take F32 or BF16" }),
+            }
+        }
+        pub fn expect(&self, op: &'static str, dtype: DType) -> Result<&Self> {
+            if self.dtype == dtype {
+                Ok(self)
+            } else {
+                Err(Error::DTypeMismatch { op, expected: dtype, got: self.dtype })
             }
         }
         pub fn from_cpu(s: &CpuStorage, ordinal: usize) -> Result<Self> {
-            let stream = context(ordinal)?.default_stream();
-            let err = |e| Error::Cuda(format!("host-to-device copy on cuda:{ordinal}: {e:?}"));
-            let slice = match s {
-                CpuStorage::F32(v) => CudaSlot::F32(stream.clone_htod(v).map_err(err)?),
-                CpuStorage::BF16(v) => CudaSlot::BF16(stream.clone_htod(v).map_err(err)?),
-                CpuStorage::U32(v) => CudaSlot::U32(stream.clone_htod(v).map_err(err)?),
+            let dev = dev(ordinal)?;
+            let buf = match s {
+                CpuStorage::F32(v) => dev.upload(v)?,
+                CpuStorage::BF16(v) => dev.upload(v)?,
+                CpuStorage::U32(v) => dev.upload(v)?,
                 CpuStorage::F64(_) => {
                     return Err(Error::UnsupportedDType { op: "to_device", dtype: DType::F64, detail: "F64 is CPU-only (gradchecks)" })
                 }
             };
-            Ok(CudaStorage { slice, stream, ordinal })
+            Ok(CudaStorage { buf: Arc::new(buf), dtype: s.dtype(), len: s.len() })
         }
         pub fn to_cpu(&self) -> Result<CpuStorage> {
-            let err = |e| Error::Cuda(format!("device-to-host copy on cuda:{}: {e:?}", self.ordinal));
-            Ok(match &self.slice {
-                CudaSlot::F32(s) => CpuStorage::F32(self.stream.clone_dtoh(s).map_err(err)?),
-                CudaSlot::BF16(s) => CpuStorage::BF16(self.stream.clone_dtoh(s).map_err(err)?),
-                CudaSlot::U32(s) => CpuStorage::U32(self.stream.clone_dtoh(s).map_err(err)?),
+            Ok(match self.dtype {
+                DType::F32 => CpuStorage::F32(self.buf.download()?),
+                DType::BF16 => CpuStorage::BF16(self.buf.download()?),
+                DType::U32 => CpuStorage::U32(self.buf.download()?),
+                DType::F64 => unreachable!("F64 never reaches a CUDA buffer"),
             })
         }
     }

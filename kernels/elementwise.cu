@@ -1,0 +1,132 @@
+// kernels/elementwise.cu: unary maps, affine, broadcasting binary ops, SwiGLU and casts.
+// Twin: src/backend/cpu/elementwise.rs (op codes follow the order of UnaryOp / BinaryOp there).
+// All memory-bound: contiguous paths move 4 elements per thread per step (16-byte f32 loads,
+// 8-byte bf16 loads) in a grid-stride loop; arithmetic is f32 for both storage types.
+
+struct V4 { float v[4]; };
+__device__ __forceinline__ V4 load4(const float* p, long i) {
+    float4 t = *reinterpret_cast<const float4*>(p + i);
+    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
+}
+__device__ __forceinline__ V4 load4(const bf16* p, long i) {
+    uint2 t = *reinterpret_cast<const uint2*>(p + i);
+    V4 r;
+    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
+    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
+    return r;
+}
+__device__ __forceinline__ void store4(float* p, long i, V4 r) {
+    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
+}
+__device__ __forceinline__ void store4(bf16* p, long i, V4 r) {
+    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
+}
+
+__device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
+
+// UnaryOp: Neg Exp Log Sqrt Tanh Square Recip Relu Gelu Silu GeluGrad SiluGrad Step
+__device__ __forceinline__ float unary_f(int op, float x) {
+    const float c = 0.7978845608028654f, k = 0.044715f;
+    switch (op) {
+        case 0: return -x;
+        case 1: return expf(x);
+        case 2: return logf(x);
+        case 3: return sqrtf(x);
+        case 4: return tanhf(x);
+        case 5: return x * x;
+        case 6: return 1.f / x;
+        case 7: return x > 0.f ? x : 0.f;
+        case 8: return x * sigmoidf(2.f * c * (x + k * x * x * x));
+        case 9: return x * sigmoidf(x);
+        case 10: {
+            float s = sigmoidf(2.f * c * (x + k * x * x * x));
+            return s + x * s * (1.f - s) * 2.f * c * (1.f + 3.f * k * x * x);
+        }
+        case 11: { float s = sigmoidf(x); return s * (1.f + x * (1.f - s)); }
+        default: return x > 0.f ? 1.f : 0.f;
+    }
+}
+// BinaryOp: Add Sub Mul Div Maximum Ge
+__device__ __forceinline__ float binary_f(int op, float a, float b) {
+    switch (op) {
+        case 0: return a + b;
+        case 1: return a - b;
+        case 2: return a * b;
+        case 3: return a / b;
+        case 4: return (a >= b || b != b) ? a : b;
+        default: return a >= b ? 1.f : 0.f;
+    }
+}
+
+// y[i] = f(x[i]) over n elements; n4 = n / 4 vector steps, then a scalar tail.
+template <typename T, typename F>
+__device__ __forceinline__ void map1(const T* x, T* y, long n, F f) {
+    long n4 = n / 4;
+    GRID_STRIDE(i, n4) {
+        V4 v = load4(x, 4 * i);
+        for (int j = 0; j < 4; j++) v.v[j] = f(v.v[j]);
+        store4(y, 4 * i, v);
+    }
+    GRID_STRIDE(i, n - 4 * n4) store(y, 4 * n4 + i, f(load(x, 4 * n4 + i)));
+}
+template <typename T, typename F>
+__device__ __forceinline__ void map2(const T* a, const T* b, T* y, long n, F f) {
+    long n4 = n / 4;
+    GRID_STRIDE(i, n4) {
+        V4 u = load4(a, 4 * i), w = load4(b, 4 * i);
+        for (int j = 0; j < 4; j++) u.v[j] = f(u.v[j], w.v[j]);
+        store4(y, 4 * i, u);
+    }
+    GRID_STRIDE(i, n - 4 * n4) store(y, 4 * n4 + i, f(load(a, 4 * n4 + i), load(b, 4 * n4 + i)));
+}
+
+// Broadcast layout, passed by value: rank, then output dims, then a's and b's strides in
+// elements (0 on broadcast axes), each padded to 8 entries.
+struct Bcast { u32 w[32]; };
+
+template <typename T>
+__device__ void binary_bcast(const T* a, const T* b, T* y, long n, int op, const Bcast& bc) {
+    int rank = bc.w[0];
+    GRID_STRIDE(i, n) {
+        long rem = i, oa = 0, ob = 0;
+        for (int d = rank - 1; d >= 0; d--) {
+            long dim = bc.w[1 + d], idx = rem % dim;
+            rem /= dim;
+            oa += idx * bc.w[9 + d];
+            ob += idx * bc.w[17 + d];
+        }
+        store(y, i, binary_f(op, load(a, oa), load(b, ob)));
+    }
+}
+
+#define EW_KERNELS(T, S)                                                                              \
+extern "C" __global__ void unary_##S(const T* x, T* y, long n, int op) {                              \
+    map1(x, y, n, [op](float v) { return unary_f(op, v); });                                          \
+}                                                                                                     \
+extern "C" __global__ void affine_##S(const T* x, T* y, long n, float mul, float add) {               \
+    map1(x, y, n, [mul, add](float v) { return v * mul + add; });                                     \
+}                                                                                                     \
+extern "C" __global__ void binary_same_##S(const T* a, const T* b, T* y, long n, int op) {            \
+    map2(a, b, y, n, [op](float u, float w) { return binary_f(op, u, w); });                          \
+}                                                                                                     \
+extern "C" __global__ void binary_bcast_##S(const T* a, const T* b, T* y, long n, int op, Bcast bc) { \
+    binary_bcast(a, b, y, n, op, bc);                                                                 \
+}                                                                                                     \
+extern "C" __global__ void swiglu_##S(const T* g, const T* u, T* y, long n) {                         \
+    map2(g, u, y, n, [](float gv, float uv) { return gv * sigmoidf(gv) * uv; });                      \
+}                                                                                                     \
+extern "C" __global__ void swiglu_backward_##S(const T* g, const T* u, const T* dy, T* dg, T* du, long n) { \
+    GRID_STRIDE(i, n) {                                                                               \
+        float gv = load(g, i), uv = load(u, i), d = load(dy, i), s = sigmoidf(gv);                    \
+        store(dg, i, d * uv * s * (1.f + gv * (1.f - s)));                                            \
+        store(du, i, d * gv * s);                                                                     \
+    }                                                                                                 \
+}
+EW_KERNELS(float, f32)
+EW_KERNELS(bf16, bf16)
+
+// ---- casts ------------------------------------------------------------------------------------
+extern "C" __global__ void cast_f32_bf16(const float* x, bf16* y, long n) { GRID_STRIDE(i, n) y[i] = f2bf(x[i]); }
+extern "C" __global__ void cast_bf16_f32(const bf16* x, float* y, long n) { GRID_STRIDE(i, n) y[i] = bf2f(x[i]); }
+extern "C" __global__ void cast_f32_u32(const float* x, u32* y, long n) { GRID_STRIDE(i, n) y[i] = (u32)x[i]; }
+extern "C" __global__ void cast_u32_f32(const u32* x, float* y, long n) { GRID_STRIDE(i, n) y[i] = (float)x[i]; }

@@ -1,0 +1,1 @@
+// kernels/matmul.cu: not written yet (see backend/cpu/matmul.rs for the spec).

@@ -1,0 +1,60 @@
+//! The kernel sources, embedded at build time, and their NVRTC compilation. Each family is one
+//! file in kernels/, compiled as `common.cuh` followed by the family's source, with no include
+//! paths (DESIGN.md, decision 3). The same function serves the run-time module cache and the
+//! `kernels_compile` test, which compiles every family for every target arch.
+
+use crate::{Error, Result};
+
+pub const COMMON: &str = include_str!("../../../kernels/common.cuh");
+
+/// (family, source). A family's name is its Rust twin's file name in backend/cpu and backend/cuda.
+pub const FAMILIES: &[(&str, &str)] = &[
+    ("elementwise", include_str!("../../../kernels/elementwise.cu")),
+    ("reduce", include_str!("../../../kernels/reduce.cu")),
+    ("layout", include_str!("../../../kernels/layout.cu")),
+    ("softmax_xent", include_str!("../../../kernels/softmax_xent.cu")),
+    ("norm", include_str!("../../../kernels/norm.cu")),
+    ("rope", include_str!("../../../kernels/rope.cu")),
+    ("embedding", include_str!("../../../kernels/embedding.cu")),
+    ("adamw", include_str!("../../../kernels/adamw.cu")),
+    ("matmul", include_str!("../../../kernels/matmul.cu")),
+    ("attention", include_str!("../../../kernels/attention.cu")),
+    ("lora", include_str!("../../../kernels/lora.cu")),
+    ("linear_attention", include_str!("../../../kernels/linear_attention.cu")),
+    ("sampling", include_str!("../../../kernels/sampling.cu")),
+];
+
+/// Families whose hot kernels must not spill registers to local memory (checked by the
+/// `kernels_compile` test from ptxas's report).
+pub const NO_SPILL: &[&str] = &["matmul", "attention", "norm", "lora", "linear_attention"];
+
+/// The full translation unit NVRTC sees for `family`.
+pub fn source(family: &str) -> Result<String> {
+    let (_, src) = FAMILIES
+        .iter()
+        .find(|(f, _)| *f == family)
+        .ok_or_else(|| Error::Msg(format!("no kernel family `{family}` in kernels/")))?;
+    Ok(format!("{COMMON}\n#line 1 \"{family}.cu\"\n{src}"))
+}
+
+/// Compile `family` to PTX for `arch` (e.g. "compute_90"); a compile error carries NVRTC's log.
+pub fn compile_ptx(family: &str, arch: &str) -> Result<String> {
+    // SAFETY: only tries to dlopen libnvrtc, so a missing toolkit is an error, not a panic.
+    if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        return Err(Error::NoCuda(
+            "NVRTC (libnvrtc.so) was not found: install the CUDA toolkit or run scripts/cuda-toolchain.sh and put its lib folder on LD_LIBRARY_PATH".into(),
+        ));
+    }
+    let opts = cudarc::nvrtc::CompileOptions {
+        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into(), "-DKILN_NVRTC=1".into()],
+        name: Some(format!("{family}.cu")),
+        ..Default::default()
+    };
+    match cudarc::nvrtc::compile_ptx_with_opts(source(family)?, opts) {
+        Ok(ptx) => Ok(ptx.to_src()),
+        Err(cudarc::nvrtc::CompileError::CompileError { log, .. }) => {
+            Err(Error::Cuda(format!("NVRTC failed on kernels/{family}.cu for {arch}:\n{}", log.to_string_lossy())))
+        }
+        Err(e) => Err(Error::Cuda(format!("NVRTC failed on kernels/{family}.cu for {arch}: {e:?}"))),
+    }
+}

@@ -1,0 +1,263 @@
+//! One `Dev` per GPU: its context and stream, the NVRTC module cache, device buffers from the
+//! driver's stream-ordered pool, and the launch call every wrapper in backend/cuda goes through.
+//!
+//! Buffers come from `cuMemAllocAsync` on the default memory pool, whose release threshold is
+//! raised to "never" at start: a freed buffer goes back to the pool, not to the driver, so a
+//! training step re-uses the same memory and never calls cudaMalloc in steady state.
+//!
+//! Two environment switches help debugging and testing:
+//! - `KILN_CUDA_POISON=1` fills every new buffer with 0xFF bytes (a NaN in f32 and bf16), so a
+//!   kernel that forgets to write an element fails its parity test.
+//! - `KILN_CUDA_SYNC=1` synchronises after every launch, so an error names the kernel that caused it.
+
+use super::kernels;
+use crate::{Error, Result};
+use cudarc::driver::{result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A GPU as the backend sees it.
+pub struct Dev {
+    pub ordinal: usize,
+    pub ctx: Arc<CudaContext>,
+    pub stream: Arc<CudaStream>,
+    /// Compute capability (major, minor).
+    pub cc: (i32, i32),
+    pub sm_count: u32,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    funcs: Mutex<HashMap<(&'static str, String), CudaFunction>>,
+    poison: bool,
+    sync: bool,
+}
+
+impl std::fmt::Debug for Dev {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cuda:{} (sm_{}{})", self.ordinal, self.cc.0, self.cc.1)
+    }
+}
+
+fn cuda_err(what: impl std::fmt::Display, e: impl std::fmt::Debug) -> Error {
+    Error::Cuda(format!("{what}: {e:?}"))
+}
+
+/// The `Dev` for one ordinal, created on first use and kept for the life of the process.
+pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
+    static DEVS: OnceLock<Mutex<HashMap<usize, Arc<Dev>>>> = OnceLock::new();
+    let mut devs = DEVS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(d) = devs.get(&ordinal) {
+        return Ok(d.clone());
+    }
+    let ctx = super::context(ordinal)?;
+    // One stream per device: the engine never shares a buffer across streams, so cudarc's
+    // per-buffer event tracking is pure overhead.
+    // SAFETY: no CudaSlice exists on this context yet.
+    unsafe { ctx.disable_event_tracking() };
+    let stream = ctx.default_stream();
+    let cc = ctx.compute_capability().map_err(|e| cuda_err("compute capability", e))?;
+    let sm_count = ctx
+        .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+        .map_err(|e| cuda_err("multiprocessor count", e))? as u32;
+    // SAFETY: plain driver calls on the device this context was made for.
+    unsafe {
+        let pool = cu::device::get_default_mem_pool(ctx.cu_device()).map_err(|e| cuda_err("default memory pool", e))?;
+        let mut threshold = u64::MAX;
+        cu::mem_pool::set_attribute(
+            pool,
+            sys::CUmemPool_attribute::CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+            &mut threshold as *mut u64 as *mut c_void,
+        )
+        .map_err(|e| cuda_err("memory pool release threshold", e))?;
+    }
+    let flag = |k: &str| std::env::var(k).map(|v| v == "1").unwrap_or(false);
+    let d = Arc::new(Dev {
+        ordinal,
+        ctx,
+        stream,
+        cc,
+        sm_count,
+        modules: Default::default(),
+        funcs: Default::default(),
+        poison: flag("KILN_CUDA_POISON"),
+        sync: flag("KILN_CUDA_SYNC"),
+    });
+    devs.insert(ordinal, d.clone());
+    Ok(d)
+}
+
+/// A kernel argument, kept by value until the launch call copies it.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg {
+    Ptr(sys::CUdeviceptr),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    F32(f32),
+    /// A 128-byte struct of 32 words passed by value (e.g. broadcast layouts).
+    Words([u32; 32]),
+}
+
+impl Dev {
+    /// The NVRTC target for this device: compute_XY (PTX, finalised by the driver at load).
+    pub fn arch(&self) -> String {
+        format!("compute_{}{}", self.cc.0, self.cc.1)
+    }
+
+    /// Kernel `name` of `kernels/<family>.cu`, compiling the family on first use.
+    pub fn func(&self, family: &'static str, name: &str) -> Result<CudaFunction> {
+        if let Some(f) = self.funcs.lock().unwrap().get(&(family, name.to_string())) {
+            return Ok(f.clone());
+        }
+        let module = {
+            let mut mods = self.modules.lock().unwrap();
+            match mods.get(family) {
+                Some(m) => m.clone(),
+                None => {
+                    let ptx = kernels::compile_ptx(family, &self.arch())?;
+                    let m = self
+                        .ctx
+                        .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
+                        .map_err(|e| cuda_err(format_args!("loading kernels/{family}.cu on {self:?}"), e))?;
+                    mods.insert(family, m.clone());
+                    m
+                }
+            }
+        };
+        let f = module.load_function(name).map_err(|e| cuda_err(format_args!("kernel {name} in kernels/{family}.cu"), e))?;
+        self.funcs.lock().unwrap().insert((family, name.to_string()), f.clone());
+        Ok(f)
+    }
+
+    /// Launch `f` on this device's stream. `smem` above 48 KiB raises the kernel's opt-in limit.
+    pub fn launch(&self, f: &CudaFunction, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, args: &[Arg]) -> Result<()> {
+        if grid.0 == 0 || grid.1 == 0 || grid.2 == 0 {
+            return Ok(()); // nothing to do (an empty tensor)
+        }
+        if smem > 48 * 1024 {
+            f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
+                .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
+        }
+        let mut vals: Vec<Arg> = args.to_vec();
+        let mut params: Vec<*mut c_void> = vals
+            .iter_mut()
+            .map(|a| match a {
+                Arg::Ptr(p) => p as *mut u64 as *mut c_void,
+                Arg::U32(v) => v as *mut u32 as *mut c_void,
+                Arg::I32(v) => v as *mut i32 as *mut c_void,
+                Arg::U64(v) => v as *mut u64 as *mut c_void,
+                Arg::F32(v) => v as *mut f32 as *mut c_void,
+                Arg::Words(w) => w.as_mut_ptr() as *mut c_void,
+            })
+            .collect();
+        self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
+        // SAFETY: `params` points into `vals`, alive until the call returns (the driver copies
+        // the parameters at launch); the wrappers pass the argument list each kernel declares.
+        unsafe { cu::launch_kernel(f.cu_function(), grid, block, smem, self.stream.cu_stream(), &mut params) }
+            .map_err(|e| cuda_err("kernel launch", e))?;
+        if self.sync {
+            self.synchronize()?;
+        }
+        Ok(())
+    }
+
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().map_err(|e| cuda_err(format_args!("synchronising {self:?}"), e))
+    }
+
+    /// An uninitialised buffer of `bytes` bytes (0xFF-poisoned under KILN_CUDA_POISON=1).
+    pub fn alloc(self: &Arc<Self>, bytes: usize) -> Result<DevBuf> {
+        self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
+        let ptr = if bytes == 0 {
+            0
+        } else {
+            // SAFETY: a plain stream-ordered allocation; freed in DevBuf::drop on the same stream.
+            unsafe { cu::malloc_async(self.stream.cu_stream(), bytes) }
+                .map_err(|e| cuda_err(format_args!("allocating {bytes} bytes on {self:?}"), e))?
+        };
+        let buf = DevBuf { ptr, bytes, dev: self.clone() };
+        if self.poison {
+            buf.fill_bytes(0xFF)?;
+        }
+        Ok(buf)
+    }
+
+    pub fn alloc_zeros(self: &Arc<Self>, bytes: usize) -> Result<DevBuf> {
+        let b = self.alloc(bytes)?;
+        b.fill_bytes(0)?;
+        Ok(b)
+    }
+
+    pub fn upload<T: Copy>(self: &Arc<Self>, host: &[T]) -> Result<DevBuf> {
+        let buf = self.alloc(std::mem::size_of_val(host))?;
+        if buf.bytes > 0 {
+            // SAFETY: `buf` holds exactly size_of_val(host) bytes; the sync copy finishes before return.
+            unsafe { cu::memcpy_htod_async(buf.ptr, host, self.stream.cu_stream()) }.map_err(|e| cuda_err("host-to-device copy", e))?;
+            self.synchronize()?;
+        }
+        Ok(buf)
+    }
+}
+
+/// A device allocation, returned to the pool when dropped.
+pub struct DevBuf {
+    pub ptr: sys::CUdeviceptr,
+    pub bytes: usize,
+    pub dev: Arc<Dev>,
+}
+
+impl std::fmt::Debug for DevBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DevBuf({} bytes on {:?})", self.bytes, self.dev)
+    }
+}
+
+impl DevBuf {
+    pub fn arg(&self) -> Arg {
+        Arg::Ptr(self.ptr)
+    }
+    pub fn fill_bytes(&self, byte: u8) -> Result<()> {
+        if self.bytes == 0 {
+            return Ok(());
+        }
+        // SAFETY: the range lies inside this allocation.
+        unsafe { cu::memset_d8_async(self.ptr, byte, self.bytes, self.dev.stream.cu_stream()) }.map_err(|e| cuda_err("memset", e))
+    }
+    /// Copy the whole buffer to the host as `T`s (waits for the stream).
+    pub fn download<T: Copy + Default>(&self) -> Result<Vec<T>> {
+        let n = self.bytes / std::mem::size_of::<T>();
+        let mut host = vec![T::default(); n];
+        if n > 0 {
+            // SAFETY: `host` holds n * size_of::<T>() == self.bytes bytes.
+            unsafe { cu::memcpy_dtoh_async(&mut host, self.ptr, self.dev.stream.cu_stream()) }.map_err(|e| cuda_err("device-to-host copy", e))?;
+        }
+        self.dev.synchronize()?;
+        Ok(host)
+    }
+    /// Device-to-device copy of `bytes` bytes from `src` (offset `src_off`) to self (offset `dst_off`).
+    pub fn copy_from(&self, dst_off: usize, src: &DevBuf, src_off: usize, bytes: usize) -> Result<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        if dst_off + bytes > self.bytes || src_off + bytes > src.bytes {
+            return Err(Error::Cuda(format!("device copy out of range: {bytes} bytes at {src_off}->{dst_off} of {}->{}", src.bytes, self.bytes)));
+        }
+        // SAFETY: both ranges were checked against their allocations above.
+        unsafe { cu::memcpy_dtod_async(self.ptr + dst_off as u64, src.ptr + src_off as u64, bytes, self.dev.stream.cu_stream()) }
+            .map_err(|e| cuda_err("device-to-device copy", e))
+    }
+}
+
+impl Drop for DevBuf {
+    fn drop(&mut self) {
+        if self.ptr != 0 {
+            // SAFETY: allocated by malloc_async on this stream; nothing uses it after the drop.
+            let _ = self.dev.ctx.bind_to_thread();
+            let _ = unsafe { cu::free_async(self.ptr, self.dev.stream.cu_stream()) };
+        }
+    }
+}
+
+/// Grid size for `n` items at `per_block` items a block, capped so huge tensors loop (grid-stride).
+pub fn blocks_for(n: usize, per_block: u32) -> u32 {
+    (n.div_ceil(per_block as usize)).clamp(1, 65535 * 8) as u32
+}

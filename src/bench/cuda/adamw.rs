@@ -1,0 +1,7 @@
+//! GPU bench cases for kernels/adamw.cu (not written yet).
+use super::{Ctx, Row};
+use crate::Result;
+
+pub fn rows(_ctx: &Ctx) -> Result<Vec<Row>> {
+    Ok(vec![])
+}

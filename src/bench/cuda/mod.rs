@@ -1,0 +1,178 @@
+//! `kiln bench --device cuda`: per op and size, the median kernel time over event-timed repeats
+//! (after warm-up, rotating among several input sets so repeats do not measure the L2 cache),
+//! the achieved GB/s or TFLOP/s, and a baseline where one exists (cuBLAS in this process for
+//! GEMM-shaped work; the card's own measured copy bandwidth for memory-bound ops). The card's
+//! two ceilings, device-to-device copy bandwidth and cuBLAS bf16 GEMM at 8192^3, are measured
+//! first in the same process. One JSONL row per measurement; the table is printed last.
+//!
+//! Each kernel family adds its cases in its own file here (`<family>.rs`, function `rows`).
+
+pub mod adamw;
+pub mod attention;
+pub mod baseline;
+pub mod elementwise;
+pub mod embedding;
+pub mod families;
+pub mod layout;
+pub mod linear_attention;
+pub mod lora;
+pub mod matmul;
+pub mod norm;
+pub mod reduce;
+pub mod rope;
+pub mod sampling;
+pub mod softmax_xent;
+
+use crate::backend::cuda::{CudaStorage, Dev};
+use crate::tensor::DType;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One measurement, as written to bench/results/*.jsonl.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub device: String,
+    pub op: String,
+    pub variant: String,
+    pub shape: String,
+    pub median_ms: f64,
+    pub gbps: Option<f64>,
+    pub tflops: Option<f64>,
+    /// What `ratio` compares against (e.g. "cublas_bf16", "copy_bw"), if anything.
+    pub baseline: Option<String>,
+    /// median_ms / baseline's median_ms for time baselines; achieved / ceiling for "copy_bw".
+    pub ratio: Option<f64>,
+}
+
+/// A row under construction: the builder the family files use.
+pub struct Case {
+    pub op: String,
+    pub variant: String,
+    pub shape: String,
+    pub median_ms: f64,
+    /// Bytes that must move (each input read once, each output written once).
+    pub bytes: f64,
+    pub flops: f64,
+    pub baseline: Option<(String, f64)>,
+}
+
+impl Case {
+    pub fn new(op: &str, variant: &str, shape: String, median_ms: f64) -> Case {
+        Case { op: op.into(), variant: variant.into(), shape, median_ms, bytes: 0.0, flops: 0.0, baseline: None }
+    }
+    pub fn bytes(mut self, b: f64) -> Case {
+        self.bytes = b;
+        self
+    }
+    pub fn flops(mut self, f: f64) -> Case {
+        self.flops = f;
+        self
+    }
+    /// Compare against another timing (ratio = ours / theirs).
+    pub fn vs(mut self, name: &str, ms: f64) -> Case {
+        self.baseline = Some((name.into(), ms));
+        self
+    }
+}
+
+/// What every family's `rows` function receives.
+pub struct Ctx {
+    pub dev: Arc<Dev>,
+    pub name: String,
+    /// Measured device-to-device copy bandwidth, GB/s (read + write).
+    pub copy_gbps: f64,
+    /// Repeats per timing.
+    pub repeats: usize,
+}
+
+impl Ctx {
+    /// Median milliseconds of `f(i)` (i = repeat index, for rotating inputs), timed with CUDA
+    /// events around each call after `warmup` calls.
+    pub fn time_ms(&self, mut f: impl FnMut(usize) -> Result<()>) -> Result<f64> {
+        let err = |e| Error::Cuda(format!("bench timer: {e:?}"));
+        for i in 0..3 {
+            f(i)?;
+        }
+        self.dev.synchronize()?;
+        let mut t = Vec::with_capacity(self.repeats);
+        let (start, stop) = (self.dev.ctx.new_event(None).map_err(err)?, self.dev.ctx.new_event(None).map_err(err)?);
+        for i in 0..self.repeats.max(1) {
+            start.record(&self.dev.stream).map_err(err)?;
+            f(i)?;
+            stop.record(&self.dev.stream).map_err(err)?;
+            stop.synchronize().map_err(err)?;
+            t.push(start.elapsed_ms(&stop).map_err(err)? as f64);
+        }
+        t.sort_by(f64::total_cmp);
+        Ok(t[t.len() / 2])
+    }
+
+    /// `sets` independent random f32 buffers of `len` elements (normal(0, 1)), cast to `dtype`,
+    /// to rotate among so repeats read from DRAM, not L2.
+    pub fn rand_sets(&self, len: usize, dtype: DType, sets: usize, seed: u64) -> Result<Vec<CudaStorage>> {
+        (0..sets)
+            .map(|s| {
+                let host = crate::rng::normal_vec(seed, s as u32, len, 0.0, 1.0);
+                let st = CudaStorage::from_cpu(&crate::backend::cpu::CpuStorage::F32(host), self.dev.ordinal)?;
+                crate::backend::cuda::elementwise::cast(&st, dtype)
+            })
+            .collect()
+    }
+
+    /// Number of input sets to rotate among so that together they exceed the L2 (50-60 MB).
+    pub fn sets_for(&self, bytes_per_set: usize) -> usize {
+        (256usize << 20).div_ceil(bytes_per_set.max(1)).clamp(2, 16)
+    }
+
+    pub fn finish(&self, c: Case) -> Row {
+        let secs = c.median_ms * 1e-3;
+        let gbps = (c.bytes > 0.0).then(|| c.bytes / secs / 1e9);
+        let tflops = (c.flops > 0.0).then(|| c.flops / secs / 1e12);
+        let (baseline, ratio) = match (&c.baseline, gbps) {
+            (Some((name, ms)), _) => (Some(name.clone()), Some(c.median_ms / ms)),
+            (None, Some(g)) => (Some("copy_bw".to_string()), Some(g / self.copy_gbps)),
+            _ => (None, None),
+        };
+        Row { device: self.name.clone(), op: c.op, variant: c.variant, shape: c.shape, median_ms: c.median_ms, gbps, tflops, baseline, ratio }
+    }
+}
+
+/// Run every family's cases on cuda:`ordinal` (only the families in `filter`, if given).
+pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>) -> Result<Vec<Row>> {
+    let dev = crate::backend::cuda::dev(ordinal)?;
+    let name = dev.ctx.name().map_err(|e| Error::Cuda(format!("{e:?}")))?;
+    let mut ctx = Ctx { dev, name, copy_gbps: 1.0, repeats };
+    let mut rows = baseline::ceilings(&mut ctx)?;
+    for (family, f) in families::ALL {
+        if filter.is_some_and(|want| !want.split(',').any(|w| w == *family)) {
+            continue;
+        }
+        eprintln!("bench: {family} ...");
+        match f(&ctx) {
+            Ok(r) => rows.extend(r),
+            Err(e) => eprintln!("bench: {family} failed: {e}"),
+        }
+    }
+    Ok(rows)
+}
+
+/// The table printed after the run.
+pub fn format_rows(rows: &[Row]) -> String {
+    let mut s = format!("{:<22} {:<18} {:<26} {:>10} {:>9} {:>8} {:>14} {:>7}\n", "op", "variant", "shape", "median_ms", "GB/s", "TFLOP/s", "baseline", "ratio");
+    let opt = |v: Option<f64>, p: usize| v.map(|x| format!("{x:.p$}")).unwrap_or_else(|| "-".into());
+    for r in rows {
+        s += &format!(
+            "{:<22} {:<18} {:<26} {:>10.4} {:>9} {:>8} {:>14} {:>7}\n",
+            r.op,
+            r.variant,
+            r.shape,
+            r.median_ms,
+            opt(r.gbps, 0),
+            opt(r.tflops, 1),
+            r.baseline.as_deref().unwrap_or("-"),
+            opt(r.ratio, 2)
+        );
+    }
+    s
+}

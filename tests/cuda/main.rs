@@ -6,7 +6,19 @@
 //! (KILN_CUDA_POISON=1, set by `setup`), so an element a kernel forgets to write is a NaN.
 #![cfg(feature = "cuda")]
 
+mod adamw;
+mod attention;
 mod elementwise;
+mod embedding;
+mod layout;
+mod linear_attention;
+mod lora;
+mod matmul;
+mod norm;
+mod reduce;
+mod rope;
+mod sampling;
+mod softmax_xent;
 
 pub use kiln::backend::{self, Storage};
 pub use kiln::tensor::{DType, Device, Shape, Tensor};

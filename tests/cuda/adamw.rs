@@ -1,0 +1,1 @@
+//! parity_adamw_*: not written yet.

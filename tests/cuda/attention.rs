@@ -1,0 +1,1 @@
+//! parity_attention_*: not written yet.

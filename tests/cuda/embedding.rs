@@ -1,0 +1,1 @@
+//! parity_embedding_*: not written yet.

@@ -1,0 +1,1 @@
+//! parity_layout_*: not written yet.

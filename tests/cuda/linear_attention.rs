@@ -1,0 +1,1 @@
+//! parity_linear_attention_*: not written yet.

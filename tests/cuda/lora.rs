@@ -1,0 +1,1 @@
+//! parity_lora_*: not written yet.

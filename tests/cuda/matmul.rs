@@ -1,0 +1,1 @@
+//! parity_matmul_*: not written yet.

@@ -1,0 +1,1 @@
+//! parity_norm_*: not written yet.

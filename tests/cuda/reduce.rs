@@ -1,0 +1,1 @@
+//! parity_reduce_*: not written yet.

@@ -1,0 +1,1 @@
+//! parity_rope_*: not written yet.

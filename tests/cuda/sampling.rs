@@ -1,0 +1,1 @@
+//! parity_sampling_*: not written yet.

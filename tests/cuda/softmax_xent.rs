@@ -1,0 +1,1 @@
+//! parity_softmax_xent_*: not written yet.

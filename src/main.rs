@@ -53,6 +53,9 @@ enum Command {
         /// Override train.seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// Where to train: cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Mean loss and next-token accuracy of a checkpoint on its held-out data.
     Eval {
@@ -152,7 +155,7 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
-        Command::Train { config, out, resume, steps, lr, seed } => train(&config, out, resume, steps, lr, seed),
+        Command::Train { config, out, resume, steps, lr, seed, device } => device.parse::<Device>().and_then(|d| train(&config, out, resume, steps, lr, seed, d)),
         Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
         Command::Generate { checkpoint, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {
             let any = top_k.is_some() || top_p.is_some() || min_p.is_some();
@@ -174,7 +177,7 @@ fn main() {
     }
 }
 
-fn train(config: &std::path::Path, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>) -> kiln::Result<()> {
+fn train(config: &std::path::Path, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>, device: Device) -> kiln::Result<()> {
     let text = std::fs::read_to_string(config).map_err(|e| kiln::Error::File { path: config.display().to_string(), detail: format!("cannot read: {e}") })?;
     let mut cfg = RunConfig::from_json(&text, &config.display().to_string())?;
     if let Some(s) = steps {
@@ -191,7 +194,7 @@ fn train(config: &std::path::Path, out: Option<PathBuf>, resume: Option<PathBuf>
         (None, Some(r)) => run_dir_of(r),
         (None, None) => RunDir::default_path("train"),
     };
-    let summary = train::run_training(&cfg, &out, resume.as_deref())?;
+    let summary = train::run_training_on(&cfg, &out, resume.as_deref(), device)?;
     let last = summary.steps.last().map(|s| format!("step {} loss {:.4}", s.step, s.loss)).unwrap_or_else(|| "no steps".into());
     println!("{last}; held-out loss {:.4}, accuracy {:.4}; {} skipped step(s)", summary.eval.loss, summary.eval.accuracy, summary.skipped);
     println!("metrics: {}", out.join("metrics.jsonl").display());

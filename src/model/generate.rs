@@ -54,7 +54,7 @@ impl Transformer {
             return Err(Error::range("generate", format!("prompt {row} holds token {bad} >= vocab size {v}")));
         }
         let mut caches = vec![KvCache::Empty; self.blocks.len()];
-        let ids = Tensor::from_vec_u32(prompt.to_vec(), [1, prompt.len()])?;
+        let ids = Tensor::from_vec_u32(prompt.to_vec(), [1, prompt.len()])?.to_device(self.device())?;
         // logits of the last position: (V)
         let last = |logits: Tensor| -> Result<Vec<f32>> { logits.narrow(1, logits.dims()[1] - 1, 1)?.to_vec_f32() };
         let mut logits = last(self.forward(&ids, 0, Some(&mut caches))?)?;
@@ -73,7 +73,7 @@ impl Transformer {
                 break;
             }
             if step + 1 < opts.max_new_tokens {
-                let x = Tensor::from_vec_u32(vec![tok], [1, 1])?;
+                let x = Tensor::from_vec_u32(vec![tok], [1, 1])?.to_device(self.device())?;
                 logits = last(self.forward(&x, pos, Some(&mut caches))?)?;
             }
         }

@@ -13,7 +13,7 @@ impl Transformer {
             return Err(Error::range("token_logprobs", format!("start {start} must be in 1..={}", ids.len())));
         }
         let _ng = no_grad();
-        let x = Tensor::from_vec_u32(ids[..ids.len() - 1].to_vec(), [1, ids.len() - 1])?;
+        let x = Tensor::from_vec_u32(ids[..ids.len() - 1].to_vec(), [1, ids.len() - 1])?.to_device(self.device())?;
         let v = self.cfg.vocab_size;
         // logp: (1, T-1, V); row t predicts ids[t + 1]
         let logp = self.forward(&x, 0, None)?.log_softmax()?.to_vec_f64()?;

@@ -97,7 +97,7 @@ impl Transformer {
                 return Err(Error::Msg(format!("transformer: {} caches for {} layers", c.len(), self.blocks.len())));
             }
         }
-        let positions = Tensor::from_vec_u32((pos0 as u32..(pos0 + t) as u32).collect(), [t])?;
+        let positions = Tensor::from_vec_u32((pos0 as u32..(pos0 + t) as u32).collect(), [t])?.to_device(self.wte.device())?;
         let mut x = Tensor::embedding(&self.wte, ids)?;
         if let Some(wpe) = &self.wpe {
             x = x.add(&Tensor::embedding(wpe, &positions)?)?;
@@ -122,6 +122,18 @@ impl Transformer {
     /// Mean next-token cross-entropy of ids (B, T) against targets (B, T); `ignore` masks positions.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor, ignore: u32) -> Result<Tensor> {
         Tensor::cross_entropy(&self.forward(ids, 0, None)?, targets, ignore)
+    }
+
+    /// Move every parameter to `device` in place (names and identities are kept).
+    pub fn to_device(&self, device: crate::tensor::Device) -> Result<()> {
+        for (_, p) in self.named_params() {
+            p.move_to(device)?;
+        }
+        Ok(())
+    }
+
+    pub fn device(&self) -> crate::tensor::Device {
+        self.wte.device()
     }
 
     /// Every parameter with its HF name, in a fixed order.

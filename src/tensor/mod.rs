@@ -21,8 +21,8 @@ pub(crate) struct Inner {
     id: usize,
     shape: Shape,
     dtype: DType,
-    device: Device,
-    /// Replaced wholesale by `assign` (optimizer steps); never resized.
+    /// Replaced wholesale by `assign` (optimizer steps) or `move_to`; never resized. The
+    /// tensor's device is its storage's.
     storage: RwLock<Storage>,
     /// How this tensor was computed; None for leaves and for results made with grad off.
     op: Option<Op>,
@@ -40,10 +40,13 @@ impl Tensor {
     /// Wrap a storage as a leaf. The storage must hold exactly `shape.elem_count()` elements.
     pub fn from_storage(storage: Storage, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        if let Storage::Cpu(c) = &storage {
-            if c.len() != shape.elem_count() {
-                return Err(Error::bad_shape("from_storage", &shape, format!("{} elements given", c.len())));
-            }
+        let len = match &storage {
+            Storage::Cpu(c) => c.len(),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(c) => c.len,
+        };
+        if len != shape.elem_count() {
+            return Err(Error::bad_shape("from_storage", &shape, format!("{len} elements given")));
         }
         Ok(Self::make(storage, shape, None))
     }
@@ -58,7 +61,6 @@ impl Tensor {
         Tensor(Arc::new(Inner {
             id: next_id(),
             dtype: storage.dtype(),
-            device: storage.device(),
             shape,
             storage: RwLock::new(storage),
             op,
@@ -122,7 +124,7 @@ impl Tensor {
         self.0.dtype
     }
     pub fn device(&self) -> Device {
-        self.0.device
+        self.storage().device()
     }
     pub fn op(&self) -> Option<&Op> {
         self.0.op.as_ref()
@@ -162,6 +164,17 @@ impl Tensor {
             return Err(Error::shape("assign", self.shape(), value.shape(), format!("{:?}/{} into {:?}/{}", value.dtype(), value.device(), self.dtype(), self.device())));
         }
         let new = value.storage().clone();
+        *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(())
+    }
+
+    /// Move this tensor's buffer to `device` in place, keeping its identity (a model's
+    /// parameters move this way, so optimizer state and names still refer to them).
+    pub fn move_to(&self, device: Device) -> Result<()> {
+        if self.device() == device {
+            return Ok(());
+        }
+        let new = self.storage().to_device(device)?;
         *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new;
         Ok(())
     }

@@ -31,7 +31,7 @@ mod trainer;
 
 pub use config::{parse_json, Data, DataSpec, RunConfig, TextTokenizer, TrainConfig};
 pub use data::{epoch_permutation, read_text, Batch, Cursor, Dataset, Example, Sampler, TextDataset, IGNORE};
-pub use run::{load_checkpoint, run_eval, run_training, RunSummary};
+pub use run::{load_checkpoint, run_eval, run_training, run_training_on, RunSummary};
 pub use tasks::{ModAdd, SeqDataset, SeqTask, Split};
 pub use tokenizer::Tokenizer;
 pub use trainer::{evaluate, EvalResult, StepReport, Trainer};

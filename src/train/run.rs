@@ -80,6 +80,11 @@ fn progress_bar(wanted: bool, done: usize, total: usize) -> indicatif::ProgressB
 /// step directory, or a run directory whose newest complete checkpoint is taken). A fresh run
 /// refuses an `out_dir` that already holds one, rather than mixing two runs' files.
 pub fn run_training(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>) -> Result<RunSummary> {
+    run_training_on(cfg, out_dir, resume, crate::tensor::Device::Cpu)
+}
+
+/// `run_training` with the model, its gradients and the optimizer state on `device`.
+pub fn run_training_on(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>, device: crate::tensor::Device) -> Result<RunSummary> {
     cfg.validate()?;
     let resumed = match resume {
         Some(p) => {
@@ -99,6 +104,7 @@ pub fn run_training(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>) -> R
     let data = cfg.data.load(resumed.as_ref().map(|(_, s)| &s.tokenizer))?;
     cfg.check_fits(&data)?;
     let model = Transformer::new(cfg.model.clone())?;
+    model.to_device(device)?;
     let mut trainer = match &resumed {
         Some((dir, state)) => {
             checkpoint::load_params_into(&model, &dir.join(checkpoint::MODEL_FILE))?;

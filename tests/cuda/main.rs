@@ -19,6 +19,7 @@ mod reduce;
 mod rope;
 mod sampling;
 mod softmax_xent;
+mod train;
 
 pub use kiln::backend::{self, Storage};
 pub use kiln::tensor::{DType, Device, Shape, Tensor};

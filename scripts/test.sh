@@ -3,7 +3,10 @@
 # 1. the line budget: no file in src/ or kernels/ over 600 lines (aim under 400);
 # 2. cargo test on every target (unit, integration, doc), no GPU needed;
 #    --all-targets also builds the criterion benches and runs each once in test mode (a smoke
-#    run that checks their correctness guards; speed is never asserted).
+#    run that checks their correctness guards; speed is never asserted). First the CUDA
+#    toolchain wheels (NVRTC, headers, ptxas) are installed into .cache/ so the kernels_compile
+#    test compiles every kernel for every target arch and prints the regs/spills table; the
+#    parity tests in tests/cuda/ are ignored here (they need a GPU: scripts/gpu-check.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,11 +25,18 @@ if [ "$over" -ne 0 ]; then
 fi
 echo "  ok"
 
+echo "== CUDA toolchain (NVRTC + ptxas from PyPI wheels, for the kernel compile check)"
+toolchain=$(scripts/cuda-toolchain.sh)
+export LD_LIBRARY_PATH="$PWD/$toolchain/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+echo "  $toolchain"
+
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
+# the kernel table (printed by kernels_compile with --nocapture so it shows in the CI log)
+cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(family|[a-z_]+ +[a-z_0-9]+ +sm_)|kernels_compile:' || status=1
 
 # One closing line for the whole suite, summed over every test binary.
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')

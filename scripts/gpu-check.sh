@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Prepares the one GPU check (KERNELS.md, "Working on the lent GPU"): builds the release kiln
+# binary and the `cuda` parity-test binary HERE (the GPU machine has no Rust), stages them with
+# the device-side script in .gpu/ (git-ignored), and prints the device command and its carry list.
+# On the GPU machine, .gpu/run.sh runs every parity test with --include-ignored, then
+# `kiln bench --device cuda` and the PyTorch-on-the-same-GPU baselines, writing under $OUT:
+#   tests.log, bench.jsonl (bench rows), summary.json ({device, driver, git_sha, tests_passed,
+#   tests_failed}), torch.jsonl; the tables are printed last.
+# Commit what comes back under bench/results/ (scripts/gpu-collect.sh does it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --bin kiln >&2
+exe=$(cargo test --release --no-run --test cuda --message-format=json 2>/dev/null | python3 -c '
+import sys, json
+for line in sys.stdin:
+    j = json.loads(line)
+    if j.get("reason") == "compiler-artifact" and j.get("executable") and j["target"]["name"] == "cuda":
+        print(j["executable"])')
+[[ -n $exe ]] || { echo "gpu-check: could not find the cuda test executable" >&2; exit 1; }
+rm -rf .gpu && mkdir -p .gpu
+cp target/release/kiln .gpu/kiln
+cp "$exe" .gpu/cuda-tests
+strip .gpu/kiln .gpu/cuda-tests 2>/dev/null || true
+cp scripts/gpu-run.sh .gpu/run.sh
+cp scripts/torch_gpu_baselines.py .gpu/
+git rev-parse HEAD > .gpu/git_sha
+git diff --quiet HEAD -- src kernels tests || echo "$(cat .gpu/git_sha)-dirty" > .gpu/git_sha
+du -sh .gpu >&2
+echo "device command:  bash .gpu/run.sh"
+echo "carry:           [\".gpu\"]"

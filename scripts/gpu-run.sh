@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs ON the GPU machine, from the repository root, staged by scripts/gpu-check.sh in .gpu/.
+# Every stage has its own time limit so a hang still leaves the other results under $OUT.
+# Usage: bash .gpu/run.sh [test-filter]   (env: TESTS_S, BENCH_S, BENCH_ONLY)
+set -uo pipefail
+OUT=${OUT:-/tmp/kiln-gpu}
+mkdir -p "$OUT"
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia, os; [print(os.path.join(p, "cu13/lib")) for p in nvidia.__path__]' 2>/dev/null); do
+  [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
+done
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+device=$(cut -d, -f1 "$OUT/device.txt" | head -1 | xargs)
+driver=$(cut -d, -f2 "$OUT/device.txt" | head -1 | xargs)
+sha=$(cat .gpu/git_sha)
+
+echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
+KILN_CUDA_POISON=1 timeout "${TESTS_S:-240}" .gpu/cuda-tests --include-ignored --test-threads=1 ${1:-} >"$OUT/tests.log" 2>&1
+echo "tests exit code: $?"
+passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
+failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
+printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d}\n' \
+  "$device" "$driver" "$sha" "$passed" "$failed" > "$OUT/summary.json"
+
+echo "== bench =="
+timeout "${BENCH_S:-300}" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>"$OUT/bench.err"
+echo "bench exit code: $?"
+echo "== PyTorch on the same GPU =="
+timeout 90 python3 .gpu/torch_gpu_baselines.py "$device" >"$OUT/torch.jsonl" 2>"$OUT/torch.err"
+echo "torch exit code: $?"
+
+echo; echo "== failures =="
+grep -E '^test .* FAILED$|panicked at|^---- ' "$OUT/tests.log" | head -40
+grep -E 'rel_l2' "$OUT/tests.log" | sort -t= -k2 -g | tail -5
+tail -3 "$OUT/bench.err"; tail -3 "$OUT/torch.err"
+echo; echo "== torch =="; cat "$OUT/torch.jsonl"
+echo; echo "== bench table =="; cat "$OUT/bench.txt"
+echo; cat "$OUT/summary.json"

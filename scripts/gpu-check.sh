@@ -6,7 +6,7 @@
 # `kiln bench --device cuda` and the PyTorch-on-the-same-GPU baselines, writing under $OUT:
 #   tests.log, bench.jsonl (bench rows), summary.json ({device, driver, git_sha, tests_passed,
 #   tests_failed}), torch.jsonl; the tables are printed last.
-# Commit what comes back under bench/results/ (scripts/gpu-collect.sh does it).
+# Commit what comes back under bench/results/ (the JSONL is the only lasting record of GPU numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin kiln >&2

@@ -7,7 +7,8 @@
 // Forward: one block per row (grid-stride over rows); the row is re-read from L1/L2 per pass.
 // Backward: G blocks, block b takes rows b, b + G, ...; each thread owns fixed columns and adds
 // this row's dw / db terms into the block's f32 partial row part[b, :] (no other block touches
-// it), so no atomics; then norm_colsum adds the G partial rows per column in order. Deterministic.
+// it; kept in registers and written once when C allows, see REG_STEPS), so no atomics; then
+// norm_colsum adds the G partial rows per column in order. Deterministic.
 // Loops use 4-wide vector accesses when C % 4 == 0 (every row start then stays aligned).
 
 struct V4 { float v[4]; };
@@ -115,11 +116,29 @@ template <int W> __device__ __forceinline__ void acc_part(float* p, long j, V4 v
     stw<W>(p, j, v);
 }
 
+// Fast path: when 4 | C and C <= 4 * REG_STEPS * blockDim, each thread's columns are at most
+// REG_STEPS vector steps, so its dw / db sums stay in registers across the block's rows and the
+// partial row is written once at the end (same sums, same order as the global path: 0 + t1 + t2..).
+#define REG_STEPS 2
+__device__ __forceinline__ bool use_regs(long c) { return (c & 3) == 0 && c <= 4L * REG_STEPS * blockDim.x; }
+__device__ __forceinline__ void zero_regs(V4 (&a)[REG_STEPS]) {
+    for (int q = 0; q < REG_STEPS; q++) for (int k = 0; k < 4; k++) a[q].v[k] = 0.f;
+}
+__device__ __forceinline__ void store_regs(float* p, long c, const V4 (&a)[REG_STEPS]) {
+    for (int q = 0; q < REG_STEPS; q++) {
+        long j = 4 * (threadIdx.x + (long)q * blockDim.x);
+        if (j < c) st4(p, j, a[q]);
+    }
+}
+
 // x, dy, dx: (N, C), w: (C), part: (gridDim.x, C) f32 partial dw rows.
 template <typename T>
 __device__ void rms_bwd(const T* x, const T* w, const T* dy, T* dx, float* part, long n, long c, float eps) {
     __shared__ float sh[32];
     float* pb = part + (long)blockIdx.x * c;
+    bool reg = use_regs(c);
+    V4 aw[REG_STEPS];
+    zero_regs(aw);
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
         const T* xr = x + r * c;
         const T* gr = dy + r * c;
@@ -132,16 +151,30 @@ __device__ void rms_bwd(const T* x, const T* w, const T* dy, T* dx, float* part,
         )
         float ri = rsqrtf(block_sum(ss, sh) / (float)c + eps);
         float kk = ri * ri * ri * (block_sum(wgx, sh) / (float)c);
-        ROW_FOR(c, j,
-            V4 a = ldw<W>(xr, j), g = ldw<W>(gr, j), ww = ldw<W>(w, j), o, t;
-            for (int k = 0; k < W; k++) {
-                o.v[k] = ri * ww.v[k] * g.v[k] - kk * a.v[k];
-                t.v[k] = g.v[k] * a.v[k] * ri;
+        if (reg) {
+            for (int q = 0; q < REG_STEPS; q++) {
+                long j = 4 * (threadIdx.x + (long)q * blockDim.x);
+                if (j >= c) break;
+                V4 a = ld4(xr, j), g = ld4(gr, j), ww = ld4(w, j), o;
+                for (int k = 0; k < 4; k++) {
+                    o.v[k] = ri * ww.v[k] * g.v[k] - kk * a.v[k];
+                    aw[q].v[k] += g.v[k] * a.v[k] * ri;
+                }
+                st4(dr, j, o);
             }
-            stw<W>(dr, j, o);
-            acc_part<W>(pb, j, t, first);
-        )
+        } else {
+            ROW_FOR(c, j,
+                V4 a = ldw<W>(xr, j), g = ldw<W>(gr, j), ww = ldw<W>(w, j), o, t;
+                for (int k = 0; k < W; k++) {
+                    o.v[k] = ri * ww.v[k] * g.v[k] - kk * a.v[k];
+                    t.v[k] = g.v[k] * a.v[k] * ri;
+                }
+                stw<W>(dr, j, o);
+                acc_part<W>(pb, j, t, first);
+            )
+        }
     }
+    if (reg) store_regs(pb, c, aw);
 }
 
 // x, dy, dx: (N, C), w: (C), pw, pb: (gridDim.x, C) f32 partial dw / db rows.
@@ -150,6 +183,10 @@ __device__ void ln_bwd(const T* x, const T* w, const T* dy, T* dx, float* pw, fl
     __shared__ float sh[32];
     float* qw = pw + (long)blockIdx.x * c;
     float* qb = pb + (long)blockIdx.x * c;
+    bool reg = use_regs(c);
+    V4 aw[REG_STEPS], ab[REG_STEPS];
+    zero_regs(aw);
+    zero_regs(ab);
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
         const T* xr = x + r * c;
         const T* gr = dy + r * c;
@@ -164,18 +201,34 @@ __device__ void ln_bwd(const T* x, const T* w, const T* dy, T* dx, float* pw, fl
         )
         float m1 = block_sum(a1, sh) / (float)c;
         float m2 = block_sum(a2, sh) / (float)c;
-        ROW_FOR(c, j,
-            V4 a = ldw<W>(xr, j), g = ldw<W>(gr, j), ww = ldw<W>(w, j), o, t;
-            for (int k = 0; k < W; k++) {
-                float xh = (a.v[k] - mu) * s;
-                o.v[k] = s * (ww.v[k] * g.v[k] - m1 - xh * m2);
-                t.v[k] = g.v[k] * xh;
+        if (reg) {
+            for (int q = 0; q < REG_STEPS; q++) {
+                long j = 4 * (threadIdx.x + (long)q * blockDim.x);
+                if (j >= c) break;
+                V4 a = ld4(xr, j), g = ld4(gr, j), ww = ld4(w, j), o;
+                for (int k = 0; k < 4; k++) {
+                    float xh = (a.v[k] - mu) * s;
+                    o.v[k] = s * (ww.v[k] * g.v[k] - m1 - xh * m2);
+                    aw[q].v[k] += g.v[k] * xh;
+                    ab[q].v[k] += g.v[k];
+                }
+                st4(dr, j, o);
             }
-            stw<W>(dr, j, o);
-            acc_part<W>(qw, j, t, first);
-            acc_part<W>(qb, j, g, first);
-        )
+        } else {
+            ROW_FOR(c, j,
+                V4 a = ldw<W>(xr, j), g = ldw<W>(gr, j), ww = ldw<W>(w, j), o, t;
+                for (int k = 0; k < W; k++) {
+                    float xh = (a.v[k] - mu) * s;
+                    o.v[k] = s * (ww.v[k] * g.v[k] - m1 - xh * m2);
+                    t.v[k] = g.v[k] * xh;
+                }
+                stw<W>(dr, j, o);
+                acc_part<W>(qw, j, t, first);
+                acc_part<W>(qb, j, g, first);
+            )
+        }
     }
+    if (reg) { store_regs(qw, c, aw); store_regs(qb, c, ab); }
 }
 
 // out[j] = sum_{b < g} part[b, j] in order of b. part: (g, C) f32, out: (C). Thread per column.

@@ -1,7 +1,8 @@
 // kernels/matmul.cu: batched C[z] = op(A[z]) op(B[z]), row-major. Twin: backend/cpu/matmul.rs.
 // A: (batch, M, K), or (batch, K, M) when TA. B: (b_batch, K, N), or (b_batch, N, K) when TB;
 // b_shared != 0 means b_batch == 1 (one B for every z). C: (batch, M, N), same dtype as A and B.
-// grid = (ceil(N / 128), ceil(M / 128), batch); every tile edge is predicated, any M, K, N >= 0.
+// grid = (ceil(N / 128), ceil(M / 128), batch), walked in L2-friendly order by block_tile; every
+// tile edge is predicated, any M, K, N >= 0.
 //
 // Two paths:
 //  sgemm_*: f32 on CUDA cores (full fp32, no TF32). 128x128 block tile, BK = 8, 256 threads, each
@@ -18,11 +19,63 @@
 //    16-byte cp.async needs the contiguous dimension to be a multiple of 8 elements; when it is
 //    not (va / vb == 0), the same tiles are filled by predicated scalar loads instead.
 
+// Block (bm, bn) of the output for this CTA: consecutive CTAs walk down a group of 8 block-rows
+// before moving right, so the A and B panels they share stay in L2.
+__device__ __forceinline__ void block_tile(int& bm, int& bn) {
+    const int nbm = gridDim.y, nbn = gridDim.x, id = blockIdx.y * nbn + blockIdx.x;
+    const int per = 8 * nbn, first = id / per * 8, rows = min(nbm - first, 8), r = id % per;
+    bm = first + r % rows;
+    bn = r / rows;
+}
+
 // ================================ f32: CUDA-core SGEMM ================================
 #define SG_BM 128
 #define SG_BN 128
 #define SG_BK 8
 #define SG_LD (SG_BM + 4)   // padded row: the (r = idx / 8) stores of a row-major A land on distinct banks
+
+// One operand's k-tile (128 rows x 8 k) into 4 registers per thread. KC: stored k-contiguous,
+// (rows, K) (A, or B when TB); else rows-contiguous, (K, rows). vec (contiguous dim a multiple
+// of 4): one float4 per thread; else 4 predicated scalars, element idx = tid + 256 i.
+template <bool KC>
+__device__ __forceinline__ void sg_load(float v[4], const float* x, int rows, int K, int r0, int k0, bool vec) {
+    const int tid = threadIdx.x;
+    if (vec) {
+        int r = r0 + (KC ? tid >> 1 : (tid & 31) * 4), k = k0 + (KC ? (tid & 1) * 4 : tid >> 5);
+        float4 t = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (r < rows && k < K) t = *reinterpret_cast<const float4*>(x + (KC ? (long)r * K + k : (long)k * rows + r));
+        v[0] = t.x;
+        v[1] = t.y;
+        v[2] = t.z;
+        v[3] = t.w;
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int idx = tid + 256 * i;
+            int r = r0 + (KC ? idx >> 3 : idx & 127), k = k0 + (KC ? idx & 7 : idx >> 7);
+            v[i] = (r < rows && k < K) ? x[KC ? (long)r * K + k : (long)k * rows + r] : 0.f;
+        }
+    }
+}
+// The registers of sg_load into the k-major shared tile S[k][row] (same thread mapping).
+template <bool KC>
+__device__ __forceinline__ void sg_store(float (*S)[SG_LD], const float v[4], bool vec) {
+    const int tid = threadIdx.x;
+    if (vec) {
+        if (KC) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) S[(tid & 1) * 4 + e][tid >> 1] = v[e];
+        } else {
+            *reinterpret_cast<float4*>(&S[tid >> 5][(tid & 31) * 4]) = make_float4(v[0], v[1], v[2], v[3]);
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            int idx = tid + 256 * i;
+            S[KC ? idx & 7 : idx >> 7][KC ? idx >> 3 : idx & 127] = v[i];
+        }
+    }
+}
 
 template <bool TA, bool TB>
 __device__ __forceinline__ void sgemm_body(const float* __restrict__ a, const float* __restrict__ b, float* __restrict__ c,
@@ -30,36 +83,25 @@ __device__ __forceinline__ void sgemm_body(const float* __restrict__ a, const fl
     __shared__ __align__(16) float As[2][SG_BK][SG_LD];
     __shared__ __align__(16) float Bs[2][SG_BK][SG_LD];
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const int m0 = blockIdx.y * SG_BM, n0 = blockIdx.x * SG_BN;
+    int bm, bn;
+    block_tile(bm, bn);
+    const int m0 = bm * SG_BM, n0 = bn * SG_BN;
     const long z = blockIdx.z;
     a += z * (long)M * K;
     b += b_shared ? 0 : z * (long)K * N;
     c += z * (long)M * N;
 
-    // Each thread moves 4 elements of each operand per k-tile: element idx = tid + 256 i.
-    // (r, kk) = (row of the tile, k within the tile); the mapping keeps global reads coalesced.
+    // Each operand's k-tile goes global -> 4 registers per thread -> shared (As[k][m], Bs[k][n]).
+    const bool va = TA ? (M & 3) == 0 : (K & 3) == 0;   // float4 loads along the contiguous dim
+    const bool vb = TB ? (K & 3) == 0 : (N & 3) == 0;
     float ra[4], rb[4];
     auto load_regs = [&](int k0) {
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int idx = tid + 256 * i;
-            int r = TA ? (idx & 127) : (idx >> 3), kk = TA ? (idx >> 7) : (idx & 7);
-            int m = m0 + r, k = k0 + kk;
-            ra[i] = (m < M && k < K) ? (TA ? a[(long)k * M + m] : a[(long)m * K + k]) : 0.f;
-            r = TB ? (idx >> 3) : (idx & 127);
-            kk = TB ? (idx & 7) : (idx >> 7);
-            int n = n0 + r;
-            k = k0 + kk;
-            rb[i] = (n < N && k < K) ? (TB ? b[(long)n * K + k] : b[(long)k * N + n]) : 0.f;
-        }
+        sg_load<!TA>(ra, a, M, K, m0, k0, va);
+        sg_load<TB>(rb, b, N, K, n0, k0, vb);
     };
     auto store_regs = [&](int buf) {
-#pragma unroll
-        for (int i = 0; i < 4; i++) {
-            int idx = tid + 256 * i;
-            As[buf][TA ? (idx >> 7) : (idx & 7)][TA ? (idx & 127) : (idx >> 3)] = ra[i];
-            Bs[buf][TB ? (idx & 7) : (idx >> 7)][TB ? (idx >> 3) : (idx & 127)] = rb[i];
-        }
+        sg_store<!TA>(As[buf], ra, va);
+        sg_store<TB>(Bs[buf], rb, vb);
     };
 
     float acc[8][8];
@@ -114,7 +156,7 @@ __device__ __forceinline__ void sgemm_body(const float* __restrict__ a, const fl
 }
 
 #define SGEMM(name, TA, TB)                                                                              \
-    extern "C" __global__ void __launch_bounds__(256) name(const float* a, const float* b, float* c,   \
+    extern "C" __global__ void __launch_bounds__(256, 2) name(const float* a, const float* b, float* c,   \
                                                           int M, int K, int N, int b_shared) {          \
         sgemm_body<TA, TB>(a, b, c, M, K, N, b_shared);                                                  \
     }
@@ -186,7 +228,9 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
     bf16* sb = sa + HG_ST * HG_TILE;                    // HG_ST stages of B
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int wm = warp >> 2, wn = warp & 3;            // warp tile: rows wm*64.., cols wn*32..
-    const int m0 = blockIdx.y * HG_BM, n0 = blockIdx.x * HG_BN;
+    int bm, bn;
+    block_tile(bm, bn);
+    const int m0 = bm * HG_BM, n0 = bn * HG_BN;
     const long z = blockIdx.z;
     a += z * (long)M * K;
     b += b_shared ? 0 : z * (long)K * N;

@@ -1,7 +1,8 @@
 //! Launch wrappers for kernels/lora.cu. Twin: backend/cpu/lora.rs.
 //!
 //! Every product is one launch of `lora_gemm_<A>_<B>_<C>` (a tiled GEMM over a concatenated
-//! reduction dimension, operands addressed by strides so transposes are free):
+//! reduction dimension, operands addressed by strides so transposes are free; bf16 x bf16
+//! products use its tensor-core twin `lora_mma_bf16_<C>`):
 //!   forward:  t = s x A (f32), then y = [x | t] [W ; B]  (y written once)
 //!   backward: g = s dY B^T (f32); dX = [dY | g] [W^T ; A^T]; t = x A (f32, recomputed);
 //!             dA = X^T g; dB = s t^T dY; dW = X^T dY
@@ -44,15 +45,21 @@ fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)
     if k2 == 0 && tiles < TARGET_BLOCKS && k1 >= 2 * MIN_SPLIT_K {
         splits = TARGET_BLOCKS.div_ceil(tiles).min(k1 / MIN_SPLIT_K).clamp(1, 64);
     }
-    // Each split's k range is a multiple of the 16-wide k tile.
-    let kchunk = if splits == 1 { k1.max(1) } else { k1.div_ceil(splits).div_ceil(16) * 16 };
+    // Each split's k range is a multiple of the k tile (16 on CUDA cores, 32 on tensor cores).
+    let kchunk = if splits == 1 { k1.max(1) } else { k1.div_ceil(splits).div_ceil(32) * 32 };
     let splits = if splits == 1 { 1 } else { k1.div_ceil(kchunk) };
     let dest = if splits == 1 { c.clone() } else { CudaStorage::alloc(dev, DType::F32, splits * m * n)? };
     let (a2, b2) = match pair2 {
         Some((a2, b2, _)) => ((a2.0.arg(), a2.1, a2.2), (b2.0.arg(), b2.1, b2.2)),
         None => ((Arg::U64(0), 0, 0), (Arg::U64(0), 0, 0)),
     };
-    let name = format!("lora_gemm_{}_{}_{}", sfx(a1.0.dtype), sfx(b1.0.dtype), sfx(dest.dtype));
+    // bf16 x bf16 products run on tensor cores (mma.sync, 128 threads); the rest on CUDA cores.
+    let mma = a1.0.dtype == DType::BF16 && b1.0.dtype == DType::BF16;
+    let (name, threads) = if mma {
+        (format!("lora_mma_bf16_{}", sfx(dest.dtype)), 128)
+    } else {
+        (format!("lora_gemm_{}_{}_{}", sfx(a1.0.dtype), sfx(b1.0.dtype), sfx(dest.dtype)), THREADS)
+    };
     let f = dev.func(FAMILY, &name)?;
     let grid = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32);
     let u = |x: usize| Arg::U64(x as u64);
@@ -61,7 +68,7 @@ fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)
         a2.0, u(a2.1), u(a2.2), b2.0, u(b2.1), u(b2.2), Arg::I32(k2 as i32),
         dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), Arg::F32(if splits == 1 { alpha } else { 1.0 }), Arg::I32(kchunk as i32),
     ];
-    dev.launch(&f, grid, (THREADS, 1, 1), 0, &args)?;
+    dev.launch(&f, grid, (threads, 1, 1), 0, &args)?;
     if splits > 1 {
         let f = dev.func(FAMILY, &format!("lora_reduce_{}", sfx(out)))?;
         let len = m * n;

@@ -10,7 +10,7 @@
 // the plain layout; a transposed state uses ss0 = 1, ss1 = Dk, as the dQ pass does). s0 == 0 means
 // zeros; s_final == 0 means "do not write".
 //
-// Grid (ceil(Dv / 64), BH), 256 threads. Each block owns one head and one 64-wide slice of Dv and
+// Grid (BH, ceil(Dv / 64)), 256 threads. Each block owns one head and one 64-wide slice of Dv and
 // walks the chunks in order (reverse order when rev = 1), keeping its state slice S (Dk x 64) in
 // shared memory in f32. Per chunk of n <= 64 rows:
 //   pass 1 (over Dk in pieces of 32): A = Q K^T (64 x 64) and O = Q S (64 x 64) in registers;
@@ -39,8 +39,8 @@ __device__ void linattn_chunk_body(const T* __restrict__ q, const T* __restrict_
     float* Vs = As + LA_C * LA_AS;
 
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    const long h = blockIdx.y;
-    const int dv0 = blockIdx.x * 64;
+    const long h = blockIdx.x;
+    const int dv0 = blockIdx.y * 64;
     const T* qh = q + h * (long)t_len * dk;
     const T* kh = k + h * (long)t_len * dk;
     const T* vh = v + h * (long)t_len * dv;

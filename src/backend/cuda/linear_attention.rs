@@ -45,7 +45,7 @@ fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: O
         }
     }
     for w in [d.dk, d.dv] {
-        if smem_bytes(w) > SMEM_MAX || w > i32::MAX as usize || d.t > i32::MAX as usize {
+        if smem_bytes(w) > SMEM_MAX || d.t > i32::MAX as usize || d.bh > i32::MAX as usize {
             return Err(Error::bad_shape(op, &Shape(vec![d.bh, d.t, w]), "head dim too large for the CUDA kernel's shared-memory state (max about 700)"));
         }
     }
@@ -69,7 +69,7 @@ fn launch(
         None => (Arg::U64(0), 0, 0),
     };
     let sfa = s_final.map_or(Arg::U64(0), |s| s.arg());
-    let grid = (dv.div_ceil(64) as u32, bh as u32, 1);
+    let grid = (bh as u32, dv.div_ceil(64) as u32, 1);
     let args = [
         q.arg(), k.arg(), v.arg(), s0a, o.arg(), sfa,
         Arg::I32(t as i32), Arg::I32(dk as i32), Arg::I32(dv as i32), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32),

@@ -2,7 +2,7 @@
 //! forward and backward. Memory-bound; bytes = each input read once + each output written once
 //! (the (C) vectors w, b, dw, db are negligible and left out).
 use super::{Case, Ctx, Row};
-use crate::backend::cuda::{elementwise as ew, norm as nm};
+use crate::backend::cuda::{elementwise as ew, norm as nm, CudaStorage};
 use crate::tensor::DType;
 use crate::Result;
 
@@ -16,7 +16,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let nc = (n * c) as f64;
     let eps = 1e-5;
     for dtype in [DType::F32, DType::BF16] {
-        let cast = |v: &Vec<_>| -> Result<Vec<_>> { if dtype == DType::F32 { Ok(v.clone()) } else { v.iter().map(|s| ew::cast(s, dtype)).collect() } };
+        let cast = |v: &Vec<CudaStorage>| -> Result<Vec<CudaStorage>> { if dtype == DType::F32 { Ok(v.clone()) } else { v.iter().map(|s| ew::cast(s, dtype)).collect() } };
         let (x, w) = (cast(&xf)?, cast(&wf)?);
         let (w, b) = (&w[0], &w[1]);
         let es = dtype.size_in_bytes() as f64;

@@ -248,11 +248,11 @@ extern "C" __global__ void rms_norm_##S(const T* x, const T* w, T* y, long n, lo
 extern "C" __global__ void layer_norm_##S(const T* x, const T* w, const T* b, T* y, long n, long c, float eps) { \
     ln_fwd(x, w, b, y, n, c, eps);                                                                    \
 }                                                                                                     \
-extern "C" __global__ void rms_norm_backward_##S(const T* x, const T* w, const T* dy, T* dx, float* part, \
+extern "C" __global__ void __launch_bounds__(1024) rms_norm_backward_##S(const T* x, const T* w, const T* dy, T* dx, float* part, \
                                                  long n, long c, float eps) {                         \
     rms_bwd(x, w, dy, dx, part, n, c, eps);                                                           \
 }                                                                                                     \
-extern "C" __global__ void layer_norm_backward_##S(const T* x, const T* w, const T* dy, T* dx, float* pw, \
+extern "C" __global__ void __launch_bounds__(1024) layer_norm_backward_##S(const T* x, const T* w, const T* dy, T* dx, float* pw, \
                                                    float* pb, long n, long c, float eps) {            \
     ln_bwd(x, w, dy, dx, pw, pb, n, c, eps);                                                          \
 }                                                                                                     \

@@ -1,8 +1,9 @@
 //! parity_norm_*: RMSNorm and LayerNorm forward and backward (dx, dw, db), f32 and bf16, odd
-//! widths (scalar and vector paths) and more rows than the backward's 256 partial blocks.
+//! widths (scalar and vector paths) and more rows than the backward's 256 partial blocks. (C = 1
+//! is left out: RMSNorm's dx is then pure cancellation, eps / (x^2 + eps), on both devices.)
 use super::*;
 
-const SHAPES: &[(usize, usize)] = &[(1, 1), (7, 60), (33, 96), (4, 257), (300, 257), (513, 64), (3, 4096)];
+const SHAPES: &[(usize, usize)] = &[(1, 3), (7, 60), (33, 96), (4, 257), (300, 257), (513, 64), (3, 4096)];
 const EPS: f64 = 1e-5;
 
 fn tol(dtype: DType) -> f64 {

@@ -7,7 +7,9 @@
 //
 // One block per (b, t) row of positions (grid-stride): the block computes the D/2 angles' cos and
 // sin once, in f64 like the CPU (positions reach 1e5 and beyond), into shared memory, then its
-// threads sweep the H head rows of that (b, t), VEC consecutive pairs per thread.
+// threads sweep the H head rows of that (b, t), VEC consecutive pairs per thread. sincospi(a / pi)
+// rather than sincos(a): its argument reduction is exact, so it has no Payne-Hanek slow path
+// (which costs a local-memory stack frame).
 
 template <int VEC> struct Vf { float v[VEC]; };
 __device__ __forceinline__ void ldv(const float* p, long i, Vf<4>& r) {
@@ -58,7 +60,7 @@ __device__ __forceinline__ void rope_k(const T* x, const u32* pos, const float* 
         __syncthreads();                           // the previous row's readers are done
         for (int i = threadIdx.x; i < half; i += blockDim.x) {
             double s, c;
-            sincos(p * (double)inv_freq[i], &s, &c);
+            sincospi(p * (double)inv_freq[i] * 0.31830988618379067154, &s, &c);
             cs[i] = (float)c;
             cs[half + i] = sign * (float)s;
         }

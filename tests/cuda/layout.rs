@@ -29,7 +29,9 @@ fn exact(what: &str, got: &Storage, want: &Storage) {
 
 fn ids_gpu(ids: &[u32]) -> (Storage, Storage) {
     let t = Tensor::from_vec_u32(ids.to_vec(), vec![ids.len()]).unwrap();
-    (t.storage().clone(), t.to_device(GPU).unwrap().storage().clone())
+    let cpu = t.storage().clone();
+    let gpu = t.to_device(GPU).unwrap().storage().clone();
+    (cpu, gpu)
 }
 
 #[test]

@@ -38,10 +38,10 @@ fn name(base: &str, w: usize, i32_: bool) -> String {
     format!("{base}_w{w}_{}", if i32_ { "i32" } else { "i64" })
 }
 
-/// 2-D launch shape for `rows` x `cols` work items: 256 threads, x over columns (at least one
-/// warp wide), y over rows; both grid-stride in the kernels.
+/// 2-D launch shape for `rows` x `cols` work items: 256 threads, x over columns (as many as
+/// there are, up to 256, so short rows share a warp), y over rows; both grid-stride in the kernels.
 fn grid2d(rows: usize, cols: usize) -> ((u32, u32, u32), (u32, u32, u32)) {
-    let bx = cols.next_power_of_two().clamp(32, THREADS as usize);
+    let bx = cols.next_power_of_two().clamp(1, THREADS as usize);
     let by = THREADS as usize / bx;
     let gx = cols.div_ceil(bx).clamp(1, 65535) as u32;
     let gy = rows.div_ceil(by).clamp(1, 65535) as u32;

@@ -11,11 +11,11 @@
 //    buffered, k-major shared tile (As[k][m], Bs[k][n]); a transposed operand only changes which
 //    global index a thread reads.
 //  hgemm_*: bf16 operands, f32 accumulation, bf16 output, tensor cores (mma.sync m16n8k16).
-//    128x128x32 block tile, 8 warps as 2 (M) x 4 (N), each warp 64x32 = 4x4 mma tiles.
+//    128x128x64 block tile, 8 warps as 2 (M) x 4 (N), each warp 64x32 = 4x4 mma tiles.
 //    3-stage cp.async pipeline in dynamic shared memory. Shared layout follows global memory's
 //    contiguous dimension, padded by 8 bf16 (16 B) per row so ldmatrix rows hit distinct banks:
-//      A: [128 m][40]  (k contiguous)  or, TA, [32 k][136] (m contiguous, read with ldmatrix.trans)
-//      B: [128 n][40]  (k contiguous, TB) or   [32 k][136] (n contiguous, read with ldmatrix.trans)
+//      A: [128 m][72]  (k contiguous)  or, TA, [64 k][136] (m contiguous, read with ldmatrix.trans)
+//      B: [128 n][72]  (k contiguous, TB) or   [64 k][136] (n contiguous, read with ldmatrix.trans)
 //    16-byte cp.async needs the contiguous dimension to be a multiple of 8 elements; when it is
 //    not (va / vb == 0), the same tiles are filled by predicated scalar loads instead.
 
@@ -168,11 +168,12 @@ SGEMM(sgemm_tt, true, true)
 // ============================ bf16: tensor-core GEMM (mma.sync) ============================
 #define HG_BM 128
 #define HG_BN 128
-#define HG_BK 32
+#define HG_BK 64
 #define HG_ST 3
-#define HG_LDK 40               // row of a [rows][k] tile: 32 + 8 pad (80 B, a multiple of 16)
+#define HG_CH (HG_BK / 8)       // 16-byte chunks per k-row of a tile
+#define HG_LDK (HG_BK + 8)      // row of a [128][k] tile: 64 + 8 pad (144 B, a multiple of 16)
 #define HG_LDW 136              // row of a [k][128] tile: 128 + 8 pad (272 B)
-#define HG_TILE (128 * HG_LDK)  // bf16 per operand per stage (>= 32 * HG_LDW)
+#define HG_TILE (128 * HG_LDK)  // bf16 per operand per stage (>= HG_BK * HG_LDW)
 
 // One 16-byte chunk of 8 bf16 at g (elements g[0..lim) exist, lim <= 8) into shared s.
 // vec: cp.async (lim is then 0 or 8 and g 16-byte aligned); else predicated scalar loads.
@@ -191,16 +192,16 @@ __device__ __forceinline__ void hg_chunk(bf16* s, const bf16* g, const bf16* bas
     }
 }
 
-// Fill one stage with the k-tile starting at k0: 512 chunks per operand, 2 per thread.
+// Fill one stage with the k-tile starting at k0: 1024 chunks per operand, 4 per thread.
 template <bool TA, bool TB>
 __device__ __forceinline__ void hg_load(bf16* sa, bf16* sb, const bf16* a, const bf16* b, int M, int K, int N,
                                         int m0, int n0, int k0, bool va, bool vb) {
     const int tid = threadIdx.x;
 #pragma unroll
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 128 * HG_CH / 256; i++) {
         int idx = tid + 256 * i;
         if (!TA) {  // A (M, K): row m, 8 k's
-            int r = idx >> 2, ch = idx & 3, m = m0 + r, k = k0 + ch * 8;
+            int r = idx / HG_CH, ch = idx % HG_CH, m = m0 + r, k = k0 + ch * 8;
             int lim = (m < M && k < K) ? min(8, K - k) : 0;
             hg_chunk(sa + r * HG_LDK + ch * 8, a + (lim > 0 ? (long)m * K + k : 0), a, lim, va);
         } else {    // A (K, M): row k, 8 m's
@@ -209,7 +210,7 @@ __device__ __forceinline__ void hg_load(bf16* sa, bf16* sb, const bf16* a, const
             hg_chunk(sa + r * HG_LDW + ch * 8, a + (lim > 0 ? (long)k * M + m : 0), a, lim, va);
         }
         if (TB) {   // B (N, K): row n, 8 k's
-            int r = idx >> 2, ch = idx & 3, n = n0 + r, k = k0 + ch * 8;
+            int r = idx / HG_CH, ch = idx % HG_CH, n = n0 + r, k = k0 + ch * 8;
             int lim = (n < N && k < K) ? min(8, K - k) : 0;
             hg_chunk(sb + r * HG_LDK + ch * 8, b + (lim > 0 ? (long)n * K + k : 0), b, lim, vb);
         } else {    // B (K, N): row k, 8 n's
@@ -315,7 +316,7 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
 }
 
 #define HGEMM(name, TA, TB)                                                                              \
-    extern "C" __global__ void __launch_bounds__(256) name(const bf16* a, const bf16* b, bf16* c,      \
+    extern "C" __global__ void __launch_bounds__(256, 2) name(const bf16* a, const bf16* b, bf16* c,      \
                                                           int M, int K, int N, int b_shared, int va, int vb) { \
         hgemm_body<TA, TB>(a, b, c, M, K, N, b_shared, va, vb);                                         \
     }

@@ -11,8 +11,8 @@ const FAMILY: &str = "matmul";
 /// Block tile (both paths): 128 x 128 outputs, 256 threads.
 const TILE: usize = 128;
 const THREADS: u32 = 256;
-/// Dynamic shared memory of the bf16 kernel: 3 stages x 2 operands x 128 x 40 bf16.
-const HGEMM_SMEM: u32 = 3 * 2 * 128 * 40 * 2;
+/// Dynamic shared memory of the bf16 kernel: 3 stages x 2 operands x 128 x 72 bf16 (110.6 KB).
+const HGEMM_SMEM: u32 = 3 * 2 * 128 * 72 * 2;
 
 /// Batched matmul: a is (batch, M, K) (or (batch, K, M) if ta), b is (b_batch, K, N) (or
 /// (b_batch, N, K) if tb), b_batch == 1 shares b across the batch. -> (batch, M, N), a's dtype.

@@ -20,8 +20,12 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     // Two operand buffers big enough for every shape, shared by A and B (rotated), so the set-up
     // stays within the bench's time budget. GEMMs this size are compute-bound: L2 reuse is moot.
     let big = SHAPES.iter().map(|&(m, k, n)| (m * k).max(k * n)).max().unwrap_or(0);
+    let f32_sets = ctx.rand_sets(big, DType::F32, 2, 11)?;
     for dtype in [DType::F32, DType::BF16] {
-        let sets = ctx.rand_sets(big, dtype, 2, 11)?;
+        let sets = match dtype {
+            DType::F32 => f32_sets.clone(),
+            _ => f32_sets.iter().map(|s| crate::backend::cuda::elementwise::cast(s, dtype)).collect::<Result<Vec<_>>>()?,
+        };
         let v = format!("{dtype:?}").to_lowercase();
         for &(m, k, n) in SHAPES {
             let (a, b) = ([prefix(&sets[0], m * k), prefix(&sets[1], m * k)], [prefix(&sets[1], k * n), prefix(&sets[0], k * n)]);

@@ -330,3 +330,48 @@ extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_f32(const
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_bf16(const bf16* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows) {
     sample_row((const float*)0, logits, v, prm, seed, step, out, nrows);
 }
+
+// ---- sort-based baseline (bench only, not used by the engine) ----------------------------------
+// What a sorting sampler does: sort the row by logit (bitonic sort of (value, id) pairs in global
+// scratch, padded to P = 2^ceil(log2 V) with -inf), then softmax over the top k, cut at top-p mass,
+// and draw one token by a sequential inverse CDF. logits: (B, V) f32, keys/ids: (B, P) scratch,
+// out: (B,) tokens. One block per row. Same parameter words as sample_f32; k = 0 means all V.
+extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sort_sample_f32(const float* logits, u32 v, u32 p2, const u32* prm, u64 seed, u32 step, float* keys, u32* ids, u32* out) {
+    const u32 r = blockIdx.x, tid = threadIdx.x, nthr = blockDim.x;
+    const float* x = logits + (long)r * v;
+    float* key = keys + (long)r * p2;
+    u32* id = ids + (long)r * p2;
+    for (u32 i = tid; i < p2; i += nthr) { key[i] = i < v ? x[i] : -KILN_INF; id[i] = i; }
+    __syncthreads();
+    for (u32 k = 2; k <= p2; k <<= 1) {
+        for (u32 j = k >> 1; j > 0; j >>= 1) {
+            for (u32 i = tid; i < p2; i += nthr) {
+                u32 l = i ^ j;
+                if (l > i) {
+                    float a = key[i], b = key[l];
+                    bool desc = (i & k) == 0;
+                    if (desc ? (a < b) : (a > b)) { key[i] = b; key[l] = a; u32 t = id[i]; id[i] = id[l]; id[l] = t; }
+                }
+            }
+            __syncthreads();
+        }
+    }
+    if (tid == 0) {
+        const u32* pr = prm + 5 * r;
+        const float t = __uint_as_float(pr[0]), top_p = __uint_as_float(pr[2]);
+        const u32 kk = (pr[1] == 0 || pr[1] > v) ? v : pr[1];
+        const float m = key[0];
+        double total = 0.0;
+        for (u32 i = 0; i < kk; i++) total += (double)__expf((key[i] - m) / t);
+        double cut = (double)top_p * total, mass = 0.0;
+        u32 n = 0;
+        while (n < kk && mass < cut) { mass += (double)__expf((key[n] - m) / t); n++; }
+        double target = row_uniform(seed, pr[4], step) * mass, acc = 0.0;
+        u32 tok = id[n > 0 ? n - 1 : 0];
+        for (u32 i = 0; i < n; i++) {
+            acc += (double)__expf((key[i] - m) / t);
+            if (acc > target) { tok = id[i]; break; }
+        }
+        out[r] = tok;
+    }
+}

@@ -110,3 +110,20 @@ pub fn row_uniforms(dev: &Arc<Dev>, seed: u64, rows: &[u32], step: u32) -> Resul
     dev.launch(&f, grid, (256, 1, 1), 0, &[r.arg(), Arg::U32(rows.len() as u32), Arg::U64(seed), Arg::U32(step), out.arg()])?;
     out.download()
 }
+
+/// Bench-only sort-based baseline (kernels/sampling.cu `sort_sample_f32`): bitonic sort of each
+/// row, then softmax / top-k / top-p / draw on the sorted prefix. `keys` and `ids` are scratch of
+/// B * P elements (4 bytes each), P = V rounded up to a power of two; `out` (B,) u32.
+#[allow(clippy::too_many_arguments)]
+pub fn sort_baseline_launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, keys: &DevBuf, ids: &DevBuf, out: &DevBuf) -> Result<()> {
+    logits.expect("sort_sample", DType::F32)?;
+    let p2 = v.next_power_of_two();
+    if keys.bytes < b * p2 * 4 || ids.bytes < b * p2 * 4 || out.bytes < b * 4 || p2 > u32::MAX as usize {
+        return Err(Error::Msg("sort_sample: scratch buffers too small".into()));
+    }
+    let dev = logits.dev();
+    let f = dev.func(FAMILY, "sort_sample_f32")?;
+    let args = [logits.arg(), Arg::U32(v as u32), Arg::U32(p2 as u32), prm.arg(), Arg::U64(seed), Arg::U32(step), keys.arg(), ids.arg(), out.arg()];
+    // SAFETY (launch): sizes checked above; prm holds 5B words.
+    dev.launch(&f, (b as u32, 1, 1), (THREADS, 1, 1), 0, &args)
+}

@@ -1,8 +1,12 @@
 //! GPU bench cases for kernels/sampling.cu: one launch samples B rows of (B, V) f32 logits with
 //! temperature 0.8 + top-k 50 + top-p 0.9 (the KERNELS.md target: <= 3x one pass over the
 //! logits at B >= 64). `.bytes(B * V * 4)` makes the ratio column "achieved / copy bandwidth" of
-//! a single read of the logits. No sort-based GPU baseline yet (see the family's report).
+//! a single read of the logits. Compared with a simple sort-based GPU sampler run alongside
+//! (`sort_sample_f32`: per-row bitonic sort in global scratch, then softmax / top-k / top-p / draw
+//! on the sorted prefix; a weaker sort than CUB's segmented radix sort that PyTorch uses, so the
+//! ratio flatters us), timed with fewer repeats because it is slow.
 use super::{Case, Ctx, Row};
+use crate::backend::cuda::CudaStorage;
 use crate::backend::cuda::sampling as smp;
 use crate::sample::SamplingParams;
 use crate::tensor::DType;
@@ -26,8 +30,25 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             }
             let ms = ctx.time_ms(|i| smp::launch(&x[i % sets], v, b, &prm, 1, i as u32, &out))?;
             let shape = format!("B={b} V={v}");
-            rows.push(ctx.finish(Case::new("sample", "f32 T.8 k50 p.9", shape, ms).bytes(n as f64 * 4.0)));
+            let case = Case::new("sample", "f32 T.8 k50 p.9", shape.clone(), ms).bytes(n as f64 * 4.0);
+            rows.push(ctx.finish(case));
+            match sort_ms(ctx, &x, v, b, &prm) {
+                Ok(sort) => {
+                    let case = Case::new("sample", "vs sort_based", shape, ms).bytes(n as f64 * 4.0).vs("sort_based", sort);
+                    rows.push(ctx.finish(case));
+                }
+                Err(e) => eprintln!("bench sample: sort-based baseline failed: {e}"),
+            }
         }
     }
     Ok(rows)
+}
+
+/// Median ms of the sort-based baseline on the same inputs (5 repeats: it is slow).
+fn sort_ms(ctx: &Ctx, x: &[CudaStorage], v: usize, b: usize, prm: &crate::backend::cuda::DevBuf) -> Result<f64> {
+    let p2 = v.next_power_of_two();
+    let (keys, ids, out) = (ctx.dev.alloc(b * p2 * 4)?, ctx.dev.alloc(b * p2 * 4)?, ctx.dev.alloc(b * 4)?);
+    let few = Ctx { dev: ctx.dev.clone(), name: ctx.name.clone(), copy_gbps: ctx.copy_gbps, repeats: 5 };
+    let sets = x.len();
+    few.time_ms(|i| smp::sort_baseline_launch(&x[i % sets], v, b, prm, 1, i as u32, &keys, &ids, &out))
 }

@@ -35,14 +35,14 @@ fn assert_tracks(what: &str, cpu: &[f64], gpu: &[f64]) {
 
 #[test]
 #[ignore = "needs a CUDA device"]
-fn parity_train_llama_mod_add_loss_curve() {
+fn parity_train_llama_text_loss_curve() {
     setup();
     let cfg = config(
-        r#"{"arch": "llama", "vocab_size": 99, "d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "max_seq_len": 4}"#,
-        r#"{"kind": "mod_add", "p": 97, "train_fraction": 0.9, "seed": 0}"#,
+        r#"{"arch": "llama", "vocab_size": 128, "d_model": 64, "n_layers": 2, "n_heads": 4, "n_kv_heads": 2, "max_seq_len": 32}"#,
+        r#"{"kind": "text", "path": null, "tokenizer": "char", "seq_len": 32}"#,
     );
     let (cpu, gpu, root) = curves(&cfg, "llama");
-    assert_tracks("llama mod_add", &cpu, &gpu);
+    assert_tracks("llama text", &cpu, &gpu);
     let _ = std::fs::remove_dir_all(root);
 }
 

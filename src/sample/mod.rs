@@ -135,8 +135,10 @@ pub fn sample(logits: &[f32], v: usize, params: &[SamplingParams], seed: u64, ro
     Ok(out)
 }
 
-/// Tensor front end: logits (B, V) of F32, F64 or BF16 on any device (read on the CPU) ->
-/// token ids (B,) U32 on the CPU. F32 CPU logits are read in place; others are converted first.
+/// Tensor front end: logits (B, V) of F32, F64 or BF16 on any device -> token ids (B,) U32 on
+/// the CPU. F32 CPU logits are read in place; CUDA logits (F32 or BF16) are sampled on the GPU by
+/// kernels/sampling.cu (the same token as the CPU for the same (seed, row, step)); others are
+/// converted first.
 pub fn sample_tensor(logits: &Tensor, params: &[SamplingParams], seed: u64, rows: &[u32], step: u32) -> Result<Tensor> {
     if logits.rank() != 2 {
         return Err(Error::bad_shape("sample", logits.shape(), "logits must be (B, V)"));
@@ -153,6 +155,8 @@ pub fn sample_tensor(logits: &Tensor, params: &[SamplingParams], seed: u64, rows
         let guard = logits.storage();
         match &*guard {
             Storage::Cpu(CpuStorage::F32(x)) => Some(sample(x, v, params, seed, rows, step)?),
+            #[cfg(feature = "cuda")]
+            Storage::Cuda(g) => Some(crate::backend::cuda::sampling::sample(g, v, params, seed, rows, step)?),
             _ => None,
         }
     };

@@ -252,11 +252,14 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
     const int kt1 = (K + HG_BK - 1) / HG_BK;
     const int ktiles = kt1 + (CAT ? (K2 + HG_BK - 1) / HG_BK : 0);
     // k-tile kt into stage st (kt < ktiles)
+    // CAT: 16-byte cp.async only (the caller guarantees it), so no scalar loader: fewer registers.
     auto load_tile = [&](int st, int kt) {
-        if (!CAT || kt < kt1)
+        if (!CAT)
             hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a, b, M, K, N, m0, n0, kt * HG_BK, va, vb);
+        else if (kt < kt1)
+            hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a, b, M, K, N, m0, n0, kt * HG_BK, true, true);
         else
-            hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a2, b2, M, K2, N, m0, n0, (kt - kt1) * HG_BK, va2, vb2);
+            hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a2, b2, M, K2, N, m0, n0, (kt - kt1) * HG_BK, true, true);
     };
 #pragma unroll
     for (int s = 0; s < HG_ST - 1; s++) {
@@ -339,7 +342,8 @@ HGEMM(hgemm_tt, true, true)
 
 // C (M, N) = [A | A2] [B ; B2], one batch, grid = (ceil(N / 128), ceil(M / 128), 1). A (M, K) and
 // A2 (M, K2) k-contiguous; B (K, N), B2 (K2, N) (cat_nn) or B (N, K), B2 (N, K2) (cat_nt).
-// va2 / vb2: the 16-byte test of A2 / B2's contiguous dimension. Used by the bf16 LoRA
+// Every operand's contiguous dimension must be a multiple of 8 (K, K2, and N unless TB): the
+// loads are 16-byte cp.async only; va..vb2 are ignored (kept for the launch signature). Used by the bf16 LoRA
 // (backend/cuda/lora.rs): y = [x | t] [W ; B_lora] and dX = [dY | g] [W^T ; A_lora^T].
 #define HGEMM_CAT(name, TB)                                                                                   \
     extern "C" __global__ void __launch_bounds__(256, 2) name(const bf16* a, const bf16* b, bf16* c, int M, int K, \

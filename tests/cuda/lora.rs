@@ -17,6 +17,7 @@ const CASES: &[(usize, usize, usize, usize)] = &[
     (130, 257, 65, 256),
     (72, 200, 136, 24),  // multiples of 8 (16-byte cp.async on every bf16 operand), K not of 64
     (130, 128, 256, 16), // K a multiple of the 64-wide k-tile
+    (40, 64, 72, 64),    // one k-tile of x W, one of t B
 ];
 
 fn tensors(n: usize, k: usize, m: usize, r: usize, seed: u64) -> [Tensor; 5] {

@@ -90,10 +90,11 @@ fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)
 /// bf16 only: C (rows x cols, bf16) = [A1 | A2] [B1 ; B2] on the tensor-core GEMM of
 /// kernels/matmul.cu (`hgemm_cat_nn`, or `hgemm_cat_nt` when tb). A1 (rows, k1) and A2 (rows, k2)
 /// are row-major; B1 (k1, cols), B2 (k2, cols), or, tb, B1 (cols, k1), B2 (cols, k2).
-/// None when the grid cannot hold the shape (the caller then takes the generic path).
+/// The kernel loads 16 bytes at a time only: `cat_ok` must hold (else Ok(None), as when the grid
+/// cannot hold the shape; the caller then takes the generic path).
 #[allow(clippy::too_many_arguments)]
 fn hgemm_cat(dev: &Arc<Dev>, a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, rows: usize, cols: usize, tb: bool) -> Result<Option<CudaStorage>> {
-    if rows.div_ceil(HG_TILE) > 65535 {
+    if !cat_ok(rows, k1, k2, cols, tb) {
         return Ok(None);
     }
     let c = CudaStorage::alloc(dev, DType::BF16, rows * cols)?;
@@ -111,6 +112,12 @@ fn hgemm_cat(dev: &Arc<Dev>, a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: 
     // b1, b2 hold k1*cols, k2*cols bf16 (checked by the callers), c holds rows*cols.
     dev.launch(&f, grid, (THREADS, 1, 1), HG_SMEM, &args)?;
     Ok(Some(c))
+}
+
+/// Whether `hgemm_cat` takes this shape: every operand's contiguous dimension a multiple of 8
+/// (16-byte cp.async from 16-byte-aligned rows) and the row blocks within the grid's y limit.
+fn cat_ok(rows: usize, k1: usize, k2: usize, cols: usize, tb: bool) -> bool {
+    rows.div_ceil(HG_TILE) <= 65535 && k1 % 8 == 0 && k2 % 8 == 0 && (tb || cols % 8 == 0)
 }
 
 fn check(op: &'static str, d: LoraDims, bufs: &[(&CudaStorage, usize, &str)]) -> Result<DType> {
@@ -132,7 +139,7 @@ pub fn lora(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, 
     let LoraDims { n, k, m, r, scale } = dims;
     let dt = check("lora", dims, &[(x, n * k, "x (N, K)"), (w, k * m, "w (K, M)"), (a, k * r, "a (K, R)"), (b, r * m, "b (R, M)")])?;
     let dev = x.dev();
-    if dt == DType::BF16 && r > 0 {
+    if dt == DType::BF16 && r > 0 && cat_ok(n, k, r, m, false) {
         // t = s x A in bf16, then y = [x | t] [W ; B] on the tensor-core GEMM (y written once).
         let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, scale as f32, DType::BF16)?;
         if let Some(y) = hgemm_cat(dev, x, w, k, &t, b, r, n, m, false)? {
@@ -156,7 +163,7 @@ pub fn lora_backward(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &Cuda
     )?;
     let dev = x.dev();
     let s = scale as f32;
-    if dt == DType::BF16 && r > 0 && n.div_ceil(HG_TILE) <= 65535 && k.div_ceil(HG_TILE) <= 65535 {
+    if dt == DType::BF16 && r > 0 && k.div_ceil(HG_TILE) <= 65535 && (!need_dx || cat_ok(n, m, r, k, true)) {
         return backward_bf16(x, w, a, b, dy, dims, need_dx, need_dw);
     }
     // g = s dY B^T: (N, M) x (M, R) -> (N, R) f32; B^T (m, r) = b[r * M + m]
@@ -180,7 +187,7 @@ pub fn lora_backward(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &Cuda
 
 /// The bf16 backward on tensor cores: g and t in bf16 (every product is then bf16 x bf16), dX on
 /// the concatenated-K GEMM of kernels/matmul.cu, dW on its transposed-A GEMM (`hgemm_tn`).
-/// Requires r > 0 and ceil(N / 128), ceil(K / 128) <= 65535 (checked by the caller).
+/// Requires r > 0, ceil(K / 128) <= 65535 and, if need_dx, cat_ok for dX (checked by the caller).
 #[allow(clippy::too_many_arguments)]
 fn backward_bf16(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, dy: &CudaStorage, dims: LoraDims, need_dx: bool, need_dw: bool) -> Result<Vec<Option<CudaStorage>>> {
     let LoraDims { n, k, m, r, scale } = dims;
@@ -197,7 +204,7 @@ fn backward_bf16(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStor
     // dX = [dY | g] [W^T ; A^T]: W (K, M) and A (K, R) are the (cols, k) layouts of W^T and A^T.
     let dx = if need_dx {
         let dx = hgemm_cat(dev, dy, w, m, &g, a, r, n, k, true)?;
-        Some(dx.ok_or_else(|| Error::bad_shape("lora_backward", &Shape(vec![n, k]), "too many rows for the CUDA grid"))?)
+        Some(dx.ok_or_else(|| Error::bad_shape("lora_backward", &Shape(vec![n, k]), "shape not taken by hgemm_cat"))?)
     } else {
         None
     };

@@ -221,9 +221,13 @@ __device__ __forceinline__ void hg_load(bf16* sa, bf16* sb, const bf16* a, const
     }
 }
 
-template <bool TA, bool TB>
+// CAT (batch 1): C = [A | A2] [B ; B2], the reduction concatenated: k-tiles 0..ceil(K/64) come
+// from (a, b) with K, the next ceil(K2/64) from (a2, b2) with K2 (A2 (M, K2), B2 (K2, N) or, TB,
+// (N, K2)). Each part's last k-tile is zero-filled past its end, so any K, K2 >= 0 work.
+template <bool TA, bool TB, bool CAT>
 __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf16* __restrict__ b, bf16* __restrict__ c,
-                                           int M, int K, int N, int b_shared, int va, int vb) {
+                                           int M, int K, int N, int b_shared, int va, int vb,
+                                           const bf16* __restrict__ a2, const bf16* __restrict__ b2, int K2, int va2, int vb2) {
     extern __shared__ __align__(16) unsigned char hg_smem[];
     bf16* sa = reinterpret_cast<bf16*>(hg_smem);        // HG_ST stages of A
     bf16* sb = sa + HG_ST * HG_TILE;                    // HG_ST stages of B
@@ -245,10 +249,21 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
 #pragma unroll
             for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
 
-    const int ktiles = (K + HG_BK - 1) / HG_BK;
+    const int kt1 = (K + HG_BK - 1) / HG_BK;
+    const int ktiles = kt1 + (CAT ? (K2 + HG_BK - 1) / HG_BK : 0);
+    // k-tile kt into stage st (kt < ktiles)
+    // CAT: 16-byte cp.async only (the caller guarantees it), so no scalar loader: fewer registers.
+    auto load_tile = [&](int st, int kt) {
+        if (!CAT)
+            hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a, b, M, K, N, m0, n0, kt * HG_BK, va, vb);
+        else if (kt < kt1)
+            hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a, b, M, K, N, m0, n0, kt * HG_BK, true, true);
+        else
+            hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a2, b2, M, K2, N, m0, n0, (kt - kt1) * HG_BK, true, true);
+    };
 #pragma unroll
     for (int s = 0; s < HG_ST - 1; s++) {
-        if (s < ktiles) hg_load<TA, TB>(sa + s * HG_TILE, sb + s * HG_TILE, a, b, M, K, N, m0, n0, s * HG_BK, va, vb);
+        if (s < ktiles) load_tile(s, s);
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
@@ -256,7 +271,7 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
         __syncthreads();              // ...and everyone's; stage (kt - 1) % ST is free to refill
         {
             int nk = kt + HG_ST - 1, st = nk % HG_ST;
-            if (nk < ktiles) hg_load<TA, TB>(sa + st * HG_TILE, sb + st * HG_TILE, a, b, M, K, N, m0, n0, nk * HG_BK, va, vb);
+            if (nk < ktiles) load_tile(st, nk);
             cp_async_commit();        // always, so the group count stays in step
         }
         const bf16* A = sa + (kt % HG_ST) * HG_TILE;
@@ -318,9 +333,23 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
 #define HGEMM(name, TA, TB)                                                                              \
     extern "C" __global__ void __launch_bounds__(256, 2) name(const bf16* a, const bf16* b, bf16* c,      \
                                                           int M, int K, int N, int b_shared, int va, int vb) { \
-        hgemm_body<TA, TB>(a, b, c, M, K, N, b_shared, va, vb);                                         \
+        hgemm_body<TA, TB, false>(a, b, c, M, K, N, b_shared, va, vb, nullptr, nullptr, 0, 0, 0);       \
     }
 HGEMM(hgemm_nn, false, false)
 HGEMM(hgemm_nt, false, true)
 HGEMM(hgemm_tn, true, false)
 HGEMM(hgemm_tt, true, true)
+
+// C (M, N) = [A | A2] [B ; B2], one batch, grid = (ceil(N / 128), ceil(M / 128), 1). A (M, K) and
+// A2 (M, K2) k-contiguous; B (K, N), B2 (K2, N) (cat_nn) or B (N, K), B2 (N, K2) (cat_nt).
+// Every operand's contiguous dimension must be a multiple of 8 (K, K2, and N unless TB): the
+// loads are 16-byte cp.async only; va..vb2 are ignored (kept for the launch signature). Used by the bf16 LoRA
+// (backend/cuda/lora.rs): y = [x | t] [W ; B_lora] and dX = [dY | g] [W^T ; A_lora^T].
+#define HGEMM_CAT(name, TB)                                                                                   \
+    extern "C" __global__ void __launch_bounds__(256, 2) name(const bf16* a, const bf16* b, bf16* c, int M, int K, \
+                                                          int N, int va, int vb, const bf16* a2, const bf16* b2, \
+                                                          int K2, int va2, int vb2) {                        \
+        hgemm_body<false, TB, true>(a, b, c, M, K, N, 0, va, vb, a2, b2, K2, va2, vb2);                       \
+    }
+HGEMM_CAT(hgemm_cat_nn, false)
+HGEMM_CAT(hgemm_cat_nt, true)

@@ -9,6 +9,11 @@
 //! The reductions over N (dA, dB, dW) and any thin GEMM with a long reduction are split over the
 //! reduction dimension into f32 partials when the output has few tiles, then summed in a fixed
 //! order by `lora_reduce_*` (deterministic). The split count depends only on the shape.
+//!
+//! bf16 fast path (r > 0): the thin products (t, g, dA, dB) stay on `lora_mma_bf16_*` but with
+//! t and g rounded to bf16, and the two big ones run on kernels/matmul.cu's tensor-core GEMM:
+//! y = [x | t] [W ; B] and dX = [dY | g] [W^T ; A^T] on `hgemm_cat_*` (the reduction K + R in
+//! 64-wide k-tiles, ceil(K/64) + ceil(R/64) of them), dW = X^T dY on `hgemm_tn`.
 
 use super::{blocks_for, Arg, CudaStorage, Dev};
 use crate::backend::LoraDims;
@@ -23,6 +28,10 @@ const TILE: usize = 64;
 const TARGET_BLOCKS: usize = 264;
 /// Each split reduces at least this many k.
 const MIN_SPLIT_K: usize = 256;
+/// kernels/matmul.cu's bf16 GEMM: 128 x 128 block tile, 3 stages x 2 operands x 128 x 72 bf16
+/// of dynamic shared memory (same numbers as backend/cuda/matmul.rs).
+const HG_TILE: usize = 128;
+const HG_SMEM: u32 = 3 * 2 * 128 * 72 * 2;
 
 fn sfx(d: DType) -> &'static str {
     if d == DType::BF16 { "bf16" } else { "f32" }
@@ -78,6 +87,39 @@ fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)
     Ok(c)
 }
 
+/// bf16 only: C (rows x cols, bf16) = [A1 | A2] [B1 ; B2] on the tensor-core GEMM of
+/// kernels/matmul.cu (`hgemm_cat_nn`, or `hgemm_cat_nt` when tb). A1 (rows, k1) and A2 (rows, k2)
+/// are row-major; B1 (k1, cols), B2 (k2, cols), or, tb, B1 (cols, k1), B2 (cols, k2).
+/// The kernel loads 16 bytes at a time only: `cat_ok` must hold (else Ok(None), as when the grid
+/// cannot hold the shape; the caller then takes the generic path).
+#[allow(clippy::too_many_arguments)]
+fn hgemm_cat(dev: &Arc<Dev>, a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, rows: usize, cols: usize, tb: bool) -> Result<Option<CudaStorage>> {
+    if !cat_ok(rows, k1, k2, cols, tb) {
+        return Ok(None);
+    }
+    let c = CudaStorage::alloc(dev, DType::BF16, rows * cols)?;
+    if rows == 0 || cols == 0 {
+        return Ok(Some(c));
+    }
+    let f = dev.func("matmul", if tb { "hgemm_cat_nt" } else { "hgemm_cat_nn" })?;
+    // 16-byte cp.async needs each operand's contiguous dimension to be a multiple of 8.
+    let v = |x: usize| Arg::I32((x % 8 == 0) as i32);
+    let (vb1, vb2) = if tb { (v(k1), v(k2)) } else { (v(cols), v(cols)) };
+    let i = |x: usize| Arg::I32(x as i32);
+    let args = [a1.arg(), b1.arg(), c.arg(), i(rows), i(k1), i(cols), v(k1), vb1, a2.arg(), b2.arg(), i(k2), v(k2), vb2];
+    let grid = (cols.div_ceil(HG_TILE) as u32, rows.div_ceil(HG_TILE) as u32, 1);
+    // SAFETY: the argument list matches the kernel's declaration; a1, a2 hold rows*k1, rows*k2,
+    // b1, b2 hold k1*cols, k2*cols bf16 (checked by the callers), c holds rows*cols.
+    dev.launch(&f, grid, (THREADS, 1, 1), HG_SMEM, &args)?;
+    Ok(Some(c))
+}
+
+/// Whether `hgemm_cat` takes this shape: every operand's contiguous dimension a multiple of 8
+/// (16-byte cp.async from 16-byte-aligned rows) and the row blocks within the grid's y limit.
+fn cat_ok(rows: usize, k1: usize, k2: usize, cols: usize, tb: bool) -> bool {
+    rows.div_ceil(HG_TILE) <= 65535 && k1 % 8 == 0 && k2 % 8 == 0 && (tb || cols % 8 == 0)
+}
+
 fn check(op: &'static str, d: LoraDims, bufs: &[(&CudaStorage, usize, &str)]) -> Result<DType> {
     let t = bufs[0].0.float(op)?.dtype;
     for &(s, len, what) in bufs {
@@ -97,6 +139,13 @@ pub fn lora(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, 
     let LoraDims { n, k, m, r, scale } = dims;
     let dt = check("lora", dims, &[(x, n * k, "x (N, K)"), (w, k * m, "w (K, M)"), (a, k * r, "a (K, R)"), (b, r * m, "b (R, M)")])?;
     let dev = x.dev();
+    if dt == DType::BF16 && r > 0 && cat_ok(n, k, r, m, false) {
+        // t = s x A in bf16, then y = [x | t] [W ; B] on the tensor-core GEMM (y written once).
+        let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, scale as f32, DType::BF16)?;
+        if let Some(y) = hgemm_cat(dev, x, w, k, &t, b, r, n, m, false)? {
+            return Ok(y);
+        }
+    }
     // t = s x A: (N, K) x (K, R) -> (N, R) f32
     let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, scale as f32, DType::F32)?;
     // y = x W + t B: (N, K) x (K, M) + (N, R) x (R, M)
@@ -114,6 +163,9 @@ pub fn lora_backward(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &Cuda
     )?;
     let dev = x.dev();
     let s = scale as f32;
+    if dt == DType::BF16 && r > 0 && k.div_ceil(HG_TILE) <= 65535 && (!need_dx || cat_ok(n, m, r, k, true)) {
+        return backward_bf16(x, w, a, b, dy, dims, need_dx, need_dw);
+    }
     // g = s dY B^T: (N, M) x (M, R) -> (N, R) f32; B^T (m, r) = b[r * M + m]
     let g = gemm(dev, (dy, m, 1), (b, 1, m), m, None, n, r, s, DType::F32)?;
     // dA = X^T g: (K, N) x (N, R) -> (K, R); X^T (kk, i) = x[i * K + kk]
@@ -130,5 +182,33 @@ pub fn lora_backward(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &Cuda
     };
     // dW = X^T dY: (K, N) x (N, M) -> (K, M)
     let dw = if need_dw { Some(gemm(dev, (x, 1, k), (dy, m, 1), n, None, k, m, 1.0, dt)?) } else { None };
+    Ok(vec![dx, dw, Some(da), Some(db)])
+}
+
+/// The bf16 backward on tensor cores: g and t in bf16 (every product is then bf16 x bf16), dX on
+/// the concatenated-K GEMM of kernels/matmul.cu, dW on its transposed-A GEMM (`hgemm_tn`).
+/// Requires r > 0, ceil(K / 128) <= 65535 and, if need_dx, cat_ok for dX (checked by the caller).
+#[allow(clippy::too_many_arguments)]
+fn backward_bf16(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, dy: &CudaStorage, dims: LoraDims, need_dx: bool, need_dw: bool) -> Result<Vec<Option<CudaStorage>>> {
+    let LoraDims { n, k, m, r, scale } = dims;
+    let dev = x.dev();
+    let s = scale as f32;
+    let bf = DType::BF16;
+    // g = s dY B^T: (N, M) x (M, R) -> (N, R) bf16
+    let g = gemm(dev, (dy, m, 1), (b, 1, m), m, None, n, r, s, bf)?;
+    // dA = X^T g: (K, N) x (N, R) -> (K, R)
+    let da = gemm(dev, (x, 1, k), (&g, r, 1), n, None, k, r, 1.0, bf)?;
+    // t = X A (N, R) bf16, dB = s t^T dY: (R, N) x (N, M) -> (R, M)
+    let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, 1.0, bf)?;
+    let db = gemm(dev, (&t, 1, r), (dy, m, 1), n, None, r, m, s, bf)?;
+    // dX = [dY | g] [W^T ; A^T]: W (K, M) and A (K, R) are the (cols, k) layouts of W^T and A^T.
+    let dx = if need_dx {
+        let dx = hgemm_cat(dev, dy, w, m, &g, a, r, n, k, true)?;
+        Some(dx.ok_or_else(|| Error::bad_shape("lora_backward", &Shape(vec![n, k]), "shape not taken by hgemm_cat"))?)
+    } else {
+        None
+    };
+    // dW = X^T dY: (K, N) x (N, M) -> (K, M); x is the (N, K) = transposed layout of X^T.
+    let dw = if need_dw { Some(super::matmul::matmul(x, dy, 1, 1, k, n, m, true, false)?) } else { None };
     Ok(vec![dx, dw, Some(da), Some(db)])
 }

@@ -9,19 +9,29 @@
 //!       its final state G_0 = sum_t q_t^T dO_t is dS0
 //!   dK: dK_t = v_t G_t^T, G_t^T = sum_{s >= t} dO_s^T q_s        -> (q, k, v) = (V, dO, Q), reverse
 //! (the chunked formulas of the CPU twin are these three recurrences split at chunk boundaries).
+//!
+//! Each launch runs two-phase when T > 64 (and the workspace fits): `linattn_states` writes every
+//! chunk's starting state to an f32 workspace (BH, nchunks, Dk, Dv), parallel over (head, 32 x 64
+//! state tile), then `linattn_out` computes every (head, chunk, 64-wide Dv slice) independently.
+//! Otherwise (one chunk, or a huge workspace) the sequential `linattn_chunk` runs. Both add the
+//! same per-chunk sums in the same order: bit-identical results.
 //! The `chunked` flag selects the CPU algorithm only; both compute the same function, so CUDA
 //! always runs the chunked form.
 
 use super::{Arg, CudaStorage};
 use crate::backend::cuda::elementwise::typed;
 use crate::backend::LinAttnDims;
-use crate::tensor::Shape;
+use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
 const FAMILY: &str = "linear_attention";
 const THREADS: u32 = 256;
 const CHUNK: usize = 64;
 const PIECE: usize = 32;
+/// Threads of `linattn_states`.
+const STATE_THREADS: u32 = 128;
+/// Largest two-phase workspace (f32 states of every chunk); beyond it the sequential kernel runs.
+const WS_MAX_BYTES: usize = 4 << 30;
 /// The opt-in shared-memory ceiling of sm_90 (227 KiB).
 const SMEM_MAX: usize = 227 * 1024;
 
@@ -63,12 +73,33 @@ fn launch(
         return Ok(());
     }
     let dev = q.dev();
-    let f = dev.func(FAMILY, &typed(FAMILY, "linattn_chunk", q.dtype)?)?;
     let (s0a, ss0, ss1) = match s0 {
         Some((s, a, b)) => (s.arg(), a, b),
         None => (Arg::U64(0), 0, 0),
     };
     let sfa = s_final.map_or(Arg::U64(0), |s| s.arg());
+    let nch = t.div_ceil(CHUNK);
+    let (nk, ndv) = (dk.div_ceil(PIECE), dv.div_ceil(64));
+    let ws = bh.checked_mul(nch).and_then(|x| x.checked_mul(dk)).and_then(|x| x.checked_mul(dv));
+    let grid_ok = |blocks: Option<usize>| blocks.is_some_and(|b| b <= i32::MAX as usize);
+    let two_phase = nch > 1
+        && ws.is_some_and(|w| w.saturating_mul(4) <= WS_MAX_BYTES)
+        && grid_ok(bh.checked_mul(nk * ndv))
+        && grid_ok(bh.checked_mul(nch).and_then(|x| x.checked_mul(ndv)));
+    if two_phase {
+        let w = CudaStorage::alloc(dev, DType::F32, ws.unwrap_or(0))?;
+        let fs = dev.func(FAMILY, &typed(FAMILY, "linattn_states", q.dtype)?)?;
+        let args = [
+            k.arg(), v.arg(), s0a, w.arg(), sfa,
+            Arg::I32(t as i32), Arg::I32(dk as i32), Arg::I32(dv as i32), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32),
+        ];
+        dev.launch(&fs, ((bh * nk * ndv) as u32, 1, 1), (STATE_THREADS, 1, 1), 0, &args)?;
+        let fo = dev.func(FAMILY, &typed(FAMILY, "linattn_out", q.dtype)?)?;
+        let args = [q.arg(), k.arg(), v.arg(), w.arg(), o.arg(), Arg::I32(t as i32), Arg::I32(dk as i32), Arg::I32(dv as i32), Arg::I32(rev as i32)];
+        // `w` goes back to the stream-ordered pool after these launches (freed on the same stream).
+        return dev.launch(&fo, ((bh * nch * ndv) as u32, 1, 1), (THREADS, 1, 1), smem_bytes(dk) as u32, &args);
+    }
+    let f = dev.func(FAMILY, &typed(FAMILY, "linattn_chunk", q.dtype)?)?;
     let grid = (bh as u32, dv.div_ceil(64) as u32, 1);
     let args = [
         q.arg(), k.arg(), v.arg(), s0a, o.arg(), sfa,

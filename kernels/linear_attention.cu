@@ -23,16 +23,18 @@
 //   pass 1 (over Dk in pieces of 32): A = Q K^T (64 x 64) and O = Q S (64 x 64) in registers;
 //   pass 2: A masked to shared memory, V chunk to shared memory, O += A V, O written;
 //   pass 3 (over Dk in pieces of 32): S += K^T V.
-// Rows past n and columns past Dk / Dv are loaded as zeros and never stored. Each thread owns
-// rows ty + 16 i and columns tx + 16 j (ty = tid / 16, tx = tid % 16) of every 64 x 64 tile.
+// Rows past n and columns past Dk / Dv are loaded as zeros and never stored. In passes 1 and 2 each
+// thread owns rows 4 ty + i and columns 4 tx + j (ty = tid / 16, tx = tid % 16) of every 64 x 64
+// tile, so that every shared-memory operand is one float4 load: the Q / K pieces and A are kept
+// transposed (column-major). Pass 3 owns state rows ty + 16 i, columns tx + 16 j of a 32 x 64 piece.
 // No atomics: every output element is written by exactly one thread (deterministic).
 
 #define LA_C 64     // chunk length
 #define LA_P 32     // Dk piece width
-#define LA_QS 33    // row stride of the Q / K piece tiles (64 x 32, padded)
-#define LA_AS 65    // row stride of the A and V tiles (64 x 64, padded)
+#define LA_TS 68    // row stride of the transposed Q / K pieces (32 x 64), A^T and V (64 x 64); float4-aligned
 
-// Dynamic shared memory layout (floats): S [dk32 * 64] | Qp [64 * 33] | Kp [64 * 33] | A [64 * 65] | V [64 * 65]
+// Dynamic shared memory layout (floats), every tile 16-byte aligned:
+//   S [dk32 * 64] | Qt [32 * 68] | Kt [32 * 68] | V [64 * 68], with At [64 * 68] aliasing Qt + Kt
 // qh, kh, vh, oh: this head's (T, D) rows. sh: this block's initial state seen as (Dk, Dv), element
 // (a, b) at sh[a * ss0 + b * ss1], or 0 for zeros. sfh: this head's final state (Dk, Dv) row-major,
 // or 0 for "do not write". Chunks visited: first, first +- 1, ... (count of them; minus when rev).
@@ -41,13 +43,16 @@ __device__ void linattn_body(const T* __restrict__ qh, const T* __restrict__ kh,
                              const ST* __restrict__ sh, long ss0, long ss1, T* __restrict__ oh,
                              T* __restrict__ sfh, int first, int count, int t_len, int dk, int dv,
                              int dv0, int rev) {
-    extern __shared__ float la_smem[];
+    extern __shared__ __align__(16) float la_smem[];
     const int dk32 = (dk + LA_P - 1) / LA_P * LA_P;
     float* Ss = la_smem;
-    float* Qp = Ss + (long)dk32 * 64;
-    float* Kp = Qp + LA_C * LA_QS;
-    float* As = Kp + LA_C * LA_QS;
-    float* Vs = As + LA_C * LA_AS;
+    float* Qt = Ss + (long)dk32 * 64;
+    float* Kt = Qt + LA_P * LA_TS;
+    // A^T reuses the Q / K piece tiles (64 x 68 = 2 x 32 x 68): pass 2 writes it only after the
+    // barrier that ends pass 1, and the next writers of Qt / Kt (pass 3, next chunk's pass 1) start
+    // with a barrier after pass 2's last read. V stays intact through pass 3.
+    float* At = Qt;
+    float* Vs = Qt + LA_C * LA_TS;
 
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
 
@@ -72,25 +77,23 @@ __device__ void linattn_body(const T* __restrict__ qh, const T* __restrict__ kh,
 
         // ---- pass 1: A = Q K^T, O = Q S over Dk pieces
         for (int p = 0; p < dk; p += LA_P) {
-            __syncthreads();  // previous users of Qp / Kp / Ss are done
+            __syncthreads();  // previous users of Qt / Kt / Ss are done
             for (int e = tid; e < LA_C * LA_P; e += blockDim.x) {
                 int r = e / LA_P, kk = e % LA_P;
                 bool ok = r < n && p + kk < dk;
                 long gi = (long)(c0 + r) * dk + p + kk;
-                Qp[r * LA_QS + kk] = ok ? load(qh, gi) : 0.f;
-                Kp[r * LA_QS + kk] = ok ? load(kh, gi) : 0.f;
+                Qt[kk * LA_TS + r] = ok ? load(qh, gi) : 0.f;
+                Kt[kk * LA_TS + r] = ok ? load(kh, gi) : 0.f;
             }
             __syncthreads();
 #pragma unroll 4
             for (int kk = 0; kk < LA_P; ++kk) {
-                float qa[4], kb[4], sb[4];
-#pragma unroll
-                for (int i = 0; i < 4; ++i) qa[i] = Qp[(ty + 16 * i) * LA_QS + kk];
-#pragma unroll
-                for (int j = 0; j < 4; ++j) {
-                    kb[j] = Kp[(tx + 16 * j) * LA_QS + kk];
-                    sb[j] = Ss[(long)(p + kk) * 64 + tx + 16 * j];
-                }
+                const float4 q4 = *reinterpret_cast<const float4*>(&Qt[kk * LA_TS + 4 * ty]);
+                const float4 k4 = *reinterpret_cast<const float4*>(&Kt[kk * LA_TS + 4 * tx]);
+                const float4 s4 = *reinterpret_cast<const float4*>(&Ss[(long)(p + kk) * 64 + 4 * tx]);
+                const float qa[4] = {q4.x, q4.y, q4.z, q4.w};
+                const float kb[4] = {k4.x, k4.y, k4.z, k4.w};
+                const float sb[4] = {s4.x, s4.y, s4.z, s4.w};
 #pragma unroll
                 for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -102,28 +105,27 @@ __device__ void linattn_body(const T* __restrict__ qh, const T* __restrict__ kh,
         }
 
         // ---- pass 2: O += (A . mask) V
-        __syncthreads();  // As / Vs of the previous chunk are no longer read
+        __syncthreads();  // At / Vs of the previous chunk are no longer read
 #pragma unroll
         for (int i = 0; i < 4; ++i)
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                int r = ty + 16 * i, c = tx + 16 * j;
+                int r = 4 * ty + i, c = 4 * tx + j;
                 bool keep = rev ? (c >= r) : (c <= r);
-                As[r * LA_AS + c] = keep ? acc_a[i][j] : 0.f;
+                At[c * LA_TS + r] = keep ? acc_a[i][j] : 0.f;
             }
         for (int e = tid; e < LA_C * 64; e += blockDim.x) {
             int r = e / 64, c = e % 64;
             bool ok = r < n && dv0 + c < dv;
-            Vs[r * LA_AS + c] = ok ? load(vh, (long)(c0 + r) * dv + dv0 + c) : 0.f;
+            Vs[r * LA_TS + c] = ok ? load(vh, (long)(c0 + r) * dv + dv0 + c) : 0.f;
         }
         __syncthreads();
 #pragma unroll 4
         for (int jj = 0; jj < LA_C; ++jj) {
-            float a[4], vb[4];
-#pragma unroll
-            for (int i = 0; i < 4; ++i) a[i] = As[(ty + 16 * i) * LA_AS + jj];
-#pragma unroll
-            for (int j = 0; j < 4; ++j) vb[j] = Vs[jj * LA_AS + tx + 16 * j];
+            const float4 a4 = *reinterpret_cast<const float4*>(&At[jj * LA_TS + 4 * ty]);
+            const float4 v4 = *reinterpret_cast<const float4*>(&Vs[jj * LA_TS + 4 * tx]);
+            const float a[4] = {a4.x, a4.y, a4.z, a4.w};
+            const float vb[4] = {v4.x, v4.y, v4.z, v4.w};
 #pragma unroll
             for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -133,7 +135,7 @@ __device__ void linattn_body(const T* __restrict__ qh, const T* __restrict__ kh,
         for (int i = 0; i < 4; ++i)
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                int r = ty + 16 * i, c = dv0 + tx + 16 * j;
+                int r = 4 * ty + i, c = dv0 + 4 * tx + j;
                 if (r < n && c < dv) store(oh, (long)(c0 + r) * dv + c, acc_o[i][j]);
             }
 
@@ -141,11 +143,11 @@ __device__ void linattn_body(const T* __restrict__ qh, const T* __restrict__ kh,
         // for the block) when no later chunk and no final state needs S.
         if (ci + 1 < count || sfh != 0)
         for (int p = 0; p < dk; p += LA_P) {
-            __syncthreads();  // Kp readers (pass 1 or the previous piece) are done
+            __syncthreads();  // Kt readers (pass 1 or the previous piece) are done
             for (int e = tid; e < LA_C * LA_P; e += blockDim.x) {
                 int r = e / LA_P, kk = e % LA_P;
                 bool ok = r < n && p + kk < dk;
-                Kp[r * LA_QS + kk] = ok ? load(kh, (long)(c0 + r) * dk + p + kk) : 0.f;
+                Kt[kk * LA_TS + r] = ok ? load(kh, (long)(c0 + r) * dk + p + kk) : 0.f;
             }
             __syncthreads();
             float su[2][4];
@@ -157,9 +159,9 @@ __device__ void linattn_body(const T* __restrict__ qh, const T* __restrict__ kh,
             for (int r = 0; r < LA_C; ++r) {
                 float ka[2], vb[4];
 #pragma unroll
-                for (int i = 0; i < 2; ++i) ka[i] = Kp[r * LA_QS + ty + 16 * i];
+                for (int i = 0; i < 2; ++i) ka[i] = Kt[(ty + 16 * i) * LA_TS + r];
 #pragma unroll
-                for (int j = 0; j < 4; ++j) vb[j] = Vs[r * LA_AS + tx + 16 * j];
+                for (int j = 0; j < 4; ++j) vb[j] = Vs[r * LA_TS + tx + 16 * j];
 #pragma unroll
                 for (int i = 0; i < 2; ++i)
 #pragma unroll

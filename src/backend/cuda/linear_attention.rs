@@ -37,7 +37,9 @@ const SMEM_MAX: usize = 227 * 1024;
 
 fn smem_bytes(dk: usize) -> usize {
     let dk32 = dk.div_ceil(PIECE) * PIECE;
-    (dk32 * 64 + 2 * CHUNK * 33 + 2 * CHUNK * 65) * 4
+    // S [dk32 x 64] | Q^T, K^T pieces [32 x 68] (A^T [64 x 68] aliases them) | V [64 x 68] (f32),
+    // as in linattn_body.
+    (dk32 * 64 + 2 * PIECE * 68 + CHUNK * 68) * 4
 }
 
 fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: Option<&CudaStorage>) -> Result<()> {

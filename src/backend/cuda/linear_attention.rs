@@ -69,7 +69,7 @@ fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: O
 #[allow(clippy::too_many_arguments)]
 fn launch(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<(&CudaStorage, usize, usize)>,
-    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool,
+    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool, allow_two_phase: bool,
 ) -> Result<()> {
     if bh == 0 || dv == 0 || (t == 0 && s_final.is_none()) {
         return Ok(());
@@ -84,7 +84,8 @@ fn launch(
     let (nk, ndv) = (dk.div_ceil(PIECE), dv.div_ceil(64));
     let ws = bh.checked_mul(nch).and_then(|x| x.checked_mul(dk)).and_then(|x| x.checked_mul(dv));
     let grid_ok = |blocks: Option<usize>| blocks.is_some_and(|b| b <= i32::MAX as usize);
-    let two_phase = nch > 1
+    let two_phase = allow_two_phase
+        && nch > 1
         && ws.is_some_and(|w| w.saturating_mul(4) <= WS_MAX_BYTES)
         && grid_ok(bh.checked_mul(nk * ndv))
         && grid_ok(bh.checked_mul(nch).and_then(|x| x.checked_mul(ndv)));
@@ -112,8 +113,17 @@ fn launch(
 
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, chunked: bool) -> Result<Vec<CudaStorage>> {
-    const OP: &str = "linear_attention";
     let _ = chunked;
+    forward(q, k, v, s0, dims, true)
+}
+
+/// The forward on the sequential kernel only (the bench's before/after row on the same GPU).
+pub(crate) fn linear_attention_sequential(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims) -> Result<Vec<CudaStorage>> {
+    forward(q, k, v, s0, dims, false)
+}
+
+fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, allow_two_phase: bool) -> Result<Vec<CudaStorage>> {
+    const OP: &str = "linear_attention";
     let d = dims;
     check(OP, d, &[(q, d.dk), (k, d.dk), (v, d.dv)], s0)?;
     let dev = q.dev();
@@ -124,7 +134,7 @@ pub fn linear_attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: O
         let z = CudaStorage::zeros(dev, q.dtype, d.bh * d.t * d.dv)?;
         return Ok(vec![z, s_final]);
     }
-    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false)?;
+    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false, allow_two_phase)?;
     Ok(vec![o, s_final])
 }
 
@@ -151,11 +161,11 @@ pub fn linear_attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStora
     let ds0 = if d.t == 0 { CudaStorage::zeros(dev, dt, d.bh * d.dk * d.dv)? } else { CudaStorage::alloc(dev, dt, d.bh * d.dk * d.dv)? };
     if d.t > 0 {
         // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
-        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false)?;
+        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, true)?;
         // dV = K G, final state G_0 = dS0 (Dk, Dv).
-        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true)?;
+        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, true)?;
         // dK = V G^T, state G^T (Dv, Dk).
-        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true)?;
+        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, true)?;
     }
     Ok(vec![dq, dk, dv, ds0])
 }

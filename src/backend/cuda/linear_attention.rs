@@ -9,25 +9,37 @@
 //!       its final state G_0 = sum_t q_t^T dO_t is dS0
 //!   dK: dK_t = v_t G_t^T, G_t^T = sum_{s >= t} dO_s^T q_s        -> (q, k, v) = (V, dO, Q), reverse
 //! (the chunked formulas of the CPU twin are these three recurrences split at chunk boundaries).
+//!
+//! Each launch runs two-phase when T > 64 (and the workspace fits): `linattn_states` writes every
+//! chunk's starting state to an f32 workspace (BH, nchunks, Dk, Dv), parallel over (head, 32 x 64
+//! state tile), then `linattn_out` computes every (head, chunk, 64-wide Dv slice) independently.
+//! Otherwise (one chunk, or a huge workspace) the sequential `linattn_chunk` runs. Both add the
+//! same per-chunk sums in the same order: bit-identical results.
 //! The `chunked` flag selects the CPU algorithm only; both compute the same function, so CUDA
 //! always runs the chunked form.
 
 use super::{Arg, CudaStorage};
 use crate::backend::cuda::elementwise::typed;
 use crate::backend::LinAttnDims;
-use crate::tensor::Shape;
+use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
 const FAMILY: &str = "linear_attention";
 const THREADS: u32 = 256;
 const CHUNK: usize = 64;
 const PIECE: usize = 32;
+/// Threads of `linattn_states`.
+const STATE_THREADS: u32 = 128;
+/// Largest two-phase workspace (f32 states of every chunk); beyond it the sequential kernel runs.
+const WS_MAX_BYTES: usize = 4 << 30;
 /// The opt-in shared-memory ceiling of sm_90 (227 KiB).
 const SMEM_MAX: usize = 227 * 1024;
 
 fn smem_bytes(dk: usize) -> usize {
     let dk32 = dk.div_ceil(PIECE) * PIECE;
-    (dk32 * 64 + 2 * CHUNK * 33 + 2 * CHUNK * 65) * 4
+    // S [dk32 x 64] | Q^T, K^T pieces [32 x 68] (A^T [64 x 68] aliases them) | V [64 x 68] (f32),
+    // as in linattn_body.
+    (dk32 * 64 + 2 * PIECE * 68 + CHUNK * 68) * 4
 }
 
 fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: Option<&CudaStorage>) -> Result<()> {
@@ -57,18 +69,40 @@ fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: O
 #[allow(clippy::too_many_arguments)]
 fn launch(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<(&CudaStorage, usize, usize)>,
-    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool,
+    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool, allow_two_phase: bool,
 ) -> Result<()> {
     if bh == 0 || dv == 0 || (t == 0 && s_final.is_none()) {
         return Ok(());
     }
     let dev = q.dev();
-    let f = dev.func(FAMILY, &typed(FAMILY, "linattn_chunk", q.dtype)?)?;
     let (s0a, ss0, ss1) = match s0 {
         Some((s, a, b)) => (s.arg(), a, b),
         None => (Arg::U64(0), 0, 0),
     };
     let sfa = s_final.map_or(Arg::U64(0), |s| s.arg());
+    let nch = t.div_ceil(CHUNK);
+    let (nk, ndv) = (dk.div_ceil(PIECE), dv.div_ceil(64));
+    let ws = bh.checked_mul(nch).and_then(|x| x.checked_mul(dk)).and_then(|x| x.checked_mul(dv));
+    let grid_ok = |blocks: Option<usize>| blocks.is_some_and(|b| b <= i32::MAX as usize);
+    let two_phase = allow_two_phase
+        && nch > 1
+        && ws.is_some_and(|w| w.saturating_mul(4) <= WS_MAX_BYTES)
+        && grid_ok(bh.checked_mul(nk * ndv))
+        && grid_ok(bh.checked_mul(nch).and_then(|x| x.checked_mul(ndv)));
+    if two_phase {
+        let w = CudaStorage::alloc(dev, DType::F32, ws.unwrap_or(0))?;
+        let fs = dev.func(FAMILY, &typed(FAMILY, "linattn_states", q.dtype)?)?;
+        let args = [
+            k.arg(), v.arg(), s0a, w.arg(), sfa,
+            Arg::I32(t as i32), Arg::I32(dk as i32), Arg::I32(dv as i32), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32),
+        ];
+        dev.launch(&fs, ((bh * nk * ndv) as u32, 1, 1), (STATE_THREADS, 1, 1), 0, &args)?;
+        let fo = dev.func(FAMILY, &typed(FAMILY, "linattn_out", q.dtype)?)?;
+        let args = [q.arg(), k.arg(), v.arg(), w.arg(), o.arg(), Arg::I32(t as i32), Arg::I32(dk as i32), Arg::I32(dv as i32), Arg::I32(rev as i32)];
+        // `w` goes back to the stream-ordered pool after these launches (freed on the same stream).
+        return dev.launch(&fo, ((bh * nch * ndv) as u32, 1, 1), (THREADS, 1, 1), smem_bytes(dk) as u32, &args);
+    }
+    let f = dev.func(FAMILY, &typed(FAMILY, "linattn_chunk", q.dtype)?)?;
     let grid = (bh as u32, dv.div_ceil(64) as u32, 1);
     let args = [
         q.arg(), k.arg(), v.arg(), s0a, o.arg(), sfa,
@@ -79,8 +113,17 @@ fn launch(
 
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, chunked: bool) -> Result<Vec<CudaStorage>> {
-    const OP: &str = "linear_attention";
     let _ = chunked;
+    forward(q, k, v, s0, dims, true)
+}
+
+/// The forward on the sequential kernel only (the bench's before/after row on the same GPU).
+pub(crate) fn linear_attention_sequential(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims) -> Result<Vec<CudaStorage>> {
+    forward(q, k, v, s0, dims, false)
+}
+
+fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, allow_two_phase: bool) -> Result<Vec<CudaStorage>> {
+    const OP: &str = "linear_attention";
     let d = dims;
     check(OP, d, &[(q, d.dk), (k, d.dk), (v, d.dv)], s0)?;
     let dev = q.dev();
@@ -91,7 +134,7 @@ pub fn linear_attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: O
         let z = CudaStorage::zeros(dev, q.dtype, d.bh * d.t * d.dv)?;
         return Ok(vec![z, s_final]);
     }
-    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false)?;
+    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false, allow_two_phase)?;
     Ok(vec![o, s_final])
 }
 
@@ -118,11 +161,11 @@ pub fn linear_attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStora
     let ds0 = if d.t == 0 { CudaStorage::zeros(dev, dt, d.bh * d.dk * d.dv)? } else { CudaStorage::alloc(dev, dt, d.bh * d.dk * d.dv)? };
     if d.t > 0 {
         // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
-        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false)?;
+        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, true)?;
         // dV = K G, final state G_0 = dS0 (Dk, Dv).
-        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true)?;
+        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, true)?;
         // dK = V G^T, state G^T (Dv, Dk).
-        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true)?;
+        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, true)?;
     }
     Ok(vec![dq, dk, dv, ds0])
 }

@@ -38,6 +38,7 @@ fn rc_bwd_threads(n: usize, c: usize) -> Option<u32> {
 }
 
 /// Forward on the row-in-registers path: `layer` selects LayerNorm (b used) or RMSNorm (b unused).
+#[allow(clippy::too_many_arguments)]
 fn norm_rc(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, y: &CudaStorage, n: usize, c: usize, eps: f64, layer: bool, threads: u32) -> Result<()> {
     let dev = x.dev();
     let f = dev.func(FAMILY, &typed("layer_norm", "norm_rc", x.dtype)?)?;

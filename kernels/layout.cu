@@ -92,6 +92,54 @@ TILED_KERNELS(u32, w4, u32, i32)
 TILED_KERNELS(u16, w2, u64, i64)
 TILED_KERNELS(u32, w4, u64, i64)
 
+// 2-byte elements with nA and nQ even: 64 x 64 tiles moved as u32 pairs, so every global access
+// is 4 bytes (128 bytes per warp) instead of 2. Loads take pairs (q, q+1) of one row a; stores
+// take pairs (a, a+1) of one row q, built from two 2-byte shared reads. nQ even makes every x
+// stride even and nA even every y stride, so each pair starts at an even element (4-byte
+// aligned). Arguments as permute_tiled_k, in elements; tiles counts 64 x 64 tiles.
+template <typename I>
+__device__ __forceinline__ void permute_tiled2_k(const u16* x, u16* y, I nA, I nQ, I xsA, I ysQ, I tiles, const Batch& bt) {
+    __shared__ u32 tw[64][33];                      // 64 rows (a) x 66 u16 (q), 4-byte aligned
+    u16 (*tile)[66] = reinterpret_cast<u16 (*)[66]>(tw);
+    const u32* x2 = reinterpret_cast<const u32*>(x);
+    u32* y2 = reinterpret_cast<u32*>(y);
+    I ta = (nA + 63) / 64, tq = (nQ + 63) / 64;
+    for (I t = blockIdx.x; t < tiles; t += gridDim.x) {
+        I rem = t;
+        I a0 = (rem % ta) * 64; rem /= ta;
+        I q0 = (rem % tq) * 64; rem /= tq;
+        I xo = 0, yo = 0;
+#pragma unroll
+        for (int d = 5; d >= 0; d--) {
+            if (d < (int)bt.rank) {
+                I dim = (I)bt.dim[d], k = rem / dim, i = rem - k * dim;
+                xo += i * (I)bt.xs[d];
+                yo += i * (I)bt.ys[d];
+                rem = k;
+            }
+        }
+        __syncthreads();                           // the previous tile's readers are done
+        for (int k = threadIdx.y; k < 64; k += blockDim.y)
+            for (int c = threadIdx.x; c < 32; c += blockDim.x) {
+                I a = a0 + k, q = q0 + 2 * c;        // q even, nQ even: q < nQ => q + 1 < nQ
+                if (a < nA && q < nQ) tw[k][c] = x2[(xo + a * xsA + q) / 2];
+            }
+        __syncthreads();
+        for (int k = threadIdx.y; k < 64; k += blockDim.y)
+            for (int c = threadIdx.x; c < 32; c += blockDim.x) {
+                I q = q0 + k, a = a0 + 2 * c;        // a even, nA even: a < nA => a + 1 < nA
+                if (a < nA && q < nQ)
+                    y2[(yo + q * ysQ + a) / 2] = (u32)tile[2 * c][k] | ((u32)tile[2 * c + 1][k] << 16);
+            }
+    }
+}
+extern "C" __global__ void permute_tiled2_w2_i32(const u16* x, u16* y, u32 nA, u32 nQ, u32 xsA, u32 ysQ, u32 tiles, Batch bt) {
+    permute_tiled2_k(x, y, nA, nQ, xsA, ysQ, tiles, bt);
+}
+extern "C" __global__ void permute_tiled2_w2_i64(const u16* x, u16* y, u64 nA, u64 nQ, u64 xsA, u64 ysQ, u64 tiles, Batch bt) {
+    permute_tiled2_k(x, y, nA, nQ, xsA, ysQ, tiles, bt);
+}
+
 // ---- strided block copy: narrow and concat ----------------------------------------------------
 // rows x cols words: y[r * ypitch + yoff + c] = x[r * xpitch + xoff + c]
 template <typename W, typename I>
@@ -196,7 +244,8 @@ extern "C" __global__ void bucket_order(const u32* ids, u32 n, u32 dim, const u3
 // ---- index_add: the sums ----------------------------------------------------------------------
 // dy: (outer, n, inner) -> dx: (outer, dim, inner); dx row r = o * dim + v is the sum, in
 // bucket order (increasing j), of dy rows o * n + j, f32 accumulation; an empty bucket writes
-// zeros. VEC consecutive columns per thread (VEC = 4 needs inner % 4 == 0).
+// zeros. VEC consecutive columns per thread (VEC = 4 needs inner % 4 == 0; index_add_bf16_v8
+// below is the same loop with 8 bf16 columns per thread).
 struct F4 { float v[4]; };
 __device__ __forceinline__ void add4(F4& a, const float* p, long i) {
     float4 t = *reinterpret_cast<const float4*>(p + i);
@@ -212,6 +261,34 @@ __device__ __forceinline__ void put4(float* p, long i, const F4& a) {
 }
 __device__ __forceinline__ void put4(bf16* p, long i, const F4& a) {
     *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(a.v[0], a.v[1]), pack_bf16(a.v[2], a.v[3]));
+}
+
+// bf16 rows, 8 columns (16 bytes) per thread: VEC = 8 needs inner % 8 == 0.
+struct F8 { float v[8]; };
+__device__ __forceinline__ void add8(F8& a, const bf16* p, long i) {
+    uint4 t = *reinterpret_cast<const uint4*>(p + i);
+    a.v[0] += __uint_as_float(t.x << 16); a.v[1] += __uint_as_float(t.x & 0xffff0000u);
+    a.v[2] += __uint_as_float(t.y << 16); a.v[3] += __uint_as_float(t.y & 0xffff0000u);
+    a.v[4] += __uint_as_float(t.z << 16); a.v[5] += __uint_as_float(t.z & 0xffff0000u);
+    a.v[6] += __uint_as_float(t.w << 16); a.v[7] += __uint_as_float(t.w & 0xffff0000u);
+}
+__device__ __forceinline__ void put8(bf16* p, long i, const F8& a) {
+    *reinterpret_cast<uint4*>(p + i) = make_uint4(pack_bf16(a.v[0], a.v[1]), pack_bf16(a.v[2], a.v[3]),
+                                                  pack_bf16(a.v[4], a.v[5]), pack_bf16(a.v[6], a.v[7]));
+}
+extern "C" __global__ void index_add_bf16_v8(const bf16* dy, const u32* order, const u32* offsets, bf16* dx,
+                                             long outer, long n, long dim, long inner) {
+    long cols = inner / 8;
+    for (long r = (long)blockIdx.y * blockDim.y + threadIdx.y; r < outer * dim; r += (long)blockDim.y * gridDim.y) {
+        long o = r / dim, v = r - o * dim;
+        u32 s = offsets[v], e = offsets[v + 1];
+        const bf16* src = dy + o * n * inner;
+        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
+            F8 a = {{0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}};
+            for (u32 k = s; k < e; k++) add8(a, src, (long)order[k] * inner + 8 * c);
+            put8(dx, r * inner + 8 * c, a);
+        }
+    }
 }
 
 template <typename T, int VEC>

@@ -98,6 +98,70 @@ __device__ void reduce_cols(const T* x, T* y, long outer, long dim, long inner, 
     }
 }
 
+// 16 bytes = VW(T) consecutive elements (4 f32, 8 bf16) as f32; p must be 16-byte aligned.
+template <typename T> struct VW { static const int n = 16 / sizeof(T); };
+__device__ __forceinline__ void ld16(const float* p, float* a) {
+    float4 t = *reinterpret_cast<const float4*>(p);
+    a[0] = t.x; a[1] = t.y; a[2] = t.z; a[3] = t.w;
+}
+__device__ __forceinline__ void ld16(const bf16* p, float* a) {
+    uint4 t = *reinterpret_cast<const uint4*>(p);
+    a[0] = __uint_as_float(t.x << 16); a[1] = __uint_as_float(t.x & 0xffff0000u);
+    a[2] = __uint_as_float(t.y << 16); a[3] = __uint_as_float(t.y & 0xffff0000u);
+    a[4] = __uint_as_float(t.z << 16); a[5] = __uint_as_float(t.z & 0xffff0000u);
+    a[6] = __uint_as_float(t.w << 16); a[7] = __uint_as_float(t.w & 0xffff0000u);
+}
+
+// As reduce_cols when inner % VW == 0 (so every 16-byte access is aligned): thread x takes the
+// W = VW consecutive columns i..i+W-1 of a tile of 32 W columns, threadIdx.y splits dim 8 ways,
+// four loads in flight per step. Per column the order is exactly reduce_cols': partial y adds
+// d = y, y + 8, ... in order, then partials 0..7 are combined in order. Block (32, 8).
+template <typename T>
+__device__ void reduce_cols_vec(const T* x, T* y, long outer, long dim, long inner, int op) {
+    const int W = VW<T>::n;
+    __shared__ float sh[8][32 * 8 + 1];
+    long tiles = (inner + 32 * W - 1) / (32 * W);
+    for (long b = blockIdx.x; b < outer * tiles; b += gridDim.x) {
+        long o = b / tiles, i = (b % tiles) * 32 * W + (long)W * threadIdx.x;
+        bool in = i < inner;                        // inner % W == 0: then all W columns are in
+        float acc[W];
+#pragma unroll
+        for (int e = 0; e < W; e++) acc[e] = red_init(op);
+        if (in) {
+            const T* p = x + o * dim * inner + i;
+            long d = threadIdx.y;
+            for (; d + 24 < dim; d += 32) {
+                float v[4][W];
+#pragma unroll
+                for (int q = 0; q < 4; q++) ld16(p + (d + 8 * q) * inner, v[q]);
+#pragma unroll
+                for (int q = 0; q < 4; q++)
+#pragma unroll
+                    for (int e = 0; e < W; e++) acc[e] = red2(op, acc[e], v[q][e]);
+            }
+            for (; d < dim; d += 8) {
+                float v[W];
+                ld16(p + d * inner, v);
+#pragma unroll
+                for (int e = 0; e < W; e++) acc[e] = red2(op, acc[e], v[e]);
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int e = 0; e < W; e++) sh[threadIdx.y][W * threadIdx.x + e] = acc[e];
+        __syncthreads();
+        // 32 W columns, 256 threads: thread (x, y) finishes columns t, t + 256 (t = 32 y + x).
+        for (int t = threadIdx.y * 32 + threadIdx.x; t < 32 * W; t += 256) {
+            long col = (b % tiles) * 32 * W + t;
+            if (col < inner) {
+                float a = sh[0][t];
+                for (int k = 1; k < 8; k++) a = red2(op, a, sh[k][t]);
+                store(y, o * inner + col, a);
+            }
+        }
+    }
+}
+
 // ---- argmax -----------------------------------------------------------------------------------
 // A candidate (value, index); idx == 0xffffffff means "none yet". b beats a when a is none, or b
 // is larger, or equal with a smaller index. NaN values never become candidates.
@@ -123,7 +187,18 @@ __device__ void argmax_rows(const T* x, u32* y, long outer, long dim) {
     for (long r = blockIdx.x; r < outer; r += gridDim.x) {
         const T* row = x + r * dim;
         float bv = -KILN_INF; u32 bi = 0xffffffffu;
-        for (long d = threadIdx.x; d < dim; d += blockDim.x) am_take(bv, bi, load(row, d), (u32)d);
+        const int W = VW<T>::n;
+        if (dim % W == 0) {                         // 16-byte loads; the winner does not depend on order
+#pragma unroll 2
+            for (long j = threadIdx.x; j < dim / W; j += blockDim.x) {
+                float v[W];
+                ld16(row + W * j, v);
+#pragma unroll
+                for (int e = 0; e < W; e++) am_take(bv, bi, v[e], (u32)(W * j + e));
+            }
+        } else {
+            for (long d = threadIdx.x; d < dim; d += blockDim.x) am_take(bv, bi, load(row, d), (u32)d);
+        }
         am_warp(bv, bi);
         int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
         __syncthreads();
@@ -170,6 +245,9 @@ extern "C" __global__ void reduce_rows_block_##S(const T* x, T* y, long outer, l
 }                                                                                                     \
 extern "C" __global__ void reduce_cols_##S(const T* x, T* y, long outer, long dim, long inner, int op) { \
     reduce_cols(x, y, outer, dim, inner, op);                                                         \
+}                                                                                                     \
+extern "C" __global__ void reduce_cols_vec_##S(const T* x, T* y, long outer, long dim, long inner, int op) { \
+    reduce_cols_vec(x, y, outer, dim, inner, op);                                                     \
 }                                                                                                     \
 extern "C" __global__ void argmax_rows_##S(const T* x, u32* y, long outer, long dim) {                \
     argmax_rows(x, y, outer, dim);                                                                    \

@@ -192,6 +192,153 @@ __device__ void xent_bwd(const T* x, const u32* tg, const void* dloss, int dl_bf
     }
 }
 
+// ---- Row-in-registers path: C % 8 == 0 and C / 8 <= RC_VPT * blockDim.x (C <= 32768 at 1024) --
+// The row is read from memory ONCE: chunk j (8 elements, one 16- or 32-byte access) lives in
+// registers of thread j % blockDim.x, slot j / blockDim.x, as f32. Then two fixed-order block
+// reductions (M = max, S = sum exp(x - M), as the CPU twin) and the output pass from registers.
+// Output uses exp(x - M) * (1/S) (one exp per element) instead of exp(x - M - ln S).
+#define RC_VPT 4
+
+__device__ __forceinline__ void ld8(const float* p, long i, float* a) {
+    float4 u = *reinterpret_cast<const float4*>(p + i), w = *reinterpret_cast<const float4*>(p + i + 4);
+    a[0] = u.x; a[1] = u.y; a[2] = u.z; a[3] = u.w; a[4] = w.x; a[5] = w.y; a[6] = w.z; a[7] = w.w;
+}
+__device__ __forceinline__ void ld8(const bf16* p, long i, float* a) {
+    uint4 u = *reinterpret_cast<const uint4*>(p + i);
+    a[0] = __uint_as_float(u.x << 16); a[1] = __uint_as_float(u.x & 0xffff0000u);
+    a[2] = __uint_as_float(u.y << 16); a[3] = __uint_as_float(u.y & 0xffff0000u);
+    a[4] = __uint_as_float(u.z << 16); a[5] = __uint_as_float(u.z & 0xffff0000u);
+    a[6] = __uint_as_float(u.w << 16); a[7] = __uint_as_float(u.w & 0xffff0000u);
+}
+__device__ __forceinline__ void st8(float* p, long i, const float* a) {
+    *reinterpret_cast<float4*>(p + i) = make_float4(a[0], a[1], a[2], a[3]);
+    *reinterpret_cast<float4*>(p + i + 4) = make_float4(a[4], a[5], a[6], a[7]);
+}
+__device__ __forceinline__ void st8(bf16* p, long i, const float* a) {
+    *reinterpret_cast<uint4*>(p + i) = make_uint4(pack_bf16(a[0], a[1]), pack_bf16(a[2], a[3]),
+                                                  pack_bf16(a[4], a[5]), pack_bf16(a[6], a[7]));
+}
+
+// Loads the row's chunks (slots past the row end hold -inf) and returns the block max M.
+template <typename T>
+__device__ __forceinline__ float rc_load_max(const T* row, long chunks, float (&a)[RC_VPT][8], float* sh) {
+    float m = -KILN_INF;
+#pragma unroll
+    for (int k = 0; k < RC_VPT; k++) {
+        long j = threadIdx.x + (long)k * blockDim.x;
+        if (j < chunks) ld8(row, 8 * j, a[k]);
+        else {
+#pragma unroll
+            for (int e = 0; e < 8; e++) a[k][e] = -KILN_INF;
+        }
+    }
+#pragma unroll
+    for (int k = 0; k < RC_VPT; k++)                // after every load is issued
+#pragma unroll
+        for (int e = 0; e < 8; e++) m = fmaxf(m, a[k][e]);
+    return block_max(m, sh);
+}
+
+// Block sum S of exp(x - M) over the row; keep != 0 replaces each value by exp(x - M).
+__device__ __forceinline__ float rc_sum_exp(float (&a)[RC_VPT][8], long chunks, float M, bool keep, float* sh) {
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < RC_VPT; k++) {
+        long j = threadIdx.x + (long)k * blockDim.x;
+        if (j < chunks) {
+#pragma unroll
+            for (int e = 0; e < 8; e++) {
+                float ex = expf(a[k][e] - M);
+                s += ex;
+                if (keep) a[k][e] = ex;
+            }
+        }
+    }
+    return block_sum(s, sh);
+}
+
+// x, y: (N, C), C % 8 == 0. log != 0: log-softmax.
+template <typename T>
+__device__ void softmax_rc(const T* x, T* y, long n, long c, int log) {
+    __shared__ float sh[32];
+    long chunks = c >> 3;
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        float a[RC_VPT][8];
+        float M = rc_load_max(x + r * c, chunks, a, sh);
+        float S = rc_sum_exp(a, chunks, M, !log, sh);
+        float lnS = logf(S), inv = 1.f / S;
+        T* yr = y + r * c;
+#pragma unroll
+        for (int k = 0; k < RC_VPT; k++) {
+            long j = threadIdx.x + (long)k * blockDim.x;
+            if (j < chunks) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[k][e] = log ? a[k][e] - M - lnS : a[k][e] * inv;
+                st8(yr, 8 * j, a[k]);
+            }
+        }
+    }
+}
+
+// As xent_rows, V % 8 == 0.
+template <typename T>
+__device__ void xent_rows_rc(const T* x, const u32* tg, float* loss_row, long n, long v, u32 ignore) {
+    __shared__ float sh[32];
+    long chunks = v >> 3;
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        u32 t = tg[r];
+        if (t == ignore) {                              // uniform across the block
+            if (threadIdx.x == 0) loss_row[r] = 0.f;
+            continue;
+        }
+        const T* xr = x + r * v;
+        float a[RC_VPT][8];
+        float M = rc_load_max(xr, chunks, a, sh);
+        float S = rc_sum_exp(a, chunks, M, false, sh);
+        if (threadIdx.x == 0) loss_row[r] = (long)t < v ? M + logf(S) - load(xr, (long)t) : __int_as_float(0x7fc00000);
+    }
+}
+
+// As xent_bwd, V % 8 == 0.
+template <typename T>
+__device__ void xent_bwd_rc(const T* x, const u32* tg, const void* dloss, int dl_bf16, const float* cnt,
+                            T* dx, long n, long v, u32 ignore) {
+    __shared__ float sh[32];
+    float g = dl_bf16 ? load((const bf16*)dloss, 0) : load((const float*)dloss, 0);
+    float count = cnt[0];
+    float scale = count == 0.f ? 0.f : g / count;
+    long chunks = v >> 3;
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        u32 t = tg[r];
+        T* dr = dx + r * v;
+        float a[RC_VPT][8];
+        if (t == ignore || count == 0.f) {              // uniform across the block: a zero row
+#pragma unroll
+            for (int k = 0; k < RC_VPT; k++) {
+                long j = threadIdx.x + (long)k * blockDim.x;
+#pragma unroll
+                for (int e = 0; e < 8; e++) a[k][e] = 0.f;
+                if (j < chunks) st8(dr, 8 * j, a[k]);
+            }
+            continue;
+        }
+        float M = rc_load_max(x + r * v, chunks, a, sh);
+        float S = rc_sum_exp(a, chunks, M, true, sh);
+        float f = scale / S;
+        float bad = (long)t >= v ? __int_as_float(0x7fc00000) : 0.f;   // out-of-range target: NaN row
+#pragma unroll
+        for (int k = 0; k < RC_VPT; k++) {
+            long j = threadIdx.x + (long)k * blockDim.x;
+            if (j < chunks) {
+#pragma unroll
+                for (int e = 0; e < 8; e++)
+                    a[k][e] = (a[k][e] * f - (8 * j + e == (long)t ? scale : 0.f)) + bad;
+                st8(dr, 8 * j, a[k]);
+            }
+        }
+    }
+}
+
 #define SOFTMAX_KERNELS(T, S)                                                                         \
 extern "C" __global__ void softmax_##S(const T* x, T* y, long n, long c, int log) {                   \
     softmax_fwd(x, y, n, c, log);                                                                     \
@@ -208,6 +355,17 @@ extern "C" __global__ void xent_mean_##S(const float* loss_row, const u32* tg, T
 extern "C" __global__ void xent_backward_##S(const T* x, const u32* tg, const void* dloss, int dl_bf16, \
                                              const float* cnt, T* dx, long n, long v, u32 ignore) {  \
     xent_bwd(x, tg, dloss, dl_bf16, cnt, dx, n, v, ignore);                                           \
+}                                                                                                     \
+extern "C" __global__ void __launch_bounds__(1024) softmax_rc_##S(const T* x, T* y, long n, long c, int log) { \
+    softmax_rc(x, y, n, c, log);                                                                      \
+}                                                                                                     \
+extern "C" __global__ void __launch_bounds__(1024) xent_rows_rc_##S(const T* x, const u32* tg, float* loss_row, \
+                                                                   long n, long v, u32 ignore) {     \
+    xent_rows_rc(x, tg, loss_row, n, v, ignore);                                                      \
+}                                                                                                     \
+extern "C" __global__ void __launch_bounds__(1024) xent_backward_rc_##S(const T* x, const u32* tg, const void* dloss, \
+                                int dl_bf16, const float* cnt, T* dx, long n, long v, u32 ignore) { \
+    xent_bwd_rc(x, tg, dloss, dl_bf16, cnt, dx, n, v, ignore);                                        \
 }
 SOFTMAX_KERNELS(float, f32)
 SOFTMAX_KERNELS(bf16, bf16)

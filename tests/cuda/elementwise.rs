@@ -11,7 +11,7 @@ const UNARY: &[UnaryOp] = &[
 #[ignore = "needs a CUDA device"]
 fn parity_elementwise_unary_f32_bf16_odd_sizes() {
     setup();
-    for (i, &n) in [1usize, 7, 1023, 100_003].iter().enumerate() {
+    for (i, &n) in [1usize, 7, 1023, 100_003, 4096].iter().enumerate() {
         let x = randn(&[n], 10 + i as u64);
         let p = x.sqr().unwrap().affine(1.0, 0.5).unwrap(); // positive, for log / sqrt / recip
         for &op in UNARY.iter().chain(&[UnaryOp::Log, UnaryOp::Sqrt, UnaryOp::Recip]) {

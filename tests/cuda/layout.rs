@@ -51,6 +51,12 @@ fn parity_layout_permute_ranks_1_to_9() {
         (&[5, 63, 3], &[2, 0, 1]),
         (&[2, 1, 3, 2, 1, 2, 3, 2], &[7, 1, 5, 3, 0, 6, 2, 4]),
         (&[2, 1, 3, 1, 2, 1, 2, 1, 3], &[8, 7, 6, 5, 4, 3, 2, 1, 0]),
+        // tiled transposes with both tile dims even (the 2-byte pair path): partial and whole
+        // 64 x 64 tiles, a batch dim outside and between the two.
+        (&[130, 66], &[1, 0]),
+        (&[2, 64, 64], &[0, 2, 1]),
+        (&[3, 70, 128], &[0, 2, 1]),
+        (&[4, 6, 10], &[2, 0, 1]),
     ];
     for (i, (shape, perm)) in cases.iter().enumerate() {
         let s = Shape(shape.to_vec());

@@ -3,10 +3,13 @@
 use super::*;
 use kiln::backend::ReduceOp;
 
-/// (outer, dim, inner): warp rows (dim <= 1024), block rows, 4 | dim vector rows, columns, size 1.
+/// (outer, dim, inner): warp rows (dim <= 1024), block rows, 4 | dim vector rows, columns, size 1;
+/// then 16-byte column vectors (4 | inner f32, 8 | inner bf16; partial tiles, the 4-deep dim loop
+/// and its tail) and 16-byte argmax rows (vocab-wide; 4 | dim but not 8 | dim).
 const SHAPES: &[(usize, usize, usize)] = &[
     (7, 1, 1), (3, 37, 1), (9, 1000, 1), (5, 3001, 1), (2, 4096, 1), (1, 1, 5),
     (4, 37, 5), (1, 2000, 3), (3, 16, 33), (2, 9, 70), (3, 0, 4),
+    (2, 37, 8), (3, 100, 264), (2, 3, 4), (3, 32000, 1), (4, 12, 1),
 ];
 
 #[test]

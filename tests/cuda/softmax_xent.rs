@@ -2,8 +2,9 @@
 //! ignore index (forward and backward), f32 and bf16, rows from 1 to V = 128256 wide.
 use super::*;
 
-/// (N, C): size 1, scalar path (C % 4 != 0), vector path, long vocab rows.
-const SHAPES: &[(usize, usize)] = &[(1, 1), (3, 7), (5, 1000), (4, 1001), (2, 32003), (3, 128256)];
+/// (N, C): size 1, scalar path (C % 4 != 0), vector path, long vocab rows, and the row-in-registers
+/// path (C % 8 == 0, C <= 32768) at its smallest, typical and largest C (32776 falls back).
+const SHAPES: &[(usize, usize)] = &[(1, 1), (3, 7), (5, 1000), (4, 1001), (2, 32003), (3, 128256), (3, 8), (2, 32000), (2, 32768), (2, 32776)];
 
 fn tensor(s: Storage, shape: &[usize]) -> Tensor {
     Tensor::from_storage(s, shape.to_vec()).unwrap()
@@ -46,6 +47,7 @@ fn parity_softmax_xent_cross_entropy_ignore() {
     let cases: &[(usize, usize, u32, usize)] = &[
         (1, 1, u32::MAX, 0), (37, 1001, u32::MAX, 5), (9, 1000, 3, 0), (5, 32000, 7, 2),
         (3, 128256, u32::MAX, 0), (4, 64, u32::MAX, 1), (300, 257, u32::MAX, 7),
+        (3, 32768, u32::MAX, 0), (6, 8, 2, 3), (2, 32776, u32::MAX, 0),
     ];
     for (s, &(n, v, ignore, every)) in cases.iter().enumerate() {
         let x = randn(&[n, v], 500 + s as u64).affine(2.0, 0.0).unwrap();

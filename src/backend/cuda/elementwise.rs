@@ -22,7 +22,9 @@ pub fn suffix(op: &'static str, dtype: DType) -> Result<&'static str> {
 fn launch_map(x: &CudaStorage, name: &str, n: usize, args: &[Arg]) -> Result<()> {
     let dev = x.dev();
     let f = dev.func(FAMILY, name)?;
-    dev.launch(&f, (blocks_for(n.div_ceil(4), THREADS), 1, 1), (THREADS, 1, 1), 0, args)
+    // 4 f32 or 8 bf16 elements per thread per step (grid-stride, so any grid covers n).
+    let per = if name.ends_with("_bf16") { 8 } else { 4 };
+    dev.launch(&f, (blocks_for(n.div_ceil(per), THREADS), 1, 1), (THREADS, 1, 1), 0, args)
 }
 
 /// `<base>_<f32|bf16>` for a storage type: the one naming rule for typed kernel instances.
@@ -141,6 +143,9 @@ pub fn cast(x: &CudaStorage, to: DType) -> Result<CudaStorage> {
     let y = CudaStorage::alloc(x.dev(), to, x.len)?;
     let dev = x.dev();
     let f = dev.func(FAMILY, name)?;
-    dev.launch(&f, (blocks_for(x.len, THREADS), 1, 1), (THREADS, 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(x.len as u64)])?;
+    // f32 <-> bf16 kernels take 8 elements per thread (then a scalar tail); the grid-stride loops
+    // cover any n with any grid.
+    let per = if matches!(to, DType::BF16) || matches!(x.dtype, DType::BF16) { 8 } else { 1 };
+    dev.launch(&f, (blocks_for(x.len.div_ceil(per), THREADS), 1, 1), (THREADS, 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(x.len as u64)])?;
     Ok(y)
 }

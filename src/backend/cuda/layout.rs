@@ -146,11 +146,14 @@ fn permute_tiled(x: &CudaStorage, y: CudaStorage, dims: &[usize], st: &[usize], 
         count *= dims[d];
     }
     let (na, nq) = (dims[r - 1], dims[q]);
-    let tiles = count * na.div_ceil(32) * nq.div_ceil(32);
-    let small = fits_i32(x.len + tiles);
     let w = x.dtype.size_in_bytes();
+    // 2-byte elements with both tile dims even: 64 x 64 tiles moved as 4-byte pairs (every x
+    // stride is then a multiple of nq, every y stride of na, so each pair is 4-byte aligned).
+    let (base, edge) = if w == 2 && na % 2 == 0 && nq % 2 == 0 { ("permute_tiled2", 64) } else { ("permute_tiled", 32) };
+    let tiles = count * na.div_ceil(edge) * nq.div_ceil(edge);
+    let small = fits_i32(x.len + tiles);
     let dev = x.dev();
-    let f = dev.func(FAMILY, &name("permute_tiled", w, small))?;
+    let f = dev.func(FAMILY, &name(base, w, small))?;
     let grid = (tiles.clamp(1, 1 << 20) as u32, 1, 1);
     let args = [x.arg(), y.arg(), idx(na, small), idx(nq, small), idx(st[r - 1], small), idx(ys[q], small), idx(tiles, small), Arg::Words(words)];
     dev.launch(&f, grid, (32, 8, 1), 0, &args)?;
@@ -270,7 +273,8 @@ pub fn index_add(dy: &CudaStorage, ids: &CudaStorage, outer: usize, dim: usize, 
         return Ok(dx);
     }
     let (offsets, order) = buckets(dev, ids, dim)?;
-    let vec = if inner % 4 == 0 { 4 } else { 1 };
+    // 16-byte column vectors: 8 bf16 (index_add_bf16_v8) or 4 f32; else 4 (8 bytes of bf16) or 1.
+    let vec = if t == DType::BF16 && inner % 8 == 0 { 8 } else if inner % 4 == 0 { 4 } else { 1 };
     let kname = format!("{}_v{vec}", super::elementwise::typed("index_add", "index_add", t)?);
     let f = dev.func(FAMILY, &kname)?;
     let (grid, block) = grid2d(outer * dim, inner / vec);

@@ -24,6 +24,30 @@ fn expect(op: &'static str, what: &str, s: &CudaStorage, dtype: DType, want: usi
     Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("{what} should hold {want} elements")))
 }
 
+/// Threads for the row-in-registers forward (`norm_rc_*`), when C fits:
+/// C % 8 == 0 and thread t owns columns 8t..8t+7, so C / 8 <= 1024 (C <= 8192). Those kernels
+/// read each row once (the generic ones re-read it per pass) and keep w in registers.
+fn rc_threads(n: usize, c: usize) -> Option<u32> {
+    (n > 0 && c > 0 && c % 8 == 0 && c / 8 <= 1024).then(|| bwd_threads(c))
+}
+
+/// As rc_threads for `norm_backward_rc_*`, which is built for at most 512 threads (its next-row
+/// prefetch needs the registers): C <= 4096.
+fn rc_bwd_threads(n: usize, c: usize) -> Option<u32> {
+    rc_threads(n, c).filter(|&t| t <= 512)
+}
+
+/// Forward on the row-in-registers path: `layer` selects LayerNorm (b used) or RMSNorm (b unused).
+#[allow(clippy::too_many_arguments)]
+fn norm_rc(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, y: &CudaStorage, n: usize, c: usize, eps: f64, layer: bool, threads: u32) -> Result<()> {
+    let dev = x.dev();
+    let f = dev.func(FAMILY, &typed("layer_norm", "norm_rc", x.dtype)?)?;
+    let args = [x.arg(), w.arg(), b.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
+    // SAFETY: x, y hold n*c elements and w, b c (b is only read when layer), all of the kernel's
+    // type; C % 8 == 0 and C / 8 <= threads (rc_threads), rows are bounds-checked.
+    dev.launch(&f, (n.min(MAX_GRID) as u32, 1, 1), (threads, 1, 1), 0, &args)
+}
+
 fn bwd_threads(c: usize) -> u32 {
     c.div_ceil(8).next_power_of_two().clamp(32, 1024) as u32
 }
@@ -35,6 +59,10 @@ pub fn rms_norm(x: &CudaStorage, w: &CudaStorage, n: usize, c: usize, eps: f64) 
     expect("rms_norm", "w", w, t, c)?;
     let y = CudaStorage::alloc(x.dev(), t, n * c)?;
     if c == 0 {
+        return Ok(y);
+    }
+    if let Some(threads) = rc_threads(n, c) {
+        norm_rc(x, w, x, &y, n, c, eps, false, threads)?;
         return Ok(y);
     }
     let dev = x.dev();
@@ -53,6 +81,10 @@ pub fn layer_norm(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, n: usize, c
     expect("layer_norm", "b", b, t, c)?;
     let y = CudaStorage::alloc(x.dev(), t, n * c)?;
     if c == 0 {
+        return Ok(y);
+    }
+    if let Some(threads) = rc_threads(n, c) {
+        norm_rc(x, w, b, &y, n, c, eps, true, threads)?;
         return Ok(y);
     }
     let dev = x.dev();
@@ -97,11 +129,19 @@ pub fn rms_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n: 
     let g = n.min(BWD_BLOCKS);
     let part = CudaStorage::alloc(dev, DType::F32, g * c)?;
     let dw = CudaStorage::alloc(dev, t, c)?;
-    let f = dev.func(FAMILY, &typed("rms_norm_backward", "rms_norm_backward", t)?)?;
-    let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
-    // SAFETY: x, dy, dx hold n*c elements, w c; part holds g*c f32 and block b < g writes only
-    // its own partial row b (every block has at least one row since g <= n).
-    dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+    if let Some(threads) = rc_bwd_threads(n, c) {
+        let f = dev.func(FAMILY, &typed("rms_norm_backward", "norm_backward_rc", t)?)?;
+        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(0)];
+        // SAFETY: as below; C % 8 == 0 and C / 8 <= threads (rc_threads); with layer = 0 the
+        // kernel writes only the first partial buffer.
+        dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), 0, &args)?;
+    } else {
+        let f = dev.func(FAMILY, &typed("rms_norm_backward", "rms_norm_backward", t)?)?;
+        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
+        // SAFETY: x, dy, dx hold n*c elements, w c; part holds g*c f32 and block b < g writes only
+        // its own partial row b (every block has at least one row since g <= n).
+        dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+    }
     colsum(&part, &dw, g, c)?;
     Ok(vec![dx, dw])
 }
@@ -120,10 +160,18 @@ pub fn layer_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n
     let g = n.min(BWD_BLOCKS);
     let (pw, pb) = (CudaStorage::alloc(dev, DType::F32, g * c)?, CudaStorage::alloc(dev, DType::F32, g * c)?);
     let (dw, db) = (CudaStorage::alloc(dev, t, c)?, CudaStorage::alloc(dev, t, c)?);
-    let f = dev.func(FAMILY, &typed("layer_norm_backward", "layer_norm_backward", t)?)?;
-    let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
-    // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32.
-    dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+    if let Some(threads) = rc_bwd_threads(n, c) {
+        let f = dev.func(FAMILY, &typed("layer_norm_backward", "norm_backward_rc", t)?)?;
+        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(1)];
+        // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32; C % 8 == 0 and
+        // C / 8 <= threads (rc_threads).
+        dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), 0, &args)?;
+    } else {
+        let f = dev.func(FAMILY, &typed("layer_norm_backward", "layer_norm_backward", t)?)?;
+        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
+        // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32.
+        dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+    }
     colsum(&pw, &dw, g, c)?;
     colsum(&pb, &db, g, c)?;
     Ok(vec![dx, dw, db])

@@ -59,6 +59,14 @@ pub fn reduce(op: ReduceOp, x: &CudaStorage, outer: usize, dim: usize, inner: us
         let f = dev.func(FAMILY, &typed("reduce", "reduce_rows_block", x.dtype)?)?;
         let grid = outer.min(MAX_GRID) as u32;
         dev.launch(&f, (grid, 1, 1), (ROW_THREADS, 1, 1), 0, &[x.arg(), y.arg(), o, d, Arg::I32(code)])?;
+    } else if inner % (16 / x.dtype.size_in_bytes()) == 0 {
+        // 16-byte column vectors: W = 4 (f32) or 8 (bf16) columns per thread, 32 W per tile.
+        let w = 16 / x.dtype.size_in_bytes();
+        let f = dev.func(FAMILY, &typed("reduce", "reduce_cols_vec", x.dtype)?)?;
+        let grid = (outer * inner.div_ceil(32 * w)).min(MAX_GRID) as u32;
+        // SAFETY: x holds outer*dim*inner elements, y outer*inner; inner % W == 0 keeps every
+        // 16-byte access aligned and inside its row; tiles are bounds-checked.
+        dev.launch(&f, (grid, 1, 1), (32, 8, 1), 0, &[x.arg(), y.arg(), o, d, i, Arg::I32(code)])?;
     } else {
         let f = dev.func(FAMILY, &typed("reduce", "reduce_cols", x.dtype)?)?;
         let grid = (outer * inner.div_ceil(32)).min(MAX_GRID) as u32;

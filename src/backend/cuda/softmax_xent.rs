@@ -17,6 +17,22 @@ pub fn row_threads(c: usize) -> u32 {
     c.div_ceil(16).next_power_of_two().clamp(32, 1024) as u32
 }
 
+/// Chunks of 8 elements each thread keeps in registers on the row-in-registers path (RC_VPT in
+/// kernels/softmax_xent.cu).
+const RC_VPT: usize = 4;
+
+/// Threads for the row-in-registers kernels (`*_rc_*`), when C fits: C % 8 == 0 and the row's
+/// C / 8 chunks fit RC_VPT per thread in at most 1024 threads (C <= 32768). Those kernels read
+/// the row once instead of twice.
+pub fn rc_threads(c: usize) -> Option<u32> {
+    if c == 0 || c % 8 != 0 {
+        return None;
+    }
+    let chunks = c / 8;
+    let t = chunks.div_ceil(RC_VPT).next_power_of_two().clamp(32, 1024);
+    (chunks <= t * RC_VPT).then_some(t as u32)
+}
+
 fn expect_len(op: &'static str, what: &str, s: &CudaStorage, want: usize) -> Result<()> {
     if s.len == want {
         return Ok(());
@@ -37,9 +53,14 @@ pub fn softmax(x: &CudaStorage, n: usize, c: usize, log: bool) -> Result<CudaSto
         return Ok(y);
     }
     let dev = x.dev();
-    let f = dev.func(FAMILY, &typed("softmax", "softmax", x.dtype)?)?;
-    // SAFETY: x and y hold n*c elements of the kernel's type; rows are bounds-checked.
-    dev.launch(&f, grid(n), (row_threads(c), 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)])?;
+    let (base, threads) = match rc_threads(c) {
+        Some(t) => ("softmax_rc", t),
+        None => ("softmax", row_threads(c)),
+    };
+    let f = dev.func(FAMILY, &typed("softmax", base, x.dtype)?)?;
+    // SAFETY: x and y hold n*c elements of the kernel's type; rows are bounds-checked; the _rc
+    // kernel gets C % 8 == 0 and C / 8 <= 4 * threads (rc_threads).
+    dev.launch(&f, grid(n), (threads, 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)])?;
     Ok(y)
 }
 
@@ -76,10 +97,14 @@ pub fn cross_entropy(logits: &CudaStorage, targets: &CudaStorage, n: usize, v: u
     let rows = CudaStorage::alloc(dev, DType::F32, n.max(1))?;
     let (nn, vv, ig) = (Arg::U64(n as u64), Arg::U64(v as u64), Arg::U32(ignore));
     if v > 0 {
-        let f = dev.func(FAMILY, &typed("cross_entropy", "xent_rows", logits.dtype)?)?;
+        let (base, threads) = match rc_threads(v) {
+            Some(t) => ("xent_rows_rc", t),
+            None => ("xent_rows", row_threads(v)),
+        };
+        let f = dev.func(FAMILY, &typed("cross_entropy", base, logits.dtype)?)?;
         // SAFETY: logits hold n*v elements, targets and rows n; rows are bounds-checked and a
-        // target >= v is never used as an index.
-        dev.launch(&f, grid(n), (row_threads(v), 1, 1), 0, &[logits.arg(), targets.arg(), rows.arg(), nn, vv, ig])?;
+        // target >= v is never used as an index; the _rc kernel gets V fitting rc_threads.
+        dev.launch(&f, grid(n), (threads, 1, 1), 0, &[logits.arg(), targets.arg(), rows.arg(), nn, vv, ig])?;
     } else if n > 0 {
         // V = 0: every target must be ignored; rows get 0 (a non-ignored one is out of range).
         let z = dev.func("reduce", "zero_f32")?;
@@ -109,9 +134,14 @@ pub fn cross_entropy_backward(logits: &CudaStorage, targets: &CudaStorage, dloss
     let fc = dev.func(FAMILY, "xent_count")?;
     // SAFETY: one block reads n targets and writes cnt[0].
     dev.launch(&fc, (1, 1, 1), (1024, 1, 1), 0, &[targets.arg(), cnt.arg(), nn, ig])?;
-    let f = dev.func(FAMILY, &typed("cross_entropy_backward", "xent_backward", logits.dtype)?)?;
+    let (base, threads) = match rc_threads(v) {
+        Some(t) => ("xent_backward_rc", t),
+        None => ("xent_backward", row_threads(v)),
+    };
+    let f = dev.func(FAMILY, &typed("cross_entropy_backward", base, logits.dtype)?)?;
     let args = [logits.arg(), targets.arg(), dloss.arg(), Arg::I32((dloss.dtype == DType::BF16) as i32), cnt.arg(), dx.arg(), nn, vv, ig];
-    // SAFETY: logits and dx hold n*v elements, targets n, dloss 1 (of the flagged type), cnt 1.
-    dev.launch(&f, grid(n), (row_threads(v), 1, 1), 0, &args)?;
+    // SAFETY: logits and dx hold n*v elements, targets n, dloss 1 (of the flagged type), cnt 1;
+    // the _rc kernel gets V fitting rc_threads.
+    dev.launch(&f, grid(n), (threads, 1, 1), 0, &args)?;
     Ok(dx)
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Emulated kernels under ThreadSanitizer: rebuilds kernels/*.cu for the emulated CUDA device with
+# -fsanitize=thread (build.rs reads KILN_EMU_CXXFLAGS; a separate target folder keeps the normal
+# build intact), then runs the emulator's self-checks and the parity tests of tests/cuda on the
+# emulated device. Each fiber (CUDA thread) is a thread to TSan and barriers are annotated
+# (kernels/emu_rt.cpp), so a shared-memory race between the threads of a block is reported even
+# when the fiber order happened to hide it. Usage: scripts/emu-tsan.sh [test-name filter]
+# (default: every parity test; e.g. `scripts/emu-tsan.sh parity_norm`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+filter="${1:-parity_}"
+export KILN_EMU_CXXFLAGS="-fsanitize=thread"
+export KILN_EMU_OPT=1
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/emu-tsan"
+export KILN_CUDA_EMU=1
+# halt on the first report; the Rust side is not instrumented, so only kernel code is checked.
+export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"
+# TSan's fixed shadow layout clashes with the wide mmap randomisation of recent kernels: run the
+# test binaries with address-space randomisation off.
+runner="setarch $(uname -m) -R"
+triple=$(rustc -vV | sed -n 's/^host: //p' | tr 'a-z-' 'A-Z_')
+export "CARGO_TARGET_${triple}_RUNNER=$runner"
+echo "== emulated kernels under ThreadSanitizer ($filter)"
+cargo test --test emu -- --test-threads=1
+cargo test --test cuda -- --include-ignored --test-threads=1 "$filter"

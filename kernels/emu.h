@@ -260,6 +260,13 @@ inline float __cosf(float x) { return cosf(x); }
 inline float __tanf(float x) { return tanf(x); }
 inline float __powf(float x, float y) { return powf(x, y); }
 inline void __sincosf(float x, float* s, float* c) { *s = sinf(x); *c = cosf(x); }
+// sin(pi x), cos(pi x) with the argument reduced exactly first (x - 2 round(x / 2) is exact).
+inline double sinpi(double x) { return sin(M_PI * (x - 2.0 * nearbyint(0.5 * x))); }
+inline double cospi(double x) { return cos(M_PI * (x - 2.0 * nearbyint(0.5 * x))); }
+inline void sincospi(double x, double* s, double* c) { *s = sinpi(x); *c = cospi(x); }
+inline float sinpif(float x) { return float(sinpi(x)); }
+inline float cospif(float x) { return float(cospi(x)); }
+inline void sincospif(float x, float* s, float* c) { *s = sinpif(x); *c = cospif(x); }
 inline float __fdividef(float a, float b) { return a / b; }
 inline float __frcp_rn(float x) { return 1.f / x; }
 inline float __fsqrt_rn(float x) { return sqrtf(x); }

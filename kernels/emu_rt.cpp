@@ -119,8 +119,7 @@ void give_back(Runner* r) {
 Runner& runner() { return *t_runner; }
 Fiber* me() { return reinterpret_cast<Fiber*>(self()); }
 
-void yield_to_scheduler(Fiber* f) {
-    Runner& r = runner();
+void yield_to_scheduler(Fiber* f, Runner& r) {
     TSAN(__tsan_switch_to_fiber(r.tsan_sched, 1));
     swapcontext(&f->ctx, &r.sched);
 }
@@ -227,7 +226,7 @@ Slot& warp_collective(unsigned mask, Op op, const Slot& in, int num = 0, bool tr
         release_warp(w, r.fibers.data(), f->t.warp, lane);
     } else {
         f->state = WAIT_WARP;
-        yield_to_scheduler(f);
+        yield_to_scheduler(f, r);
     }
     TSAN(__tsan_acquire(&w.sync[g & 1]));
     return s;
@@ -266,7 +265,7 @@ void fiber_main() {
     on_exit(f);
     TSAN(__tsan_release(&r.block_done));
     f->state = DONE;
-    yield_to_scheduler(f);
+    yield_to_scheduler(f, r);
     std::abort();  // a finished fiber is never resumed
 }
 
@@ -339,7 +338,7 @@ void syncthreads() {
         release_block(b, r);
     } else {
         f->state = WAIT_BLOCK;
-        yield_to_scheduler(f);
+        yield_to_scheduler(f, r);
     }
     TSAN(__tsan_acquire(&b.sync[g & 1]));
 }
@@ -402,8 +401,9 @@ void trap(const char* why) {
     r.error = std::string(why) + " (thread " + std::to_string(t.tid.x) + "," + std::to_string(t.tid.y) + "," +
               std::to_string(t.tid.z) + " of block " + std::to_string(t_block.idx.x) + "," +
               std::to_string(t_block.idx.y) + "," + std::to_string(t_block.idx.z) + ")";
+    TSAN(__tsan_release(&r.block_done));
     f->state = DONE;
-    yield_to_scheduler(f);
+    yield_to_scheduler(f, r);
     std::abort();
 }
 

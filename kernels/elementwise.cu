@@ -89,11 +89,16 @@ __device__ void binary_bcast(const T* a, const T* b, T* y, long n, int op, const
     int rank = bc.w[0];
     GRID_STRIDE(i, n) {
         long rem = i, oa = 0, ob = 0;
-        for (int d = rank - 1; d >= 0; d--) {
-            long dim = bc.w[1 + d], idx = rem % dim;
-            rem /= dim;
-            oa += idx * bc.w[9 + d];
-            ob += idx * bc.w[17 + d];
+        // Innermost axis first; unrolled with constant indices so `bc` stays in parameter space.
+#pragma unroll
+        for (int e = 0; e < 8; e++) {
+            int d = 7 - e;
+            if (d < rank) {
+                long dim = bc.w[1 + d], idx = rem % dim;
+                rem /= dim;
+                oa += idx * bc.w[9 + d];
+                ob += idx * bc.w[17 + d];
+            }
         }
         store(y, i, binary_f(op, load(a, oa), load(b, ob)));
     }

@@ -1,1 +1,249 @@
-// kernels/layout.cu: not written yet (see backend/cpu/layout.rs for the spec).
+// kernels/layout.cu: data movement. permute (a transposing copy), strided block copies (narrow,
+// concat), index_select (a row gather) and its deterministic scatter-add adjoint index_add.
+// Twin: src/backend/cpu/layout.rs (embedding's gather and backward are index_select / index_add
+// with outer = 1, as in backend/cpu/embedding.rs).
+//
+// The pure moves do not look at the bits they move: each is instanced per "word" of 2, 4, 8 or 16
+// bytes (w2 w4 w8 w16), and the wrapper picks the widest word that divides every contiguous run,
+// so a row of bf16 moves 8 elements per 16-byte load. Index arithmetic is 32-bit (i32 instances)
+// when every offset fits, 64-bit (i64) otherwise.
+//
+// 2-D launches (copy2d, gather, index_add): threadIdx.x / blockIdx.x stride over the columns of a
+// row, threadIdx.y / blockIdx.y over the rows; both loops are grid-stride, so any grid works.
+
+typedef unsigned short u16;
+
+__device__ __forceinline__ void set_zero(u16& w) { w = 0; }
+__device__ __forceinline__ void set_zero(u32& w) { w = 0; }
+__device__ __forceinline__ void set_zero(uint2& w) { w = make_uint2(0, 0); }
+__device__ __forceinline__ void set_zero(uint4& w) { w = make_uint4(0, 0, 0, 0); }
+
+// ---- permute ----------------------------------------------------------------------------------
+// Output dims (outermost first) and, for each, the source stride in words; rank <= 8. The wrapper
+// drops size-1 dims and merges dims that are contiguous in the source. Exactly 128 bytes.
+struct Perm { u32 rank; u32 dim[8]; u32 pad[7]; u64 stride[8]; };
+
+// y[i] = x[off(i)], y contiguous: one thread per output word, grid-stride. The dim loop is fully
+// unrolled with a uniform `d < rank` test, so `p` is read with constant indices and stays in the
+// parameter bank (no local-memory copy).
+template <typename W, typename I>
+__device__ __forceinline__ void permute_k(const W* x, W* y, I n, const Perm& p) {
+    for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (I)blockDim.x * gridDim.x) {
+        I rem = i, off = 0;
+#pragma unroll
+        for (int d = 7; d >= 0; d--) {
+            if (d < (int)p.rank) {
+                I dim = (I)p.dim[d], q = rem / dim;
+                off += (rem - q * dim) * (I)p.stride[d];
+                rem = q;
+            }
+        }
+        y[i] = x[off];
+    }
+}
+
+// ---- permute, tiled: the innermost output dim is strided in x --------------------------------
+// Output dim q is x's innermost (stride 1), the last output dim A is strided in x. Each 32 x 32
+// tile of (A, q) at one index of the other ("batch") dims goes through shared memory: read
+// coalesced along q, written coalesced along A. One tile per block (grid-stride over tiles);
+// any block shape works, the wrapper launches (32, 8). Batch dims: rank <= 6, outermost first,
+// with their x and y strides. Exactly 128 bytes.
+struct Batch { u32 rank; u32 dim[6]; u32 pad; u64 xs[6]; u64 ys[6]; };
+
+template <typename W, typename I>
+__device__ __forceinline__ void permute_tiled_k(const W* x, W* y, I nA, I nQ, I xsA, I ysQ, I tiles, const Batch& bt) {
+    __shared__ W tile[32][33];
+    I ta = (nA + 31) / 32, tq = (nQ + 31) / 32;
+    for (I t = blockIdx.x; t < tiles; t += gridDim.x) {
+        I rem = t;
+        I a0 = (rem % ta) * 32; rem /= ta;
+        I q0 = (rem % tq) * 32; rem /= tq;
+        I xo = 0, yo = 0;
+#pragma unroll
+        for (int d = 5; d >= 0; d--) {
+            if (d < (int)bt.rank) {
+                I dim = (I)bt.dim[d], k = rem / dim, i = rem - k * dim;
+                xo += i * (I)bt.xs[d];
+                yo += i * (I)bt.ys[d];
+                rem = k;
+            }
+        }
+        __syncthreads();                           // the previous tile's readers are done
+        for (int k = threadIdx.y; k < 32; k += blockDim.y)
+            for (int c = threadIdx.x; c < 32; c += blockDim.x) {
+                I a = a0 + k, q = q0 + c;
+                if (a < nA && q < nQ) tile[k][c] = x[xo + a * xsA + q];
+            }
+        __syncthreads();
+        for (int k = threadIdx.y; k < 32; k += blockDim.y)
+            for (int c = threadIdx.x; c < 32; c += blockDim.x) {
+                I q = q0 + k, a = a0 + c;
+                if (a < nA && q < nQ) y[yo + q * ysQ + a] = tile[c][k];
+            }
+    }
+}
+
+#define TILED_KERNELS(W, WS, I, IS)                                                                   \
+extern "C" __global__ void permute_tiled_##WS##_##IS(const W* x, W* y, I nA, I nQ, I xsA, I ysQ, I tiles, Batch bt) { \
+    permute_tiled_k(x, y, nA, nQ, xsA, ysQ, tiles, bt);                                               \
+}
+TILED_KERNELS(u16, w2, u32, i32)
+TILED_KERNELS(u32, w4, u32, i32)
+TILED_KERNELS(u16, w2, u64, i64)
+TILED_KERNELS(u32, w4, u64, i64)
+
+// ---- strided block copy: narrow and concat ----------------------------------------------------
+// rows x cols words: y[r * ypitch + yoff + c] = x[r * xpitch + xoff + c]
+template <typename W, typename I>
+__device__ __forceinline__ void copy2d_k(const W* x, W* y, I rows, I cols, I xpitch, I xoff, I ypitch, I yoff) {
+    for (I r = (I)blockIdx.y * blockDim.y + threadIdx.y; r < rows; r += (I)blockDim.y * gridDim.y)
+        for (I c = (I)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (I)blockDim.x * gridDim.x)
+            y[r * ypitch + yoff + c] = x[r * xpitch + xoff + c];
+}
+
+// ---- index_select -----------------------------------------------------------------------------
+// x: (outer, dim, inner), ids: (n) -> y: (outer, n, inner), in words. Row r = o * n + j of y is
+// row o * dim + ids[j] of x; an id >= dim (refused before the call) gives a zero row, never a
+// read out of bounds.
+template <typename W, typename I>
+__device__ __forceinline__ void gather_k(const W* x, const u32* ids, W* y, I outer, I n, I dim, I inner) {
+    for (I r = (I)blockIdx.y * blockDim.y + threadIdx.y; r < outer * n; r += (I)blockDim.y * gridDim.y) {
+        I o = r / n, j = r - o * n, id = ids[j];
+        for (I c = (I)blockIdx.x * blockDim.x + threadIdx.x; c < inner; c += (I)blockDim.x * gridDim.x) {
+            W w;
+            if (id < dim) w = x[(o * dim + id) * inner + c]; else set_zero(w);
+            y[r * inner + c] = w;
+        }
+    }
+}
+
+#define MOVE_KERNELS(W, WS, I, IS)                                                                    \
+extern "C" __global__ void permute_##WS##_##IS(const W* x, W* y, I n, Perm p) { permute_k(x, y, n, p); } \
+extern "C" __global__ void copy2d_##WS##_##IS(const W* x, W* y, I rows, I cols, I xpitch, I xoff, I ypitch, I yoff) { \
+    copy2d_k(x, y, rows, cols, xpitch, xoff, ypitch, yoff);                                         \
+}                                                                                                     \
+extern "C" __global__ void gather_##WS##_##IS(const W* x, const u32* ids, W* y, I outer, I n, I dim, I inner) { \
+    gather_k(x, ids, y, outer, n, dim, inner);                                                      \
+}
+MOVE_KERNELS(u16, w2, u32, i32)
+MOVE_KERNELS(u32, w4, u32, i32)
+MOVE_KERNELS(uint2, w8, u32, i32)
+MOVE_KERNELS(uint4, w16, u32, i32)
+MOVE_KERNELS(u16, w2, u64, i64)
+MOVE_KERNELS(u32, w4, u64, i64)
+MOVE_KERNELS(uint2, w8, u64, i64)
+MOVE_KERNELS(uint4, w16, u64, i64)
+
+// ---- index_add: deterministic bucketing of ids ------------------------------------------------
+// index_add sums, for each target row v, the dy rows j with ids[j] == v, in increasing j (the
+// CPU's order), with no float atomics. Four small passes turn ids into a CSR list of the js of
+// each v, sorted by j:
+//   1. bucket_count: counts[v] = #{j : ids[j] == v}           (integer atomics: exact)
+//   2. bucket_scan:  counts -> exclusive offsets (dim + 1), cursor = offsets   (one block)
+//   3. bucket_place: tmp[atomicAdd(cursor[v], 1)] = j         (a bucket's order is arbitrary here)
+//   4. bucket_order: order[offsets[v] + #{k in bucket v : tmp[k] < j}] = j   (sorted: js are unique)
+// Pass 4 costs the sum of squared bucket sizes (N^2 if every id is the same, tiny for real text).
+// Ids >= dim are left out of every bucket.
+
+extern "C" __global__ void bucket_count(const u32* ids, u32 n, u32 dim, u32* counts) {
+    for (u32 j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += blockDim.x * gridDim.x)
+        if (ids[j] < dim) atomicAdd(&counts[ids[j]], 1u);
+}
+
+// One block of 1024 threads: thread t owns the contiguous segment [t*seg, (t+1)*seg) of counts.
+extern "C" __global__ void bucket_scan(u32* counts, u32* cursor, u32 dim) {
+    __shared__ u32 part[1024];
+    u32 tid = threadIdx.x, nt = blockDim.x;   // nt <= 1024
+    u32 seg = (dim + nt - 1) / nt;
+    u32 lo = min(tid * seg, dim), hi = min(lo + seg, dim);
+    u32 s = 0;
+    for (u32 v = lo; v < hi; v++) s += counts[v];
+    part[tid] = s;
+    __syncthreads();
+    for (u32 off = 1; off < nt; off <<= 1) {   // Hillis-Steele inclusive scan of the segment sums
+        u32 t = tid >= off ? part[tid - off] : 0u;
+        __syncthreads();
+        part[tid] += t;
+        __syncthreads();
+    }
+    u32 run = part[tid] - s;                   // exclusive prefix of this segment
+    for (u32 v = lo; v < hi; v++) {
+        u32 c = counts[v];
+        counts[v] = run;
+        cursor[v] = run;
+        run += c;
+    }
+    if (tid == nt - 1) counts[dim] = part[tid];
+}
+
+extern "C" __global__ void bucket_place(const u32* ids, u32 n, u32 dim, u32* cursor, u32* tmp) {
+    for (u32 j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += blockDim.x * gridDim.x) {
+        u32 v = ids[j];
+        if (v < dim) tmp[atomicAdd(&cursor[v], 1u)] = j;
+    }
+}
+
+extern "C" __global__ void bucket_order(const u32* ids, u32 n, u32 dim, const u32* offsets, const u32* tmp, u32* order) {
+    for (u32 j = blockIdx.x * blockDim.x + threadIdx.x; j < n; j += blockDim.x * gridDim.x) {
+        u32 v = ids[j];
+        if (v >= dim) continue;
+        u32 s = offsets[v], e = offsets[v + 1], rank = 0;
+        for (u32 k = s; k < e; k++) rank += tmp[k] < j;
+        order[s + rank] = j;
+    }
+}
+
+// ---- index_add: the sums ----------------------------------------------------------------------
+// dy: (outer, n, inner) -> dx: (outer, dim, inner); dx row r = o * dim + v is the sum, in
+// bucket order (increasing j), of dy rows o * n + j, f32 accumulation; an empty bucket writes
+// zeros. VEC consecutive columns per thread (VEC = 4 needs inner % 4 == 0).
+struct F4 { float v[4]; };
+__device__ __forceinline__ void add4(F4& a, const float* p, long i) {
+    float4 t = *reinterpret_cast<const float4*>(p + i);
+    a.v[0] += t.x; a.v[1] += t.y; a.v[2] += t.z; a.v[3] += t.w;
+}
+__device__ __forceinline__ void add4(F4& a, const bf16* p, long i) {
+    uint2 t = *reinterpret_cast<const uint2*>(p + i);
+    a.v[0] += __uint_as_float(t.x << 16); a.v[1] += __uint_as_float(t.x & 0xffff0000u);
+    a.v[2] += __uint_as_float(t.y << 16); a.v[3] += __uint_as_float(t.y & 0xffff0000u);
+}
+__device__ __forceinline__ void put4(float* p, long i, const F4& a) {
+    *reinterpret_cast<float4*>(p + i) = make_float4(a.v[0], a.v[1], a.v[2], a.v[3]);
+}
+__device__ __forceinline__ void put4(bf16* p, long i, const F4& a) {
+    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(a.v[0], a.v[1]), pack_bf16(a.v[2], a.v[3]));
+}
+
+template <typename T, int VEC>
+__device__ __forceinline__ void index_add_k(const T* dy, const u32* order, const u32* offsets, T* dx,
+                                            long outer, long n, long dim, long inner) {
+    long cols = inner / VEC;
+    for (long r = (long)blockIdx.y * blockDim.y + threadIdx.y; r < outer * dim; r += (long)blockDim.y * gridDim.y) {
+        long o = r / dim, v = r - o * dim;
+        u32 s = offsets[v], e = offsets[v + 1];
+        const T* src = dy + o * n * inner;
+        for (long c = (long)blockIdx.x * blockDim.x + threadIdx.x; c < cols; c += (long)blockDim.x * gridDim.x) {
+            if (VEC == 4) {
+                F4 a = {{0.f, 0.f, 0.f, 0.f}};
+                for (u32 k = s; k < e; k++) add4(a, src, (long)order[k] * inner + 4 * c);
+                put4(dx, r * inner + 4 * c, a);
+            } else {
+                float a = 0.f;
+                for (u32 k = s; k < e; k++) a += load(src, (long)order[k] * inner + c);
+                store(dx, r * inner + c, a);
+            }
+        }
+    }
+}
+
+#define INDEX_ADD(T, S)                                                                               \
+extern "C" __global__ void index_add_##S##_v1(const T* dy, const u32* order, const u32* offsets, T* dx, \
+                                              long outer, long n, long dim, long inner) {             \
+    index_add_k<T, 1>(dy, order, offsets, dx, outer, n, dim, inner);                                  \
+}                                                                                                     \
+extern "C" __global__ void index_add_##S##_v4(const T* dy, const u32* order, const u32* offsets, T* dx, \
+                                              long outer, long n, long dim, long inner) {             \
+    index_add_k<T, 4>(dy, order, offsets, dx, outer, n, dim, inner);                                  \
+}
+INDEX_ADD(float, f32)
+INDEX_ADD(bf16, bf16)

@@ -1,1 +1,185 @@
-// kernels/reduce.cu: not written yet (see backend/cpu/reduce.rs for the spec).
+// kernels/reduce.cu: sum / max / argmax along one axis. Twin: src/backend/cpu/reduce.rs.
+// x is viewed as (outer, dim, inner) and reduced over dim -> (outer, inner).
+//   inner == 1 (row reduce): reduce_rows_* (one warp per row when dim is short, else one block
+//     per row, 4-wide vector loads when dim % 4 == 0).
+//   inner  > 1 (column reduce): reduce_cols_*, block (32, 8): threadIdx.x walks 32 consecutive
+//     inner indices (coalesced), threadIdx.y splits dim 8 ways; the 8 partials are combined in
+//     shared memory in a fixed order.
+// Every reduction has a fixed order (no float atomics), so results are bit-reproducible.
+// Accumulation is f32 for both storage types. Max propagates NaN like the CPU; argmax returns
+// the first index of the largest element, NaNs never win except at index 0 (the CPU's rule:
+// index 0 is taken unconditionally, later elements only when strictly greater).
+
+// ---- 4-wide loads (vector path needs 4 | dim so that every row start stays aligned) ---------
+struct V4 { float v[4]; };
+__device__ __forceinline__ V4 ld4(const float* p, long i) {
+    float4 t = *reinterpret_cast<const float4*>(p + i);
+    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
+}
+__device__ __forceinline__ V4 ld4(const bf16* p, long i) {
+    uint2 t = *reinterpret_cast<const uint2*>(p + i);
+    V4 r;
+    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
+    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
+    return r;
+}
+
+// op: 0 = sum, 1 = max (ReduceOp order). NaN-propagating max, as the CPU.
+__device__ __forceinline__ float red_init(int op) { return op == 0 ? 0.f : -KILN_INF; }
+__device__ __forceinline__ float red2(int op, float a, float b) {
+    if (op == 0) return a + b;
+    return (b > a || b != b) ? b : a;
+}
+__device__ __forceinline__ float warp_red(int op, float v) {
+    for (int o = 16; o > 0; o >>= 1) v = red2(op, v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// This thread's share of one row of length dim, threads t = lane, lane + nt, ...
+template <typename T>
+__device__ __forceinline__ float row_part(int op, const T* row, long dim, int lane, int nt) {
+    float acc = red_init(op);
+    if ((dim & 3) == 0) {
+        for (long i = lane; i < dim / 4; i += nt) {
+            V4 v = ld4(row, 4 * i);
+            for (int k = 0; k < 4; k++) acc = red2(op, acc, v.v[k]);
+        }
+    } else {
+        for (long i = lane; i < dim; i += nt) acc = red2(op, acc, load(row, i));
+    }
+    return acc;
+}
+
+// x: (outer, dim) -> y: (outer). One warp per row, 8 rows per 256-thread block.
+template <typename T>
+__device__ void reduce_rows_warp(const T* x, T* y, long outer, long dim, int op) {
+    long r = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (r >= outer) return;                       // whole warp leaves together
+    float acc = warp_red(op, row_part(op, x + r * dim, dim, threadIdx.x & 31, 32));
+    if ((threadIdx.x & 31) == 0) store(y, r, acc);
+}
+
+// x: (outer, dim) -> y: (outer). One block per row (grid-stride over rows).
+template <typename T>
+__device__ void reduce_rows_block(const T* x, T* y, long outer, long dim, int op) {
+    __shared__ float sh[32];
+    for (long r = blockIdx.x; r < outer; r += gridDim.x) {
+        float acc = warp_red(op, row_part(op, x + r * dim, dim, threadIdx.x, blockDim.x));
+        int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+        __syncthreads();                          // sh may still be read for the previous row
+        if (lane == 0) sh[warp] = acc;
+        __syncthreads();
+        acc = lane < nw ? sh[lane] : red_init(op);
+        acc = warp_red(op, acc);
+        if (threadIdx.x == 0) store(y, r, acc);
+    }
+}
+
+// x: (outer, dim, inner) -> y: (outer, inner). Block (32, 8); grid.x = outer * ceil(inner / 32).
+template <typename T>
+__device__ void reduce_cols(const T* x, T* y, long outer, long dim, long inner, int op) {
+    __shared__ float sh[8][33];
+    long tiles = (inner + 31) / 32;
+    for (long b = blockIdx.x; b < outer * tiles; b += gridDim.x) {
+        long o = b / tiles, i = (b % tiles) * 32 + threadIdx.x;
+        float acc = red_init(op);
+        if (i < inner) {
+            const T* p = x + o * dim * inner + i;
+            for (long d = threadIdx.y; d < dim; d += blockDim.y) acc = red2(op, acc, load(p, d * inner));
+        }
+        __syncthreads();
+        sh[threadIdx.y][threadIdx.x] = acc;
+        __syncthreads();
+        if (threadIdx.y == 0 && i < inner) {
+            float a = sh[0][threadIdx.x];
+            for (int k = 1; k < (int)blockDim.y; k++) a = red2(op, a, sh[k][threadIdx.x]);
+            store(y, o * inner + i, a);
+        }
+    }
+}
+
+// ---- argmax -----------------------------------------------------------------------------------
+// A candidate (value, index); idx == 0xffffffff means "none yet". b beats a when a is none, or b
+// is larger, or equal with a smaller index. NaN values never become candidates.
+__device__ __forceinline__ void am_take(float& bv, u32& bi, float v, u32 i) {
+    if (v != v) return;
+    if (bi == 0xffffffffu || v > bv || (v == bv && i < bi)) { bv = v; bi = i; }
+}
+__device__ __forceinline__ void am_warp(float& bv, u32& bi) {
+    for (int o = 16; o > 0; o >>= 1) {
+        float v = __shfl_xor_sync(0xffffffffu, bv, o);
+        u32 i = __shfl_xor_sync(0xffffffffu, bi, o);
+        if (i != 0xffffffffu) am_take(bv, bi, v, i);
+    }
+}
+// The CPU's rule on top of the candidate: x[0] NaN, or no candidate at all, gives 0.
+__device__ __forceinline__ u32 am_final(float x0, u32 bi) { return (x0 != x0 || bi == 0xffffffffu) ? 0u : bi; }
+
+// x: (outer, dim) -> y: (outer) u32. One block per row (grid-stride over rows).
+template <typename T>
+__device__ void argmax_rows(const T* x, u32* y, long outer, long dim) {
+    __shared__ float shv[32];
+    __shared__ u32 shi[32];
+    for (long r = blockIdx.x; r < outer; r += gridDim.x) {
+        const T* row = x + r * dim;
+        float bv = -KILN_INF; u32 bi = 0xffffffffu;
+        for (long d = threadIdx.x; d < dim; d += blockDim.x) am_take(bv, bi, load(row, d), (u32)d);
+        am_warp(bv, bi);
+        int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+        __syncthreads();
+        if (lane == 0) { shv[warp] = bv; shi[warp] = bi; }
+        __syncthreads();
+        if (warp == 0) {
+            bv = lane < nw ? shv[lane] : -KILN_INF;
+            bi = lane < nw ? shi[lane] : 0xffffffffu;
+            am_warp(bv, bi);
+            if (lane == 0) y[r] = am_final(load(row, 0), bi);
+        }
+    }
+}
+
+// x: (outer, dim, inner) -> y: (outer, inner) u32. Block (32, 8) as reduce_cols.
+template <typename T>
+__device__ void argmax_cols(const T* x, u32* y, long outer, long dim, long inner) {
+    __shared__ float shv[8][33];
+    __shared__ u32 shi[8][33];
+    long tiles = (inner + 31) / 32;
+    for (long b = blockIdx.x; b < outer * tiles; b += gridDim.x) {
+        long o = b / tiles, i = (b % tiles) * 32 + threadIdx.x;
+        float bv = -KILN_INF; u32 bi = 0xffffffffu;
+        const T* p = x + o * dim * inner + i;
+        if (i < inner)
+            for (long d = threadIdx.y; d < dim; d += blockDim.y) am_take(bv, bi, load(p, d * inner), (u32)d);
+        __syncthreads();
+        shv[threadIdx.y][threadIdx.x] = bv; shi[threadIdx.y][threadIdx.x] = bi;
+        __syncthreads();
+        if (threadIdx.y == 0 && i < inner) {
+            for (int k = 1; k < (int)blockDim.y; k++)
+                if (shi[k][threadIdx.x] != 0xffffffffu) am_take(bv, bi, shv[k][threadIdx.x], shi[k][threadIdx.x]);
+            y[o * inner + i] = am_final(load(p, 0), bi);
+        }
+    }
+}
+
+#define REDUCE_KERNELS(T, S)                                                                          \
+extern "C" __global__ void reduce_rows_warp_##S(const T* x, T* y, long outer, long dim, int op) {     \
+    reduce_rows_warp(x, y, outer, dim, op);                                                           \
+}                                                                                                     \
+extern "C" __global__ void reduce_rows_block_##S(const T* x, T* y, long outer, long dim, int op) {    \
+    reduce_rows_block(x, y, outer, dim, op);                                                          \
+}                                                                                                     \
+extern "C" __global__ void reduce_cols_##S(const T* x, T* y, long outer, long dim, long inner, int op) { \
+    reduce_cols(x, y, outer, dim, inner, op);                                                         \
+}                                                                                                     \
+extern "C" __global__ void argmax_rows_##S(const T* x, u32* y, long outer, long dim) {                \
+    argmax_rows(x, y, outer, dim);                                                                    \
+}                                                                                                     \
+extern "C" __global__ void argmax_cols_##S(const T* x, u32* y, long outer, long dim, long inner) {    \
+    argmax_cols(x, y, outer, dim, inner);                                                             \
+}
+REDUCE_KERNELS(float, f32)
+REDUCE_KERNELS(bf16, bf16)
+
+// y[0..n) = 0 in the output type (an empty reduction: dim == 0).
+extern "C" __global__ void zero_f32(float* y, long n) { GRID_STRIDE(i, n) y[i] = 0.f; }
+extern "C" __global__ void zero_bf16(bf16* y, long n) { GRID_STRIDE(i, n) y[i].bits = 0; }

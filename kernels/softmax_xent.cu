@@ -1,1 +1,213 @@
-// kernels/softmax_xent.cu: not written yet (see backend/cpu/softmax_xent.rs for the spec).
+// kernels/softmax_xent.cu: softmax / log-softmax over rows, their backward, and the fused
+// cross-entropy loss with an ignore index and its backward. Twin: src/backend/cpu/softmax_xent.rs.
+// x: (N, C) rows (C = V for the loss). One block per row (grid-stride over rows), threads stride
+// over C with 4-wide vector loads when C % 4 == 0. Arithmetic in f32 for f32 and bf16 storage.
+//
+// Pass 1 keeps an online (max m, sum s of exp(x - m)) per thread, so max and sum-exp come from one
+// read of the row; the block combines them as M = max m, S = sum s exp(m - M). Pass 2 writes.
+//   softmax_j = exp(x_j - M - ln S),  log_softmax_j = x_j - M - ln S
+//   softmax bwd:  dx = y (dy - sum dy y);   log-softmax bwd: dx = dy - exp(y) sum dy
+//   loss = (1/count) sum_{t != ignore} (M + ln S - x_t); dx = g (softmax - onehot) / count
+// The loss mean is two-stage and fixed-order: per-row losses to a scratch (N) buffer, then one
+// block sums them (no float atomics). An out-of-range target (not ignore, >= V) gives NaN.
+
+struct V4 { float v[4]; };
+__device__ __forceinline__ V4 ld4(const float* p, long i) {
+    float4 t = *reinterpret_cast<const float4*>(p + i);
+    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
+}
+__device__ __forceinline__ V4 ld4(const bf16* p, long i) {
+    uint2 t = *reinterpret_cast<const uint2*>(p + i);
+    V4 r;
+    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
+    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
+    return r;
+}
+__device__ __forceinline__ void st4(float* p, long i, V4 r) {
+    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
+}
+__device__ __forceinline__ void st4(bf16* p, long i, V4 r) {
+    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
+}
+
+// Online max / sum-exp update with one value; -inf values add nothing.
+__device__ __forceinline__ void online(float& m, float& s, float v) {
+    if (v > m) { s = s * expf(m - v) + 1.f; m = v; }
+    else if (v != -KILN_INF) s += expf(v - m);     // NaN v: s becomes NaN, as on the CPU
+}
+
+// (M, ln S) of one row, every thread gets both. sh: 32 floats of shared memory.
+template <typename T>
+__device__ __forceinline__ void row_stats(const T* row, long c, float* sh, float& M, float& lnS) {
+    float m = -KILN_INF, s = 0.f;
+    if ((c & 3) == 0) {
+        for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
+            V4 v = ld4(row, 4 * i);
+            for (int k = 0; k < 4; k++) online(m, s, v.v[k]);
+        }
+    } else {
+        for (long i = threadIdx.x; i < c; i += blockDim.x) online(m, s, load(row, i));
+    }
+    M = block_max(m, sh);
+    float part = (m == -KILN_INF) ? 0.f : s * expf(m - M);
+    lnS = logf(block_sum(part, sh));
+}
+
+// x, y: (N, C). log != 0: log-softmax.
+template <typename T>
+__device__ void softmax_fwd(const T* x, T* y, long n, long c, int log) {
+    __shared__ float sh[32];
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        const T* xr = x + r * c;
+        T* yr = y + r * c;
+        float M, lnS;
+        row_stats(xr, c, sh, M, lnS);
+        if ((c & 3) == 0) {
+            for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
+                V4 v = ld4(xr, 4 * i);
+                for (int k = 0; k < 4; k++) v.v[k] = log ? v.v[k] - M - lnS : expf(v.v[k] - M - lnS);
+                st4(yr, 4 * i, v);
+            }
+        } else {
+            for (long i = threadIdx.x; i < c; i += blockDim.x) {
+                float v = load(xr, i) - M - lnS;
+                store(yr, i, log ? v : expf(v));
+            }
+        }
+    }
+}
+
+// y, dy, dx: (N, C).
+template <typename T>
+__device__ void softmax_bwd(const T* y, const T* dy, T* dx, long n, long c, int log) {
+    __shared__ float sh[32];
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        const T* yr = y + r * c;
+        const T* gr = dy + r * c;
+        T* dr = dx + r * c;
+        float acc = 0.f;                                // sum dy (log) or sum dy y
+        bool vec = (c & 3) == 0;
+        if (vec) {
+            for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
+                V4 a = ld4(yr, 4 * i), g = ld4(gr, 4 * i);
+                for (int k = 0; k < 4; k++) acc += log ? g.v[k] : g.v[k] * a.v[k];
+            }
+        } else {
+            for (long i = threadIdx.x; i < c; i += blockDim.x) acc += log ? load(gr, i) : load(gr, i) * load(yr, i);
+        }
+        float s = block_sum(acc, sh);
+        if (vec) {
+            for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
+                V4 a = ld4(yr, 4 * i), g = ld4(gr, 4 * i);
+                for (int k = 0; k < 4; k++) a.v[k] = log ? g.v[k] - expf(a.v[k]) * s : a.v[k] * (g.v[k] - s);
+                st4(dr, 4 * i, a);
+            }
+        } else {
+            for (long i = threadIdx.x; i < c; i += blockDim.x) {
+                float a = load(yr, i), g = load(gr, i);
+                store(dr, i, log ? g - expf(a) * s : a * (g - s));
+            }
+        }
+    }
+}
+
+// Stage 1 of the loss. logits: (N, V), targets: (N) u32 -> loss_row: (N) f32 (0 when ignored).
+template <typename T>
+__device__ void xent_rows(const T* x, const u32* tg, float* loss_row, long n, long v, u32 ignore) {
+    __shared__ float sh[32];
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        u32 t = tg[r];
+        if (t == ignore) {                              // uniform across the block
+            if (threadIdx.x == 0) loss_row[r] = 0.f;
+            continue;
+        }
+        const T* xr = x + r * v;
+        float M, lnS;
+        row_stats(xr, v, sh, M, lnS);
+        if (threadIdx.x == 0) loss_row[r] = (long)t < v ? M + lnS - load(xr, (long)t) : __int_as_float(0x7fc00000);
+    }
+}
+
+// One block: the number of targets != ignore, as f32 (exact below 2^24 rows). sh: 32 floats.
+__device__ __forceinline__ float count_valid(const u32* tg, long n, u32 ignore, float* sh) {
+    float c = 0.f;
+    for (long i = threadIdx.x; i < n; i += blockDim.x) c += tg[i] != ignore ? 1.f : 0.f;
+    return block_sum(c, sh);
+}
+
+// Stage 2 of the loss, ONE block: out[0] = sum(loss_row) / count, 0 when count == 0.
+template <typename T>
+__device__ void xent_mean(const float* loss_row, const u32* tg, T* out, long n, u32 ignore) {
+    __shared__ float sh[32];
+    float acc = 0.f;
+    for (long i = threadIdx.x; i < n; i += blockDim.x) acc += loss_row[i];
+    float total = block_sum(acc, sh);
+    float cnt = count_valid(tg, n, ignore, sh);
+    if (threadIdx.x == 0) store(out, 0, cnt == 0.f ? 0.f : total / cnt);
+}
+
+// ONE block: cnt[0] = number of targets != ignore (for the backward's 1/count).
+extern "C" __global__ void xent_count(const u32* tg, float* cnt, long n, u32 ignore) {
+    __shared__ float sh[32];
+    float c = count_valid(tg, n, ignore, sh);
+    if (threadIdx.x == 0) cnt[0] = c;
+}
+
+// logits, dx: (N, V); dloss: one element (f32, or bf16 when dl_bf16); cnt: from xent_count.
+// dx = g/count (softmax - onehot(t)); ignored rows and count == 0 give zeros.
+template <typename T>
+__device__ void xent_bwd(const T* x, const u32* tg, const void* dloss, int dl_bf16, const float* cnt,
+                         T* dx, long n, long v, u32 ignore) {
+    __shared__ float sh[32];
+    float g = dl_bf16 ? load((const bf16*)dloss, 0) : load((const float*)dloss, 0);
+    float count = cnt[0];
+    float scale = count == 0.f ? 0.f : g / count;
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        u32 t = tg[r];
+        const T* xr = x + r * v;
+        T* dr = dx + r * v;
+        bool skip = t == ignore || count == 0.f;        // uniform across the block
+        float M = 0.f, lnS = 0.f, bad = 0.f;
+        if (!skip) {
+            row_stats(xr, v, sh, M, lnS);
+            if ((long)t >= v) bad = __int_as_float(0x7fc00000);   // out-of-range target: NaN row
+        }
+        if ((v & 3) == 0) {
+            for (long i = threadIdx.x; i < v / 4; i += blockDim.x) {
+                V4 a;
+                if (skip) { for (int k = 0; k < 4; k++) a.v[k] = 0.f; }
+                else {
+                    a = ld4(xr, 4 * i);
+                    for (int k = 0; k < 4; k++)
+                        a.v[k] = (expf(a.v[k] - M - lnS) * scale - (4 * i + k == (long)t ? scale : 0.f)) + bad;
+                }
+                st4(dr, 4 * i, a);
+            }
+        } else {
+            for (long i = threadIdx.x; i < v; i += blockDim.x) {
+                float a = skip ? 0.f : (expf(load(xr, i) - M - lnS) * scale - (i == (long)t ? scale : 0.f)) + bad;
+                store(dr, i, a);
+            }
+        }
+    }
+}
+
+#define SOFTMAX_KERNELS(T, S)                                                                         \
+extern "C" __global__ void softmax_##S(const T* x, T* y, long n, long c, int log) {                   \
+    softmax_fwd(x, y, n, c, log);                                                                     \
+}                                                                                                     \
+extern "C" __global__ void softmax_backward_##S(const T* y, const T* dy, T* dx, long n, long c, int log) { \
+    softmax_bwd(y, dy, dx, n, c, log);                                                                \
+}                                                                                                     \
+extern "C" __global__ void xent_rows_##S(const T* x, const u32* tg, float* loss_row, long n, long v, u32 ignore) { \
+    xent_rows(x, tg, loss_row, n, v, ignore);                                                         \
+}                                                                                                     \
+extern "C" __global__ void xent_mean_##S(const float* loss_row, const u32* tg, T* out, long n, u32 ignore) { \
+    xent_mean(loss_row, tg, out, n, ignore);                                                          \
+}                                                                                                     \
+extern "C" __global__ void xent_backward_##S(const T* x, const u32* tg, const void* dloss, int dl_bf16, \
+                                             const float* cnt, T* dx, long n, long v, u32 ignore) {  \
+    xent_bwd(x, tg, dloss, dl_bf16, cnt, dx, n, v, ignore);                                           \
+}
+SOFTMAX_KERNELS(float, f32)
+SOFTMAX_KERNELS(bf16, bf16)

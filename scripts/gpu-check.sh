@@ -6,10 +6,11 @@
 # `kiln bench --device cuda` and the PyTorch-on-the-same-GPU baselines, writing under $OUT:
 #   tests.log, bench.jsonl (bench rows), summary.json ({device, driver, git_sha, tests_passed,
 #   tests_failed}), torch.jsonl; the tables are printed last.
-# Commit what comes back under bench/results/ (scripts/gpu-collect.sh does it).
+# Commit what comes back under bench/results/ (the JSONL is the only lasting record of GPU numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin kiln >&2
+cargo test --release --no-run --test cuda >&2   # shows compile errors (the query below hides them)
 exe=$(cargo test --release --no-run --test cuda --message-format=json 2>/dev/null | python3 -c '
 import sys, json
 for line in sys.stdin:
@@ -26,5 +27,7 @@ cp scripts/torch_gpu_baselines.py .gpu/
 git rev-parse HEAD > .gpu/git_sha
 git diff --quiet HEAD -- src kernels tests || echo "$(cat .gpu/git_sha)-dirty" > .gpu/git_sha
 du -sh .gpu >&2
+echo "staged: $(cat .gpu/git_sha)"
+
 echo "device command:  bash .gpu/run.sh"
 echo "carry:           [\".gpu\"]"

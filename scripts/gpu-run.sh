@@ -14,7 +14,7 @@ driver=$(cut -d, -f2 "$OUT/device.txt" | head -1 | xargs)
 sha=$(cat .gpu/git_sha)
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
-KILN_CUDA_POISON=1 timeout "${TESTS_S:-240}" .gpu/cuda-tests --include-ignored --test-threads=1 ${1:-} >"$OUT/tests.log" 2>&1
+KILN_CUDA_POISON=1 timeout "${TESTS_S:-240}" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")

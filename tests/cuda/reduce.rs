@@ -1,1 +1,56 @@
-//! parity_reduce_*: not written yet.
+//! parity_reduce_*: sum / max / argmax over (outer, dim, inner), row (inner == 1, warp and block
+//! paths, vector and scalar loads) and column (inner > 1) layouts, f32 and bf16, ties and NaN.
+use super::*;
+use kiln::backend::ReduceOp;
+
+/// (outer, dim, inner): warp rows (dim <= 1024), block rows, 4 | dim vector rows, columns, size 1.
+const SHAPES: &[(usize, usize, usize)] = &[
+    (7, 1, 1), (3, 37, 1), (9, 1000, 1), (5, 3001, 1), (2, 4096, 1), (1, 1, 5),
+    (4, 37, 5), (1, 2000, 3), (3, 16, 33), (2, 9, 70), (3, 0, 4),
+];
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_reduce_sum_max_f32_bf16() {
+    setup();
+    for (s, &(o, d, i)) in SHAPES.iter().enumerate() {
+        let x = randn(&[o, d, i], 100 + s as u64);
+        for op in [ReduceOp::Sum, ReduceOp::Max] {
+            let want = backend::reduce(op, &on_cpu(&x, DType::F32), o, d, i).unwrap();
+            let gx = on_gpu(&x, DType::F32);
+            let got = twice1("reduce", || backend::reduce(op, &gx, o, d, i).unwrap());
+            assert_close(&format!("reduce {op:?} f32 ({o},{d},{i})"), &got, &want, TOL_F32);
+            let want_b = backend::reduce(op, &on_cpu(&x, DType::BF16), o, d, i).unwrap();
+            let gb = on_gpu(&x, DType::BF16);
+            let got_b = twice1("reduce bf16", || backend::reduce(op, &gb, o, d, i).unwrap());
+            assert_close(&format!("reduce {op:?} bf16 ({o},{d},{i})"), &got_b, &want_b, TOL_BF16);
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_reduce_argmax_ties_and_nan() {
+    setup();
+    for (s, &(o, d, i)) in SHAPES.iter().enumerate() {
+        // Few distinct values, so most rows have ties (the first index must win).
+        let n = o * d * i;
+        let mut data: Vec<f32> = (0..n).map(|k| ((k * 7919 + s * 31) % 13) as f32 - 6.0).collect();
+        if n > 3 {
+            data[n / 2] = f32::NAN; // NaN never wins except at index 0 of its row
+            data[0] = f32::NAN;
+        }
+        let t = Tensor::from_vec(data, vec![o, d, i]).unwrap();
+        let want = backend::argmax(&on_cpu(&t, DType::F32), o, d, i).unwrap();
+        let g = on_gpu(&t, DType::F32);
+        let got = twice1("argmax", || backend::argmax(&g, o, d, i).unwrap());
+        assert_eq!(got.dtype(), DType::U32, "argmax returns U32");
+        assert_eq!(vals(&got), vals(&want), "argmax f32 ({o},{d},{i})");
+        let gb = on_gpu(&t, DType::BF16);
+        assert_eq!(vals(&backend::argmax(&gb, o, d, i).unwrap()), vals(&want), "argmax bf16 ({o},{d},{i})");
+        // Random values too (no ties), bf16-rounded for the bf16 case.
+        let x = randn(&[o, d, i], 200 + s as u64);
+        let want = backend::argmax(&on_cpu(&x, DType::BF16), o, d, i).unwrap();
+        assert_eq!(vals(&backend::argmax(&on_gpu(&x, DType::BF16), o, d, i).unwrap()), vals(&want), "argmax randn bf16");
+    }
+}

@@ -1,18 +1,109 @@
 //! Launch wrappers for kernels/attention.cu. Twin: backend/cpu/attention.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//! Flash-style causal GQA attention on CUDA cores (f32 arithmetic, f32 or bf16 storage), any
+//! head dim D <= 128. The backward runs the forward again for the row logsumexp (lse), then one
+//! kernel for dQ (which also writes delta = rowsum(dO * O)) and one for dK, dV: no atomics.
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
-use crate::{Error, Result};
+use super::{Arg, CudaStorage};
+use crate::backend::cuda::elementwise::typed;
 use crate::backend::AttnDims;
+use crate::tensor::{DType, Shape};
+use crate::{Error, Result};
 
-#[allow(clippy::too_many_arguments)]
-pub fn attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dims: AttnDims) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "attention", device: "cuda".into() })
+const FAMILY: &str = "attention";
+const THREADS: u32 = 256;
+/// Query rows per block (fwd, dQ) = key rows per block (dK/dV).
+const ROWS: usize = 32;
+/// Streamed tile: keys (fwd, dQ) or queries (dK/dV).
+const TILE: usize = 64;
+const MAX_D: usize = 128;
+
+/// Refuse what the kernels cannot do, with the same rules as the CPU twin.
+fn check(op: &'static str, dm: &AttnDims, bufs: &[(&str, &CudaStorage, usize)]) -> Result<DType> {
+    let q = Shape(vec![dm.b, dm.hq, dm.tq, dm.d]);
+    if dm.hkv == 0 || dm.hq % dm.hkv != 0 {
+        return Err(Error::bad_shape(op, &q, format!("Hq = {} must be a multiple of Hkv = {}", dm.hq, dm.hkv)));
+    }
+    if dm.tq > dm.tk {
+        return Err(Error::bad_shape(op, &q, format!("Tq = {} exceeds Tk = {}", dm.tq, dm.tk)));
+    }
+    if dm.d > MAX_D {
+        return Err(Error::bad_shape(op, &q, format!("the CUDA kernel supports head dim D <= {MAX_D}, got {}", dm.d)));
+    }
+    if dm.tk > i32::MAX as usize || dm.b * dm.hq > 65535 {
+        return Err(Error::bad_shape(op, &q, "Tk must fit in i32 and B * Hq <= 65535"));
+    }
+    let dt = bufs[0].1.float(op)?.dtype;
+    for &(what, s, want) in bufs {
+        s.expect(op, dt)?;
+        if s.len != want {
+            return Err(Error::bad_shape(op, &q, format!("{what} holds {} elements, expected {want}", s.len)));
+        }
+    }
+    Ok(dt)
 }
 
-#[allow(clippy::too_many_arguments)]
+fn common_args(dm: &AttnDims) -> [Arg; 6] {
+    [Arg::I32(dm.hq as i32), Arg::I32(dm.hkv as i32), Arg::I32(dm.tq as i32), Arg::I32(dm.tk as i32), Arg::I32(dm.d as i32), Arg::F32(dm.scale as f32)]
+}
+
+/// Shared bytes: (32, D) + (32, D) + (64, D|1) + (64, D|1) floats (+ 128 for dK/dV's lse, delta).
+fn smem_bytes(d: usize, extra: usize) -> u32 {
+    (4 * (2 * ROWS * d + 2 * TILE * (d | 1) + extra)) as u32
+}
+
+/// Forward into `o`, and the row logsumexp into `lse` when given.
+fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, o: &CudaStorage, lse: Option<&CudaStorage>, dm: &AttnDims) -> Result<()> {
+    let dev = q.dev();
+    let f = dev.func(FAMILY, &typed("attention", "attn_fwd", q.dtype)?)?;
+    let grid = (dm.tq.div_ceil(ROWS) as u32, (dm.b * dm.hq) as u32, 1);
+    let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), lse.map(|l| l.arg()).unwrap_or(Arg::Ptr(0))];
+    args.extend(common_args(dm));
+    // SAFETY: arguments match attn_fwd_*; buffer lengths were checked against dm.
+    dev.launch(&f, grid, (THREADS, 1, 1), smem_bytes(dm.d, 0), &args)
+}
+
+/// -> o (B, Hq, Tq, D)
+pub fn attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dims: AttnDims) -> Result<CudaStorage> {
+    let (nq, nk) = (dims.b * dims.hq * dims.tq * dims.d, dims.b * dims.hkv * dims.tk * dims.d);
+    let dt = check("attention", &dims, &[("q", q, nq), ("k", k, nk), ("v", v, nk)])?;
+    let o = CudaStorage::alloc(q.dev(), dt, nq)?;
+    if nq == 0 {
+        return Ok(o);
+    }
+    forward(q, k, v, &o, None, &dims)?;
+    Ok(o)
+}
+
+/// -> [dq (B, Hq, Tq, D), dk (B, Hkv, Tk, D), dv (B, Hkv, Tk, D)]
 pub fn attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dout: &CudaStorage, dims: AttnDims) -> Result<Vec<CudaStorage>> {
-    Err(Error::NotImplemented { op: "attention_backward", device: "cuda".into() })
+    let dm = dims;
+    let (nq, nk) = (dm.b * dm.hq * dm.tq * dm.d, dm.b * dm.hkv * dm.tk * dm.d);
+    let dt = check("attention_backward", &dm, &[("q", q, nq), ("k", k, nk), ("v", v, nk), ("dout", dout, nq)])?;
+    let dev = q.dev();
+    if nq == 0 {
+        // No query sees any key: every gradient is zero (the CPU twin returns zeros too).
+        return Ok(vec![CudaStorage::zeros(dev, dt, nq)?, CudaStorage::zeros(dev, dt, nk)?, CudaStorage::zeros(dev, dt, nk)?]);
+    }
+    let rows = dm.b * dm.hq * dm.tq;
+    let (o, lse, delta) = (CudaStorage::alloc(dev, dt, nq)?, CudaStorage::alloc(dev, DType::F32, rows)?, CudaStorage::alloc(dev, DType::F32, rows)?);
+    forward(q, k, v, &o, Some(&lse), &dm)?;
+
+    let dq = CudaStorage::alloc(dev, dt, nq)?;
+    let f = dev.func(FAMILY, &typed("attention_backward", "attn_bwd_dq", dt)?)?;
+    let grid = (dm.tq.div_ceil(ROWS) as u32, (dm.b * dm.hq) as u32, 1);
+    let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), dout.arg(), lse.arg(), delta.arg(), dq.arg()];
+    args.extend(common_args(&dm));
+    // SAFETY: arguments match attn_bwd_dq_*; lse and delta hold B*Hq*Tq floats.
+    dev.launch(&f, grid, (THREADS, 1, 1), smem_bytes(dm.d, 0), &args)?;
+
+    let (dk, dv) = (CudaStorage::alloc(dev, dt, nk)?, CudaStorage::alloc(dev, dt, nk)?);
+    if nk > 0 {
+        let f = dev.func(FAMILY, &typed("attention_backward", "attn_bwd_dkdv", dt)?)?;
+        let grid = (dm.tk.div_ceil(ROWS) as u32, (dm.b * dm.hkv) as u32, 1);
+        let mut args = vec![q.arg(), k.arg(), v.arg(), dout.arg(), lse.arg(), delta.arg(), dk.arg(), dv.arg()];
+        args.extend(common_args(&dm));
+        // SAFETY: arguments match attn_bwd_dkdv_*; delta was written by the dQ launch before it.
+        dev.launch(&f, grid, (THREADS, 1, 1), smem_bytes(dm.d, 2 * TILE), &args)?;
+    }
+    Ok(vec![dq, dk, dv])
 }

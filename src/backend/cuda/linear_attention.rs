@@ -1,18 +1,128 @@
 //! Launch wrappers for kernels/linear_attention.cu. Twin: backend/cpu/linear_attention.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//!
+//! One kernel, `linattn_chunk_<f32|bf16>`, computes o_t = q_t S_t with the state S_t a running sum
+//! of k_s^T v_s over s <= t (causal) or s >= t (reverse), starting from an optional s0, chunk by
+//! chunk (C = 64, f32 state in shared memory). The forward is one launch. The backward is three
+//! launches of the same kernel (no extra code, deterministic, no atomics):
+//!   dQ: o_t = dO_t S_t^T, S_t^T = S0^T + sum_{s <= t} v_s^T k_s  -> (q, k, v) = (dO, V, K), s0 = S0^T
+//!   dV: dV_t = k_t G_t,  G_t = sum_{s >= t} q_s^T dO_s          -> (q, k, v) = (K, Q, dO), reverse;
+//!       its final state G_0 = sum_t q_t^T dO_t is dS0
+//!   dK: dK_t = v_t G_t^T, G_t^T = sum_{s >= t} dO_s^T q_s        -> (q, k, v) = (V, dO, Q), reverse
+//! (the chunked formulas of the CPU twin are these three recurrences split at chunk boundaries).
+//! The `chunked` flag selects the CPU algorithm only; both compute the same function, so CUDA
+//! always runs the chunked form.
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
-use crate::{Error, Result};
+use super::{Arg, CudaStorage};
+use crate::backend::cuda::elementwise::typed;
 use crate::backend::LinAttnDims;
+use crate::tensor::Shape;
+use crate::{Error, Result};
+
+const FAMILY: &str = "linear_attention";
+const THREADS: u32 = 256;
+const CHUNK: usize = 64;
+const PIECE: usize = 32;
+/// The opt-in shared-memory ceiling of sm_90 (227 KiB).
+const SMEM_MAX: usize = 227 * 1024;
+
+fn smem_bytes(dk: usize) -> usize {
+    let dk32 = dk.div_ceil(PIECE) * PIECE;
+    (dk32 * 64 + 2 * CHUNK * 33 + 2 * CHUNK * 65) * 4
+}
+
+fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: Option<&CudaStorage>) -> Result<()> {
+    let t = seqs[0].0.float(op)?.dtype;
+    for &(s, width) in seqs {
+        s.expect(op, t)?;
+        if s.len != d.bh * d.t * width {
+            return Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("expected (BH, T, D) = ({}, {}, {width}) elements", d.bh, d.t)));
+        }
+    }
+    if let Some(s) = s0 {
+        s.expect(op, t)?;
+        if s.len != d.bh * d.dk * d.dv {
+            return Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("the initial state must be (BH, Dk, Dv) = ({}, {}, {})", d.bh, d.dk, d.dv)));
+        }
+    }
+    for w in [d.dk, d.dv] {
+        if smem_bytes(w) > SMEM_MAX || d.t > i32::MAX as usize || d.bh > i32::MAX as usize {
+            return Err(Error::bad_shape(op, &Shape(vec![d.bh, d.t, w]), "head dim too large for the CUDA kernel's shared-memory state (max about 700)"));
+        }
+    }
+    Ok(())
+}
+
+/// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
+/// `s0`: (buffer, row stride, column stride) of the initial state seen as (dk, dv).
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<(&CudaStorage, usize, usize)>,
+    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool,
+) -> Result<()> {
+    if bh == 0 || dv == 0 || (t == 0 && s_final.is_none()) {
+        return Ok(());
+    }
+    let dev = q.dev();
+    let f = dev.func(FAMILY, &typed(FAMILY, "linattn_chunk", q.dtype)?)?;
+    let (s0a, ss0, ss1) = match s0 {
+        Some((s, a, b)) => (s.arg(), a, b),
+        None => (Arg::U64(0), 0, 0),
+    };
+    let sfa = s_final.map_or(Arg::U64(0), |s| s.arg());
+    let grid = (bh as u32, dv.div_ceil(64) as u32, 1);
+    let args = [
+        q.arg(), k.arg(), v.arg(), s0a, o.arg(), sfa,
+        Arg::I32(t as i32), Arg::I32(dk as i32), Arg::I32(dv as i32), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32),
+    ];
+    dev.launch(&f, grid, (THREADS, 1, 1), smem_bytes(dk) as u32, &args)
+}
 
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, chunked: bool) -> Result<Vec<CudaStorage>> {
-    Err(Error::NotImplemented { op: "linear_attention", device: "cuda".into() })
+    const OP: &str = "linear_attention";
+    let _ = chunked;
+    let d = dims;
+    check(OP, d, &[(q, d.dk), (k, d.dk), (v, d.dv)], s0)?;
+    let dev = q.dev();
+    let o = CudaStorage::alloc(dev, q.dtype, d.bh * d.t * d.dv)?;
+    let s_final = CudaStorage::alloc(dev, q.dtype, d.bh * d.dk * d.dv)?;
+    if d.dk == 0 {
+        // o = q S with an empty inner dimension: zeros; the (empty) state is already done.
+        let z = CudaStorage::zeros(dev, q.dtype, d.bh * d.t * d.dv)?;
+        return Ok(vec![z, s_final]);
+    }
+    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false)?;
+    Ok(vec![o, s_final])
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dout: &CudaStorage, dims: LinAttnDims, chunked: bool) -> Result<Vec<CudaStorage>> {
-    Err(Error::NotImplemented { op: "linear_attention_backward", device: "cuda".into() })
+    const OP: &str = "linear_attention_backward";
+    let _ = chunked;
+    let d = dims;
+    check(OP, d, &[(q, d.dk), (k, d.dk), (v, d.dv), (dout, d.dv)], s0)?;
+    let dev = q.dev();
+    let dt = q.dtype;
+    if d.dk == 0 || d.dv == 0 {
+        // Every product has an empty inner or outer dimension: all gradients are zeros.
+        return Ok(vec![
+            CudaStorage::zeros(dev, dt, d.bh * d.t * d.dk)?,
+            CudaStorage::zeros(dev, dt, d.bh * d.t * d.dk)?,
+            CudaStorage::zeros(dev, dt, d.bh * d.t * d.dv)?,
+            CudaStorage::zeros(dev, dt, d.bh * d.dk * d.dv)?,
+        ]);
+    }
+    let dq = CudaStorage::alloc(dev, dt, d.bh * d.t * d.dk)?;
+    let dk = CudaStorage::alloc(dev, dt, d.bh * d.t * d.dk)?;
+    let dv = CudaStorage::alloc(dev, dt, d.bh * d.t * d.dv)?;
+    let ds0 = if d.t == 0 { CudaStorage::zeros(dev, dt, d.bh * d.dk * d.dv)? } else { CudaStorage::alloc(dev, dt, d.bh * d.dk * d.dv)? };
+    if d.t > 0 {
+        // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
+        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false)?;
+        // dV = K G, final state G_0 = dS0 (Dk, Dv).
+        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true)?;
+        // dK = V G^T, state G^T (Dv, Dk).
+        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true)?;
+    }
+    Ok(vec![dq, dk, dv, ds0])
 }

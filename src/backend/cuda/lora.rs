@@ -1,18 +1,134 @@
 //! Launch wrappers for kernels/lora.cu. Twin: backend/cpu/lora.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//!
+//! Every product is one launch of `lora_gemm_<A>_<B>_<C>` (a tiled GEMM over a concatenated
+//! reduction dimension, operands addressed by strides so transposes are free; bf16 x bf16
+//! products use its tensor-core twin `lora_mma_bf16_<C>`):
+//!   forward:  t = s x A (f32), then y = [x | t] [W ; B]  (y written once)
+//!   backward: g = s dY B^T (f32); dX = [dY | g] [W^T ; A^T]; t = x A (f32, recomputed);
+//!             dA = X^T g; dB = s t^T dY; dW = X^T dY
+//! The reductions over N (dA, dB, dW) and any thin GEMM with a long reduction are split over the
+//! reduction dimension into f32 partials when the output has few tiles, then summed in a fixed
+//! order by `lora_reduce_*` (deterministic). The split count depends only on the shape.
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
-use crate::{Error, Result};
+use super::{blocks_for, Arg, CudaStorage, Dev};
 use crate::backend::LoraDims;
+use crate::tensor::{DType, Shape};
+use crate::{Error, Result};
+use std::sync::Arc;
+
+const FAMILY: &str = "lora";
+const THREADS: u32 = 256;
+const TILE: usize = 64;
+/// Split a reduction when the output has fewer tiles than this (about two waves of an H100).
+const TARGET_BLOCKS: usize = 264;
+/// Each split reduces at least this many k.
+const MIN_SPLIT_K: usize = 256;
+
+fn sfx(d: DType) -> &'static str {
+    if d == DType::BF16 { "bf16" } else { "f32" }
+}
+
+/// One operand: (buffer, row stride, column stride).
+type Op<'a> = (&'a CudaStorage, usize, usize);
+
+/// c (m x n) = alpha * (A1 B1 + A2 B2), c of dtype `out`; pair 2 has A2 in f32 and B2 of A1's dtype.
+/// A1 (m x k1), B1 (k1 x n), A2 (m x k2), B2 (k2 x n).
+#[allow(clippy::too_many_arguments)]
+fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)>, m: usize, n: usize, alpha: f32, out: DType) -> Result<CudaStorage> {
+    let c = CudaStorage::alloc(dev, out, m * n)?;
+    if m == 0 || n == 0 {
+        return Ok(c);
+    }
+    let k2 = pair2.map_or(0, |p| p.2);
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    let mut splits = 1;
+    if k2 == 0 && tiles < TARGET_BLOCKS && k1 >= 2 * MIN_SPLIT_K {
+        splits = TARGET_BLOCKS.div_ceil(tiles).min(k1 / MIN_SPLIT_K).clamp(1, 64);
+    }
+    // Each split's k range is a multiple of the k tile (16 on CUDA cores, 32 on tensor cores).
+    let kchunk = if splits == 1 { k1.max(1) } else { k1.div_ceil(splits).div_ceil(32) * 32 };
+    let splits = if splits == 1 { 1 } else { k1.div_ceil(kchunk) };
+    let dest = if splits == 1 { c.clone() } else { CudaStorage::alloc(dev, DType::F32, splits * m * n)? };
+    let (a2, b2) = match pair2 {
+        Some((a2, b2, _)) => ((a2.0.arg(), a2.1, a2.2), (b2.0.arg(), b2.1, b2.2)),
+        None => ((Arg::U64(0), 0, 0), (Arg::U64(0), 0, 0)),
+    };
+    // bf16 x bf16 products run on tensor cores (mma.sync, 128 threads); the rest on CUDA cores.
+    let mma = a1.0.dtype == DType::BF16 && b1.0.dtype == DType::BF16;
+    let (name, threads) = if mma {
+        (format!("lora_mma_bf16_{}", sfx(dest.dtype)), 128)
+    } else {
+        (format!("lora_gemm_{}_{}_{}", sfx(a1.0.dtype), sfx(b1.0.dtype), sfx(dest.dtype)), THREADS)
+    };
+    let f = dev.func(FAMILY, &name)?;
+    let grid = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32);
+    let u = |x: usize| Arg::U64(x as u64);
+    let args = [
+        a1.0.arg(), u(a1.1), u(a1.2), b1.0.arg(), u(b1.1), u(b1.2), Arg::I32(k1 as i32),
+        a2.0, u(a2.1), u(a2.2), b2.0, u(b2.1), u(b2.2), Arg::I32(k2 as i32),
+        dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), Arg::F32(if splits == 1 { alpha } else { 1.0 }), Arg::I32(kchunk as i32),
+    ];
+    dev.launch(&f, grid, (threads, 1, 1), 0, &args)?;
+    if splits > 1 {
+        let f = dev.func(FAMILY, &format!("lora_reduce_{}", sfx(out)))?;
+        let len = m * n;
+        let args = [dest.arg(), c.arg(), Arg::U64(len as u64), Arg::I32(splits as i32), Arg::F32(alpha)];
+        dev.launch(&f, (blocks_for(len, THREADS).min(4096), 1, 1), (THREADS, 1, 1), 0, &args)?;
+    }
+    Ok(c)
+}
+
+fn check(op: &'static str, d: LoraDims, bufs: &[(&CudaStorage, usize, &str)]) -> Result<DType> {
+    let t = bufs[0].0.float(op)?.dtype;
+    for &(s, len, what) in bufs {
+        s.expect(op, t)?;
+        if s.len != len {
+            return Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("{what}: expected {len} elements for {d:?}")));
+        }
+    }
+    if [d.n, d.k, d.m, d.r].iter().any(|&x| x > i32::MAX as usize / 2) {
+        return Err(Error::bad_shape(op, &Shape(vec![d.n, d.k, d.m, d.r]), "dimension too large for the CUDA kernel"));
+    }
+    Ok(t)
+}
 
 #[allow(clippy::too_many_arguments)]
 pub fn lora(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, dims: LoraDims) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "lora", device: "cuda".into() })
+    let LoraDims { n, k, m, r, scale } = dims;
+    let dt = check("lora", dims, &[(x, n * k, "x (N, K)"), (w, k * m, "w (K, M)"), (a, k * r, "a (K, R)"), (b, r * m, "b (R, M)")])?;
+    let dev = x.dev();
+    // t = s x A: (N, K) x (K, R) -> (N, R) f32
+    let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, scale as f32, DType::F32)?;
+    // y = x W + t B: (N, K) x (K, M) + (N, R) x (R, M)
+    let pair2 = (r > 0).then_some(((&t, r, 1), (b, m, 1), r));
+    gemm(dev, (x, k, 1), (w, m, 1), k, pair2, n, m, 1.0, dt)
 }
 
 #[allow(clippy::too_many_arguments)]
 pub fn lora_backward(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, dy: &CudaStorage, dims: LoraDims, need_dx: bool, need_dw: bool) -> Result<Vec<Option<CudaStorage>>> {
-    Err(Error::NotImplemented { op: "lora_backward", device: "cuda".into() })
+    let LoraDims { n, k, m, r, scale } = dims;
+    let dt = check(
+        "lora_backward",
+        dims,
+        &[(x, n * k, "x (N, K)"), (w, k * m, "w (K, M)"), (a, k * r, "a (K, R)"), (b, r * m, "b (R, M)"), (dy, n * m, "dy (N, M)")],
+    )?;
+    let dev = x.dev();
+    let s = scale as f32;
+    // g = s dY B^T: (N, M) x (M, R) -> (N, R) f32; B^T (m, r) = b[r * M + m]
+    let g = gemm(dev, (dy, m, 1), (b, 1, m), m, None, n, r, s, DType::F32)?;
+    // dA = X^T g: (K, N) x (N, R) -> (K, R); X^T (kk, i) = x[i * K + kk]
+    let da = gemm(dev, (x, 1, k), (&g, r, 1), n, None, k, r, 1.0, dt)?;
+    // t = X A: (N, R) f32, then dB = s t^T dY: (R, N) x (N, M) -> (R, M)
+    let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, 1.0, DType::F32)?;
+    let db = gemm(dev, (&t, 1, r), (dy, m, 1), n, None, r, m, s, dt)?;
+    // dX = dY W^T + g A^T: (N, M) x (M, K) + (N, R) x (R, K); W^T (j, kk) = w[kk * M + j], A^T (q, kk) = a[kk * R + q]
+    let dx = if need_dx {
+        let pair2 = (r > 0).then_some(((&g, r, 1), (a, 1, r), r));
+        Some(gemm(dev, (dy, m, 1), (w, 1, m), m, pair2, n, k, 1.0, dt)?)
+    } else {
+        None
+    };
+    // dW = X^T dY: (K, N) x (N, M) -> (K, M)
+    let dw = if need_dw { Some(gemm(dev, (x, 1, k), (dy, m, 1), n, None, k, m, 1.0, dt)?) } else { None };
+    Ok(vec![dx, dw, Some(da), Some(db)])
 }

@@ -1,27 +1,130 @@
 //! Launch wrappers for kernels/norm.cu. Twin: backend/cpu/norm.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//! Forward: one block per row. Backward: BWD_BLOCKS blocks, each accumulating its rows' dw / db
+//! terms into its own f32 partial row, then norm_colsum adds the partial rows per column in a
+//! fixed order (deterministic, no float atomics). x, w, b, dy share one dtype (F32 or BF16);
+//! outputs take that dtype; eps is passed as f32.
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
+use super::elementwise::typed;
+use super::softmax_xent::row_threads;
+use super::{blocks_for, Arg, CudaStorage};
+use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
-#[allow(clippy::too_many_arguments)]
+const FAMILY: &str = "norm";
+const MAX_GRID: usize = 65535 * 8;
+/// Blocks of the backward kernels (so partial rows: BWD_BLOCKS x C f32, about 4 MiB at C = 4096,
+/// small enough to stay in L2 while they are accumulated).
+const BWD_BLOCKS: usize = 256;
+
+fn expect(op: &'static str, what: &str, s: &CudaStorage, dtype: DType, want: usize) -> Result<()> {
+    s.expect(op, dtype)?;
+    if s.len == want {
+        return Ok(());
+    }
+    Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("{what} should hold {want} elements")))
+}
+
+fn bwd_threads(c: usize) -> u32 {
+    c.div_ceil(8).next_power_of_two().clamp(32, 1024) as u32
+}
+
+/// x: (N, C), w: (C) -> y (N, C) = x / rms(x) * w.
 pub fn rms_norm(x: &CudaStorage, w: &CudaStorage, n: usize, c: usize, eps: f64) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "rms_norm", device: "cuda".into() })
+    let t = x.float("rms_norm")?.dtype;
+    expect("rms_norm", "x", x, t, n * c)?;
+    expect("rms_norm", "w", w, t, c)?;
+    let y = CudaStorage::alloc(x.dev(), t, n * c)?;
+    if c == 0 {
+        return Ok(y);
+    }
+    let dev = x.dev();
+    let f = dev.func(FAMILY, &typed("rms_norm", "rms_norm", t)?)?;
+    let args = [x.arg(), w.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
+    // SAFETY: x, y hold n*c elements and w c, all of the kernel's type; rows are bounds-checked.
+    dev.launch(&f, (n.min(MAX_GRID) as u32, 1, 1), (row_threads(c), 1, 1), 0, &args)?;
+    Ok(y)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn rms_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, eps: f64) -> Result<Vec<CudaStorage>> {
-    Err(Error::NotImplemented { op: "rms_norm_backward", device: "cuda".into() })
-}
-
-#[allow(clippy::too_many_arguments)]
+/// x: (N, C), w, b: (C) -> y (N, C) = (x - mean) / std * w + b.
 pub fn layer_norm(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, n: usize, c: usize, eps: f64) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "layer_norm", device: "cuda".into() })
+    let t = x.float("layer_norm")?.dtype;
+    expect("layer_norm", "x", x, t, n * c)?;
+    expect("layer_norm", "w", w, t, c)?;
+    expect("layer_norm", "b", b, t, c)?;
+    let y = CudaStorage::alloc(x.dev(), t, n * c)?;
+    if c == 0 {
+        return Ok(y);
+    }
+    let dev = x.dev();
+    let f = dev.func(FAMILY, &typed("layer_norm", "layer_norm", t)?)?;
+    let args = [x.arg(), w.arg(), b.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
+    // SAFETY: x, y hold n*c elements and w, b c, all of the kernel's type; rows are bounds-checked.
+    dev.launch(&f, (n.min(MAX_GRID) as u32, 1, 1), (row_threads(c), 1, 1), 0, &args)?;
+    Ok(y)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// out (C) = column sums of the (g, C) f32 partial rows, in out's dtype.
+fn colsum(part: &CudaStorage, out: &CudaStorage, g: usize, c: usize) -> Result<()> {
+    let dev = out.dev();
+    let f = dev.func(FAMILY, &typed("norm", "norm_colsum", out.dtype)?)?;
+    // SAFETY: part holds g*c f32, out c elements of the kernel's type.
+    dev.launch(&f, (blocks_for(c, 128), 1, 1), (128, 1, 1), 0, &[part.arg(), out.arg(), Arg::U64(g as u64), Arg::U64(c as u64)])
+}
+
+/// dw / db when there are no rows: zeros.
+fn zeros_like_w(x: &CudaStorage, c: usize) -> Result<CudaStorage> {
+    let z = CudaStorage::alloc(x.dev(), x.dtype, c)?;
+    if c > 0 {
+        let dev = x.dev();
+        let f = dev.func("reduce", &typed("norm", "zero", x.dtype)?)?;
+        // SAFETY: z holds c elements of the kernel's type.
+        dev.launch(&f, (blocks_for(c, 256), 1, 1), (256, 1, 1), 0, &[z.arg(), Arg::U64(c as u64)])?;
+    }
+    Ok(z)
+}
+
+/// x, dy: (N, C), w: (C) -> [dx (N, C), dw (C)].
+pub fn rms_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, eps: f64) -> Result<Vec<CudaStorage>> {
+    let t = x.float("rms_norm_backward")?.dtype;
+    expect("rms_norm_backward", "x", x, t, n * c)?;
+    expect("rms_norm_backward", "w", w, t, c)?;
+    expect("rms_norm_backward", "dy", dy, t, n * c)?;
+    let dev = x.dev();
+    let dx = CudaStorage::alloc(dev, t, n * c)?;
+    if n == 0 || c == 0 {
+        return Ok(vec![dx, zeros_like_w(x, c)?]);
+    }
+    let g = n.min(BWD_BLOCKS);
+    let part = CudaStorage::alloc(dev, DType::F32, g * c)?;
+    let dw = CudaStorage::alloc(dev, t, c)?;
+    let f = dev.func(FAMILY, &typed("rms_norm_backward", "rms_norm_backward", t)?)?;
+    let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
+    // SAFETY: x, dy, dx hold n*c elements, w c; part holds g*c f32 and block b < g writes only
+    // its own partial row b (every block has at least one row since g <= n).
+    dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+    colsum(&part, &dw, g, c)?;
+    Ok(vec![dx, dw])
+}
+
+/// x, dy: (N, C), w: (C) -> [dx (N, C), dw (C), db (C)].
 pub fn layer_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, eps: f64) -> Result<Vec<CudaStorage>> {
-    Err(Error::NotImplemented { op: "layer_norm_backward", device: "cuda".into() })
+    let t = x.float("layer_norm_backward")?.dtype;
+    expect("layer_norm_backward", "x", x, t, n * c)?;
+    expect("layer_norm_backward", "w", w, t, c)?;
+    expect("layer_norm_backward", "dy", dy, t, n * c)?;
+    let dev = x.dev();
+    let dx = CudaStorage::alloc(dev, t, n * c)?;
+    if n == 0 || c == 0 {
+        return Ok(vec![dx, zeros_like_w(x, c)?, zeros_like_w(x, c)?]);
+    }
+    let g = n.min(BWD_BLOCKS);
+    let (pw, pb) = (CudaStorage::alloc(dev, DType::F32, g * c)?, CudaStorage::alloc(dev, DType::F32, g * c)?);
+    let (dw, db) = (CudaStorage::alloc(dev, t, c)?, CudaStorage::alloc(dev, t, c)?);
+    let f = dev.func(FAMILY, &typed("layer_norm_backward", "layer_norm_backward", t)?)?;
+    let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
+    // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32.
+    dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+    colsum(&pw, &dw, g, c)?;
+    colsum(&pb, &db, g, c)?;
+    Ok(vec![dx, dw, db])
 }

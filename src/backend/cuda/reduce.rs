@@ -1,18 +1,98 @@
 //! Launch wrappers for kernels/reduce.cu. Twin: backend/cpu/reduce.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//! x is viewed as (outer, dim, inner) and reduced over dim -> (outer, inner), output in x's dtype
+//! (argmax: U32). Rows (inner == 1) go to a warp per row when dim is short, a block per row
+//! otherwise; columns (inner > 1) to 32 x 8 blocks. All reductions have a fixed order.
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
-use crate::{Error, Result};
+use super::elementwise::typed;
+use super::{blocks_for, Arg, CudaStorage};
 use crate::backend::ReduceOp;
+use crate::tensor::DType;
+use crate::{Error, Result};
 
-#[allow(clippy::too_many_arguments)]
-pub fn reduce(op: ReduceOp, x: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "reduce", device: "cuda".into() })
+const FAMILY: &str = "reduce";
+/// Rows at most this long get one warp each; longer ones one block of ROW_THREADS.
+const WARP_ROW_MAX: usize = 1024;
+const ROW_THREADS: u32 = 256;
+/// Grid cap for the grid-stride row / column loops.
+const MAX_GRID: usize = 65535 * 8;
+
+fn check_len(op: &'static str, x: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result<()> {
+    if x.len != outer * dim * inner {
+        return Err(Error::bad_shape(op, &crate::tensor::Shape(vec![x.len]), format!("x should hold outer*dim*inner = {outer}*{dim}*{inner} elements")));
+    }
+    Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// y = 0 over `y.len` elements (an empty reduction). U32 zero has the f32 zero's bits.
+fn zero(y: &CudaStorage) -> Result<()> {
+    let dev = y.dev();
+    let name = if y.dtype == DType::BF16 { "zero_bf16" } else { "zero_f32" };
+    let f = dev.func(FAMILY, name)?;
+    // SAFETY: y holds y.len elements of the kernel's element size (4 bytes for F32/U32, 2 for BF16).
+    dev.launch(&f, (blocks_for(y.len, 256), 1, 1), (256, 1, 1), 0, &[y.arg(), Arg::U64(y.len as u64)])
+}
+
+pub fn reduce(op: ReduceOp, x: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result<CudaStorage> {
+    x.float("reduce")?;
+    check_len("reduce", x, outer, dim, inner)?;
+    let y = CudaStorage::alloc(x.dev(), x.dtype, outer * inner)?;
+    if y.len == 0 {
+        return Ok(y);
+    }
+    if dim == 0 {
+        zero(&y)?;
+        return Ok(y);
+    }
+    let code = match op {
+        ReduceOp::Sum => 0,
+        ReduceOp::Max => 1,
+    };
+    let dev = x.dev();
+    let (o, d, i) = (Arg::U64(outer as u64), Arg::U64(dim as u64), Arg::U64(inner as u64));
+    // SAFETY (all launches below): x holds outer*dim*inner elements and y outer*inner of the
+    // kernel's type; every kernel bounds-checks its row / column indices.
+    if inner == 1 && dim <= WARP_ROW_MAX {
+        let f = dev.func(FAMILY, &typed("reduce", "reduce_rows_warp", x.dtype)?)?;
+        let grid = outer.div_ceil(8) as u32;
+        dev.launch(&f, (grid, 1, 1), (256, 1, 1), 0, &[x.arg(), y.arg(), o, d, Arg::I32(code)])?;
+    } else if inner == 1 {
+        let f = dev.func(FAMILY, &typed("reduce", "reduce_rows_block", x.dtype)?)?;
+        let grid = outer.min(MAX_GRID) as u32;
+        dev.launch(&f, (grid, 1, 1), (ROW_THREADS, 1, 1), 0, &[x.arg(), y.arg(), o, d, Arg::I32(code)])?;
+    } else {
+        let f = dev.func(FAMILY, &typed("reduce", "reduce_cols", x.dtype)?)?;
+        let grid = (outer * inner.div_ceil(32)).min(MAX_GRID) as u32;
+        dev.launch(&f, (grid, 1, 1), (32, 8, 1), 0, &[x.arg(), y.arg(), o, d, i, Arg::I32(code)])?;
+    }
+    Ok(y)
+}
+
+/// Index of the largest element along dim (the first on ties), as U32.
 pub fn argmax(x: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "argmax", device: "cuda".into() })
+    x.float("argmax")?;
+    check_len("argmax", x, outer, dim, inner)?;
+    if dim > u32::MAX as usize {
+        return Err(Error::range("argmax", format!("dim {dim} does not fit a U32 index")));
+    }
+    let y = CudaStorage::alloc(x.dev(), DType::U32, outer * inner)?;
+    if y.len == 0 {
+        return Ok(y);
+    }
+    if dim == 0 {
+        zero(&y)?;
+        return Ok(y);
+    }
+    let dev = x.dev();
+    let (o, d, i) = (Arg::U64(outer as u64), Arg::U64(dim as u64), Arg::U64(inner as u64));
+    // SAFETY: x holds outer*dim*inner elements, y outer*inner u32; dim >= 1 so row[0] exists.
+    if inner == 1 {
+        let f = dev.func(FAMILY, &typed("argmax", "argmax_rows", x.dtype)?)?;
+        let threads = if dim <= 64 { 32 } else { ROW_THREADS };
+        dev.launch(&f, (outer.min(MAX_GRID) as u32, 1, 1), (threads, 1, 1), 0, &[x.arg(), y.arg(), o, d])?;
+    } else {
+        let f = dev.func(FAMILY, &typed("argmax", "argmax_cols", x.dtype)?)?;
+        let grid = (outer * inner.div_ceil(32)).min(MAX_GRID) as u32;
+        dev.launch(&f, (grid, 1, 1), (32, 8, 1), 0, &[x.arg(), y.arg(), o, d, i])?;
+    }
+    Ok(y)
 }

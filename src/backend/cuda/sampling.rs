@@ -1,13 +1,129 @@
-//! Launch wrappers for kernels/sampling.cu. Twin: backend/cpu/sampling.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//! Launch wrappers for kernels/sampling.cu. Twin: src/sample/ (`kiln::sample::sample`): for the
+//! same (seed, row id, step) the CUDA sampler returns the same token as the CPU one (the kernel
+//! mirrors row.rs's passes and roundings; see the .cu header).
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
-use crate::{Error, Result};
+use super::{Arg, CudaStorage, Dev, DevBuf};
 use crate::sample::SamplingParams;
+use crate::tensor::{DType, Shape};
+use crate::{Error, Result};
+use std::sync::Arc;
 
-#[allow(clippy::too_many_arguments)]
+const FAMILY: &str = "sampling";
+/// Threads per block (one block per row): SAMPLE_THREADS in the .cu.
+pub const THREADS: u32 = 1024;
+/// Ids per block of the two-level inverse CDF (SAMPLE_BLOCK, row.rs BLOCK).
+const BLOCK: usize = 256;
+/// First radix level's bins (HIST_BINS).
+const HIST_BINS: usize = 4096;
+/// Dynamic shared memory we allow ourselves (fits sm_80's 163 KiB opt-in): V <= ~1.0M.
+const MAX_SMEM: usize = 160 * 1024;
+
+/// Dynamic shared memory for vocabulary size `v`: the f64 histogram and 4 f64 lane sums per block.
+fn smem_bytes(v: usize) -> usize {
+    (HIST_BINS + 4 * v.div_ceil(BLOCK)) * 8
+}
+
+/// Per-row parameter words for the kernel: [temperature, top_k (0 = off), top_p, min_p, row id].
+pub fn param_words(v: usize, params: &[SamplingParams], rows: &[u32]) -> Vec<u32> {
+    params
+        .iter()
+        .zip(rows)
+        .flat_map(|(p, &row)| {
+            let k = if p.top_k == 0 || p.top_k >= v { 0 } else { p.top_k as u32 };
+            [p.temperature.to_bits(), k, p.top_p.to_bits(), p.min_p.to_bits(), row]
+        })
+        .collect()
+}
+
+/// The kernel launch alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,) u32.
+pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf) -> Result<()> {
+    let dev = logits.dev();
+    let name = match logits.dtype {
+        DType::F32 => "sample_f32",
+        DType::BF16 => "sample_bf16",
+        d => return Err(Error::UnsupportedDType { op: "sample", dtype: d, detail: "CUDA sampling takes F32 or BF16 logits" }),
+    };
+    let smem = smem_bytes(v);
+    if smem > MAX_SMEM {
+        return Err(Error::Msg(format!("sample: the CUDA sampler supports V up to {}, got {v}", (MAX_SMEM / 8 - HIST_BINS) / 4 * BLOCK)));
+    }
+    if b > i32::MAX as usize {
+        return Err(Error::Msg(format!("sample: too many rows ({b}) for one launch")));
+    }
+    let f = dev.func(FAMILY, name)?;
+    let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), Arg::U64(seed), Arg::U32(step), out.arg(), Arg::U32(b as u32)];
+    // SAFETY (launch): logits hold B * V elements, prm 5B words and out 2B words (checked by callers).
+    dev.launch(&f, (b as u32, 1, 1), (THREADS, 1, 1), smem as u32, &args)
+}
+
+/// One token id per row of the (B, V) logits (B = params.len()); same contract as
+/// `kiln::sample::sample`, including its error messages for bad shapes and parameters.
 pub fn sample(logits: &CudaStorage, v: usize, params: &[SamplingParams], seed: u64, rows: &[u32], step: u32) -> Result<Vec<u32>> {
-    Err(Error::NotImplemented { op: "sample", device: "cuda".into() })
+    let b = params.len();
+    if v == 0 || v > u32::MAX as usize {
+        return Err(Error::Msg(format!("sample: vocabulary size V must be in 1..=2^32-1, got {v}")));
+    }
+    if b.checked_mul(v) != Some(logits.len) {
+        let detail = format!("logits hold {} values, expected B * V with B = {b} (one SamplingParams per row)", logits.len);
+        return Err(Error::shape("sample", &Shape::from([logits.len]), &Shape::from([b, v]), detail));
+    }
+    if rows.len() != b {
+        let detail = format!("{} row ids for {b} rows", rows.len());
+        return Err(Error::shape("sample", &Shape::from([rows.len()]), &Shape::from([b]), detail));
+    }
+    for (r, p) in params.iter().enumerate() {
+        p.validate().map_err(|e| Error::Msg(format!("{e} (batch row {r}, row id {})", rows[r])))?;
+    }
+    if b == 0 {
+        return Ok(vec![]);
+    }
+    let dev = logits.dev();
+    let prm = dev.upload(&param_words(v, params, rows))?;
+    let out = dev.alloc(2 * b * 4)?;
+    launch(logits, v, b, &prm, seed, step, &out)?;
+    let host: Vec<u32> = out.download()?;
+    let (tokens, status) = host.split_at(b);
+    for r in 0..b {
+        let why = match status[r] {
+            0 if (tokens[r] as usize) < v => continue,
+            0 => format!("the kernel returned token {} >= V = {v} (a kernel bug)", tokens[r]),
+            1 => format!("logit NaN or +inf at token {} (logits must be finite or -inf)", tokens[r]),
+            2 => "every logit is -inf: nothing can be sampled".to_string(),
+            s => format!("unexpected kernel status {s} (a kernel bug)"),
+        };
+        return Err(Error::Msg(format!("sample: batch row {r} (row id {}): {why}", rows[r])));
+    }
+    Ok(tokens.to_vec())
+}
+
+/// The sampler's uniform for each row id on the GPU (`kiln::sample::row_uniform` there): a debug
+/// entry for the RNG parity test.
+pub fn row_uniforms(dev: &Arc<Dev>, seed: u64, rows: &[u32], step: u32) -> Result<Vec<f64>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let r = dev.upload(rows)?;
+    let out = dev.alloc(rows.len() * 8)?;
+    let f = dev.func(FAMILY, "sampler_uniform")?;
+    let grid = (rows.len().div_ceil(256) as u32, 1, 1);
+    // SAFETY (launch): rows holds n ids, out n f64.
+    dev.launch(&f, grid, (256, 1, 1), 0, &[r.arg(), Arg::U32(rows.len() as u32), Arg::U64(seed), Arg::U32(step), out.arg()])?;
+    out.download()
+}
+
+/// Bench-only sort-based baseline (kernels/sampling.cu `sort_sample_f32`): bitonic sort of each
+/// row, then softmax / top-k / top-p / draw on the sorted prefix. `keys` and `ids` are scratch of
+/// B * P elements (4 bytes each), P = V rounded up to a power of two; `out` (B,) u32.
+#[allow(clippy::too_many_arguments)]
+pub fn sort_baseline_launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, keys: &DevBuf, ids: &DevBuf, out: &DevBuf) -> Result<()> {
+    logits.expect("sort_sample", DType::F32)?;
+    let p2 = v.next_power_of_two();
+    if keys.bytes < b * p2 * 4 || ids.bytes < b * p2 * 4 || out.bytes < b * 4 || p2 > u32::MAX as usize {
+        return Err(Error::Msg("sort_sample: scratch buffers too small".into()));
+    }
+    let dev = logits.dev();
+    let f = dev.func(FAMILY, "sort_sample_f32")?;
+    let args = [logits.arg(), Arg::U32(v as u32), Arg::U32(p2 as u32), prm.arg(), Arg::U64(seed), Arg::U32(step), keys.arg(), ids.arg(), out.arg()];
+    // SAFETY (launch): sizes checked above; prm holds 5B words.
+    dev.launch(&f, (b as u32, 1, 1), (THREADS, 1, 1), 0, &args)
 }

@@ -1,27 +1,117 @@
 //! Launch wrappers for kernels/softmax_xent.cu. Twin: backend/cpu/softmax_xent.rs.
-//! (Not written yet: each op reports NotImplemented until its kernel lands.)
+//! One block per row (grid-stride over rows); outputs in the input's dtype (the loss in the
+//! logits' dtype). The loss mean is two-stage (per-row losses, then one fixed-order block), so
+//! it is deterministic. Targets are not copied back to the host for the range check: a target
+//! that is neither `ignore` nor < V makes the loss (and its row of dlogits) NaN instead.
 
-#![allow(unused_variables)]
-
-use super::CudaStorage;
+use super::elementwise::typed;
+use super::{Arg, CudaStorage};
+use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
-#[allow(clippy::too_many_arguments)]
+const FAMILY: &str = "softmax_xent";
+const MAX_GRID: usize = 65535 * 8;
+
+/// Threads per row block: about 16 elements per thread, 32..1024.
+pub fn row_threads(c: usize) -> u32 {
+    c.div_ceil(16).next_power_of_two().clamp(32, 1024) as u32
+}
+
+fn expect_len(op: &'static str, what: &str, s: &CudaStorage, want: usize) -> Result<()> {
+    if s.len == want {
+        return Ok(());
+    }
+    Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("{what} should hold {want} elements")))
+}
+
+fn grid(n: usize) -> (u32, u32, u32) {
+    (n.min(MAX_GRID) as u32, 1, 1)
+}
+
+/// x: (N, C) -> softmax over C, or log-softmax when `log`.
 pub fn softmax(x: &CudaStorage, n: usize, c: usize, log: bool) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "softmax", device: "cuda".into() })
+    x.float("softmax")?;
+    expect_len("softmax", "x", x, n * c)?;
+    let y = CudaStorage::alloc(x.dev(), x.dtype, n * c)?;
+    if c == 0 {
+        return Ok(y);
+    }
+    let dev = x.dev();
+    let f = dev.func(FAMILY, &typed("softmax", "softmax", x.dtype)?)?;
+    // SAFETY: x and y hold n*c elements of the kernel's type; rows are bounds-checked.
+    dev.launch(&f, grid(n), (row_threads(c), 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)])?;
+    Ok(y)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// y: the forward output, dy: (N, C) -> dx (N, C).
 pub fn softmax_backward(y: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, log: bool) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "softmax_backward", device: "cuda".into() })
+    y.float("softmax_backward")?;
+    dy.expect("softmax_backward", y.dtype)?;
+    expect_len("softmax_backward", "y", y, n * c)?;
+    expect_len("softmax_backward", "dy", dy, n * c)?;
+    let dx = CudaStorage::alloc(y.dev(), y.dtype, n * c)?;
+    if c == 0 {
+        return Ok(dx);
+    }
+    let dev = y.dev();
+    let f = dev.func(FAMILY, &typed("softmax_backward", "softmax_backward", y.dtype)?)?;
+    let args = [y.arg(), dy.arg(), dx.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)];
+    // SAFETY: y, dy, dx hold n*c elements of the kernel's type; rows are bounds-checked.
+    dev.launch(&f, grid(n), (row_threads(c), 1, 1), 0, &args)?;
+    Ok(dx)
 }
 
-#[allow(clippy::too_many_arguments)]
+fn check_targets(op: &'static str, targets: &CudaStorage, n: usize) -> Result<()> {
+    targets.expect(op, DType::U32)?;
+    expect_len(op, "targets", targets, n)
+}
+
+/// logits: (N, V), targets: (N) U32 -> one element: the mean loss over rows not ignored.
 pub fn cross_entropy(logits: &CudaStorage, targets: &CudaStorage, n: usize, v: usize, ignore: u32) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "cross_entropy", device: "cuda".into() })
+    logits.float("cross_entropy")?;
+    expect_len("cross_entropy", "logits", logits, n * v)?;
+    check_targets("cross_entropy", targets, n)?;
+    let dev = logits.dev();
+    let out = CudaStorage::alloc(dev, logits.dtype, 1)?;
+    let rows = CudaStorage::alloc(dev, DType::F32, n.max(1))?;
+    let (nn, vv, ig) = (Arg::U64(n as u64), Arg::U64(v as u64), Arg::U32(ignore));
+    if v > 0 {
+        let f = dev.func(FAMILY, &typed("cross_entropy", "xent_rows", logits.dtype)?)?;
+        // SAFETY: logits hold n*v elements, targets and rows n; rows are bounds-checked and a
+        // target >= v is never used as an index.
+        dev.launch(&f, grid(n), (row_threads(v), 1, 1), 0, &[logits.arg(), targets.arg(), rows.arg(), nn, vv, ig])?;
+    } else if n > 0 {
+        // V = 0: every target must be ignored; rows get 0 (a non-ignored one is out of range).
+        let z = dev.func("reduce", "zero_f32")?;
+        // SAFETY: rows holds n f32.
+        dev.launch(&z, (n.div_ceil(256) as u32, 1, 1), (256, 1, 1), 0, &[rows.arg(), nn])?;
+    }
+    let f = dev.func(FAMILY, &typed("cross_entropy", "xent_mean", logits.dtype)?)?;
+    // SAFETY: one block reads n row losses and n targets and writes out[0].
+    dev.launch(&f, (1, 1, 1), (1024, 1, 1), 0, &[rows.arg(), targets.arg(), out.arg(), nn, ig])?;
+    Ok(out)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// dloss: one element -> dlogits (N, V) = dloss (softmax - onehot) / count, ignored rows zero.
 pub fn cross_entropy_backward(logits: &CudaStorage, targets: &CudaStorage, dloss: &CudaStorage, n: usize, v: usize, ignore: u32) -> Result<CudaStorage> {
-    Err(Error::NotImplemented { op: "cross_entropy_backward", device: "cuda".into() })
+    logits.float("cross_entropy_backward")?;
+    dloss.float("cross_entropy_backward")?;
+    expect_len("cross_entropy_backward", "logits", logits, n * v)?;
+    expect_len("cross_entropy_backward", "dloss", dloss, 1)?;
+    check_targets("cross_entropy_backward", targets, n)?;
+    let dev = logits.dev();
+    let dx = CudaStorage::alloc(dev, logits.dtype, n * v)?;
+    if n * v == 0 {
+        return Ok(dx);
+    }
+    let cnt = CudaStorage::alloc(dev, DType::F32, 1)?;
+    let (nn, vv, ig) = (Arg::U64(n as u64), Arg::U64(v as u64), Arg::U32(ignore));
+    let fc = dev.func(FAMILY, "xent_count")?;
+    // SAFETY: one block reads n targets and writes cnt[0].
+    dev.launch(&fc, (1, 1, 1), (1024, 1, 1), 0, &[targets.arg(), cnt.arg(), nn, ig])?;
+    let f = dev.func(FAMILY, &typed("cross_entropy_backward", "xent_backward", logits.dtype)?)?;
+    let args = [logits.arg(), targets.arg(), dloss.arg(), Arg::I32((dloss.dtype == DType::BF16) as i32), cnt.arg(), dx.arg(), nn, vv, ig];
+    // SAFETY: logits and dx hold n*v elements, targets n, dloss 1 (of the flagged type), cnt 1.
+    dev.launch(&f, grid(n), (row_threads(v), 1, 1), 0, &args)?;
+    Ok(dx)
 }

@@ -1,7 +1,35 @@
-//! GPU bench cases for kernels/linear_attention.cu (not written yet).
-use super::{Ctx, Row};
+//! GPU bench cases for kernels/linear_attention.cu: the chunked forward at BH = 64, T = 4096,
+//! D = 128 against the copy ceiling (q, k, v read once, o written once), and forward + backward
+//! against the forward alone.
+use super::{Case, Ctx, Row};
+use crate::backend::cuda::linear_attention as la;
+use crate::backend::LinAttnDims;
+use crate::tensor::DType;
 use crate::Result;
 
-pub fn rows(_ctx: &Ctx) -> Result<Vec<Row>> {
-    Ok(vec![])
+pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
+    let mut rows = vec![];
+    let (bh, t, dh) = (64usize, 4096usize, 128usize);
+    let d = LinAttnDims { bh, t, dk: dh, dv: dh };
+    for dt in [DType::F32, DType::BF16] {
+        let len = bh * t * dh;
+        let es = dt.size_in_bytes();
+        let sets = ctx.sets_for(3 * len * es);
+        let q = ctx.rand_sets(len, dt, sets, 21)?;
+        let k = ctx.rand_sets(len, dt, sets, 22)?;
+        let v = ctx.rand_sets(len, dt, sets, 23)?;
+        let dout = ctx.rand_sets(len, dt, sets, 24)?;
+        let shape = format!("BH={bh} T={t} D={dh}");
+        let var = format!("{dt:?}").to_lowercase();
+        let flops = 2.0 * (bh * t) as f64 * (64.0 * dh as f64 * 2.0 + 2.0 * (dh * dh) as f64);
+        let fwd = ctx.time_ms(|i| la::linear_attention(&q[i % sets], &k[i % sets], &v[i % sets], None, d, true).map(drop))?;
+        rows.push(ctx.finish(Case::new("linear_attention_fwd", &var, shape.clone(), fwd).bytes((4 * len * es) as f64).flops(flops)));
+        let both = ctx.time_ms(|i| {
+            let j = i % sets;
+            la::linear_attention(&q[j], &k[j], &v[j], None, d, true)?;
+            la::linear_attention_backward(&q[j], &k[j], &v[j], None, &dout[j], d, true).map(drop)
+        })?;
+        rows.push(ctx.finish(Case::new("linear_attention_fwd+bwd", &var, shape.clone(), both).flops(4.0 * flops).vs("fwd", fwd)));
+    }
+    Ok(rows)
 }

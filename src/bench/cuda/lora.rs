@@ -1,7 +1,57 @@
-//! GPU bench cases for kernels/lora.cu (not written yet).
-use super::{Ctx, Row};
+//! GPU bench cases for kernels/lora.cu: the fused LoRA forward against cuBLAS x W alone and
+//! against the unfused 3-call cuBLAS composition, the decode shape (N = 16, bandwidth over
+//! W + A + B), and the backward against one cuBLAS dgrad GEMM (dX = dY W^T).
+use super::baseline::{cublas_gemm_ms, Cublas};
+use super::{Case, Ctx, Row};
+use crate::backend::cuda::{elementwise as ew, lora, CudaStorage};
+use crate::backend::{BinaryOp, LoraDims};
+use crate::tensor::{DType, Shape};
 use crate::Result;
 
-pub fn rows(_ctx: &Ctx) -> Result<Vec<Row>> {
-    Ok(vec![])
+pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
+    let mut rows = vec![];
+    let blas = Cublas::new(&ctx.dev).ok();
+    let dt = DType::BF16;
+    let es = dt.size_in_bytes();
+    for &(n, k, m, r) in &[(4096usize, 4096usize, 4096usize, 16usize), (16, 4096, 4096, 16)] {
+        let d = LoraDims { n, k, m, r, scale: 2.0 };
+        let sets = ctx.sets_for((n * k + k * m) * es);
+        let x = ctx.rand_sets(n * k, dt, sets, 11)?;
+        let w = ctx.rand_sets(k * m, dt, sets, 12)?;
+        let a = ctx.rand_sets(k * r, dt, sets, 13)?;
+        let b = ctx.rand_sets(r * m, dt, sets, 14)?;
+        let shape = format!("N={n} K={k} M={m} R={r}");
+        let flops = 2.0 * (n * k * m + n * k * r + n * r * m) as f64;
+        let bytes = ((n * k + k * m + k * r + r * m + n * m) * es) as f64;
+        let ms = ctx.time_ms(|i| lora::lora(&x[i % sets], &w[i % sets], &a[i % sets], &b[i % sets], d).map(drop))?;
+        let case = || Case::new("lora_fwd", "bf16", shape.clone(), ms).flops(flops).bytes(bytes);
+        let Some(blas) = &blas else {
+            rows.push(ctx.finish(case()));
+            continue;
+        };
+        let xw = cublas_gemm_ms(ctx, blas, n, k, m, dt, false, false)?;
+        rows.push(ctx.finish(case().vs("cublas_xW", xw)));
+        if n > 64 {
+            // Unfused: t = x A, u = t B, y = x W, y + u (our add).
+            let (t, u, y) = (CudaStorage::alloc(&ctx.dev, dt, n * r)?, CudaStorage::alloc(&ctx.dev, dt, n * m)?, CudaStorage::alloc(&ctx.dev, dt, n * m)?);
+            let s = Shape(vec![n * m]);
+            let unfused = ctx.time_ms(|i| {
+                let j = i % sets;
+                blas.gemm(&x[j], &a[j], &t, n, k, r, false, false)?;
+                blas.gemm(&t, &b[j], &u, n, r, m, false, false)?;
+                blas.gemm(&x[j], &w[j], &y, n, k, m, false, false)?;
+                ew::binary(BinaryOp::Add, &y, &s, &u, &s, &s).map(drop)
+            })?;
+            rows.push(ctx.finish(case().vs("cublas_3call", unfused)));
+            // Backward, W frozen: dX, dA, dB vs one cuBLAS dgrad GEMM dX = dY W^T.
+            let dy = ctx.rand_sets(n * m, dt, sets, 15)?;
+            let bwd = ctx.time_ms(|i| {
+                let j = i % sets;
+                lora::lora_backward(&x[j], &w[j], &a[j], &b[j], &dy[j], d, true, false).map(drop)
+            })?;
+            let dgrad = cublas_gemm_ms(ctx, blas, n, m, k, dt, false, true)?;
+            rows.push(ctx.finish(Case::new("lora_bwd", "bf16 dx+da+db", shape.clone(), bwd).flops(2.0 * flops).vs("cublas_dgrad", dgrad)));
+        }
+    }
+    Ok(rows)
 }

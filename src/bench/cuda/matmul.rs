@@ -1,7 +1,54 @@
-//! GPU bench cases for kernels/matmul.cu (not written yet).
-use super::{Ctx, Row};
+//! GPU bench cases for kernels/matmul.cu: the f32 SGEMM and the bf16 mma.sync GEMM against cuBLAS
+//! (same operands, same process) at 4096^3, 8192^3 and a model-ish odd shape (an MLP up-projection).
+use super::baseline::Cublas;
+use super::{Case, Ctx, Row};
+use crate::backend::cuda::{matmul, CudaStorage};
+use crate::tensor::DType;
 use crate::Result;
 
-pub fn rows(_ctx: &Ctx) -> Result<Vec<Row>> {
-    Ok(vec![])
+/// (M, K, N)
+const SHAPES: &[(usize, usize, usize)] = &[(4096, 4096, 4096), (8192, 8192, 8192), (4000, 4096, 11008)];
+
+/// The first `len` elements of `s` (the kernels read only what the dimensions describe).
+fn prefix(s: &CudaStorage, len: usize) -> CudaStorage {
+    CudaStorage { buf: s.buf.clone(), dtype: s.dtype, len }
+}
+
+pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
+    let mut rows = vec![];
+    let blas = Cublas::new(&ctx.dev).ok();
+    // Two operand buffers big enough for every shape, shared by A and B (rotated), so the set-up
+    // stays within the bench's time budget. GEMMs this size are compute-bound: L2 reuse is moot.
+    let big = SHAPES.iter().map(|&(m, k, n)| (m * k).max(k * n)).max().unwrap_or(0);
+    let f32_sets = ctx.rand_sets(big, DType::F32, 2, 11)?;
+    for dtype in [DType::F32, DType::BF16] {
+        let sets = match dtype {
+            DType::F32 => f32_sets.clone(),
+            _ => f32_sets.iter().map(|s| crate::backend::cuda::elementwise::cast(s, dtype)).collect::<Result<Vec<_>>>()?,
+        };
+        let v = format!("{dtype:?}").to_lowercase();
+        for &(m, k, n) in SHAPES {
+            let (a, b) = ([prefix(&sets[0], m * k), prefix(&sets[1], m * k)], [prefix(&sets[1], k * n), prefix(&sets[0], k * n)]);
+            let shape = format!("{m}x{k}x{n}");
+            let ms = ctx.time_ms(|i| matmul::matmul(&a[i % 2], &b[i % 2], 1, 1, m, k, n, false, false).map(drop))?;
+            let mut case = Case::new("matmul", &v, shape, ms).flops(2.0 * (m * k * n) as f64);
+            if let Some(blas) = &blas {
+                let c = CudaStorage::alloc(&ctx.dev, dtype, m * n)?;
+                let base = ctx.time_ms(|i| blas.gemm(&a[i % 2], &b[i % 2], &c, m, k, n, false, false))?;
+                case = case.vs(&format!("cublas_{v}"), base);
+            }
+            rows.push(ctx.finish(case));
+        }
+        // one transposed case (the weight-gradient layout X^T dY) at 4096^3
+        let s = 4096;
+        let (a, b) = (prefix(&sets[0], s * s), prefix(&sets[1], s * s));
+        let ms = ctx.time_ms(|_| matmul::matmul(&a, &b, 1, 1, s, s, s, true, false).map(drop))?;
+        let mut case = Case::new("matmul_tn", &v, format!("{s}^3"), ms).flops(2.0 * (s as f64).powi(3));
+        if let Some(blas) = &blas {
+            let c = CudaStorage::alloc(&ctx.dev, dtype, s * s)?;
+            case = case.vs(&format!("cublas_{v}"), ctx.time_ms(|_| blas.gemm(&a, &b, &c, s, s, s, true, false))?);
+        }
+        rows.push(ctx.finish(case));
+    }
+    Ok(rows)
 }

@@ -96,7 +96,8 @@ impl Ctx {
         }
         self.dev.synchronize()?;
         let mut t = Vec::with_capacity(self.repeats);
-        let (start, stop) = (self.dev.ctx.new_event(None).map_err(err)?, self.dev.ctx.new_event(None).map_err(err)?);
+        let timing = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT); // the default (None) disables timing
+        let (start, stop) = (self.dev.ctx.new_event(timing).map_err(err)?, self.dev.ctx.new_event(timing).map_err(err)?);
         for i in 0..self.repeats.max(1) {
             start.record(&self.dev.stream).map_err(err)?;
             f(i)?;

@@ -1,7 +1,49 @@
-//! GPU bench cases for kernels/softmax_xent.cu (not written yet).
-use super::{Ctx, Row};
+//! GPU bench cases for kernels/softmax_xent.cu on a (4096, 32000) logits matrix, f32 and bf16:
+//! softmax and log-softmax forward, softmax backward, cross-entropy forward and backward.
+//! Memory-bound; bytes = each input read once + each output written once.
+use super::{Case, Ctx, Row};
+use crate::backend::cpu::CpuStorage;
+use crate::backend::cuda::{elementwise as ew, softmax_xent as sx, CudaStorage};
+use crate::tensor::DType;
 use crate::Result;
 
-pub fn rows(_ctx: &Ctx) -> Result<Vec<Row>> {
-    Ok(vec![])
+pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
+    let mut rows = vec![];
+    let (n, v) = (4096usize, 32000usize);
+    let sets = ctx.sets_for(n * v * 4);
+    let xf = input_sets(ctx, n * v, sets, 21)?;
+    let targets: Vec<u32> = (0..n).map(|r| ((r * 7919) % v) as u32).collect();
+    let tg = CudaStorage::from_cpu(&CpuStorage::U32(targets), ctx.dev.ordinal)?;
+    let dl = CudaStorage::from_cpu(&CpuStorage::F32(vec![1.0]), ctx.dev.ordinal)?;
+    let shape = format!("({n},{v})");
+    let nv = (n * v) as f64;
+    for dtype in [DType::F32, DType::BF16] {
+        let x = if dtype == DType::F32 { xf.clone() } else { xf.iter().map(|s| ew::cast(s, dtype)).collect::<Result<Vec<_>>>()? };
+        let es = dtype.size_in_bytes() as f64;
+        let var = format!("{dtype:?}").to_lowercase();
+        let ms = ctx.time_ms(|i| sx::softmax(&x[i % sets], n, v, false).map(drop))?;
+        rows.push(ctx.finish(Case::new("softmax", &var, shape.clone(), ms).bytes(2.0 * es * nv)));
+        let ms = ctx.time_ms(|i| sx::softmax(&x[i % sets], n, v, true).map(drop))?;
+        rows.push(ctx.finish(Case::new("log_softmax", &var, shape.clone(), ms).bytes(2.0 * es * nv)));
+        // dy: another input set (any data will do for timing).
+        let ms = ctx.time_ms(|i| sx::softmax_backward(&x[i % sets], &x[(i + 1) % sets], n, v, false).map(drop))?;
+        rows.push(ctx.finish(Case::new("softmax_backward", &var, shape.clone(), ms).bytes(3.0 * es * nv)));
+        let ms = ctx.time_ms(|i| sx::cross_entropy(&x[i % sets], &tg, n, v, u32::MAX).map(drop))?;
+        rows.push(ctx.finish(Case::new("cross_entropy", &var, shape.clone(), ms).bytes(es * nv)));
+        let ms = ctx.time_ms(|i| sx::cross_entropy_backward(&x[i % sets], &tg, &dl, n, v, u32::MAX).map(drop))?;
+        rows.push(ctx.finish(Case::new("cross_entropy_backward", &var, shape.clone(), ms).bytes(2.0 * es * nv)));
+    }
+    Ok(rows)
+}
+
+/// `sets` f32 buffers of `len` elements: one drawn on the host (normal(0, 1)), the others
+/// affine images of it made on the device (host RNG for 100M+ elements is the slow part).
+fn input_sets(ctx: &Ctx, len: usize, sets: usize, seed: u64) -> Result<Vec<crate::backend::cuda::CudaStorage>> {
+    let first = ctx.rand_sets(len, DType::F32, 1, seed)?.remove(0);
+    let mut v = vec![first];
+    for k in 1..sets {
+        let next = crate::backend::cuda::elementwise::affine(&v[0], -1.0 + 0.125 * k as f64, 0.25)?;
+        v.push(next);
+    }
+    Ok(v)
 }

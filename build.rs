@@ -81,7 +81,8 @@ mod emu {
             .flag("-pthread")
             .flag("-fno-strict-aliasing") // kernels reinterpret bf16 arrays as uint2 etc.
             .flag("-ffp-contract=off")
-            .flag("-ftls-model=initial-exec"); // shared memory is thread_local; no __tls_get_addr calls
+            .flag("-ftls-model=initial-exec") // shared memory is thread_local; no __tls_get_addr calls
+            .flag("-fno-extern-tls-init"); // extern __shared__ arrays: constant-initialised, no TLS wrapper
         if opt == 0 {
             b.debug(true);
         }

@@ -445,7 +445,7 @@ extern "C" int kiln_emu_launch(const char* family, const char* kernel, const uns
     if (nparams != e->nparams)
         return fail(err, errlen, std::string(kernel) + " takes " + std::to_string(e->nparams) + " parameters, the launch passed " + std::to_string(nparams));
     for (unsigned i = 0; i < nparams; i++)
-        if (sizes[i] != e->sizes[i])
+        if (sizes[i] != e->sizes[i] && !(sizes[i] == 128 && e->sizes[i] <= 128))  // Arg::Words: a struct by value
             return fail(err, errlen, std::string(kernel) + ": parameter " + std::to_string(i) + " is " + std::to_string(e->sizes[i]) +
                                          " bytes, the launch passed " + std::to_string(sizes[i]) + " (Arg::I32/U32/F32 are 4, U64/Ptr 8)");
     unsigned n = block[0] * block[1] * block[2];

@@ -40,7 +40,10 @@ cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
 #    build.rs (feature `emu`) and run on the CPU against its CPU twin (kernels/README.md).
 echo "== emulated CUDA device: tests/cuda parity suite, kernels on the CPU (KILN_CUDA_EMU=1)"
 start=$SECONDS
-KILN_CUDA_EMU=1 cargo test --locked --test cuda -- --include-ignored 2>&1 | tee -a "$log" || status=$?
+#    Skipped there: the cuBLAS comparison (no cuBLAS on the emulated device) and the 1e6-draw
+#    sampler frequency test (minutes when emulated); both run on the GPU (scripts/gpu-check.sh).
+KILN_CUDA_EMU=1 cargo test --locked --test cuda -- --include-ignored \
+  --skip parity_matmul_bf16_vs_cublas_512 --skip parity_sampling_empirical_frequencies 2>&1 | tee -a "$log" || status=$?
 echo "  emulated parity suite: $((SECONDS - start)) s"
 # the kernel table (printed by kernels_compile with --nocapture so it shows in the CI log)
 cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(family|[a-z_]+ +[a-z_0-9]+ +sm_)|kernels_compile:' || status=1

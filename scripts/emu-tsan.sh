@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Emulated kernels under ThreadSanitizer: rebuilds kernels/*.cu for the emulated CUDA device with
-# -fsanitize=thread (build.rs reads KILN_EMU_CXXFLAGS; a separate target folder keeps the normal
-# build intact), then runs the emulator's self-checks and the parity tests of tests/cuda on the
+# -fsanitize=thread (build.rs reads KILN_EMU_CXXFLAGS; only the kiln crate is rebuilt, and again by
+# the next normal build), then runs the emulator's self-checks and the parity tests of tests/cuda on the
 # emulated device. Each fiber (CUDA thread) is a thread to TSan and barriers are annotated
 # (kernels/emu_rt.cpp), so a shared-memory race between the threads of a block is reported even
 # when the fiber order happened to hide it. Usage: scripts/emu-tsan.sh [test-name filter]
@@ -11,7 +11,6 @@ cd "$(dirname "$0")/.."
 filter="${1:-parity_}"
 export KILN_EMU_CXXFLAGS="-fsanitize=thread"
 export KILN_EMU_OPT=1
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}/emu-tsan"
 export KILN_CUDA_EMU=1
 # halt on the first report; the Rust side is not instrumented, so only kernel code is checked.
 export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}"

@@ -154,7 +154,7 @@ struct Runner {  // one per concurrent launch
     const Entry* kernel = nullptr;
     void** params = nullptr;
     std::string error;
-    void* tsan_sched = nullptr;
+    R<void*> tsan_sched;  // atomic: a finished fiber reads it after its last release
     int block_done;  // ThreadSanitizer sync object: a block's fibers happen before the next block's
 };
 thread_local Runner* t_runner = nullptr;  // the runner of the launch running on this OS thread
@@ -322,8 +322,8 @@ void fiber_main() {
     TSAN(__tsan_acquire(f));
     r.kernel->call(r.kernel->fn, r.params);
     on_exit(f);
-    TSAN(__tsan_release(&r.block_done));
     f->state = DONE;
+    TSAN(__tsan_release(&r.block_done));  // last: the scheduler's acquire covers all of this fiber
     yield_to_scheduler(f, r);
     std::abort();  // a finished fiber is never resumed
 }
@@ -456,8 +456,8 @@ void trap(const char* why) {
     r.error = std::string(why) + " (thread " + std::to_string(t.tid.x) + "," + std::to_string(t.tid.y) + "," +
               std::to_string(t.tid.z) + " of block " + std::to_string(t_block.idx.x) + "," +
               std::to_string(t_block.idx.y) + "," + std::to_string(t_block.idx.z) + ")";
-    TSAN(__tsan_release(&r.block_done));
     f->state = DONE;
+    TSAN(__tsan_release(&r.block_done));
     yield_to_scheduler(f, r);
     std::abort();
 }

@@ -156,8 +156,11 @@ struct Runner {  // one per concurrent launch
     std::string error;
     R<void*> tsan_sched;  // atomic: a finished fiber reads it after its last release
     int block_done;  // ThreadSanitizer sync object: a block's fibers happen before the next block's
+    ~Runner() {
+        for (char* s : stacks) munmap(s - 4096, kStack + 4096);
+    }
 };
-thread_local Runner* t_runner = nullptr;  // the runner of the launch running on this OS thread
+thread_local std::atomic<Runner*> t_runner{nullptr};  // the runner of the launch running on this OS thread
 std::atomic<unsigned long> g_launches{0};
 
 // Runners (with their fiber stacks) are pooled across OS threads: one per concurrent launch.
@@ -175,7 +178,7 @@ void give_back(Runner* r) {
     g_pool.push_back(r);
 }
 
-Runner& runner() { return *t_runner; }
+Runner& runner() { return *t_runner.load(std::memory_order_relaxed); }
 Fiber* me() { return reinterpret_cast<Fiber*>(self()); }
 
 void yield_to_scheduler(Fiber* f, Runner& r) {
@@ -510,10 +513,12 @@ extern "C" int kiln_emu_launch(const char* family, const char* kernel, const uns
     if (smem > KILN_EMU_DSMEM_BYTES)
         return fail(err, errlen, std::string(kernel) + ": " + std::to_string(smem) + " bytes of dynamic shared memory (the emulator has " + std::to_string(KILN_EMU_DSMEM_BYTES) + ")");
 
-    t_runner = take_runner();
-    int rc = run_launch(*t_runner, e, kernel, grid, block, params, err, errlen);
-    give_back(t_runner);
-    t_runner = nullptr;
+    Runner* r = take_runner();
+    t_runner.store(r, std::memory_order_relaxed);
+    int rc = run_launch(*r, e, kernel, grid, block, params, err, errlen);
+    if (rc == 0) give_back(r);
+    else delete r;  // a failed launch abandons its fibers mid-kernel: never reuse their state
+    t_runner.store(nullptr, std::memory_order_relaxed);
     t_self.store(nullptr);
     return rc;
 }

@@ -68,42 +68,82 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 // ---- tensor cores and async copies (sm_80+) ----------------------------------------------------
 // Shared-memory address of a generic pointer, as the 32-bit value PTX shared-space operands take.
 __device__ __forceinline__ u32 smem_addr(const void* p) {
+#ifndef KILN_EMU
     u32 r;
     asm volatile("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(r) : "l"(p));
     return r;
+#else
+    return (u32)(u64)p;  // emulated (kernels/emu.h): not a shared-window offset; the wrappers use p
+#endif
 }
 // D = A B + D for one 16x8x16 tile: A row-major 16x16 bf16 (4 regs), B col-major 16x8 bf16
 // (2 regs), D 16x8 f32 (4 regs). Fragment layout: PTX ISA, "mma.m16n8k16" (lane = 4*group + t:
 // a0..a3 hold rows g, g+8 at columns 2t..2t+1 and 2t+8..2t+9; d0..d3 the same rows at columns 2t, 2t+1).
 __device__ __forceinline__ void mma_bf16_16816(float d[4], const u32 a[4], const u32 b[2]) {
+#ifndef KILN_EMU
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+    kiln_emu::mma_bf16_16816(d, a, b);
+#endif
 }
 // Four 8x8 b16 matrices from shared memory; lane l supplies the row address of row l%8 of matrix l/8.
 __device__ __forceinline__ void ldmatrix_x4(u32 r[4], const void* smem_row) {
+#ifndef KILN_EMU
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(smem_row)));
+#else
+    kiln_emu::ldmatrix(r, 4, false, smem_row);
+#endif
 }
 __device__ __forceinline__ void ldmatrix_x2(u32 r[2], const void* smem_row) {
+#ifndef KILN_EMU
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
                  : "=r"(r[0]), "=r"(r[1]) : "r"(smem_addr(smem_row)));
+#else
+    kiln_emu::ldmatrix(r, 2, false, smem_row);
+#endif
 }
 // The transposing forms: each thread receives the column-pair of the transposed 8x8 matrix.
 __device__ __forceinline__ void ldmatrix_x4_trans(u32 r[4], const void* smem_row) {
+#ifndef KILN_EMU
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(smem_row)));
+#else
+    kiln_emu::ldmatrix(r, 4, true, smem_row);
+#endif
 }
 __device__ __forceinline__ void ldmatrix_x2_trans(u32 r[2], const void* smem_row) {
+#ifndef KILN_EMU
     asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];"
                  : "=r"(r[0]), "=r"(r[1]) : "r"(smem_addr(smem_row)));
+#else
+    kiln_emu::ldmatrix(r, 2, true, smem_row);
+#endif
 }
 // 16-byte global->shared copy that bypasses registers; `valid` false writes zeros instead
 // (out-of-range tiles). Both addresses must be 16-byte aligned.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
+#ifndef KILN_EMU
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;"
                  :: "r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0));
+#else
+    kiln_emu::cp_async16(smem, gmem, valid);
+#endif
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" :: "n"(N)); }
+__device__ __forceinline__ void cp_async_commit() {
+#ifndef KILN_EMU
+    asm volatile("cp.async.commit_group;");
+#else
+    kiln_emu::cp_async_commit();
+#endif
+}
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+#ifndef KILN_EMU
+    asm volatile("cp.async.wait_group %0;" :: "n"(N));
+#else
+    kiln_emu::cp_async_wait(N);
+#endif
+}

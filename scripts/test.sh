@@ -6,7 +6,8 @@
 #    run that checks their correctness guards; speed is never asserted). First the CUDA
 #    toolchain wheels (NVRTC, headers, ptxas) are installed into .cache/ so the kernels_compile
 #    test compiles every kernel for every target arch and prints the regs/spills table; the
-#    parity tests in tests/cuda/ are ignored here (they need a GPU: scripts/gpu-check.sh).
+#    parity tests in tests/cuda/ are ignored here (they need a GPU: scripts/gpu-check.sh), and
+#    run on the emulated device in step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,15 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
+# 3. the parity tests of tests/cuda on the emulated CUDA device: every kernel compiled as C++ by
+#    build.rs (feature `emu`) and run on the CPU against its CPU twin (kernels/README.md).
+echo "== emulated CUDA device: tests/cuda parity suite, kernels on the CPU (KILN_CUDA_EMU=1)"
+start=$SECONDS
+#    Skipped there: the cuBLAS comparison (no cuBLAS on the emulated device) and the 1e6-draw
+#    sampler frequency test (minutes when emulated); both run on the GPU (scripts/gpu-check.sh).
+KILN_CUDA_EMU=1 cargo test --locked --test cuda -- --include-ignored \
+  --skip parity_matmul_bf16_vs_cublas_512 --skip parity_sampling_empirical_frequencies 2>&1 | tee -a "$log" || status=$?
+echo "  emulated parity suite: $((SECONDS - start)) s"
 # the kernel table (printed by kernels_compile with --nocapture so it shows in the CI log)
 cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(family|[a-z_]+ +[a-z_0-9]+ +sm_)|kernels_compile:' || status=1
 

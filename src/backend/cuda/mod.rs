@@ -5,6 +5,8 @@
 //! cache, pooled buffers, launches); kernels.rs the embedded sources; one file per kernel family
 //! holds its launch wrappers, with the same name as its CPU twin in backend/cpu.
 
+#[cfg(feature = "emu")]
+pub mod emu;
 #[cfg(feature = "cuda")]
 pub mod kernels;
 #[cfg(feature = "cuda")]
@@ -53,7 +55,7 @@ mod imp {
     use crate::{Error, Result};
     use cudarc::driver::CudaContext;
     use std::sync::Arc;
-    pub use super::runtime::{blocks_for, dev, Arg, Dev, DevBuf};
+    pub use super::runtime::{blocks_for, dev, Arg, Dev, DevBuf, Func};
 
     /// Is the CUDA driver library loadable and does it see at least one device?
     pub fn cuda_available() -> bool {
@@ -62,6 +64,10 @@ mod imp {
 
     /// Number of CUDA devices, or why there are none.
     pub fn device_count() -> Result<usize> {
+        #[cfg(feature = "emu")]
+        if super::emu::requested() {
+            return Ok(1); // the emulated device (KILN_CUDA_EMU=1)
+        }
         // SAFETY: is_culib_present only tries to dlopen libcuda; it has no other side effects.
         if !unsafe { cudarc::driver::sys::is_culib_present() } {
             return Err(Error::NoCuda("the CUDA driver library (libcuda.so) was not found".into()));
@@ -71,6 +77,11 @@ mod imp {
     }
 
     pub fn devices() -> Result<Vec<DeviceInfo>> {
+        #[cfg(feature = "emu")]
+        if super::emu::requested() {
+            let name = "kiln emulator (kernels run on the CPU)".to_string();
+            return Ok(vec![DeviceInfo { ordinal: 0, name, compute_capability: (8, 0), total_mem_bytes: 0 }]);
+        }
         (0..device_count()?)
             .map(|i| {
                 let ctx = context(i)?;

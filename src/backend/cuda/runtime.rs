@@ -9,19 +9,43 @@
 //! - `KILN_CUDA_POISON=1` fills every new buffer with 0xFF bytes (a NaN in f32 and bf16), so a
 //!   kernel that forgets to write an element fails its parity test.
 //! - `KILN_CUDA_SYNC=1` synchronises after every launch, so an error names the kernel that caused it.
+//!
+//! With the `emu` feature, `KILN_CUDA_EMU=1` makes every `Dev` the emulated device of emu.rs: the
+//! same API, with host memory for device memory and kernels compiled as C++ run on the CPU. Each
+//! method below then takes the one branch marked "emulated"; the real-GPU code is untouched.
 
 use super::kernels;
 use crate::{Error, Result};
 use cudarc::driver::{result as cu, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex, OnceLock};
+
+/// A part of `Dev` that only a real GPU has (its context and stream): it dereferences like the
+/// value itself, and panics with a clear message on the emulated device, which has neither.
+pub struct RealOnly<T>(Option<T>);
+
+impl<T> Deref for RealOnly<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0.as_ref().expect("the emulated CUDA device (KILN_CUDA_EMU=1) has no CUDA context or stream")
+    }
+}
+
+/// A kernel, as `Dev::func` finds it and `Dev::launch` takes it.
+#[derive(Clone)]
+pub enum Func {
+    Cuda(CudaFunction),
+    #[cfg(feature = "emu")]
+    Emu(super::emu::Kernel),
+}
 
 /// A GPU as the backend sees it.
 pub struct Dev {
     pub ordinal: usize,
-    pub ctx: Arc<CudaContext>,
-    pub stream: Arc<CudaStream>,
+    pub ctx: RealOnly<Arc<CudaContext>>,
+    pub stream: RealOnly<Arc<CudaStream>>,
     /// Compute capability (major, minor).
     pub cc: (i32, i32),
     pub sm_count: u32,
@@ -33,7 +57,8 @@ pub struct Dev {
 
 impl std::fmt::Debug for Dev {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cuda:{} (sm_{}{})", self.ordinal, self.cc.0, self.cc.1)
+        let emu = if self.is_emu() { ", emulated" } else { "" };
+        write!(f, "cuda:{} (sm_{}{}{emu})", self.ordinal, self.cc.0, self.cc.1)
     }
 }
 
@@ -47,6 +72,24 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
     let mut devs = DEVS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(d) = devs.get(&ordinal) {
         return Ok(d.clone());
+    }
+    let flag = |k: &str| std::env::var(k).map(|v| v == "1").unwrap_or(false);
+    #[cfg(feature = "emu")]
+    if super::emu::requested() {
+        // emulated: no context or stream; compute capability 8.0 (mma.sync, ldmatrix, cp.async)
+        let d = Arc::new(Dev {
+            ordinal,
+            ctx: RealOnly(None),
+            stream: RealOnly(None),
+            cc: (8, 0),
+            sm_count: 4,
+            modules: Default::default(),
+            funcs: Default::default(),
+            poison: flag("KILN_CUDA_POISON"),
+            sync: false,
+        });
+        devs.insert(ordinal, d.clone());
+        return Ok(d);
     }
     let ctx = super::context(ordinal)?;
     // One stream per device: the engine never shares a buffer across streams, so cudarc's
@@ -69,11 +112,10 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
         )
         .map_err(|e| cuda_err("memory pool release threshold", e))?;
     }
-    let flag = |k: &str| std::env::var(k).map(|v| v == "1").unwrap_or(false);
     let d = Arc::new(Dev {
         ordinal,
-        ctx,
-        stream,
+        ctx: RealOnly(Some(ctx)),
+        stream: RealOnly(Some(stream)),
         cc,
         sm_count,
         modules: Default::default(),
@@ -98,15 +140,24 @@ pub enum Arg {
 }
 
 impl Dev {
+    /// Is this the emulated device (KILN_CUDA_EMU=1)?
+    pub fn is_emu(&self) -> bool {
+        self.ctx.0.is_none()
+    }
+
     /// The NVRTC target for this device: compute_XY (PTX, finalised by the driver at load).
     pub fn arch(&self) -> String {
         format!("compute_{}{}", self.cc.0, self.cc.1)
     }
 
     /// Kernel `name` of `kernels/<family>.cu`, compiling the family on first use.
-    pub fn func(&self, family: &'static str, name: &str) -> Result<CudaFunction> {
+    pub fn func(&self, family: &'static str, name: &str) -> Result<Func> {
+        #[cfg(feature = "emu")]
+        if self.is_emu() {
+            return super::emu::kernel(family, name).map(Func::Emu); // emulated
+        }
         if let Some(f) = self.funcs.lock().unwrap().get(&(family, name.to_string())) {
-            return Ok(f.clone());
+            return Ok(Func::Cuda(f.clone()));
         }
         let module = {
             let mut mods = self.modules.lock().unwrap();
@@ -125,14 +176,19 @@ impl Dev {
         };
         let f = module.load_function(name).map_err(|e| cuda_err(format_args!("kernel {name} in kernels/{family}.cu"), e))?;
         self.funcs.lock().unwrap().insert((family, name.to_string()), f.clone());
-        Ok(f)
+        Ok(Func::Cuda(f))
     }
 
     /// Launch `f` on this device's stream. `smem` above 48 KiB raises the kernel's opt-in limit.
-    pub fn launch(&self, f: &CudaFunction, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, args: &[Arg]) -> Result<()> {
+    pub fn launch(&self, f: &Func, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, args: &[Arg]) -> Result<()> {
         if grid.0 == 0 || grid.1 == 0 || grid.2 == 0 {
             return Ok(()); // nothing to do (an empty tensor)
         }
+        let f = match f {
+            Func::Cuda(f) => f,
+            #[cfg(feature = "emu")]
+            Func::Emu(k) => return super::emu::launch(k, grid, block, smem, args), // emulated
+        };
         if smem > 48 * 1024 {
             f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
                 .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
@@ -161,11 +217,22 @@ impl Dev {
     }
 
     pub fn synchronize(&self) -> Result<()> {
+        if self.is_emu() {
+            return Ok(()); // emulated: launches and copies finish before they return
+        }
         self.stream.synchronize().map_err(|e| cuda_err(format_args!("synchronising {self:?}"), e))
     }
 
     /// An uninitialised buffer of `bytes` bytes (0xFF-poisoned under KILN_CUDA_POISON=1).
     pub fn alloc(self: &Arc<Self>, bytes: usize) -> Result<DevBuf> {
+        #[cfg(feature = "emu")]
+        if self.is_emu() {
+            let buf = DevBuf { ptr: super::emu::alloc(bytes)?, bytes, dev: self.clone() }; // emulated
+            if self.poison {
+                buf.fill_bytes(0xFF)?;
+            }
+            return Ok(buf);
+        }
         self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
         let ptr = if bytes == 0 {
             0
@@ -189,6 +256,12 @@ impl Dev {
 
     pub fn upload<T: Copy>(self: &Arc<Self>, host: &[T]) -> Result<DevBuf> {
         let buf = self.alloc(std::mem::size_of_val(host))?;
+        #[cfg(feature = "emu")]
+        if self.is_emu() {
+            // SAFETY (emulated): `buf` holds exactly size_of_val(host) bytes of host memory.
+            unsafe { super::emu::memcpy(buf.ptr, host.as_ptr() as u64, buf.bytes) };
+            return Ok(buf);
+        }
         if buf.bytes > 0 {
             // SAFETY: `buf` holds exactly size_of_val(host) bytes; the sync copy finishes before return.
             unsafe { cu::memcpy_htod_async(buf.ptr, host, self.stream.cu_stream()) }.map_err(|e| cuda_err("host-to-device copy", e))?;
@@ -219,6 +292,12 @@ impl DevBuf {
         if self.bytes == 0 {
             return Ok(());
         }
+        #[cfg(feature = "emu")]
+        if self.dev.is_emu() {
+            // SAFETY (emulated): the whole of this allocation.
+            unsafe { super::emu::memset(self.ptr, byte, self.bytes) };
+            return Ok(());
+        }
         // SAFETY: the range lies inside this allocation.
         unsafe { cu::memset_d8_async(self.ptr, byte, self.bytes, self.dev.stream.cu_stream()) }.map_err(|e| cuda_err("memset", e))
     }
@@ -226,6 +305,12 @@ impl DevBuf {
     pub fn download<T: Copy + Default>(&self) -> Result<Vec<T>> {
         let n = self.bytes / std::mem::size_of::<T>();
         let mut host = vec![T::default(); n];
+        #[cfg(feature = "emu")]
+        if self.dev.is_emu() {
+            // SAFETY (emulated): `host` holds n * size_of::<T>() bytes, all inside this allocation.
+            unsafe { super::emu::memcpy(host.as_mut_ptr() as u64, self.ptr, n * std::mem::size_of::<T>()) };
+            return Ok(host);
+        }
         if n > 0 {
             // SAFETY: `host` holds n * size_of::<T>() == self.bytes bytes.
             unsafe { cu::memcpy_dtoh_async(&mut host, self.ptr, self.dev.stream.cu_stream()) }.map_err(|e| cuda_err("device-to-host copy", e))?;
@@ -241,6 +326,19 @@ impl DevBuf {
         if dst_off + bytes > self.bytes || src_off + bytes > src.bytes {
             return Err(Error::Cuda(format!("device copy out of range: {bytes} bytes at {src_off}->{dst_off} of {}->{}", src.bytes, self.bytes)));
         }
+        #[cfg(feature = "emu")]
+        if self.dev.is_emu() {
+            // SAFETY (emulated): both ranges were checked above; distinct buffers never overlap,
+            // and `copy` (memmove) is used for a copy within one buffer.
+            unsafe {
+                if std::ptr::eq(self, src) {
+                    std::ptr::copy((src.ptr + src_off as u64) as *const u8, (self.ptr + dst_off as u64) as *mut u8, bytes);
+                } else {
+                    super::emu::memcpy(self.ptr + dst_off as u64, src.ptr + src_off as u64, bytes);
+                }
+            }
+            return Ok(());
+        }
         // SAFETY: both ranges were checked against their allocations above.
         unsafe { cu::memcpy_dtod_async(self.ptr + dst_off as u64, src.ptr + src_off as u64, bytes, self.dev.stream.cu_stream()) }
             .map_err(|e| cuda_err("device-to-device copy", e))
@@ -249,6 +347,12 @@ impl DevBuf {
 
 impl Drop for DevBuf {
     fn drop(&mut self) {
+        #[cfg(feature = "emu")]
+        if self.dev.is_emu() {
+            // SAFETY (emulated): allocated by emu::alloc(self.bytes); nothing uses it after the drop.
+            unsafe { super::emu::free(self.ptr, self.bytes) };
+            return;
+        }
         if self.ptr != 0 {
             // SAFETY: allocated by malloc_async on this stream; nothing uses it after the drop.
             let _ = self.dev.ctx.bind_to_thread();

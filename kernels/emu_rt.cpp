@@ -1,0 +1,571 @@
+// kernels/emu_rt.cpp: the emulated CUDA device's launcher (see emu.h). One launch runs on the
+// calling OS thread: blocks one after another; the threads of a block as fibers (ucontext) that
+// run until they reach a barrier or a warp-collective operation, then hand control back to the
+// scheduler loop here, which resumes the runnable fibers pass after pass. Every warp collective
+// (shuffle, vote, __syncwarp, ldmatrix, mma) is completed by the last lane to arrive, for all lanes
+// at once, as the hardware does it; a thread that returns counts as arrived at every later
+// barrier. The order fibers run in alternates between launches (forward / reverse; KILN_EMU_ORDER
+// = forward | reverse | alternate), so a race usually gives a wrong or changing result, and a
+// deadlock (threads waiting on a barrier the others never reach) is reported, not hung.
+// Built with -fsanitize=thread (scripts/emu-tsan.sh), fiber switches and barriers are annotated so
+// ThreadSanitizer sees each fiber as a thread and reports shared-memory races within a block.
+#include "emu.h"
+
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#if defined(__SANITIZE_THREAD__)
+extern "C" {
+void* __tsan_get_current_fiber(void);
+void* __tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void* fiber);
+void __tsan_switch_to_fiber(void* fiber, unsigned flags);
+void __tsan_acquire(void* addr);
+void __tsan_release(void* addr);
+}
+#define TSAN(x) x
+#else
+#define TSAN(x)
+#endif
+
+// ---- fiber contexts ------------------------------------------------------------------------------
+// On x86-64 a switch saves the callee-saved registers and the FP control words on the old stack and
+// loads them from the new one (tens of nanoseconds); elsewhere ucontext (swapcontext makes a
+// system call per switch, several times slower).
+#if defined(__x86_64__) && !defined(KILN_EMU_UCONTEXT)
+extern "C" void kiln_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+    .text
+    .globl kiln_emu_switch
+    .type kiln_emu_switch, @function
+kiln_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size kiln_emu_switch, .-kiln_emu_switch
+)");
+struct Context { void* sp = nullptr; };
+static void ctx_switch(Context& save, Context& load) { kiln_emu_switch(&save.sp, load.sp); }
+// A stack that kiln_emu_switch "returns" into `entry` from, as if entry had been called.
+static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
+    uint64_t* top = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(stack) + size) & ~uintptr_t(15));
+    top[-1] = 0;                                    // entry's own return address: ends backtraces
+    top[-2] = reinterpret_cast<uint64_t>(entry);    // where the switch returns to
+    for (int i = 3; i <= 8; i++) top[-i] = 0;       // rbp rbx r12 r13 r14 r15
+    uint32_t* csr = reinterpret_cast<uint32_t*>(&top[-9]);
+    csr[0] = 0x1F80;  // MXCSR default
+    csr[1] = 0x037F;  // x87 control word default
+    c.sp = &top[-9];
+}
+#else
+struct Context { ucontext_t uc; };
+static void ctx_switch(Context& save, Context& load) { swapcontext(&save.uc, &load.uc); }
+static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
+    getcontext(&c.uc);
+    c.uc.uc_stack.ss_sp = stack;
+    c.uc.uc_stack.ss_size = size;
+    c.uc.uc_link = nullptr;
+    makecontext(&c.uc, entry, 0);
+}
+#endif
+
+namespace kiln_emu {
+
+thread_local std::atomic<ThreadCtx*> t_self{nullptr};
+thread_local BlockCtx t_block;
+
+namespace {
+
+constexpr size_t kStack = 256 * 1024;  // per fiber; a guard page below catches overflow
+enum State : int { RUNNABLE, WAIT_BLOCK, WAIT_WARP, DONE };
+
+// Relaxed atomics for the scheduler's bookkeeping: fibers never run in parallel, but under
+// ThreadSanitizer each fiber is a thread of its own.
+template <class T> struct R {
+    std::atomic<T> v{};
+    operator T() const { return v.load(std::memory_order_relaxed); }
+    R& operator=(T x) { v.store(x, std::memory_order_relaxed); return *this; }
+};
+
+struct Copy { void* dst; const void* src; bool valid; unsigned group; };
+
+struct Fiber {
+    ThreadCtx t;  // first: what the kernel sees through threadIdx
+    Context ctx;
+    R<int> state;
+    std::vector<Copy> copies;  // cp.async copies not yet waited for
+    unsigned open_group = 0;   // the group new copies join; committed groups are below it
+    void* tsan = nullptr;
+};
+
+// One lane's side of a warp collective: its inputs, then the outputs the last lane wrote for it.
+struct Slot {
+    uint64_t v;
+    const void* p;
+    unsigned a[4], b[2];
+    uint64_t out[4];
+};
+enum Op { OP_SYNC, OP_EXCHANGE, OP_BALLOT, OP_LDMATRIX, OP_MMA };
+
+struct Warp {
+    R<unsigned> live, arrived, want;
+    R<unsigned> gen;
+    R<int> op, num;
+    R<bool> trans;
+    Slot slot[2][32];  // double-buffered by generation parity
+    int sync[2];       // ThreadSanitizer sync objects, one per generation parity
+};
+
+struct Block {
+    R<int> live, arrived;
+    R<unsigned> gen;
+    int sync[2];
+};
+
+struct Runner {  // one per concurrent launch
+    Context sched;
+    std::vector<char*> stacks;
+    std::vector<Fiber> fibers;
+    Warp warps[32];
+    Block block;
+    const Entry* kernel = nullptr;
+    void** params = nullptr;
+    std::string error;
+    R<void*> tsan_sched;  // atomic: a finished fiber reads it after its last release
+    int block_done;  // ThreadSanitizer sync object: a block's fibers happen before the next block's
+    ~Runner() {
+        for (char* s : stacks) munmap(s - 4096, kStack + 4096);
+    }
+};
+thread_local std::atomic<Runner*> t_runner{nullptr};  // the runner of the launch running on this OS thread
+std::atomic<unsigned long> g_launches{0};
+
+// Runners (with their fiber stacks) are pooled across OS threads: one per concurrent launch.
+std::mutex g_pool_mu;
+std::vector<Runner*> g_pool;
+Runner* take_runner() {
+    std::lock_guard<std::mutex> g(g_pool_mu);
+    if (g_pool.empty()) return new Runner();
+    Runner* r = g_pool.back();
+    g_pool.pop_back();
+    return r;
+}
+void give_back(Runner* r) {
+    std::lock_guard<std::mutex> g(g_pool_mu);
+    g_pool.push_back(r);
+}
+
+Runner& runner() { return *t_runner.load(std::memory_order_relaxed); }
+Fiber* me() { return reinterpret_cast<Fiber*>(self()); }
+
+void yield_to_scheduler(Fiber* f, Runner& r) {
+    TSAN(__tsan_switch_to_fiber(r.tsan_sched, 1));
+    ctx_switch(f->ctx, r.sched);
+}
+
+// ---- warp collectives -------------------------------------------------------------------------
+uint16_t half_at(const void* row, unsigned col) { return static_cast<const uint16_t*>(row)[col]; }
+float bf16_at(unsigned reg, unsigned half) { return std::bit_cast<float>(((reg >> (16 * half)) & 0xffffu) << 16); }
+
+// Run by the last lane to arrive: every participating lane's outputs, from every lane's inputs.
+void complete(Warp& w, Slot* s, unsigned lanes) {
+    switch (int(w.op)) {
+    case OP_LDMATRIX: {
+        // Lane l supplied the address of row l%8 of matrix l/8. Lane l receives in register j
+        // the pair (row l/4, cols 2(l%4), 2(l%4)+1) of matrix j; .trans gives the pair at
+        // (rows 2(l%4), 2(l%4)+1, col l/4), i.e. the same position of the transposed matrix.
+        for (unsigned l = 0; l < 32; l++) {
+            if (!(lanes >> l & 1)) continue;
+            for (int j = 0; j < int(w.num); j++) {
+                unsigned lo, hi;
+                if (!w.trans) {
+                    const void* row = s[j * 8 + l / 4].p;
+                    lo = half_at(row, 2 * (l % 4));
+                    hi = half_at(row, 2 * (l % 4) + 1);
+                } else {
+                    lo = half_at(s[j * 8 + 2 * (l % 4)].p, l / 4);
+                    hi = half_at(s[j * 8 + 2 * (l % 4) + 1].p, l / 4);
+                }
+                s[l].out[j] = lo | (hi << 16);
+            }
+        }
+        break;
+    }
+    case OP_MMA: {
+        // m16n8k16 .row.col bf16 (PTX ISA, "Matrix Fragments for mma.m16n8k16"), g = lane>>2,
+        // t = lane&3. A: reg0 = row g, cols 2t,2t+1; reg1 = row g+8, same cols; reg2 = row g,
+        // cols 2t+8,2t+9; reg3 = row g+8, cols 2t+8,2t+9. B: reg0 = rows 2t,2t+1 of col g;
+        // reg1 = rows 2t+8,2t+9. C/D: c0,c1 = row g, cols 2t,2t+1; c2,c3 = row g+8.
+        auto A = [&](unsigned row, unsigned k) {
+            unsigned lane = (row % 8) * 4 + (k % 8) / 2, reg = (row >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+            return bf16_at(s[lane].a[reg], k & 1);
+        };
+        auto B = [&](unsigned k, unsigned col) {
+            unsigned lane = col * 4 + (k % 8) / 2, reg = k >= 8 ? 1 : 0;
+            return bf16_at(s[lane].b[reg], k & 1);
+        };
+        for (unsigned l = 0; l < 32; l++) {
+            unsigned g = l >> 2, t = l & 3;
+            for (unsigned i = 0; i < 4; i++) {
+                unsigned row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+                float acc = 0.f;
+                for (unsigned k = 0; k < 16; k++) acc += A(row, k) * B(k, col);
+                s[l].out[i] = std::bit_cast<uint32_t>(acc);
+            }
+        }
+        break;
+    }
+    case OP_BALLOT: {
+        unsigned bits = 0;
+        for (unsigned l = 0; l < 32; l++)
+            if ((lanes >> l & 1) && s[l].v) bits |= 1u << l;
+        for (unsigned l = 0; l < 32; l++) s[l].out[0] = bits;
+        break;
+    }
+    default: break;  // OP_SYNC; OP_EXCHANGE reads the slots directly
+    }
+}
+
+// Release a warp barrier whose lanes have all arrived (or exited): the caller is one of them.
+void release_warp(Warp& w, Fiber* fibers, unsigned warp_index, unsigned skip_lane) {
+    unsigned g = w.gen;
+    complete(w, w.slot[g & 1], w.want & w.live);
+    TSAN(__tsan_release(&w.sync[g & 1]));
+    unsigned waiting = w.arrived;
+    w.arrived = 0;
+    w.gen = g + 1;
+    for (unsigned l = 0; l < 32; l++)
+        if ((waiting >> l & 1) && l != skip_lane) fibers[warp_index * 32 + l].state = RUNNABLE;
+}
+
+// Arrive at a warp collective over `mask`; returns this lane's slot of the completed generation.
+Slot& warp_collective(unsigned mask, Op op, const Slot& in, int num = 0, bool trans = false) {
+    Runner& r = runner();
+    Fiber* f = me();
+    Warp& w = r.warps[f->t.warp];
+    unsigned lane = f->t.lane, g = w.gen;
+    if (w.arrived == 0) {
+        w.want = mask;
+        w.op = op;
+        w.num = num;
+        w.trans = trans;
+    } else if (unsigned(w.want) != mask || int(w.op) != op) {
+        trap("lanes of one warp reached different warp-collective operations (divergent __shfl_sync/ldmatrix/mma?)");
+    }
+    Slot& s = w.slot[g & 1][lane];
+    s.v = in.v;
+    s.p = in.p;
+    std::memcpy(s.a, in.a, sizeof s.a);
+    std::memcpy(s.b, in.b, sizeof s.b);
+    w.arrived = w.arrived | (1u << lane);
+    TSAN(__tsan_release(&w.sync[g & 1]));
+    unsigned need = mask & w.live;
+    if ((w.arrived & need) == need) {
+        TSAN(__tsan_acquire(&w.sync[g & 1]));
+        release_warp(w, r.fibers.data(), f->t.warp, lane);
+    } else {
+        f->state = WAIT_WARP;
+        yield_to_scheduler(f, r);
+    }
+    TSAN(__tsan_acquire(&w.sync[g & 1]));
+    return s;
+}
+
+void release_block(Block& b, Runner& r) {
+    unsigned g = b.gen;
+    TSAN(__tsan_release(&b.sync[g & 1]));
+    b.arrived = 0;
+    b.gen = g + 1;
+    for (Fiber& f : r.fibers)
+        if (int(f.state) == WAIT_BLOCK) f.state = RUNNABLE;
+}
+
+// A thread returned: it no longer holds up the warp's or the block's barrier.
+void on_exit(Fiber* f) {
+    Runner& r = runner();
+    for (Copy& c : f->copies) c.valid ? (void)std::memcpy(c.dst, c.src, 16) : (void)std::memset(c.dst, 0, 16);
+    f->copies.clear();
+    Warp& w = r.warps[f->t.warp];
+    w.live = w.live & ~(1u << f->t.lane);
+    TSAN(__tsan_release(&w.sync[w.gen & 1]));
+    unsigned need = w.want & w.live;
+    if (w.arrived != 0 && (w.arrived & need) == need) release_warp(w, r.fibers.data(), f->t.warp, 32);
+    Block& b = r.block;
+    b.live = b.live - 1;
+    TSAN(__tsan_release(&b.sync[b.gen & 1]));
+    if (b.arrived > 0 && b.arrived == b.live) release_block(b, r);
+}
+
+void fiber_main() {
+    Fiber* f = me();
+    Runner& r = runner();
+    TSAN(__tsan_acquire(f));
+    r.kernel->call(r.kernel->fn, r.params);
+    on_exit(f);
+    f->state = DONE;
+    TSAN(__tsan_release(&r.block_done));  // last: the scheduler's acquire covers all of this fiber
+    yield_to_scheduler(f, r);
+    std::abort();  // a finished fiber is never resumed
+}
+
+char* new_stack() {
+    void* p = mmap(nullptr, kStack + 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    mprotect(p, 4096, PROT_NONE);  // guard page: a stack overflow faults instead of corrupting
+    return static_cast<char*>(p) + 4096;
+}
+
+void resume(Runner& r, Fiber& f) {
+    t_self.store(&f.t, std::memory_order_relaxed);
+    TSAN(__tsan_switch_to_fiber(f.tsan, 1));
+    ctx_switch(r.sched, f.ctx);
+}
+
+const char* state_name(int s) { return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : "-"; }
+
+// Run one block to completion; false (and r.error) on a deadlock or a trap.
+bool run_block(Runner& r, unsigned n, bool reverse) {
+    for (unsigned i = 0; i < n; i++) {
+        Fiber& f = r.fibers[i];
+        f.state = RUNNABLE;
+        f.copies.clear();
+        f.open_group = 0;
+        ctx_make(f.ctx, r.stacks[i], kStack, fiber_main);
+        TSAN(f.tsan = __tsan_create_fiber(0));
+        TSAN(__tsan_release(&f));
+    }
+    unsigned done = 0;
+    while (done < n && r.error.empty()) {
+        bool progressed = false;
+        for (unsigned k = 0; k < n && r.error.empty(); k++) {
+            Fiber& f = r.fibers[reverse ? n - 1 - k : k];
+            if (int(f.state) != RUNNABLE) continue;
+            resume(r, f);
+            progressed = true;
+            if (int(f.state) == DONE) done++;
+        }
+        if (!progressed && done < n && r.error.empty()) {
+            std::string waits;
+            for (unsigned i = 0; i < n && waits.size() < 400; i++)
+                if (int(r.fibers[i].state) != DONE)
+                    waits += " t" + std::to_string(i) + ":" + state_name(r.fibers[i].state);
+            r.error = "deadlock: " + std::to_string(n - done) + " of " + std::to_string(n) +
+                      " threads wait forever (a barrier some threads never reach) --" + waits;
+        }
+    }
+    TSAN(__tsan_acquire(&r.block_done));
+    TSAN(for (unsigned i = 0; i < n; i++) __tsan_destroy_fiber(r.fibers[i].tsan));
+    return r.error.empty();
+}
+
+}  // namespace
+
+// ---- the operations emu.h declares --------------------------------------------------------------
+void syncthreads() {
+    Runner& r = runner();
+    Fiber* f = me();
+    Block& b = r.block;
+    unsigned g = b.gen;
+    b.arrived = b.arrived + 1;
+    TSAN(__tsan_release(&b.sync[g & 1]));
+    if (b.arrived == b.live) {
+        TSAN(__tsan_acquire(&b.sync[g & 1]));
+        release_block(b, r);
+    } else {
+        f->state = WAIT_BLOCK;
+        yield_to_scheduler(f, r);
+    }
+    TSAN(__tsan_acquire(&b.sync[g & 1]));
+}
+
+void syncwarp(unsigned mask) { warp_collective(mask, OP_SYNC, Slot{}); }
+
+uint64_t exchange(unsigned mask, uint64_t v, unsigned src) {
+    Slot in{};
+    in.v = v;
+    Slot& s = warp_collective(mask, OP_EXCHANGE, in);
+    return (&s)[int(src) - int(self()->lane)].v;  // the slot of lane `src`, same generation
+}
+
+unsigned ballot(unsigned mask, bool pred) {
+    Slot in{};
+    in.v = pred;
+    return unsigned(warp_collective(mask, OP_BALLOT, in).out[0]);
+}
+
+unsigned activemask() { return runner().warps[self()->warp].live; }
+
+void ldmatrix(unsigned* reg, int num, bool trans, const void* row) {
+    Slot in{};
+    in.p = row;
+    Slot& s = warp_collective(0xffffffffu, OP_LDMATRIX, in, num, trans);
+    for (int j = 0; j < num; j++) reg[j] = unsigned(s.out[j]);
+}
+
+void mma_bf16_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
+    Slot in{};
+    std::memcpy(in.a, a, sizeof in.a);
+    std::memcpy(in.b, b, sizeof in.b);
+    Slot& s = warp_collective(0xffffffffu, OP_MMA, in);
+    for (int i = 0; i < 4; i++) d[i] += std::bit_cast<float>(uint32_t(s.out[i]));
+}
+
+// cp.async: the copy lands when a later cp_async_wait covers its group, not before, so a missing
+// wait reads stale shared memory here too.
+void cp_async16(void* smem, const void* gmem, bool valid) {
+    Fiber* f = me();
+    f->copies.push_back(Copy{smem, gmem, valid, f->open_group});
+}
+void cp_async_commit() { me()->open_group++; }
+void cp_async_wait(int n) {
+    Fiber* f = me();
+    unsigned committed = f->open_group, keep_from = committed > unsigned(n) ? committed - n : 0;
+    size_t k = 0;
+    for (; k < f->copies.size() && f->copies[k].group < keep_from; k++) {
+        Copy& c = f->copies[k];
+        if (c.valid) std::memcpy(c.dst, c.src, 16);
+        else std::memset(c.dst, 0, 16);
+    }
+    f->copies.erase(f->copies.begin(), f->copies.begin() + k);
+}
+
+void trap(const char* why) {
+    Runner& r = runner();
+    Fiber* f = me();
+    ThreadCtx& t = f->t;
+    r.error = std::string(why) + " (thread " + std::to_string(t.tid.x) + "," + std::to_string(t.tid.y) + "," +
+              std::to_string(t.tid.z) + " of block " + std::to_string(t_block.idx.x) + "," +
+              std::to_string(t_block.idx.y) + "," + std::to_string(t_block.idx.z) + ")";
+    f->state = DONE;
+    TSAN(__tsan_release(&r.block_done));
+    yield_to_scheduler(f, r);
+    std::abort();
+}
+
+}  // namespace kiln_emu
+
+// ---- the C entry points Rust calls (src/backend/cuda/emu.rs) ------------------------------------
+struct KilnEmuFamily {
+    const char* name;
+    const kiln_emu::Entry* (*find)(const char* kernel);
+};
+extern "C" const KilnEmuFamily kiln_emu_families[];  // generated by build.rs
+extern "C" const unsigned kiln_emu_nfamilies;
+
+static const kiln_emu::Entry* find(const char* family, const char* kernel) {
+    for (unsigned i = 0; i < kiln_emu_nfamilies; i++)
+        if (!std::strcmp(kiln_emu_families[i].name, family)) return kiln_emu_families[i].find(kernel);
+    return nullptr;
+}
+
+extern "C" int kiln_emu_has(const char* family, const char* kernel) { return find(family, kernel) != nullptr; }
+
+static int fail(char* err, size_t len, const std::string& msg) {
+    std::snprintf(err, len, "%s", msg.c_str());
+    return 1;
+}
+
+static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char* kernel, const unsigned grid[3],
+                      const unsigned block[3], void** params, char* err, size_t errlen);
+
+// Launch `kernel` of `family` over grid x block threads with `smem` bytes of dynamic shared memory;
+// params[i] points at the value of parameter i, sizes[i] is its size in bytes. 0 on success, else
+// 1 with a message in err.
+extern "C" int kiln_emu_launch(const char* family, const char* kernel, const unsigned grid[3], const unsigned block[3],
+                               unsigned smem, void** params, const unsigned* sizes, unsigned nparams, char* err,
+                               size_t errlen) {
+    using namespace kiln_emu;
+    const Entry* e = find(family, kernel);
+    if (!e) return fail(err, errlen, std::string("no kernel `") + kernel + "` in kernels/" + family + ".cu");
+    if (nparams != e->nparams)
+        return fail(err, errlen, std::string(kernel) + " takes " + std::to_string(e->nparams) + " parameters, the launch passed " + std::to_string(nparams));
+    for (unsigned i = 0; i < nparams; i++)
+        if (sizes[i] != e->sizes[i] && !(sizes[i] == 128 && e->sizes[i] <= 128))  // Arg::Words: a struct by value
+            return fail(err, errlen, std::string(kernel) + ": parameter " + std::to_string(i) + " is " + std::to_string(e->sizes[i]) +
+                                         " bytes, the launch passed " + std::to_string(sizes[i]) + " (Arg::I32/U32/F32 are 4, U64/Ptr 8)");
+    unsigned n = block[0] * block[1] * block[2];
+    if (n == 0 || n > 1024 || block[2] > 64)
+        return fail(err, errlen, std::string(kernel) + ": invalid block " + std::to_string(block[0]) + "x" + std::to_string(block[1]) + "x" + std::to_string(block[2]));
+    if (grid[1] > 65535 || grid[2] > 65535) return fail(err, errlen, std::string(kernel) + ": grid y/z above 65535");
+    if (smem > KILN_EMU_DSMEM_BYTES)
+        return fail(err, errlen, std::string(kernel) + ": " + std::to_string(smem) + " bytes of dynamic shared memory (the emulator has " + std::to_string(KILN_EMU_DSMEM_BYTES) + ")");
+
+    Runner* r = take_runner();
+    t_runner.store(r, std::memory_order_relaxed);
+    int rc = run_launch(*r, e, kernel, grid, block, params, err, errlen);
+    if (rc == 0) give_back(r);
+    else delete r;  // a failed launch abandons its fibers mid-kernel: never reuse their state
+    t_runner.store(nullptr, std::memory_order_relaxed);
+    t_self.store(nullptr);
+    return rc;
+}
+
+static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char* kernel, const unsigned grid[3],
+                      const unsigned block[3], void** params, char* err, size_t errlen) {
+    using namespace kiln_emu;
+    unsigned n = block[0] * block[1] * block[2];
+    while (r.stacks.size() < n) {
+        char* s = new_stack();
+        if (!s) return fail(err, errlen, "could not map a fiber stack");
+        r.stacks.push_back(s);
+    }
+    if (r.fibers.size() < n) r.fibers = std::vector<Fiber>(n);
+    for (unsigned i = 0; i < n; i++) {
+        ThreadCtx& t = r.fibers[i].t;
+        t.tid = uint3{i % block[0], (i / block[0]) % block[1], i / (block[0] * block[1])};
+        t.lane = i % 32;
+        t.warp = i / 32;
+    }
+    static const char* order = std::getenv("KILN_EMU_ORDER");
+    unsigned long launch = g_launches.fetch_add(1);
+    bool reverse = order && !std::strcmp(order, "reverse") ? true
+                   : order && !std::strcmp(order, "forward") ? false
+                                                              : (launch & 1);
+    r.kernel = e;
+    r.params = params;
+    r.error.clear();
+    TSAN(r.tsan_sched = __tsan_get_current_fiber());
+    t_block.dim = dim3{block[0], block[1], block[2]};
+    t_block.grid = dim3{grid[0], grid[1], grid[2]};
+    for (unsigned bz = 0; bz < grid[2]; bz++)
+        for (unsigned by = 0; by < grid[1]; by++)
+            for (unsigned bx = 0; bx < grid[0]; bx++) {
+                t_block.idx = uint3{bx, by, bz};
+                for (unsigned w = 0; w < (n + 31) / 32; w++) {
+                    Warp& wp = r.warps[w];
+                    wp.live = (n - w * 32 >= 32) ? 0xffffffffu : (1u << (n - w * 32)) - 1;
+                    wp.arrived = 0;
+                    wp.gen = 0;
+                }
+                r.block.live = int(n);
+                r.block.arrived = 0;
+                r.block.gen = 0;
+                if (!run_block(r, n, reverse))
+                    return fail(err, errlen, std::string(kernel) + " block (" + std::to_string(bx) + "," + std::to_string(by) + "," +
+                                                 std::to_string(bz) + "): " + r.error);
+            }
+    return 0;
+}

@@ -1,0 +1,108 @@
+//! The emulated CUDA device checks itself (kernels/emu_selftest.cu, kernels/emu_rt.cpp): block
+//! reductions at several block sizes, the ldmatrix + mma.sync fragment layouts (the standard
+//! loads must give A.B), shuffles and votes, cp.async, dynamic shared memory, and the errors a
+//! real GPU would not report (deadlocks, wrong argument sizes, unknown kernels). Runs in CI: no
+//! GPU needed. The kernel families themselves run under tests/cuda with KILN_CUDA_EMU=1.
+#![cfg(feature = "emu")]
+
+use kiln::backend::cuda::{dev, Arg, Dev};
+use std::sync::Arc;
+
+const FAMILY: &str = "emu_selftest";
+
+fn emu() -> Arc<Dev> {
+    std::env::set_var("KILN_CUDA_EMU", "1");
+    let d = dev(0).unwrap();
+    assert!(d.is_emu(), "KILN_CUDA_EMU=1 gives the emulated device");
+    d
+}
+
+fn bf16(x: f32) -> u16 {
+    half::bf16::from_f32(x).to_bits()
+}
+
+#[test]
+fn emu_block_sum_every_block_size() {
+    let d = emu();
+    let (n, rows) = (1000usize, 3usize);
+    let x: Vec<f32> = (0..n * rows).map(|i| (i % 7) as f32 - 3.0 + 0.25 * (i % 3) as f32).collect();
+    let xb = d.upload(&x).unwrap();
+    let f = d.func(FAMILY, "bsum").unwrap();
+    for threads in [1u32, 31, 32, 100, 256, 1024] {
+        let out = d.alloc(rows * 4).unwrap();
+        d.launch(&f, (rows as u32, 1, 1), (threads, 1, 1), 0, &[xb.arg(), out.arg(), Arg::I32(n as i32)]).unwrap();
+        let got: Vec<f32> = out.download().unwrap();
+        for r in 0..rows {
+            let want: f32 = x[r * n..(r + 1) * n].iter().sum();
+            assert!((got[r] - want).abs() < 1e-3, "block_sum with {threads} threads, row {r}: {} vs {want}", got[r]);
+        }
+    }
+}
+
+#[test]
+fn emu_ldmatrix_mma_fragments_give_the_product() {
+    let d = emu();
+    let a: Vec<u16> = (0..256).map(|i| bf16((i as f32 * 0.37).sin())).collect();
+    let b: Vec<u16> = (0..128).map(|i| bf16((i as f32 * 0.61).cos())).collect();
+    let val = |v: u16| half::bf16::from_bits(v).to_f32();
+    let (ab, bb) = (d.upload(&a).unwrap(), d.upload(&b).unwrap());
+    let (d1, d2) = (d.alloc(128 * 4).unwrap(), d.alloc(128 * 4).unwrap());
+    let f = d.func(FAMILY, "mma16").unwrap();
+    d.launch(&f, (1, 1, 1), (32, 1, 1), 0, &[ab.arg(), bb.arg(), d1.arg(), d2.arg()]).unwrap();
+    let (g1, g2): (Vec<f32>, Vec<f32>) = (d1.download().unwrap(), d2.download().unwrap());
+    for r in 0..16 {
+        for c in 0..8 {
+            let want: f32 = (0..16).map(|k| val(a[r * 16 + k]) * val(b[k * 8 + c])).sum();
+            assert!((g1[r * 8 + c] - want).abs() < 1e-4, "D[{r}][{c}] (B by ldmatrix .trans): {} vs {want}", g1[r * 8 + c]);
+            assert!((g2[r * 8 + c] - want).abs() < 1e-4, "D[{r}][{c}] (B^T by ldmatrix): {} vs {want}", g2[r * 8 + c]);
+        }
+    }
+}
+
+#[test]
+fn emu_shuffles_votes_cp_async_dynamic_smem() {
+    let d = emu();
+    let x: Vec<i32> = (1..=64).collect();
+    let (xb, yb) = (d.upload(&x).unwrap(), d.alloc(64 * 4).unwrap());
+    d.launch(&d.func(FAMILY, "scan").unwrap(), (1, 1, 1), (64, 1, 1), 0, &[xb.arg(), yb.arg()]).unwrap();
+    let y: Vec<i32> = yb.download().unwrap();
+    for (i, v) in y.iter().enumerate() {
+        let base = (i / 32) * 32;
+        let want: i32 = (base..=i).map(|j| j as i32 + 1).sum::<i32>() + 1000;
+        assert_eq!(*v, want, "warp scan at {i}");
+    }
+
+    let x: Vec<f32> = (0..256).map(|i| i as f32).collect();
+    let (xb, yb) = (d.upload(&x).unwrap(), d.alloc(256 * 4).unwrap());
+    d.launch(&d.func(FAMILY, "cpa").unwrap(), (1, 1, 1), (64, 1, 1), 0, &[xb.arg(), yb.arg()]).unwrap();
+    let y: Vec<f32> = yb.download().unwrap();
+    for t in 0..64 {
+        let src = 63 - t; // the thread whose 16 bytes thread t reads back
+        for j in 0..4 {
+            let want = if src % 2 == 0 { x[4 * src + j] } else { 0.0 };
+            assert_eq!(y[4 * t + j], want, "cp.async element {}", 4 * t + j);
+        }
+    }
+
+    let yb = d.alloc(100 * 4).unwrap();
+    d.launch(&d.func(FAMILY, "dyn").unwrap(), (1, 1, 1), (100, 1, 1), 400, &[yb.arg(), Arg::I32(100)]).unwrap();
+    let y: Vec<f32> = yb.download().unwrap();
+    assert!(y.iter().enumerate().all(|(i, v)| *v == (99 - i) as f32), "dynamic shared memory: {y:?}");
+}
+
+#[test]
+fn emu_reports_what_a_gpu_would_not() {
+    let d = emu();
+    let y = d.alloc(4).unwrap();
+    let f = d.func(FAMILY, "dead").unwrap();
+    let e = d.launch(&f, (1, 1, 1), (32, 1, 1), 0, &[y.arg()]).unwrap_err().to_string();
+    assert!(e.contains("deadlock"), "{e}");
+    let e = d.launch(&f, (1, 1, 1), (32, 1, 1), 0, &[Arg::I32(0)]).unwrap_err().to_string();
+    assert!(e.contains("parameter 0 is 8 bytes"), "{e}");
+    let e = d.launch(&f, (1, 1, 1), (32, 1, 1), 0, &[]).unwrap_err().to_string();
+    assert!(e.contains("takes 1 parameters"), "{e}");
+    let e = d.func(FAMILY, "no_such_kernel").map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("no_such_kernel"), "{e}");
+    let e = d.launch(&d.func(FAMILY, "dyn").unwrap(), (1, 1, 1), (2048, 1, 1), 0, &[y.arg(), Arg::I32(1)]).unwrap_err().to_string();
+    assert!(e.contains("invalid block"), "{e}");
+}

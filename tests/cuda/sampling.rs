@@ -254,3 +254,28 @@ fn parity_sampling_empirical_frequencies() {
     println!("parity sampling frequencies: {} draws, cosine {cosine:.6}", b * steps as usize);
     assert!(cosine > 0.99, "cosine {cosine}");
 }
+
+/// The bench's sort-based baseline (`sort_sample_f32`) is a kernel too: with top-k = 1 (and
+/// with a tiny top-p) it must return the CPU sampler's greedy token on every row.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_sampling_sort_baseline_top1_is_greedy() {
+    use kiln::backend::cuda::sampling::{param_words, sort_baseline_launch};
+    use kiln::sample::SamplingParams;
+    setup();
+    let (b, v) = (5usize, 1000usize);
+    let logits = randn(&[b, v], 77);
+    let host = logits.to_vec_f32().unwrap();
+    let rows: Vec<u32> = (0..b as u32).collect();
+    let want = kiln::sample::sample(&host, v, &vec![SamplingParams::greedy(); b], 3, &rows, 0).unwrap();
+    let Storage::Cuda(g) = on_gpu(&logits, DType::F32) else { panic!("not on the GPU") };
+    let dev = g.dev().clone();
+    let p2 = v.next_power_of_two();
+    let (keys, ids, out) = (dev.alloc(b * p2 * 4).unwrap(), dev.alloc(b * p2 * 4).unwrap(), dev.alloc(b * 4).unwrap());
+    for p in [SamplingParams::greedy().with_temperature(1.0).with_top_k(1), SamplingParams::greedy().with_temperature(1.0).with_top_p(1e-6)] {
+        let prm = dev.upload(&param_words(v, &vec![p; b], &rows)).unwrap();
+        sort_baseline_launch(&g, v, b, &prm, 3, 0, &keys, &ids, &out).unwrap();
+        let got: Vec<u32> = out.download().unwrap();
+        assert_eq!(got, want, "sort baseline with {p:?} vs the CPU's greedy tokens");
+    }
+}

@@ -32,6 +32,26 @@ __device__ __forceinline__ float load(const bf16* p, long i) { return bf2f(p[i])
 __device__ __forceinline__ void store(float* p, long i, float v) { p[i] = v; }
 __device__ __forceinline__ void store(bf16* p, long i, float v) { p[i] = f2bf(v); }
 
+// Four consecutive elements as f32 (16-byte f32 / 8-byte bf16 accesses; i must keep them aligned).
+struct V4 { float v[4]; };
+__device__ __forceinline__ V4 load4(const float* p, long i) {
+    float4 t = *reinterpret_cast<const float4*>(p + i);
+    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
+}
+__device__ __forceinline__ V4 load4(const bf16* p, long i) {
+    uint2 t = *reinterpret_cast<const uint2*>(p + i);
+    V4 r;
+    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
+    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
+    return r;
+}
+__device__ __forceinline__ void store4(float* p, long i, V4 r) {
+    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
+}
+__device__ __forceinline__ void store4(bf16* p, long i, V4 r) {
+    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
+}
+
 // ---- reductions -------------------------------------------------------------------------------
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -3,24 +3,6 @@
 // All memory-bound: contiguous paths move 4 f32 or 8 bf16 elements per thread per step (16-byte
 // loads) in a grid-stride loop; arithmetic is f32 for both storage types.
 
-struct V4 { float v[4]; };
-__device__ __forceinline__ V4 load4(const float* p, long i) {
-    float4 t = *reinterpret_cast<const float4*>(p + i);
-    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
-}
-__device__ __forceinline__ V4 load4(const bf16* p, long i) {
-    uint2 t = *reinterpret_cast<const uint2*>(p + i);
-    V4 r;
-    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
-    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
-    return r;
-}
-__device__ __forceinline__ void store4(float* p, long i, V4 r) {
-    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
-}
-__device__ __forceinline__ void store4(bf16* p, long i, V4 r) {
-    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
-}
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
 

@@ -11,31 +11,13 @@
 // norm_colsum adds the G partial rows per column in order. Deterministic.
 // Loops use 4-wide vector accesses when C % 4 == 0 (every row start then stays aligned).
 
-struct V4 { float v[4]; };
-__device__ __forceinline__ V4 ld4(const float* p, long i) {
-    float4 t = *reinterpret_cast<const float4*>(p + i);
-    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
-}
-__device__ __forceinline__ V4 ld4(const bf16* p, long i) {
-    uint2 t = *reinterpret_cast<const uint2*>(p + i);
-    V4 r;
-    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
-    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
-    return r;
-}
-__device__ __forceinline__ void st4(float* p, long i, V4 r) {
-    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
-}
-__device__ __forceinline__ void st4(bf16* p, long i, V4 r) {
-    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
-}
 // 1- or 4-wide access at element j: W = 4 is the vector path.
 template <int W, typename T> __device__ __forceinline__ V4 ldw(const T* p, long j) {
-    if (W == 4) return ld4(p, j);
+    if (W == 4) return load4(p, j);
     V4 r; r.v[0] = load(p, j); r.v[1] = r.v[2] = r.v[3] = 0.f; return r;
 }
 template <int W, typename T> __device__ __forceinline__ void stw(T* p, long j, V4 r) {
-    if (W == 4) st4(p, j, r); else store(p, j, r.v[0]);
+    if (W == 4) store4(p, j, r); else store(p, j, r.v[0]);
 }
 
 // Runs the body for this thread's elements of a row of c, with a compile-time width W: vector
@@ -127,7 +109,7 @@ __device__ __forceinline__ void zero_regs(V4 (&a)[REG_STEPS]) {
 __device__ __forceinline__ void store_regs(float* p, long c, const V4 (&a)[REG_STEPS]) {
     for (int q = 0; q < REG_STEPS; q++) {
         long j = 4 * (threadIdx.x + (long)q * blockDim.x);
-        if (j < c) st4(p, j, a[q]);
+        if (j < c) store4(p, j, a[q]);
     }
 }
 
@@ -155,12 +137,12 @@ __device__ void rms_bwd(const T* x, const T* w, const T* dy, T* dx, float* part,
             for (int q = 0; q < REG_STEPS; q++) {
                 long j = 4 * (threadIdx.x + (long)q * blockDim.x);
                 if (j >= c) break;
-                V4 a = ld4(xr, j), g = ld4(gr, j), ww = ld4(w, j), o;
+                V4 a = load4(xr, j), g = load4(gr, j), ww = load4(w, j), o;
                 for (int k = 0; k < 4; k++) {
                     o.v[k] = ri * ww.v[k] * g.v[k] - kk * a.v[k];
                     aw[q].v[k] += g.v[k] * a.v[k] * ri;
                 }
-                st4(dr, j, o);
+                store4(dr, j, o);
             }
         } else {
             ROW_FOR(c, j,
@@ -205,14 +187,14 @@ __device__ void ln_bwd(const T* x, const T* w, const T* dy, T* dx, float* pw, fl
             for (int q = 0; q < REG_STEPS; q++) {
                 long j = 4 * (threadIdx.x + (long)q * blockDim.x);
                 if (j >= c) break;
-                V4 a = ld4(xr, j), g = ld4(gr, j), ww = ld4(w, j), o;
+                V4 a = load4(xr, j), g = load4(gr, j), ww = load4(w, j), o;
                 for (int k = 0; k < 4; k++) {
                     float xh = (a.v[k] - mu) * s;
                     o.v[k] = s * (ww.v[k] * g.v[k] - m1 - xh * m2);
                     aw[q].v[k] += g.v[k] * xh;
                     ab[q].v[k] += g.v[k];
                 }
-                st4(dr, j, o);
+                store4(dr, j, o);
             }
         } else {
             ROW_FOR(c, j,

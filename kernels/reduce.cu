@@ -10,19 +10,6 @@
 // the first index of the largest element, NaNs never win except at index 0 (the CPU's rule:
 // index 0 is taken unconditionally, later elements only when strictly greater).
 
-// ---- 4-wide loads (vector path needs 4 | dim so that every row start stays aligned) ---------
-struct V4 { float v[4]; };
-__device__ __forceinline__ V4 ld4(const float* p, long i) {
-    float4 t = *reinterpret_cast<const float4*>(p + i);
-    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
-}
-__device__ __forceinline__ V4 ld4(const bf16* p, long i) {
-    uint2 t = *reinterpret_cast<const uint2*>(p + i);
-    V4 r;
-    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
-    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
-    return r;
-}
 
 // op: 0 = sum, 1 = max (ReduceOp order). NaN-propagating max, as the CPU.
 __device__ __forceinline__ float red_init(int op) { return op == 0 ? 0.f : -KILN_INF; }
@@ -41,7 +28,7 @@ __device__ __forceinline__ float row_part(int op, const T* row, long dim, int la
     float acc = red_init(op);
     if ((dim & 3) == 0) {
         for (long i = lane; i < dim / 4; i += nt) {
-            V4 v = ld4(row, 4 * i);
+            V4 v = load4(row, 4 * i);
             for (int k = 0; k < 4; k++) acc = red2(op, acc, v.v[k]);
         }
     } else {

@@ -11,24 +11,6 @@
 // The loss mean is two-stage and fixed-order: per-row losses to a scratch (N) buffer, then one
 // block sums them (no float atomics). An out-of-range target (not ignore, >= V) gives NaN.
 
-struct V4 { float v[4]; };
-__device__ __forceinline__ V4 ld4(const float* p, long i) {
-    float4 t = *reinterpret_cast<const float4*>(p + i);
-    V4 r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
-}
-__device__ __forceinline__ V4 ld4(const bf16* p, long i) {
-    uint2 t = *reinterpret_cast<const uint2*>(p + i);
-    V4 r;
-    r.v[0] = __uint_as_float(t.x << 16); r.v[1] = __uint_as_float(t.x & 0xffff0000u);
-    r.v[2] = __uint_as_float(t.y << 16); r.v[3] = __uint_as_float(t.y & 0xffff0000u);
-    return r;
-}
-__device__ __forceinline__ void st4(float* p, long i, V4 r) {
-    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
-}
-__device__ __forceinline__ void st4(bf16* p, long i, V4 r) {
-    *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
-}
 
 // Online max / sum-exp update with one value; -inf values add nothing.
 __device__ __forceinline__ void online(float& m, float& s, float v) {
@@ -42,7 +24,7 @@ __device__ __forceinline__ void row_stats(const T* row, long c, float* sh, float
     float m = -KILN_INF, s = 0.f;
     if ((c & 3) == 0) {
         for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-            V4 v = ld4(row, 4 * i);
+            V4 v = load4(row, 4 * i);
             for (int k = 0; k < 4; k++) online(m, s, v.v[k]);
         }
     } else {
@@ -64,9 +46,9 @@ __device__ void softmax_fwd(const T* x, T* y, long n, long c, int log) {
         row_stats(xr, c, sh, M, lnS);
         if ((c & 3) == 0) {
             for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-                V4 v = ld4(xr, 4 * i);
+                V4 v = load4(xr, 4 * i);
                 for (int k = 0; k < 4; k++) v.v[k] = log ? v.v[k] - M - lnS : expf(v.v[k] - M - lnS);
-                st4(yr, 4 * i, v);
+                store4(yr, 4 * i, v);
             }
         } else {
             for (long i = threadIdx.x; i < c; i += blockDim.x) {
@@ -89,7 +71,7 @@ __device__ void softmax_bwd(const T* y, const T* dy, T* dx, long n, long c, int 
         bool vec = (c & 3) == 0;
         if (vec) {
             for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-                V4 a = ld4(yr, 4 * i), g = ld4(gr, 4 * i);
+                V4 a = load4(yr, 4 * i), g = load4(gr, 4 * i);
                 for (int k = 0; k < 4; k++) acc += log ? g.v[k] : g.v[k] * a.v[k];
             }
         } else {
@@ -98,9 +80,9 @@ __device__ void softmax_bwd(const T* y, const T* dy, T* dx, long n, long c, int 
         float s = block_sum(acc, sh);
         if (vec) {
             for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-                V4 a = ld4(yr, 4 * i), g = ld4(gr, 4 * i);
+                V4 a = load4(yr, 4 * i), g = load4(gr, 4 * i);
                 for (int k = 0; k < 4; k++) a.v[k] = log ? g.v[k] - expf(a.v[k]) * s : a.v[k] * (g.v[k] - s);
-                st4(dr, 4 * i, a);
+                store4(dr, 4 * i, a);
             }
         } else {
             for (long i = threadIdx.x; i < c; i += blockDim.x) {
@@ -177,11 +159,11 @@ __device__ void xent_bwd(const T* x, const u32* tg, const void* dloss, int dl_bf
                 V4 a;
                 if (skip) { for (int k = 0; k < 4; k++) a.v[k] = 0.f; }
                 else {
-                    a = ld4(xr, 4 * i);
+                    a = load4(xr, 4 * i);
                     for (int k = 0; k < 4; k++)
                         a.v[k] = (expf(a.v[k] - M - lnS) * scale - (4 * i + k == (long)t ? scale : 0.f)) + bad;
                 }
-                st4(dr, 4 * i, a);
+                store4(dr, 4 * i, a);
             }
         } else {
             for (long i = threadIdx.x; i < v; i += blockDim.x) {

@@ -31,11 +31,13 @@ toolchain=$(scripts/cuda-toolchain.sh)
 export LD_LIBRARY_PATH="$PWD/$toolchain/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 echo "  $toolchain"
 
-echo "== cargo test"
+echo "== cargo test ($(nproc) cores; disk free here: $(df -h . | awk 'NR == 2 {print $4}'))"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --all-targets 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: a test binary that crashes (a signal, not a failed assert) must not hide the
+# binaries after it; such crashes are counted below.
+cargo test --locked --all-targets --no-fail-fast 2>&1 | tee "$log" || status=$?
 # 3. the parity tests of tests/cuda on the emulated CUDA device: every kernel compiled as C++ by
 #    build.rs (feature `emu`) and run on the CPU against its CPU twin (kernels/README.md).
 echo "== emulated CUDA device: tests/cuda parity suite, kernels on the CPU (KILN_CUDA_EMU=1)"
@@ -51,6 +53,8 @@ cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(fami
 # One closing line for the whole suite, summed over every test binary.
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+crashed=$(grep -c "process didn't exit successfully" "$log" || true)
 echo
-echo "suite: $passed passed, $failed failed"
+echo "suite: $passed passed, $failed failed, $crashed test binaries crashed or failed"
+grep -A1 "process didn't exit successfully" "$log" | head -20 || true
 exit "$status"

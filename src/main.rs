@@ -94,6 +94,9 @@ enum Command {
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
     ScalingLaws(ScalingLawsCommand),
+    /// Intruder dimensions: LoRA vs full fine-tuning, by SVD (Shuttleworth et al.).
+    #[command(subcommand)]
+    Intruders(methods::intruders::cli::IntrudersCommand),
     /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -155,6 +158,7 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
+        Command::Intruders(cmd) => cmd.run(),
         Command::Train { config, out, resume, steps, lr, seed, device } => device.parse::<Device>().and_then(|d| train(&config, out, resume, steps, lr, seed, d)),
         Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
         Command::Generate { checkpoint, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {

@@ -4,14 +4,15 @@
 //! ../shared/baselines/torch_cpu_baselines.py times its reference (so the two compare as ratios
 //! when run in one sitting).
 //!
-//! Suites: `baselines`, workloads e2 and f of ../shared/baselines/README.md:
+//! Suites: `baselines`, workloads e1, e2 and f of ../shared/baselines/README.md:
+//!   e1  thin SVD of a 1024 x 1024 f32 matrix (U, S and V^T)
 //!   e2  Huber (delta 1e-3) scaling-law fit on 100 points from a grid of 108 L-BFGS starts
 //!   f   logistic-regression probe, 4000 x 256, 10 classes, C = 1, L-BFGS (max 200 iterations)
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
 
-use crate::linalg::{LogReg, LogRegOptions};
+use crate::linalg::{svd_f32, LogReg, LogRegOptions};
 use crate::methods::scaling_laws::law::{fit_huber, grid_of, huber_objective, Law, Obs, HUBER_DELTA};
 use crate::rng::{normal_vec, uniform_vec};
 use crate::{Error, Result};
@@ -102,6 +103,36 @@ fn bench_e2(repeats: usize) -> Result<Timing> {
     })
 }
 
+/// e1: the thin SVD of a standard-normal 1024 x 1024 f32 matrix; checked by the reconstruction
+/// error |U S V^T - X| / |X| (f64 accumulation).
+fn bench_e1(repeats: usize) -> Result<Timing> {
+    let n = 1024;
+    let x = normal_vec(0, 0, n * n, 0.0, 1.0);
+    let f = svd_f32(&x, n, n)?;
+    let (mut num, mut den) = (0.0f64, 0.0f64);
+    for i in 0..n {
+        for j in 0..n {
+            let r: f64 = (0..n).map(|c| f.u[i * n + c] as f64 * f.s[c] as f64 * f.vt[c * n + j] as f64).sum();
+            num += (r - x[i * n + j] as f64).powi(2);
+            den += (x[i * n + j] as f64).powi(2);
+        }
+    }
+    let rel = (num / den).sqrt();
+    if !(rel < 1e-4) {
+        return Err(Error::Msg(format!("bench e1: SVD reconstruction error {rel:.3e} is too large")));
+    }
+    let (median, min, max) = time(repeats, 1, || svd_f32(&x, n, n).map(|_| ()))?;
+    Ok(Timing {
+        name: "e1 thin SVD 1024x1024 f32 (U, S, V^T)".into(),
+        median_s: median,
+        min_s: min,
+        max_s: max,
+        repeats,
+        check: format!("reconstruction |U S V^T - X| / |X| = {rel:.2e}"),
+        baseline_s: None,
+    })
+}
+
 /// f's data: X (5000, 256) standard normal, y = argmax(X W_true + noise), 10 classes.
 pub fn f_data(seed: u64) -> (Vec<f64>, Vec<usize>) {
     let (n, f, k) = (5000, 256, 10);
@@ -139,14 +170,15 @@ fn bench_f(repeats: usize) -> Result<Timing> {
     })
 }
 
-/// Read the baseline medians for e2 and f from a torch_cpu_baselines.py `--json` file.
-fn baseline_medians(path: &Path) -> Result<(Option<f64>, Option<f64>)> {
+/// Read the baseline medians for e1 (torch), e2 and f from a torch_cpu_baselines.py `--json` file.
+fn baseline_medians(path: &Path) -> Result<(Option<f64>, Option<f64>, Option<f64>)> {
     let err = |d: String| Error::File { path: path.display().to_string(), detail: d };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let e1 = v["e"]["torch_svd_full"]["median_s"].as_f64();
     let e2 = v["e"]["huber_lbfgs_grid_108_starts"]["median_s"].as_f64();
     let f = v["f"]["logreg_lbfgs_fit_4000x256_10cls"]["median_s"].as_f64();
-    Ok((e2, f))
+    Ok((e1, e2, f))
 }
 
 /// Run a suite; `baseline` is an optional torch_cpu_baselines.py JSON to put ratios next to ours.
@@ -154,15 +186,17 @@ pub fn run_suite(suite: &str, repeats: usize, baseline: Option<&Path>) -> Result
     if suite != "baselines" {
         return Err(Error::Msg(format!("bench: unknown suite \"{suite}\" (available: baselines)")));
     }
-    let (be2, bf) = match baseline {
+    let (be1, be2, bf) = match baseline {
         Some(p) => baseline_medians(p)?,
-        None => (None, None),
+        None => (None, None, None),
     };
+    let mut e1 = bench_e1(repeats)?;
+    e1.baseline_s = be1;
     let mut e2 = bench_e2(repeats)?;
     e2.baseline_s = be2;
     let mut f = bench_f(repeats)?;
     f.baseline_s = bf;
-    Ok(vec![e2, f])
+    Ok(vec![e1, e2, f])
 }
 
 /// One line per workload: median (min..max), the baseline and our speed-up if known, the check.

@@ -6,6 +6,7 @@
 //!   lsq      bounded non-linear least squares (projected Levenberg-Marquardt)
 //!   huber    the Huber loss and its derivative
 //!   logreg   multinomial logistic regression with an L2 penalty, fitted by L-BFGS
+//!   svd      thin SVD and symmetric eigen-decomposition, f32 and f64
 //!
 //! Shapes: N rows (samples), F features, K classes; matrices are row-major.
 
@@ -14,9 +15,11 @@ pub mod huber;
 pub mod lbfgs;
 pub mod logreg;
 pub mod lsq;
+pub mod svd;
 
 pub use dense::{gemm, lstsq};
 pub use huber::{huber, huber_grad, huber_sum};
 pub use lbfgs::{minimize, LbfgsOptions, LbfgsStop, Minimum};
 pub use logreg::{LogReg, LogRegOptions};
 pub use lsq::{least_squares, LsqFit, LsqOptions, LsqStop};
+pub use svd::{eigh, eigh_f32, svd, svd_f32, Svd};

@@ -3,8 +3,9 @@
 //!
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
-//! Registered so far: scaling-laws.
+//! Registered so far: scaling-laws, intruders.
 
+pub mod intruders;
 pub mod scaling_laws;
 
 use crate::report::{markdown_table, Report, RunDir};
@@ -60,6 +61,13 @@ pub struct IndexEntry {
     pub error: Option<String>,
 }
 
+fn entry(method: &str, result: Result<Report>) -> IndexEntry {
+    match result {
+        Ok(r) => IndexEntry { method: method.into(), report: Some(r), error: None },
+        Err(e) => IndexEntry { method: method.into(), report: None, error: Some(e.to_string()) },
+    }
+}
+
 /// Run every registered method at `scale` into out/<method>/ and write out/index.md and
 /// out/index.json. `data_root` is the shared data folder (default ../shared/data); each method
 /// reads its own subfolder. A failing method is listed with its error and makes the call fail
@@ -70,10 +78,13 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     let sl_data = data_root.map(|d| d.join("scaling-laws"));
     let cfg = scaling_laws_config(scale, sl_data);
     let result = scaling_laws::run(&cfg, &out.join(scaling_laws::NAME));
-    entries.push(match result {
-        Ok(r) => IndexEntry { method: scaling_laws::NAME.into(), report: Some(r), error: None },
-        Err(e) => IndexEntry { method: scaling_laws::NAME.into(), report: None, error: Some(e.to_string()) },
-    });
+    entries.push(entry(scaling_laws::NAME, result));
+    let icfg = match scale {
+        Scale::Tiny => intruders::Config::tiny(),
+        Scale::Small => intruders::Config::small(),
+        Scale::Paper => intruders::Config::default(),
+    };
+    entries.push(entry(intruders::NAME, intruders::run(&icfg, &out.join(intruders::NAME))));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

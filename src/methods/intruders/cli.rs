@@ -1,0 +1,63 @@
+//! The `kiln intruders` subcommands (parsed by clap in main.rs, run here).
+
+use super::{analyze_checkpoints, run, Config, NAME};
+use crate::methods::Scale;
+use crate::report::RunDir;
+use crate::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum IntrudersCommand {
+    /// Count intruder dimensions of a fine-tuned checkpoint against its base (kiln checkpoints:
+    /// a step-* folder or a run folder). Writes report.md, report.json and report-heatmap.png.
+    Analyze {
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long)]
+        tuned: PathBuf,
+        /// Top-k singular vectors of each tuned matrix.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// The threshold printed in the summary line (all of 0.1..0.9 are in the report).
+        #[arg(long, default_value_t = 0.5)]
+        eps: f64,
+        /// Output folder (default runs/intruders-analyze/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Pre-train, fine-tune with LoRA / rsLoRA / full, count intruders and scale them down.
+    Experiment {
+        /// tiny (seconds), small (the CPU reproduction, minutes) or paper (larger; hours on a CPU).
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Output folder (default runs/intruders/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+impl IntrudersCommand {
+    pub fn run(self) -> Result<()> {
+        match self {
+            IntrudersCommand::Analyze { base, tuned, k, eps, out } => {
+                let out = out.unwrap_or_else(|| RunDir::default_path("intruders-analyze"));
+                let a = analyze_checkpoints(&base, &tuned, k, &out)?;
+                let key = super::analyze::eps_key(eps);
+                let n = a.totals.get(&key).copied().ok_or_else(|| crate::Error::Msg(format!("intruders: --eps {eps} is not one of 0.1, 0.2, .., 0.9")))?;
+                println!("{n} intruder dimension(s) at eps {key} over {} matrices (top-{k}); report: {}", a.matrices.len(), out.join("report.md").display());
+                Ok(())
+            }
+            IntrudersCommand::Experiment { scale, out } => {
+                let cfg = match scale {
+                    Scale::Tiny => Config::tiny(),
+                    Scale::Small => Config::small(),
+                    Scale::Paper => Config::default(),
+                };
+                let out = out.unwrap_or_else(|| RunDir::default_path(NAME));
+                let r = run(&cfg, &out)?;
+                println!("{}\nreport: {}", r.headline, out.join("report.md").display());
+                Ok(())
+            }
+        }
+    }
+}

@@ -122,6 +122,12 @@ enum Command {
         model: PathBuf,
         #[arg(long)]
         adapter: Option<PathBuf>,
+        /// Also run the model on this text (tokenized with special tokens) ...
+        #[arg(long, requires = "logits_out")]
+        prompt: Option<String>,
+        /// ... and write `input_ids` (1, T) and `logits` (1, T, V) to this safetensors file.
+        #[arg(long, requires = "prompt")]
+        logits_out: Option<PathBuf>,
     },
     /// Write a kiln checkpoint's model as an HF model directory (and its LoRA as a PEFT adapter).
     #[command(name = "hf-export")]
@@ -203,7 +209,7 @@ fn main() {
             let lora = (!lora.is_empty()).then(|| LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });
             device.parse::<Device>().and_then(|d| train(&config, model.as_deref(), lora, out, resume, steps, lr, seed, d))
         }
-        Command::HfInfo { model, adapter } => hf_info(&model, adapter.as_deref()),
+        Command::HfInfo { model, adapter, prompt, logits_out } => hf_info(&model, adapter.as_deref(), prompt.as_deref().zip(logits_out.as_deref())),
         Command::HfExport { checkpoint, out, tokenizer } => hf_export(&checkpoint, &out, tokenizer.as_deref()),
         Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
         Command::Generate { checkpoint, model, adapter, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {
@@ -310,7 +316,7 @@ fn generate_hf(dir: &Path, adapter: Option<&Path>, prompt: &str, max_new_tokens:
     Ok(())
 }
 
-fn hf_info(dir: &Path, adapter: Option<&Path>) -> kiln::Result<()> {
+fn hf_info(dir: &Path, adapter: Option<&Path>, logits: Option<(&str, &Path)>) -> kiln::Result<()> {
     let t0 = std::time::Instant::now();
     let (mut model, info) = hf::load_model(dir)?;
     let c = &model.cfg;
@@ -325,6 +331,17 @@ fn hf_info(dir: &Path, adapter: Option<&Path>) -> kiln::Result<()> {
         println!("  tokenizer: vocab {}, bos {:?}, eos {:?}", tok.vocab_size(), tok.bos_id, tok.eos_ids);
     }
     println!("  loaded in {:.2} s", t0.elapsed().as_secs_f64());
+    if let Some((text, out)) = logits {
+        let ids = hf::HfTokenizer::load(dir)?.encode(text, true)?;
+        let ids = kiln::Tensor::from_vec_u32(ids.clone(), [1, ids.len()])?;
+        let logits = {
+            let _ng = kiln::no_grad();
+            model.forward(&ids, 0, None)?
+        };
+        let tensors = [("input_ids".to_string(), ids), ("logits".to_string(), logits)];
+        kiln::io::checkpoint::save_safetensors(out, &tensors, &Default::default())?;
+        println!("  logits: {}", out.display());
+    }
     Ok(())
 }
 

@@ -94,6 +94,12 @@ impl MappedFile {
         } else {
             bytes.chunks_exact(size).map(value).collect()
         };
+        // Hand the file pages back now that they are converted, so the mapped file does not sit
+        // in memory next to the F32 copy (peak = the F32 model + one tensor's pages).
+        // SAFETY: a read-only, file-backed mapping: MADV_DONTNEED only drops clean page-cache
+        // pages from this process; a later read of the range faults them in from the file again.
+        #[cfg(unix)]
+        unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, 8 + self.header_len + start, end - start) }.ok();
         Tensor::from_vec(data, shape.to_vec())
     }
 }

@@ -347,7 +347,12 @@ fn hf_info(dir: &Path, adapter: Option<&Path>, logits: Option<(&str, &Path)>) ->
 
 fn hf_export(checkpoint: &Path, out: &Path, tokenizer: Option<&Path>) -> kiln::Result<()> {
     let (model, _) = train::load_checkpoint(checkpoint)?;
-    let info = hf::HfInfo { model_type: "llama".into(), dtype: Some("float32".into()), bos_token_id: None, eos_token_ids: vec![] };
+    // BOS/EOS from the tokenizer's model directory when it has a config.json
+    let mut info = hf::HfInfo { model_type: "llama".into(), dtype: Some("float32".into()), bos_token_id: None, eos_token_ids: vec![] };
+    if let Some(t) = tokenizer.filter(|t| t.join("config.json").is_file()) {
+        let (_, src) = hf::read_config(t)?;
+        (info.bos_token_id, info.eos_token_ids) = (src.bos_token_id, src.eos_token_ids);
+    }
     hf::save_model(&model, &info, out, tokenizer)?;
     println!("model: {}", out.display());
     if model.cfg.lora.is_some() {

@@ -348,3 +348,45 @@ fn layers_to_transform_and_exclude_follow_peft() {
     assert_eq!(p.module(0, "model.layers.0.self_attn.v_proj").unwrap(), None);
     assert!((p.scale(4, 8.0) - 4.0).abs() < 1e-12);
 }
+
+fn kiln(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kiln")).args(args).output().expect("run kiln");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn cli_fine_tunes_generates_and_exports_a_real_model_directory() {
+    let dir = temp("cli");
+    let (m, a) = (model_dir(), adapter_dir());
+    let (m, a) = (m.to_str().unwrap(), a.to_str().unwrap());
+    // generate with the base model and with the adapter: greedy, stops at EOS or the budget
+    let (ok, out, err) = kiln(&["generate", "--model", m, "--prompt", "The kiln", "--max-new-tokens", "4", "--json"]);
+    assert!(ok, "{err}");
+    let base: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(base["prompt_ids"][0], 0, "BOS first: {base}");
+    let (ok, out, err) = kiln(&["generate", "--model", m, "--adapter", a, "--prompt", "The kiln", "--max-new-tokens", "4", "--json"]);
+    assert!(ok, "{err}");
+    assert!(serde_json::from_str::<Value>(out.trim()).unwrap()["completion"].is_string());
+    // a few LoRA steps from the HF weights; the adapter comes out in PEFT's format
+    let cfg = dir.join("run.json");
+    std::fs::write(&cfg, r#"{"data": {"kind": "text", "path": null, "tokenizer": "byte", "seq_len": 16}, "train": {"steps": 3, "batch_size": 2, "lr": 1e-2, "log_every": 1, "progress": false}}"#).unwrap();
+    let run = dir.join("run");
+    let (ok, out, err) = kiln(&["train", "--config", cfg.to_str().unwrap(), "--model", m, "--lora", "q,v", "--lora-rank", "2", "--rslora", "--out", run.to_str().unwrap()]);
+    assert!(ok && out.contains("adapter:"), "{out}\n{err}");
+    let mut model = hf::load_model(&model_dir()).unwrap().0;
+    let pc = hf::load_adapter(&mut model, &run.join("adapter")).unwrap();
+    assert_eq!((pc.r, pc.use_rslora, pc.targets.clone()), (2, true, hf::peft::Targets::List(vec!["q_proj".into(), "v_proj".into()])));
+    // the checkpoint as an HF directory: base weights unchanged, adapter alongside
+    let export = dir.join("export");
+    let (ok, out, err) = kiln(&["hf-export", "--checkpoint", run.to_str().unwrap(), "--out", export.to_str().unwrap(), "--tokenizer", m]);
+    assert!(ok, "{out}\n{err}");
+    let (exported, info) = hf::load_model(&export).unwrap();
+    assert_eq!(info.eos_token_ids, vec![1, 2]);
+    assert_same_params(&hf::load_model(&model_dir()).unwrap().0, &exported);
+    let (ok, out, _) = kiln(&["hf-info", "--model", export.to_str().unwrap(), "--adapter", export.join("adapter").to_str().unwrap()]);
+    assert!(ok && out.contains("model_type llama") && out.contains("rslora true"), "{out}");
+    // errors: one line, non-zero exit, naming the thing
+    let (ok, _, err) = kiln(&["hf-info", "--model", dir.to_str().unwrap()]);
+    assert!(!ok && err.starts_with("error:") && err.contains("config.json") && err.trim().lines().count() == 1, "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

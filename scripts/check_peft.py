@@ -7,6 +7,8 @@
 3. transformers + peft load the same base and adapter and compute the logits: max abs/rel diff.
 4. `kiln hf-export` writes the trained checkpoint as an HF directory (+ adapter); transformers
    loads it and must give the same logits again.
+5. Other families kiln reads: tiny random Qwen2 (q/k/v biases, tied embeddings) and Mistral
+   (GQA, sliding window) directories made here by transformers; kiln's logits vs theirs.
 
     cargo build --bin kiln && /work/.venv-baselines/bin/python scripts/check_peft.py
 (KILN=path/to/kiln overrides the binary; by default $CARGO_TARGET_DIR/debug/kiln or target/debug/kiln.)
@@ -50,6 +52,28 @@ def compare(what, ours, theirs):
     return rel
 
 
+def check_family(family, tmp):
+    torch.manual_seed(7)
+    common = dict(vocab_size=320, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, max_position_embeddings=128, rms_norm_eps=1e-6)
+    if family == "qwen2":
+        model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(tie_word_embeddings=True, **common))
+    else:
+        model = transformers.MistralForCausalLM(transformers.MistralConfig(sliding_window=64, **common))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.1 * torch.randn_like(p))
+    d = os.path.join(tmp, family)
+    model.save_pretrained(d)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        with open(os.path.join(MODEL, f)) as src, open(os.path.join(d, f), "w") as dst:
+            dst.write(src.read())
+    out = os.path.join(tmp, f"{family}_logits.safetensors")
+    kiln("hf-info", "--model", d, "--prompt", PROMPT, "--logits-out", out)
+    k = load_file(out)
+    return compare(f"{family}: kiln vs transformers", k["logits"], hf_logits(d, None, k["input_ids"].to(torch.int64)))
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="kiln-check-peft-")
     cfg = os.path.join(tmp, "run.json")
@@ -78,6 +102,8 @@ def main():
     worst = max(worst, compare("hf-export base weights vs the original base", hf_logits(export, None, ids), base))
     tok = transformers.AutoTokenizer.from_pretrained(export)
     assert tok(PROMPT)["input_ids"] == ids[0].tolist(), "exported tokenizer gives other ids"
+    for family in ("qwen2", "mistral"):
+        worst = max(worst, check_family(family, tmp))
     print("OK" if worst <= 1e-4 else "FAIL", f"(worst rel diff {worst:.3e}, tolerance 1e-4); files in {tmp}")
     sys.exit(0 if worst <= 1e-4 else 1)
 

@@ -2,7 +2,9 @@
 //! Errors print as one line (what, where, expected vs found) and exit non-zero.
 
 use clap::{Parser, Subcommand};
+use kiln::io::hf;
 use kiln::methods::{self, scaling_laws, Scale};
+use kiln::nn::LoraConfig;
 use kiln::model::GenerateOptions;
 use kiln::report::RunDir;
 use kiln::sample::SamplingParams;
@@ -38,6 +40,21 @@ enum Command {
         /// The run config (JSON with "model", "data" and "train" sections).
         #[arg(long)]
         config: PathBuf,
+        /// Fine-tune this HF model directory: replaces the config's model section with its
+        /// config.json, starts from its weights, tokenizes text data with its tokenizer.json.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// With --model: train LoRA adapters on these projections (comma-separated: q,k,v,o,gate,up,down);
+        /// the adapter is saved in PEFT's format under OUT/adapter.
+        #[arg(long, requires = "model", value_delimiter = ',')]
+        lora: Vec<String>,
+        #[arg(long, default_value_t = 8)]
+        lora_rank: usize,
+        #[arg(long, default_value_t = 16.0)]
+        lora_alpha: f64,
+        /// Rank-stabilised LoRA: scale alpha / sqrt(r) instead of alpha / r.
+        #[arg(long)]
+        rslora: bool,
         /// Output folder: metrics.jsonl and checkpoints/ (default runs/train/<UTC timestamp>).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -68,10 +85,17 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         max_batches: usize,
     },
-    /// Continue a prompt with a trained checkpoint (greedy unless sampling flags are given).
+    /// Continue a prompt with a trained checkpoint or an HF model directory (greedy unless
+    /// sampling flags are given).
     Generate {
+        #[arg(long, required_unless_present = "model", conflicts_with = "model")]
+        checkpoint: Option<PathBuf>,
+        /// An HF model directory (config.json, safetensors, tokenizer.json) instead of a checkpoint.
         #[arg(long)]
-        checkpoint: PathBuf,
+        model: Option<PathBuf>,
+        /// A PEFT LoRA adapter directory to apply on top of --model.
+        #[arg(long, requires = "model")]
+        adapter: Option<PathBuf>,
         #[arg(long)]
         prompt: String,
         #[arg(long, default_value_t = 32)]
@@ -90,6 +114,32 @@ enum Command {
         /// Print {"prompt_ids", "new_ids", "completion"} as JSON instead of the text.
         #[arg(long)]
         json: bool,
+    },
+    /// Load an HF model directory (and adapter) and describe it: a quick check that kiln reads it.
+    #[command(name = "hf-info")]
+    HfInfo {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        adapter: Option<PathBuf>,
+        /// Also run the model on this text (tokenized with special tokens) ...
+        #[arg(long, requires = "logits_out")]
+        prompt: Option<String>,
+        /// ... and write `input_ids` (1, T) and `logits` (1, T, V) to this safetensors file.
+        #[arg(long, requires = "prompt")]
+        logits_out: Option<PathBuf>,
+    },
+    /// Write a kiln checkpoint's model as an HF model directory (and its LoRA as a PEFT adapter).
+    #[command(name = "hf-export")]
+    HfExport {
+        /// A step-* checkpoint folder, or a run folder (its newest checkpoint).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Copy tokenizer.json / tokenizer_config.json from this directory.
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
     },
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
@@ -159,15 +209,24 @@ fn main() {
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
         Command::Intruders(cmd) => cmd.run(),
-        Command::Train { config, out, resume, steps, lr, seed, device } => device.parse::<Device>().and_then(|d| train(&config, out, resume, steps, lr, seed, d)),
+        Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device } => {
+            let lora = (!lora.is_empty()).then(|| LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });
+            device.parse::<Device>().and_then(|d| train(&config, model.as_deref(), lora, out, resume, steps, lr, seed, d))
+        }
+        Command::HfInfo { model, adapter, prompt, logits_out } => hf_info(&model, adapter.as_deref(), prompt.as_deref().zip(logits_out.as_deref())),
+        Command::HfExport { checkpoint, out, tokenizer } => hf_export(&checkpoint, &out, tokenizer.as_deref()),
         Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
-        Command::Generate { checkpoint, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {
+        Command::Generate { checkpoint, model, adapter, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {
             let any = top_k.is_some() || top_p.is_some() || min_p.is_some();
             let params = match temperature {
                 None if !any => SamplingParams::greedy(),
                 t => SamplingParams { temperature: t.unwrap_or(1.0), top_k: top_k.unwrap_or(0), top_p: top_p.unwrap_or(1.0), min_p: min_p.unwrap_or(0.0) },
             };
-            generate(&checkpoint, &prompt, max_new_tokens, params, seed, json)
+            match (checkpoint, model) {
+                (_, Some(dir)) => generate_hf(&dir, adapter.as_deref(), &prompt, max_new_tokens, params, seed, json),
+                (Some(ckpt), None) => generate(&ckpt, &prompt, max_new_tokens, params, seed, json),
+                (None, None) => Err(kiln::Error::Msg("generate: give --checkpoint or --model".into())),
+            }
         }
         Command::Bench { suite, device, only, jsonl, repeats, baseline } => match device.parse::<Device>() {
             Ok(Device::Cpu) => kiln::bench::run_suite(&suite, repeats, baseline.as_deref()).map(|t| print!("{}", kiln::bench::format_timings(&t))),
@@ -181,9 +240,13 @@ fn main() {
     }
 }
 
-fn train(config: &std::path::Path, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>, device: Device) -> kiln::Result<()> {
+#[allow(clippy::too_many_arguments)]
+fn train(config: &std::path::Path, model: Option<&Path>, lora: Option<LoraConfig>, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>, device: Device) -> kiln::Result<()> {
     let text = std::fs::read_to_string(config).map_err(|e| kiln::Error::File { path: config.display().to_string(), detail: format!("cannot read: {e}") })?;
-    let mut cfg = RunConfig::from_json(&text, &config.display().to_string())?;
+    let mut cfg = match model {
+        Some(dir) => RunConfig::from_json_for_hf(&text, &config.display().to_string(), dir, lora)?,
+        None => RunConfig::from_json(&text, &config.display().to_string())?,
+    };
     if let Some(s) = steps {
         cfg.train.steps = s;
     }
@@ -204,6 +267,9 @@ fn train(config: &std::path::Path, out: Option<PathBuf>, resume: Option<PathBuf>
     println!("metrics: {}", out.join("metrics.jsonl").display());
     if let Some(c) = summary.checkpoint {
         println!("checkpoint: {}", c.display());
+    }
+    if cfg.train.init_from.is_some() && cfg.model.lora.is_some() {
+        println!("adapter: {}", out.join("adapter").display());
     }
     Ok(())
 }
@@ -232,6 +298,70 @@ fn generate(checkpoint: &std::path::Path, prompt: &str, max_new_tokens: usize, p
         println!("{}", serde_json::json!({"prompt_ids": g.prompt_ids, "new_ids": g.new_ids, "completion": completion}));
     } else {
         println!("{prompt}{completion}");
+    }
+    Ok(())
+}
+
+fn generate_hf(dir: &Path, adapter: Option<&Path>, prompt: &str, max_new_tokens: usize, params: SamplingParams, seed: u64, json: bool) -> kiln::Result<()> {
+    let (mut model, _) = hf::load_model(dir)?;
+    if let Some(a) = adapter {
+        hf::load_adapter(&mut model, a)?;
+    }
+    let tok = hf::HfTokenizer::load(dir)?;
+    let ids = tok.encode(prompt, true)?;
+    let opts = GenerateOptions { max_new_tokens, params: vec![params], stop_tokens: tok.eos_ids.clone(), seed };
+    let g = model.generate(&[ids], &opts)?.remove(0);
+    let completion = tok.decode(&g.new_ids, true)?;
+    if json {
+        println!("{}", serde_json::json!({"prompt_ids": g.prompt_ids, "new_ids": g.new_ids, "completion": completion, "finish": g.finish}));
+    } else {
+        println!("{prompt}{completion}");
+    }
+    Ok(())
+}
+
+fn hf_info(dir: &Path, adapter: Option<&Path>, logits: Option<(&str, &Path)>) -> kiln::Result<()> {
+    let t0 = std::time::Instant::now();
+    let (mut model, info) = hf::load_model(dir)?;
+    let c = &model.cfg;
+    println!("{}: model_type {}, dtype {}, {} parameters", dir.display(), info.model_type, info.dtype.as_deref().unwrap_or("unstated"), model.param_count());
+    println!("  vocab {}, d_model {}, {} layers, {} heads ({} kv), d_ff {}, max_seq_len {}, rope_theta {}, rope_scaling {:?}, tied {}", c.vocab_size, c.d_model, c.n_layers, c.n_heads, c.kv_heads(), c.ff(), c.max_seq_len, c.rope_theta, c.rope_scaling, c.tie_embeddings);
+    if let Some(a) = adapter {
+        let pc = hf::load_adapter(&mut model, a)?;
+        println!("  adapter {}: r {}, alpha {}, rslora {}, targets {:?}", a.display(), pc.r, pc.lora_alpha, pc.use_rslora, pc.targets);
+    }
+    if dir.join("tokenizer.json").is_file() {
+        let tok = hf::HfTokenizer::load(dir)?;
+        println!("  tokenizer: vocab {}, bos {:?}, eos {:?}", tok.vocab_size(), tok.bos_id, tok.eos_ids);
+    }
+    println!("  loaded in {:.2} s", t0.elapsed().as_secs_f64());
+    if let Some((text, out)) = logits {
+        let ids = hf::HfTokenizer::load(dir)?.encode(text, true)?;
+        let ids = kiln::Tensor::from_vec_u32(ids.clone(), [1, ids.len()])?;
+        let logits = {
+            let _ng = kiln::no_grad();
+            model.forward(&ids, 0, None)?
+        };
+        let tensors = [("input_ids".to_string(), ids), ("logits".to_string(), logits)];
+        kiln::io::checkpoint::save_safetensors(out, &tensors, &Default::default())?;
+        println!("  logits: {}", out.display());
+    }
+    Ok(())
+}
+
+fn hf_export(checkpoint: &Path, out: &Path, tokenizer: Option<&Path>) -> kiln::Result<()> {
+    let (model, _) = train::load_checkpoint(checkpoint)?;
+    // BOS/EOS from the tokenizer's model directory when it has a config.json
+    let mut info = hf::HfInfo { model_type: "llama".into(), dtype: Some("float32".into()), bos_token_id: None, eos_token_ids: vec![] };
+    if let Some(t) = tokenizer.filter(|t| t.join("config.json").is_file()) {
+        let (_, src) = hf::read_config(t)?;
+        (info.bos_token_id, info.eos_token_ids) = (src.bos_token_id, src.eos_token_ids);
+    }
+    hf::save_model(&model, &info, out, tokenizer)?;
+    println!("model: {}", out.display());
+    if model.cfg.lora.is_some() {
+        hf::save_adapter(&model, &out.join("adapter"), Some(&out.display().to_string()))?;
+        println!("adapter: {}", out.join("adapter").display());
     }
     Ok(())
 }

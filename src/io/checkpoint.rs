@@ -123,20 +123,29 @@ pub fn parse_step_dir(name: &str) -> Option<usize> {
     (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
 }
 
-/// Commit `files` (name, bytes) as the directory `parent/step-NNNNNN`, atomically: written and
-/// fsync'd in `step-NNNNNN.tmp-<pid>`, the temp directory fsync'd, renamed, `parent` fsync'd.
+/// Commit `files` (name, bytes) as the directory `parent/step-NNNNNN`, atomically (`commit_dir`).
 /// An existing directory for the same step (an earlier run's) is replaced.
 pub fn commit_step_dir(parent: &Path, step: usize, files: &[(&str, Vec<u8>)]) -> Result<PathBuf> {
-    std::fs::create_dir_all(parent).map_err(|e| file_err(parent, format!("cannot create: {e}")))?;
     let final_dir = parent.join(step_dir_name(step));
-    let tmp = parent.join(format!("{}.tmp-{}", step_dir_name(step), std::process::id()));
+    commit_dir(&final_dir, files)?;
+    Ok(final_dir)
+}
+
+/// Commit `files` (name, bytes) as the directory `final_dir`, atomically: written and fsync'd in
+/// `<final_dir>.tmp-<pid>`, the temp directory fsync'd, renamed, the parent fsync'd. An existing
+/// `final_dir` is replaced (moved aside first, removed after the rename).
+pub fn commit_dir(final_dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    let name = final_dir.file_name().ok_or_else(|| file_err(final_dir, "not a directory path"))?.to_string_lossy().into_owned();
+    let parent = final_dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| file_err(parent, format!("cannot create: {e}")))?;
+    let tmp = parent.join(format!("{name}.tmp-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| file_err(&tmp, format!("cannot remove a stale temp dir: {e}")))?;
     }
     std::fs::create_dir(&tmp).map_err(|e| file_err(&tmp, format!("cannot create: {e}")))?;
     let staged = (|| {
-        for (name, bytes) in files {
-            write_synced(&tmp.join(name), bytes)?;
+        for (file, bytes) in files {
+            write_synced(&tmp.join(file), bytes)?;
         }
         sync_dir(&tmp)
     })();
@@ -146,15 +155,14 @@ pub fn commit_step_dir(parent: &Path, step: usize, files: &[(&str, Vec<u8>)]) ->
     }
     if final_dir.exists() {
         // Move the old one aside first: rename cannot replace a non-empty directory.
-        let old = parent.join(format!("{}.old-{}", step_dir_name(step), std::process::id()));
-        std::fs::rename(&final_dir, &old).map_err(|e| file_err(&final_dir, format!("cannot move aside: {e}")))?;
-        std::fs::rename(&tmp, &final_dir).map_err(|e| file_err(&final_dir, format!("cannot rename {} into place: {e}", tmp.display())))?;
+        let old = parent.join(format!("{name}.old-{}", std::process::id()));
+        std::fs::rename(final_dir, &old).map_err(|e| file_err(final_dir, format!("cannot move aside: {e}")))?;
+        std::fs::rename(&tmp, final_dir).map_err(|e| file_err(final_dir, format!("cannot rename {} into place: {e}", tmp.display())))?;
         std::fs::remove_dir_all(&old).ok();
     } else {
-        std::fs::rename(&tmp, &final_dir).map_err(|e| file_err(&final_dir, format!("cannot rename {} into place: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, final_dir).map_err(|e| file_err(final_dir, format!("cannot rename {} into place: {e}", tmp.display())))?;
     }
-    sync_dir(parent)?;
-    Ok(final_dir)
+    sync_dir(parent)
 }
 
 /// Complete checkpoint directories under `parent`, sorted by step (temp dirs are skipped).

@@ -3,6 +3,7 @@
 //! Read from JSON with unknown fields refused by name; `validate` names the bad field.
 
 use crate::nn::{AttnKind, LoraConfig};
+pub use crate::ops::rope::RopeScaling;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -30,8 +31,14 @@ pub struct Config {
     pub max_seq_len: usize,
     #[serde(default = "default_theta")]
     pub rope_theta: f64,
+    /// long-context RoPE scaling (Llama 3.x: `llama3`); none = plain RoPE
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rope_scaling: Option<RopeScaling>,
     #[serde(default = "default_eps")]
     pub norm_eps: f64,
+    /// biases on the q, k and v projections (Qwen2); Llama has none
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub qkv_bias: bool,
     #[serde(default)]
     pub tie_embeddings: bool,
     #[serde(default = "default_attn")]
@@ -65,7 +72,9 @@ impl Config {
             d_ff: None,
             max_seq_len: 64,
             rope_theta: default_theta(),
+            rope_scaling: None,
             norm_eps: default_eps(),
+            qkv_bias: false,
             tie_embeddings: arch == Arch::Gpt2,
             attention: AttnKind::Softmax,
             lora: None,
@@ -83,6 +92,11 @@ impl Config {
             Arch::Gpt2 => 4 * self.d_model,
             Arch::Llama => (8 * self.d_model / 3).div_ceil(8) * 8,
         })
+    }
+
+    /// RoPE frequencies (D/2) for this config, scaling included.
+    pub fn rope_inv_freq(&self) -> Vec<f32> {
+        crate::ops::rope::rope_inv_freq_scaled(self.head_dim(), self.rope_theta, self.rope_scaling.as_ref())
     }
 
     pub fn from_json(text: &str, origin: &str) -> Result<Config> {
@@ -117,6 +131,24 @@ impl Config {
         }
         if !(self.rope_theta > 0.0) {
             return bad("rope_theta", format!("{} must be positive", self.rope_theta));
+        }
+        match &self.rope_scaling {
+            Some(RopeScaling::Linear { factor }) if !(*factor >= 1.0) => return bad("rope_scaling.factor", format!("{factor} must be >= 1")),
+            Some(RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings }) => {
+                if !(*factor >= 1.0) {
+                    return bad("rope_scaling.factor", format!("{factor} must be >= 1"));
+                }
+                if !(*low_freq_factor > 0.0 && high_freq_factor > low_freq_factor) {
+                    return bad("rope_scaling.high_freq_factor", format!("{high_freq_factor} must exceed low_freq_factor {low_freq_factor} > 0"));
+                }
+                if *original_max_position_embeddings == 0 {
+                    return bad("rope_scaling.original_max_position_embeddings", "must be at least 1".into());
+                }
+            }
+            _ => {}
+        }
+        if self.qkv_bias && self.arch != Arch::Llama {
+            return bad("qkv_bias", "only Llama-style models have separate q, k, v projections".into());
         }
         if let Some(l) = &self.lora {
             if l.rank == 0 {

@@ -5,6 +5,6 @@ mod generate;
 mod score;
 mod transformer;
 
-pub use config::{Arch, Config};
+pub use config::{Arch, Config, RopeScaling};
 pub use generate::{GenerateOptions, Generated};
 pub use transformer::{glob_match, Block, Transformer};

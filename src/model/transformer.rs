@@ -35,8 +35,19 @@ impl Transformer {
     /// A freshly initialised model: N(0, 0.02) weights, residual projections scaled by
     /// 1/sqrt(2 n_layers) (GPT-2), norms at identity, biases at zero. Deterministic in cfg.seed.
     pub fn new(cfg: Config) -> Result<Transformer> {
+        Self::build(cfg.clone(), Init::new(cfg.seed))
+    }
+
+    /// The model's structure with every weight zero and not yet touched (the zero pages are not
+    /// even mapped in): a target for loaded weights that costs no init time and no memory of
+    /// its own (each `assign` swaps a loaded buffer in). Norm weights start at one, LoRA too is
+    /// placeholder-initialised.
+    pub fn skeleton(cfg: Config) -> Result<Transformer> {
+        Self::build(cfg, Init::placeholder())
+    }
+
+    fn build(cfg: Config, mut init: Init) -> Result<Transformer> {
         cfg.validate()?;
-        let mut init = Init::new(cfg.seed);
         let (c, v, l) = (cfg.d_model, cfg.vocab_size, cfg.n_layers);
         let (hq, hkv, d, f) = (cfg.n_heads, cfg.kv_heads(), cfg.head_dim(), cfg.ff());
         let (std, res_std) = (0.02, 0.02 / ((2 * l) as f32).sqrt());
@@ -44,16 +55,16 @@ impl Transformer {
         let norm = |c| if gpt2 { Norm::layer(c, cfg.norm_eps) } else { Norm::rms(c, cfg.norm_eps) };
         let wte = init.normal(&[v, c], std)?;
         let wpe = if gpt2 { Some(init.normal(&[cfg.max_seq_len, c], 0.01)?) } else { None };
-        let rope = (!gpt2).then(|| Arc::new(crate::ops::rope::rope_inv_freq(d, cfg.rope_theta)));
+        let rope = (!gpt2).then(|| Arc::new(cfg.rope_inv_freq()));
         let mut blocks = Vec::with_capacity(l);
         for _ in 0..l {
             let qkv = if gpt2 {
                 Qkv::Fused { c_attn: Linear::new(&mut init, c, (hq + 2 * hkv) * d, true, std)? }
             } else {
                 Qkv::Separate {
-                    q: Linear::new(&mut init, c, hq * d, false, std)?,
-                    k: Linear::new(&mut init, c, hkv * d, false, std)?,
-                    v: Linear::new(&mut init, c, hkv * d, false, std)?,
+                    q: Linear::new(&mut init, c, hq * d, cfg.qkv_bias, std)?,
+                    k: Linear::new(&mut init, c, hkv * d, cfg.qkv_bias, std)?,
+                    v: Linear::new(&mut init, c, hkv * d, cfg.qkv_bias, std)?,
                 }
             };
             let out = Linear::new(&mut init, hq * d, c, gpt2, res_std)?;

@@ -15,6 +15,44 @@ pub fn rope_inv_freq(d: usize, theta: f64) -> Vec<f32> {
     (0..d / 2).map(|i| theta.powf(-((2 * i) as f64) / d as f64) as f32).collect()
 }
 
+/// How a long-context model stretches RoPE (HF `rope_parameters` / `rope_scaling`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RopeScaling {
+    /// Position interpolation (Chen et al. 2023): every frequency divided by `factor`.
+    Linear { factor: f64 },
+    /// Llama 3.1: with wavelength w = 2 pi / f and L = original_max_position_embeddings,
+    /// w < L / high_freq_factor keeps f, w > L / low_freq_factor gives f / factor, and the band
+    /// between blends the two with s = (L / w - low_freq_factor) / (high_freq_factor - low_freq_factor):
+    /// f' = (1 - s) f / factor + s f.
+    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: usize },
+}
+
+/// `rope_inv_freq` with an optional scaling applied (in f64, rounded to f32 once).
+pub fn rope_inv_freq_scaled(d: usize, theta: f64, scaling: Option<&RopeScaling>) -> Vec<f32> {
+    let base = (0..d / 2).map(|i| theta.powf(-((2 * i) as f64) / d as f64));
+    match scaling {
+        None => base.map(|f| f as f32).collect(),
+        Some(RopeScaling::Linear { factor }) => base.map(|f| (f / factor) as f32).collect(),
+        Some(RopeScaling::Llama3 { factor, low_freq_factor: lo, high_freq_factor: hi, original_max_position_embeddings: l }) => {
+            let l = *l as f64;
+            base.map(|f| {
+                let w = 2.0 * std::f64::consts::PI / f;
+                let f = if w < l / hi {
+                    f
+                } else if w > l / lo {
+                    f / factor
+                } else {
+                    let s = (l / w - lo) / (hi - lo);
+                    (1.0 - s) * f / factor + s * f
+                };
+                f as f32
+            })
+            .collect()
+        }
+    }
+}
+
 /// Validate x (B, H, T, D) against positions and inv_freq; returns the dims and positions as
 /// (B, T) (a (T) tensor is shared by every batch row, so it is repeated B times).
 fn check(x: &Tensor, positions: &Tensor, inv_freq: &[f32]) -> Result<([usize; 4], Tensor)> {

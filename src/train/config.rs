@@ -60,6 +60,12 @@ pub struct TrainConfig {
     /// FOR TESTS: steps (1-based, as in metrics.jsonl) whose loss is replaced by NaN, to
     /// exercise the skip-and-stop logic.
     pub inject_nan_at_steps: Vec<usize>,
+    /// An HF model directory whose weights a fresh run starts from (the `model` section must be
+    /// its config.json, as `kiln train --model DIR` writes it; LoRA adapters on top start fresh),
+    /// whose tokenizer.json tokenizes `"tokenizer": "hf"` text data, and next to whose run a
+    /// PEFT adapter is saved (OUT/adapter) when the model has LoRA. null: random init.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -85,6 +91,7 @@ impl Default for TrainConfig {
             max_bad_steps_in_a_row: 5,
             progress: true,
             inject_nan_at_steps: Vec::new(),
+            init_from: None,
         }
     }
 }
@@ -132,6 +139,8 @@ impl TrainConfig {
 pub enum TextTokenizer {
     Byte,
     Char,
+    /// the tokenizer.json of `train.init_from` (an HF model directory)
+    Hf,
 }
 
 fn default_eval_fraction() -> f64 {
@@ -199,6 +208,7 @@ impl DataSpec {
                     (Some(t), _) => t.clone(),
                     (None, TextTokenizer::Byte) => Tokenizer::Byte,
                     (None, TextTokenizer::Char) => Tokenizer::char_level(&text).map_err(|e| Error::File { path: origin.clone(), detail: e.to_string() })?,
+                    (None, TextTokenizer::Hf) => return Err(Error::Msg("data tokenizer `hf` needs an HF model directory in `train.init_from` (kiln train --model DIR)".into())),
                 };
                 let (train, eval) = TextDataset::new(&text, &tok, *seq_len, &origin)?.split(*eval_fraction)?;
                 Ok(Data { tokenizer: tok, train: Box::new(train), eval: Box::new(eval), seq_len: *seq_len })
@@ -241,6 +251,36 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// A run config for fine-tuning the HF model in `dir`: the file's `model` section (if any) is
+    /// replaced by the one config.json describes, with `lora` on top; `train.init_from` is set to
+    /// `dir`; text data is tokenized with the model's tokenizer.json.
+    pub fn from_json_for_hf(text: &str, origin: &str, dir: &std::path::Path, lora: Option<crate::nn::LoraConfig>) -> Result<RunConfig> {
+        let err = |detail: String| Error::File { path: origin.into(), detail };
+        let mut v: serde_json::Value = serde_json::from_str(text).map_err(|e| err(format!("bad run config: {e}")))?;
+        let obj = v.as_object_mut().ok_or_else(|| err("bad run config: expected a JSON object".into()))?;
+        let (mut model, _) = crate::io::hf::read_config(dir)?;
+        model.lora = lora;
+        obj.insert("model".into(), serde_json::to_value(&model).map_err(|e| err(e.to_string()))?);
+        let train = obj.entry("train").or_insert_with(|| serde_json::json!({}));
+        if let Some(t) = train.as_object_mut() {
+            t.insert("init_from".into(), serde_json::json!(dir));
+        }
+        if let Some(data) = obj.get_mut("data").and_then(|d| d.as_object_mut()) {
+            if data.get("kind").and_then(|k| k.as_str()) == Some("text") {
+                data.insert("tokenizer".into(), serde_json::json!("hf"));
+            }
+        }
+        Self::from_json(&v.to_string(), origin)
+    }
+
+    /// The tokenizer a fresh run's text data uses when it comes from the HF model (None otherwise).
+    pub fn hf_tokenizer(&self) -> Option<Tokenizer> {
+        match (&self.data, &self.train.init_from) {
+            (DataSpec::Text { tokenizer: TextTokenizer::Hf, .. }, Some(dir)) => Some(Tokenizer::Hf { path: dir.join("tokenizer.json") }),
+            _ => None,
+        }
+    }
+
     /// Parse and validate; `origin` (a path) is named in every error.
     pub fn from_json(text: &str, origin: &str) -> Result<RunConfig> {
         let cfg: RunConfig = parse_json(text).map_err(|e| Error::File { path: origin.into(), detail: format!("bad run config: {e}") })?;

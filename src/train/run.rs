@@ -101,9 +101,13 @@ pub fn run_training_on(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>, d
             None
         }
     };
-    let data = cfg.data.load(resumed.as_ref().map(|(_, s)| &s.tokenizer))?;
+    let hf_tok = cfg.hf_tokenizer();
+    let data = cfg.data.load(resumed.as_ref().map(|(_, s)| &s.tokenizer).or(hf_tok.as_ref()))?;
     cfg.check_fits(&data)?;
     let model = Transformer::new(cfg.model.clone())?;
+    if let (None, Some(dir)) = (&resumed, &cfg.train.init_from) {
+        crate::io::hf::load_weights_into(&model, dir)?;
+    }
     model.to_device(device)?;
     let mut trainer = match &resumed {
         Some((dir, state)) => {
@@ -160,6 +164,9 @@ pub fn run_training_on(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>, d
         }
     }
     bar.finish_and_clear();
+    if let (Some(dir), Some(_)) = (&t.init_from, &cfg.model.lora) {
+        crate::io::hf::save_adapter(&trainer.model, &out_dir.join("adapter"), Some(&dir.display().to_string()))?;
+    }
     let eval = eval_now(&trainer, &mut metrics)?;
     Ok(RunSummary { steps: reports, eval, skipped: trainer.skipped, checkpoint: checkpoint_dir })
 }

@@ -6,7 +6,8 @@
 //! - `Symbols`: whitespace-separated words from a fixed list, for the algorithmic tasks
 //!   (e.g. modular addition's "3 + 5 =" with symbols "0".."p-1", "+", "=").
 //!
-//! Pretrained HF tokenizers (tokenizer.json) are io/'s business, not this file's.
+//! - `Hf`: a pretrained HF tokenizer.json (io::hf::HfTokenizer), named by its path and loaded
+//!   once per process; used when fine-tuning an HF model (`kiln train --model DIR`).
 
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,23 @@ pub enum Tokenizer {
     Char { chars: Vec<char> },
     /// id = index into `symbols`; text is the symbols separated by whitespace.
     Symbols { symbols: Vec<String> },
+    /// an HF tokenizer.json; text is encoded without special tokens (no BOS per window)
+    Hf { path: std::path::PathBuf },
+}
+
+/// The HF tokenizer at `path`, loaded once per process.
+fn hf(path: &std::path::Path) -> Result<std::sync::Arc<crate::io::hf::HfTokenizer>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    static CACHE: Mutex<Option<HashMap<std::path::PathBuf, Arc<crate::io::hf::HfTokenizer>>>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let map = cache.get_or_insert_with(HashMap::new);
+    if let Some(t) = map.get(path) {
+        return Ok(t.clone());
+    }
+    let t = Arc::new(crate::io::hf::HfTokenizer::from_file(path)?);
+    map.insert(path.to_path_buf(), t.clone());
+    Ok(t)
 }
 
 impl Tokenizer {
@@ -39,6 +57,8 @@ impl Tokenizer {
             Tokenizer::Byte => 256,
             Tokenizer::Char { chars } => chars.len(),
             Tokenizer::Symbols { symbols } => symbols.len(),
+            // validate() has loaded it; 0 only if the file vanished since
+            Tokenizer::Hf { path } => hf(path).map(|t| t.vocab_size()).unwrap_or(0),
         }
     }
 
@@ -66,6 +86,7 @@ impl Tokenizer {
                         .ok_or_else(|| Error::Msg(format!("symbol tokenizer: word {k} `{w}` is not one of the {} symbols", symbols.len())))
                 })
                 .collect(),
+            Tokenizer::Hf { path } => hf(path)?.encode(text, false),
         }
     }
 
@@ -80,6 +101,7 @@ impl Tokenizer {
             Tokenizer::Byte => String::from_utf8_lossy(&ids.iter().map(|&i| i as u8).collect::<Vec<u8>>()).into_owned(),
             Tokenizer::Char { chars } => ids.iter().map(|&i| chars[i as usize]).collect(),
             Tokenizer::Symbols { symbols } => ids.iter().map(|&i| symbols[i as usize].as_str()).collect::<Vec<_>>().join(" "),
+            Tokenizer::Hf { path } => hf(path)?.decode(ids, false)?,
         })
     }
 
@@ -88,6 +110,7 @@ impl Tokenizer {
     pub fn validate(&self) -> Result<()> {
         match self {
             Tokenizer::Byte => Ok(()),
+            Tokenizer::Hf { path } => hf(path).map(|_| ()),
             Tokenizer::Char { chars } => match chars.windows(2).position(|w| w[0] >= w[1]) {
                 _ if chars.is_empty() => Err(Error::Msg("tokenizer field `chars`: empty".into())),
                 Some(i) => Err(Error::Msg(format!("tokenizer field `chars`: not sorted and distinct at index {} ({:?} then {:?})", i + 1, chars[i], chars[i + 1]))),

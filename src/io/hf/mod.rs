@@ -1,7 +1,26 @@
-//! HF parameter names and layouts <-> kiln's. kiln's names ARE the HF names (model/transformer.rs
-//! builds them that way); only layouts differ: HF `nn.Linear` weights are (out, in) and kiln's are
-//! (in, out), so Llama-family projection weights and `lm_head.weight` are transposed on the way in.
-//! GPT-2's `Conv1D` weights are already (in, out) and map as they are.
+//! The HF ecosystem's files, both ways (DESIGN.md decision 8):
+//! - config.rs: config.json (llama / mistral / qwen2; 4.x and 5.x RoPE forms, llama3 scaling);
+//! - load.rs: model.safetensors or shards + index, memory-mapped, validated, converted once;
+//! - save.rs: a kiln model as an HF directory transformers loads (atomic);
+//! - peft.rs: PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors) both ways;
+//! - tokenizer.rs: tokenizer.json through the `tokenizers` crate, with BOS/EOS from the configs.
+//!
+//! kiln's parameter names ARE the HF names (model/transformer.rs builds them that way); only
+//! layouts differ: HF `nn.Linear` weights are (out, in) and kiln's are (in, out), so Llama-family
+//! projection weights and `lm_head.weight` are transposed on the way in and out. GPT-2's
+//! `Conv1D` weights are already (in, out) and map as they are (golden fixtures only).
+
+pub mod config;
+pub mod load;
+pub mod peft;
+pub mod save;
+pub mod tokenizer;
+
+pub use config::{parse_config, read_config, HfInfo};
+pub use load::{load_model, load_weights_into};
+pub use peft::{load_adapter, save_adapter, PeftConfig};
+pub use save::save_model;
+pub use tokenizer::HfTokenizer;
 
 use crate::model::{Arch, Transformer};
 use crate::tensor::Tensor;

@@ -164,9 +164,9 @@ fn analyze_two_kiln_checkpoints() {
     run_training(&cfg(2), &a, None).unwrap();
     run_training(&cfg(30), &b, None).unwrap();
     let out = tmp("analyze");
-    let same = analyze_checkpoints(&a, &a, 6, &out).unwrap();
+    let same = analyze_checkpoints(&a, Some(&a), None, 6, &out).unwrap();
     assert_eq!(same.totals[&eps_key(0.9)], 0, "a checkpoint against itself");
-    let r = analyze_checkpoints(&a, &b, 6, &out).unwrap();
+    let r = analyze_checkpoints(&a, Some(&b), None, 6, &out).unwrap();
     assert_eq!(r.matrices.len(), 14);
     let t: Vec<usize> = [0.1, 0.3, 0.5, 0.7, 0.9].iter().map(|e| r.totals[&eps_key(*e)]).collect();
     assert!(t.windows(2).all(|w| w[0] <= w[1]), "counts must grow with eps: {t:?}");
@@ -176,6 +176,29 @@ fn analyze_two_kiln_checkpoints() {
     for d in [a, b, out] {
         std::fs::remove_dir_all(d).ok();
     }
+}
+
+/// The PEFT adapter fixture of tests/hf.rs (rsLoRA on all 7 projections, nonzero B) on its base:
+/// analysed through the CLI's path, and against a direct fold of the same adapter.
+#[test]
+fn analyze_the_peft_adapter_fixture() {
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let out = tmp("peft");
+    let a = analyze_checkpoints(&fx.join("hf_llama"), None, Some(&fx.join("hf_llama_adapter")), 5, &out).unwrap();
+    assert_eq!(a.matrices.len(), 2 * 7, "2 layers x 7 projections");
+    let (mut base, _) = kiln::io::hf::load::load_model(&fx.join("hf_llama")).unwrap();
+    kiln::io::hf::peft::load_adapter(&mut base, &fx.join("hf_llama_adapter")).unwrap();
+    let direct = block_matrices(&base).unwrap();
+    // every analysed matrix moved away from the base (the adapter is nonzero) by exactly s A B
+    let plain = block_matrices(&kiln::io::hf::load::load_model(&fx.join("hf_llama")).unwrap().0).unwrap();
+    for ((d, p), m) in direct.iter().zip(&plain).zip(&a.matrices) {
+        assert_eq!(d.name, m.name);
+        assert!(d.w.iter().zip(&p.w).any(|(x, y)| x != y), "{}: the adapter did not change the weight", d.name);
+        assert!(m.max_cos.iter().all(|c| *c <= 1.0 + 1e-5));
+    }
+    let same = analyze_checkpoints(&fx.join("hf_llama"), Some(&fx.join("hf_llama")), None, 5, &out).unwrap();
+    assert_eq!(same.totals[&eps_key(0.9)], 0, "the base against itself");
+    std::fs::remove_dir_all(out).ok();
 }
 
 #[test]

@@ -55,6 +55,10 @@ impl Linear {
     pub fn d_in(&self) -> usize {
         self.weight.dims()[0]
     }
+    /// Is the adapter folded into `weight` (see `merge`)?
+    pub fn is_merged(&self) -> bool {
+        self.merged
+    }
     pub fn d_out(&self) -> usize {
         self.weight.dims()[1]
     }

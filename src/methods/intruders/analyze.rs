@@ -11,7 +11,7 @@ use crate::model::Transformer;
 use crate::report::plot::{heatmaps_png, Heatmap};
 use crate::{Error, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The thresholds every report counts intruders at.
 pub const EPS_GRID: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
@@ -26,26 +26,26 @@ pub struct Matrix {
 }
 
 /// Every linear weight inside the transformer blocks (embeddings and the output head excluded,
-/// as in the paper), with any LoRA adapter merged in at its scale: W + s A B.
+/// as in the paper), named as in HF, with any unmerged LoRA adapter folded in at its own scale
+/// (PEFT rank/alpha patterns give modules different scales): W + s A B.
 pub fn block_matrices(model: &Transformer) -> Result<Vec<Matrix>> {
-    let params: BTreeMap<String, crate::Tensor> = model.named_params().into_iter().collect();
-    let scale = model.cfg.lora.as_ref().map(|l| l.scale()).unwrap_or(0.0);
+    let names: HashMap<usize, String> = model.named_params().into_iter().map(|(n, t)| (t.id(), n)).collect();
+    let mut view = model.clone(); // shares every tensor; only read below
     let mut out = Vec::new();
-    for (name, t) in &params {
-        let Some(stem) = name.strip_suffix(".weight") else { continue };
-        if t.dims().len() != 2 || stem.ends_with("lora_A") || stem.ends_with("lora_B") || !stem.contains("layers.") && !stem.contains(".h.") {
-            continue;
+    for blk in &mut view.blocks {
+        for (_, lin) in blk.attn.linears_mut().into_iter().chain(blk.mlp.linears_mut()) {
+            let name = names.get(&lin.weight.id()).and_then(|n| n.strip_suffix(".weight")).ok_or_else(|| Error::Msg("intruders: a block weight has no parameter name".into()))?;
+            let (d_in, d_out) = (lin.d_in(), lin.d_out());
+            let mut w = lin.weight.to_vec_f32()?;
+            if let (Some(l), false) = (&lin.lora, lin.is_merged()) {
+                let ab = l.a.matmul(&l.b)?.to_vec_f32()?; // (in, r) (r, out) -> (in, out)
+                w.iter_mut().zip(&ab).for_each(|(w, d)| *w += (l.scale * *d as f64) as f32);
+            }
+            out.push(Matrix { name: name.to_string(), d_in, d_out, w });
         }
-        let (d_in, d_out) = (t.dims()[0], t.dims()[1]);
-        let mut w = t.to_vec_f32()?;
-        if let (Some(a), Some(b)) = (params.get(&format!("{stem}.lora_A.weight")), params.get(&format!("{stem}.lora_B.weight"))) {
-            let ab = a.matmul(b)?.to_vec_f32()?; // (in, r) (r, out) -> (in, out)
-            w.iter_mut().zip(&ab).for_each(|(w, d)| *w += (scale * *d as f64) as f32);
-        }
-        out.push(Matrix { name: stem.to_string(), d_in, d_out, w });
     }
     if out.is_empty() {
-        return Err(Error::Msg("intruders: the model has no 2-D linear weights inside its blocks".into()));
+        return Err(Error::Msg("intruders: the model has no linear weights inside its blocks".into()));
     }
     Ok(out)
 }

@@ -8,13 +8,18 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum IntrudersCommand {
-    /// Count intruder dimensions of a fine-tuned checkpoint against its base (kiln checkpoints:
-    /// a step-* folder or a run folder). Writes report.md, report.json and report-heatmap.png.
+    /// Count intruder dimensions of a fine-tuned model against its base. Models are HF model
+    /// directories or kiln checkpoints (a step-* folder or a run folder); `--adapter` adds a PEFT
+    /// adapter to the tuned model (the base itself when --tuned is not given), merged at its
+    /// scaling. Writes report.md, report.json and report-heatmap.png.
     Analyze {
         #[arg(long)]
         base: PathBuf,
         #[arg(long)]
-        tuned: PathBuf,
+        tuned: Option<PathBuf>,
+        /// A PEFT adapter directory (adapter_config.json + adapter_model.safetensors).
+        #[arg(long)]
+        adapter: Option<PathBuf>,
         /// Top-k singular vectors of each tuned matrix.
         #[arg(long, default_value_t = 10)]
         k: usize,
@@ -39,9 +44,9 @@ pub enum IntrudersCommand {
 impl IntrudersCommand {
     pub fn run(self) -> Result<()> {
         match self {
-            IntrudersCommand::Analyze { base, tuned, k, eps, out } => {
+            IntrudersCommand::Analyze { base, tuned, adapter, k, eps, out } => {
                 let out = out.unwrap_or_else(|| RunDir::default_path("intruders-analyze"));
-                let a = analyze_checkpoints(&base, &tuned, k, &out)?;
+                let a = analyze_checkpoints(&base, tuned.as_deref(), adapter.as_deref(), k, &out)?;
                 let key = super::analyze::eps_key(eps);
                 let n = a.totals.get(&key).copied().ok_or_else(|| crate::Error::Msg(format!("intruders: --eps {eps} is not one of 0.1, 0.2, .., 0.9")))?;
                 println!("{n} intruder dimension(s) at eps {key} over {} matrices (top-{k}); report: {}", a.matrices.len(), out.join("report.md").display());

@@ -146,15 +146,29 @@ pub fn write_analysis(dir: &RunDir, a: &Analysis, k: usize, stem: &str) -> Resul
     Ok(())
 }
 
-/// `kiln intruders analyze`: a model from a kiln checkpoint (a step-* folder or a run folder).
+/// A model for `kiln intruders analyze`: an HF model directory (config.json beside safetensors
+/// weights) or a kiln checkpoint (a step-* folder or a run folder).
 pub fn load_model(path: &Path) -> Result<Transformer> {
+    let hf_weights = path.join("model.safetensors").is_file() || path.join("model.safetensors.index.json").is_file();
+    if path.join("config.json").is_file() && hf_weights {
+        return Ok(crate::io::hf::load::load_model(path)?.0);
+    }
     Ok(crate::train::load_checkpoint(path)?.0)
 }
 
-/// Analyze two checkpoints into `out` (report.json, report.md, report-heatmap.png); returns the
-/// totals per eps.
-pub fn analyze_checkpoints(base: &Path, tuned: &Path, k: usize, out: &Path) -> Result<Analysis> {
-    let (b, t) = (load_model(base)?, load_model(tuned)?);
+/// Analyze `tuned` against `base` into `out` (report.json, report.md, report-heatmap.png). With
+/// `adapter` (a PEFT directory), the tuned model is the base (or `tuned`) plus that adapter,
+/// folded in at its scaling.
+pub fn analyze_checkpoints(base: &Path, tuned: Option<&Path>, adapter: Option<&Path>, k: usize, out: &Path) -> Result<Analysis> {
+    let b = load_model(base)?;
+    let mut t = match (tuned, adapter) {
+        (Some(p), _) => load_model(p)?,
+        (None, Some(_)) => load_model(base)?,
+        (None, None) => return Err(crate::Error::Msg("intruders analyze: give --tuned, --adapter, or both".into())),
+    };
+    if let Some(dir) = adapter {
+        crate::io::hf::peft::load_adapter(&mut t, dir)?;
+    }
     let a = analyze::analyze(&analyze::block_matrices(&b)?, &analyze::block_matrices(&t)?, k)?;
     write_analysis(&RunDir::create(out)?, &a, k, "report")?;
     Ok(a)

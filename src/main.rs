@@ -94,6 +94,16 @@ enum Command {
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
     ScalingLaws(ScalingLawsCommand),
+    /// Learning linear attention by least squares (Yau et al.): OLS vs Adam, certificate.
+    #[command(name = "linear-attn-learn")]
+    LinearAttnLearn {
+        /// tiny (seconds), small (the CPU reproduction, minutes) or paper.
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Output folder (default runs/linear-attn-learn/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -155,6 +165,10 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
+        Command::LinearAttnLearn { scale, out } => {
+            let out = out.unwrap_or_else(|| RunDir::default_path(methods::linear_attn_learn::NAME));
+            methods::linear_attn_learn::run(&methods::linear_attn_learn_config(scale), &out).map(|r| println!("{}\nreport: {}", r.headline, out.join("report.md").display()))
+        }
         Command::Train { config, out, resume, steps, lr, seed, device } => device.parse::<Device>().and_then(|d| train(&config, out, resume, steps, lr, seed, d)),
         Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
         Command::Generate { checkpoint, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {

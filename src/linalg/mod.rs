@@ -6,6 +6,7 @@
 //!   lsq      bounded non-linear least squares (projected Levenberg-Marquardt)
 //!   huber    the Huber loss and its derivative
 //!   logreg   multinomial logistic regression with an L2 penalty, fitted by L-BFGS
+//!   spectral thin SVD, symmetric eigendecomposition, minimum-norm least squares
 //!
 //! Shapes: N rows (samples), F features, K classes; matrices are row-major.
 
@@ -14,6 +15,7 @@ pub mod huber;
 pub mod lbfgs;
 pub mod logreg;
 pub mod lsq;
+pub mod spectral;
 
 pub use dense::{gemm, lstsq};
 pub use huber::{huber, huber_grad, huber_sum};

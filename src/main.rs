@@ -147,6 +147,16 @@ enum Command {
     /// Intruder dimensions: LoRA vs full fine-tuning, by SVD (Shuttleworth et al.).
     #[command(subcommand)]
     Intruders(methods::intruders::cli::IntrudersCommand),
+    /// Learning linear attention by least squares (Yau et al.): OLS vs Adam, certificate.
+    #[command(name = "linear-attn-learn")]
+    LinearAttnLearn {
+        /// tiny (seconds), small (the CPU reproduction, minutes) or paper.
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Output folder (default runs/linear-attn-learn/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -208,6 +218,10 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
+        Command::LinearAttnLearn { scale, out } => {
+            let out = out.unwrap_or_else(|| RunDir::default_path(methods::linear_attn_learn::NAME));
+            methods::linear_attn_learn::run(&methods::linear_attn_learn_config(scale), &out).map(|r| println!("{}\nreport: {}", r.headline, out.join("report.md").display()))
+        }
         Command::Intruders(cmd) => cmd.run(),
         Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device } => {
             let lora = (!lora.is_empty()).then(|| LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });

@@ -3,9 +3,10 @@
 //!
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
-//! Registered so far: scaling-laws, intruders.
+//! Registered so far: scaling-laws, intruders, linear-attn-learn.
 
 pub mod intruders;
+pub mod linear_attn_learn;
 pub mod scaling_laws;
 
 use crate::report::{markdown_table, Report, RunDir};
@@ -53,6 +54,15 @@ pub fn scaling_laws_config(scale: Scale, data: Option<PathBuf>) -> scaling_laws:
     scaling_laws::Config { data, ..base }
 }
 
+/// The linear-attn-learn config for a scale.
+pub fn linear_attn_learn_config(scale: Scale) -> linear_attn_learn::Config {
+    match scale {
+        Scale::Tiny => linear_attn_learn::Config::tiny(),
+        Scale::Small => linear_attn_learn::Config::small(),
+        Scale::Paper => linear_attn_learn::Config::default(),
+    }
+}
+
 /// One line of the index: a method's report, or the error that stopped it.
 #[derive(Clone, Debug, Serialize)]
 pub struct IndexEntry {
@@ -85,6 +95,8 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
         Scale::Paper => intruders::Config::default(),
     };
     entries.push(entry(intruders::NAME, intruders::run(&icfg, &out.join(intruders::NAME))));
+    let result = linear_attn_learn::run(&linear_attn_learn_config(scale), &out.join(linear_attn_learn::NAME));
+    entries.push(entry(linear_attn_learn::NAME, result));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

@@ -157,7 +157,7 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
+    /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
         #[arg(long, default_value = "baselines")]
@@ -165,7 +165,7 @@ enum Command {
         /// `cpu` (the suites above) or `cuda` / `cuda:N` (kernel timings).
         #[arg(long, default_value = "cpu")]
         device: String,
-        /// With --device cuda: only these kernel families (comma-separated, e.g. matmul,norm).
+        /// Only these: CPU workload ids (e.g. a,d) or, with --device cuda, kernel families (e.g. matmul,norm).
         #[arg(long)]
         only: Option<String>,
         /// With --device cuda: append one JSON row per measurement to this file.
@@ -176,6 +176,9 @@ enum Command {
         /// A torch_cpu_baselines.py --json file from the same sitting, to print ratios.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// CPU suites: also write the timings as JSON rows to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
     },
 }
 
@@ -242,8 +245,14 @@ fn main() {
                 (None, None) => Err(kiln::Error::Msg("generate: give --checkpoint or --model".into())),
             }
         }
-        Command::Bench { suite, device, only, jsonl, repeats, baseline } => match device.parse::<Device>() {
-            Ok(Device::Cpu) => kiln::bench::run_suite(&suite, repeats, baseline.as_deref()).map(|t| print!("{}", kiln::bench::format_timings(&t))),
+        Command::Bench { suite, device, only, jsonl, repeats, baseline, json } => match device.parse::<Device>() {
+            Ok(Device::Cpu) => kiln::bench::run_suite(&suite, repeats, only.as_deref(), baseline.as_deref()).and_then(|t| {
+                print!("{}", kiln::bench::format_timings(&t));
+                match json {
+                    Some(p) => kiln::io::checkpoint::write_atomic(&p, format!("{:#}\n", kiln::bench::timings_json(&t)).as_bytes()),
+                    None => Ok(()),
+                }
+            }),
             Ok(Device::Cuda(i)) => bench_cuda(i, repeats.max(20), only.as_deref(), jsonl.as_deref()),
             Err(e) => Err(e),
         },

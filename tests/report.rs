@@ -48,8 +48,14 @@ fn plots_render_to_png_and_refuse_bad_shapes() {
 #[test]
 fn bench_baselines_suite_checks_its_answers() {
     assert_eq!(kiln::bench::e2_grid().len(), 108);
-    let timings = kiln::bench::run_suite("baselines", 1, None).unwrap();
-    assert_eq!(timings.len(), 2);
-    assert!(timings[1].check.contains("held-out accuracy"), "{}", timings[1].check);
-    assert!(kiln::bench::run_suite("nope", 1, None).is_err());
+    let timings = kiln::bench::run_suite("baselines", 1, Some("d,e2,f"), None).unwrap();
+    assert_eq!(timings.iter().map(|t| t.id()).collect::<Vec<_>>(), ["d", "e2", "f"]);
+    assert!(timings[2].check.contains("held-out accuracy"), "{}", timings[2].check);
+    assert!(timings[0].check.contains("nucleus"), "{}", timings[0].check);
+    let rows = kiln::bench::timings_json(&timings);
+    assert_eq!(rows[1]["workload"], "e2");
+    assert!(rows[1]["median_s"].as_f64().unwrap() > 0.0);
+    assert!(kiln::bench::run_suite("nope", 1, None, None).is_err());
+    let e = kiln::bench::run_suite("baselines", 1, Some("a,zz"), None).unwrap_err().to_string();
+    assert!(e.contains("zz") && e.contains("b1"), "{e}");
 }

@@ -4,13 +4,15 @@
 //! ../shared/baselines/torch_cpu_baselines.py times its reference (so the two compare as ratios
 //! when run in one sitting).
 //!
-//! Suites: `baselines`, workloads e1, e2 and f of ../shared/baselines/README.md:
+//! Suites: `baselines`, workloads a, b1-b3, c, d (src/bench/workloads.rs), e1, e2 and f of
+//! ../shared/baselines/README.md:
 //!   e1  thin SVD of a 1024 x 1024 f32 matrix (U, S and V^T)
 //!   e2  Huber (delta 1e-3) scaling-law fit on 100 points from a grid of 108 L-BFGS starts
 //!   f   logistic-regression probe, 4000 x 256, 10 classes, C = 1, L-BFGS (max 200 iterations)
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod workloads;
 
 use crate::linalg::{svd_f32, LogReg, LogRegOptions};
 use crate::methods::scaling_laws::law::{fit_huber, grid_of, huber_objective, Law, Obs, HUBER_DELTA};
@@ -170,33 +172,80 @@ fn bench_f(repeats: usize) -> Result<Timing> {
     })
 }
 
-/// Read the baseline medians for e1 (torch), e2 and f from a torch_cpu_baselines.py `--json` file.
-fn baseline_medians(path: &Path) -> Result<(Option<f64>, Option<f64>, Option<f64>)> {
+/// Read the baseline medians, by workload id, from a torch_cpu_baselines.py `--json` file.
+fn baseline_medians(path: &Path) -> Result<std::collections::BTreeMap<&'static str, f64>> {
     let err = |d: String| Error::File { path: path.display().to_string(), detail: d };
     let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
-    let e1 = v["e"]["torch_svd_full"]["median_s"].as_f64();
-    let e2 = v["e"]["huber_lbfgs_grid_108_starts"]["median_s"].as_f64();
-    let f = v["f"]["logreg_lbfgs_fit_4000x256_10cls"]["median_s"].as_f64();
-    Ok((e1, e2, f))
+    let keys: [(&str, &str, &str); 9] = [
+        ("a", "a", ""),
+        ("b1", "b", "forward_only"),
+        ("b2", "b", "fwd_bwd_grads_A_B"),
+        ("b3", "b", "fwd_bwd_grads_A_B_x"),
+        ("c", "c", "chunked_C64"),
+        ("d", "d", "sort_based_top_p_0.9"),
+        ("e1", "e", "torch_svd_full"),
+        ("e2", "e", "huber_lbfgs_grid_108_starts"),
+        ("f", "f", "logreg_lbfgs_fit_4000x256_10cls"),
+    ];
+    let entry = |g: &str, k: &str| if k.is_empty() { v[g]["median_s"].as_f64() } else { v[g][k]["median_s"].as_f64() };
+    Ok(keys.iter().filter_map(|(id, group, key)| entry(group, key).map(|m| (*id, m))).collect())
 }
 
-/// Run a suite; `baseline` is an optional torch_cpu_baselines.py JSON to put ratios next to ours.
-pub fn run_suite(suite: &str, repeats: usize, baseline: Option<&Path>) -> Result<Vec<Timing>> {
+/// The workload ids of the `baselines` suite, in run order.
+pub const WORKLOADS: [&str; 9] = ["a", "b1", "b2", "b3", "c", "d", "e1", "e2", "f"];
+
+/// Run a suite; `only` picks workload ids (comma-separated, e.g. "a,d"; b1-b3 run together);
+/// `baseline` is an optional torch_cpu_baselines.py JSON to put ratios next to ours.
+pub fn run_suite(suite: &str, repeats: usize, only: Option<&str>, baseline: Option<&Path>) -> Result<Vec<Timing>> {
     if suite != "baselines" {
         return Err(Error::Msg(format!("bench: unknown suite \"{suite}\" (available: baselines)")));
     }
-    let (be1, be2, bf) = match baseline {
-        Some(p) => baseline_medians(p)?,
-        None => (None, None, None),
+    let wanted: Vec<&str> = match only {
+        Some(list) => list.split(',').map(str::trim).filter(|w| !w.is_empty()).collect(),
+        None => WORKLOADS.to_vec(),
     };
-    let mut e1 = bench_e1(repeats)?;
-    e1.baseline_s = be1;
-    let mut e2 = bench_e2(repeats)?;
-    e2.baseline_s = be2;
-    let mut f = bench_f(repeats)?;
-    f.baseline_s = bf;
-    Ok(vec![e1, e2, f])
+    if let Some(bad) = wanted.iter().find(|w| !WORKLOADS.contains(w)) {
+        return Err(Error::Msg(format!("bench: unknown workload \"{bad}\" (available: {})", WORKLOADS.join(", "))));
+    }
+    let base = match baseline {
+        Some(p) => baseline_medians(p)?,
+        None => Default::default(),
+    };
+    let on = |id: &str| wanted.contains(&id);
+    let mut all = Vec::new();
+    if on("a") {
+        all.push(workloads::bench_a(repeats)?);
+    }
+    if on("b1") || on("b2") || on("b3") {
+        all.extend(workloads::bench_b(repeats)?);
+    }
+    for (id, f) in [("c", workloads::bench_c as fn(usize) -> Result<Timing>), ("d", workloads::bench_d), ("e1", bench_e1), ("e2", bench_e2), ("f", bench_f)] {
+        if on(id) {
+            all.push(f(repeats)?);
+        }
+    }
+    for t in &mut all {
+        t.baseline_s = base.get(t.id()).copied();
+    }
+    Ok(all)
+}
+
+impl Timing {
+    /// The workload id: the first word of the name ("a", "b1", ..).
+    pub fn id(&self) -> &str {
+        self.name.split_whitespace().next().unwrap_or("")
+    }
+}
+
+/// `--json FILE`: one row per workload, {"workload", "median_s", "min_s", "max_s", "baseline_s"}.
+pub fn timings_json(timings: &[Timing]) -> serde_json::Value {
+    serde_json::Value::Array(
+        timings
+            .iter()
+            .map(|t| serde_json::json!({"workload": t.id(), "name": t.name, "median_s": t.median_s, "min_s": t.min_s, "max_s": t.max_s, "repeats": t.repeats, "baseline_s": t.baseline_s, "check": t.check}))
+            .collect(),
+    )
 }
 
 /// One line per workload: median (min..max), the baseline and our speed-up if known, the check.

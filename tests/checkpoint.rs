@@ -1,11 +1,12 @@
 //! Checkpoints: a run interrupted and resumed in a fresh model continues bit for bit (losses,
-//! gradient norms, and the final weight and optimizer files byte for byte), stray temp
+//! gradient norms, the final weight and optimizer files byte for byte, and tokens sampled from them), stray temp
 //! directories are ignored, only the last K are kept, writes are atomic, and every kind of
 //! corrupt or mismatched checkpoint is refused with the file and the tensor or field named.
 mod common;
 use kiln::io::checkpoint::{commit_step_dir, list_step_dirs, resolve_checkpoint, save_safetensors, write_atomic};
 use kiln::io::safetensors as st;
-use kiln::model::{Arch, Config};
+use kiln::model::{Arch, Config, GenerateOptions};
+use kiln::sample::SamplingParams;
 use kiln::nn::LoraConfig;
 use kiln::optim::Schedule;
 use kiln::train::*;
@@ -81,6 +82,15 @@ fn resume_continues_bit_for_bit_and_ignores_stray_temp_dirs() {
             let read = |d: &Path| std::fs::read(d.join("checkpoints/step-000030").join(f)).unwrap();
             assert!(read(&a) == read(&b), "{arch:?}: final {f} differs between straight and resumed runs");
         }
+        // Sampling from the two final models: the same tokens (and log-probabilities), bit for bit.
+        let sampled = |d: &Path| {
+            let (m, _) = load_checkpoint(&d.join("checkpoints/step-000030")).unwrap();
+            let opts = GenerateOptions { max_new_tokens: 10, params: vec![SamplingParams::default().with_top_p(0.95)], seed: 11, ..Default::default() };
+            m.generate(&[vec![1, 2, 3], vec![4]], &opts).unwrap().into_iter().map(|g| (g.new_ids, g.logprob.to_bits())).collect::<Vec<_>>()
+        };
+        let (sa, sb) = (sampled(&a), sampled(&b));
+        assert_eq!(sa, sb, "{arch:?}: sampled tokens differ between straight and resumed runs");
+        assert!(sa.iter().all(|(ids, _)| ids.len() == 10));
         // The metrics file reads as one run: the interrupted run's steps 16..20 were dropped.
         let steps: Vec<u64> = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap().lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|v| v["kind"] == "train").map(|v| v["step"].as_u64().unwrap()).collect();
         assert_eq!(steps, (1..=30).collect::<Vec<u64>>());

@@ -59,6 +59,8 @@ __device__ void lma_wgrad_body(const TP* __restrict__ p, int pa, const TQ* __res
     const u32 g = blockIdx.z;
     if (a >= pa || c >= qc) return;  // no barrier below: early exit is safe
     float acc = 0.f;
+    // Not unrolled: ptxas's unrolled version of this data-dependent skip spilled on sm_90.
+#pragma unroll 1
     for (int i = 0; i < n; ++i) {
         if (ids[i] != g) continue;
         acc = fmaf(load(p, (long)i * pa + a), load(q, (long)i * qc + c), acc);

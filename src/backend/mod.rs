@@ -312,7 +312,7 @@ pub fn linear_attention_varlen(q: &Storage, k: &Storage, v: &Storage, s0: Option
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention_varlen_backward(q: &Storage, k: &Storage, v: &Storage, s0: Option<&Storage>, dout: &Storage, dsf: Option<&Storage>, cu: &[u32], dims: LinAttnDims, chunked: bool) -> Result<Vec<Storage>> {
     check_cu_seqlens("linear_attention_varlen_backward", cu, dims.t)?;
-    for s in s0.into_iter().chain(dsf).filter(|s| s.device() != q.device()) {
+    if let Some(s) = s0.into_iter().chain(dsf).find(|s| s.device() != q.device()) {
         return Err(device_error("linear_attention_varlen_backward", &[q.device(), s.device()]));
     }
     fn cpu_of(s: Option<&Storage>) -> Option<&CpuStorage> {

@@ -68,6 +68,7 @@ fn check(q: &Tensor, k: &Tensor, v: &Tensor, s0: Option<&Tensor>, cu: &[u32]) ->
 
 /// Gradients in `Op::inputs` order: [dq, dk, dv, (ds0)] of o (g = dO, `state` false) or
 /// [dk, dv, (ds0)] of s_final (g = dS_final, `state` true).
+#[allow(clippy::too_many_arguments)]
 pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, s0: Option<&Tensor>, cu: &[u32], g: &Tensor, chunked: bool, state: bool) -> Result<Vec<Option<Tensor>>> {
     let d = check(q, k, v, s0, cu)?;
     let zeros;

@@ -38,7 +38,7 @@ fn check(op: &'static str, cu: &[u32], d: LinAttnDims, seqs: &[(&CudaStorage, us
             return Err(Error::bad_shape(op, &Shape(vec![s.len]), format!("states must be (N, H, Dk, Dv) = ({nseq}, {}, {}, {})", d.bh, d.dk, d.dv)));
         }
     }
-    let blocks = d.bh.checked_mul(nseq).unwrap_or(usize::MAX);
+    let blocks = d.bh.saturating_mul(nseq);
     for w in [d.dk, d.dv] {
         if smem_bytes(w) > SMEM_MAX || d.t > i32::MAX as usize || blocks > i32::MAX as usize {
             return Err(Error::bad_shape(op, &Shape(vec![d.bh, d.t, w]), "head dim or H x N too large for the CUDA kernel (head dim max about 700)"));

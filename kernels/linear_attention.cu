@@ -320,5 +320,29 @@ __device__ void linattn_states_body(const T* __restrict__ k, const T* __restrict
                                chunk, 1, t_len, dk, dv, dvs * 64, rev);                                \
     }
 
+// Packed variable-length sequences (linear_attention_varlen): q, k (H, T, Dk), v, o (H, T, Dv),
+// sequence n on rows cu[n] .. cu[n + 1] of every head, its states s0 / s_final (N, H, Dk, Dv).
+// Grid (H * N, ceil(Dv / 64)), block x = h * N + n, 256 threads, dynamic smem as in linattn_body:
+// the sequential body on one (head, sequence), so the state restarts at each sequence start.
+// An empty sequence still copies s0 to s_final (the body runs no chunk).
+#define LINATTN_VARLEN_INSTANCE(T, SUF)                                                                \
+    extern "C" __global__ void __launch_bounds__(256) linattn_varlen_##SUF(                            \
+        const T* q, const T* k, const T* v, const T* s0, T* o, T* s_final, const u32* cu,             \
+        int nseq, int t_total, int dk, int dv, long ss0, long ss1, int rev) {                          \
+        const long hn = blockIdx.x;                                                                    \
+        const long h = hn / nseq, n = hn % nseq, nh = gridDim.x / nseq;                                \
+        const long t0 = cu[n];                                                                         \
+        const int len = (int)(cu[n + 1] - cu[n]);                                                      \
+        const int nchunks = (len + LA_C - 1) / LA_C;                                                   \
+        const long st = (n * nh + h) * (long)dk * dv;                                                  \
+        const T* sh = s0 != 0 ? s0 + st : (const T*)0;                                                 \
+        T* sfh = s_final != 0 ? s_final + st : (T*)0;                                                  \
+        const long rq = h * (long)t_total + t0;                                                        \
+        linattn_body<T, T>(q + rq * dk, k + rq * dk, v + rq * dv, sh, ss0, ss1, o + rq * dv, sfh,      \
+                           rev ? nchunks - 1 : 0, nchunks, len, dk, dv, (int)blockIdx.y * 64, rev);    \
+    }
+
 LINATTN_INSTANCE(float, f32)
 LINATTN_INSTANCE(bf16, bf16)
+LINATTN_VARLEN_INSTANCE(float, f32)
+LINATTN_VARLEN_INSTANCE(bf16, bf16)

@@ -119,6 +119,9 @@ pub fn backward_op(op: &Op, y: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>
         Op::LinearAttention { q, k, v, s0, chunked } => ops::linear_attention::backward(q, k, v, s0.as_ref(), g, *chunked)?,
         Op::LinearAttentionState { k, v, s0 } => ops::linear_attention::state_backward(k, v, s0.as_ref(), g)?,
         Op::Lora { x, w, a, b, scale } => ops::lora::backward(x, w, a, b, g, *scale)?,
+        Op::LinearAttentionVarlen { q, k, v, s0, cu, chunked } => ops::linear_attention_varlen::backward(q, k, v, s0.as_ref(), cu, g, *chunked, false)?,
+        Op::LinearAttentionVarlenState { q, k, v, s0, cu, chunked } => ops::linear_attention_varlen::backward(q, k, v, s0.as_ref(), cu, g, *chunked, true)?,
+        Op::LoraMultiAdapter { x, w, a, b, ids, scales } => ops::lora_multi_adapter::backward(x, w, a, b, ids, scales, g)?,
     })
 }
 

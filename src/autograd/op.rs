@@ -36,6 +36,12 @@ pub enum Op {
     /// the final state S0 + K^T V returned beside linear attention's output
     LinearAttentionState { k: Tensor, v: Tensor, s0: Option<Tensor> },
     Lora { x: Tensor, w: Tensor, a: Tensor, b: Tensor, scale: f64 },
+    /// packed variable-length linear attention's output; cu = cumulative sequence offsets
+    LinearAttentionVarlen { q: Tensor, k: Tensor, v: Tensor, s0: Option<Tensor>, cu: Arc<[u32]>, chunked: bool },
+    /// its final states (N, H, Dk, Dv); q is kept only to rerun the shared backward
+    LinearAttentionVarlenState { q: Tensor, k: Tensor, v: Tensor, s0: Option<Tensor>, cu: Arc<[u32]>, chunked: bool },
+    /// LoRA with one adapter per row: ids (N rows), scales (G adapters)
+    LoraMultiAdapter { x: Tensor, w: Tensor, a: Tensor, b: Tensor, ids: Arc<[u32]>, scales: Arc<[f64]> },
 }
 
 impl Op {
@@ -58,6 +64,9 @@ impl Op {
             Op::LinearAttention { q, k, v, s0, .. } => [Some(q), Some(k), Some(v), s0.as_ref()].into_iter().flatten().collect(),
             Op::LinearAttentionState { k, v, s0 } => [Some(k), Some(v), s0.as_ref()].into_iter().flatten().collect(),
             Op::Lora { x, w, a, b, .. } => vec![x, w, a, b],
+            Op::LinearAttentionVarlen { q, k, v, s0, .. } => [Some(q), Some(k), Some(v), s0.as_ref()].into_iter().flatten().collect(),
+            Op::LinearAttentionVarlenState { k, v, s0, .. } => [Some(k), Some(v), s0.as_ref()].into_iter().flatten().collect(),
+            Op::LoraMultiAdapter { x, w, a, b, .. } => vec![x, w, a, b],
         }
     }
 
@@ -86,6 +95,9 @@ impl Op {
             Op::LinearAttention { .. } => "linear_attention",
             Op::LinearAttentionState { .. } => "linear_attention_state",
             Op::Lora { .. } => "lora",
+            Op::LinearAttentionVarlen { .. } => "linear_attention_varlen",
+            Op::LinearAttentionVarlenState { .. } => "linear_attention_varlen_state",
+            Op::LoraMultiAdapter { .. } => "lora_multi_adapter",
         }
     }
 }

@@ -279,6 +279,55 @@ pub fn linear_attention_backward(q: &Storage, k: &Storage, v: &Storage, s0: Opti
     dispatch_multi!("linear_attention_backward", (q, k, v, dout) => cpu::linear_attention::linear_attention_backward(q, k, v, s0c, dout, dims, chunked), cuda::linear_attention::linear_attention_backward(q, k, v, s0g, dout, dims, chunked))
 }
 
+/// Refuse cumulative sequence offsets that do not partition T: `cu` (n_seq + 1) must start at 0,
+/// never decrease and end at T. Named errors, shared by the op and both backends.
+pub fn check_cu_seqlens(op: &'static str, cu: &[u32], t: usize) -> Result<()> {
+    let bad = |detail: String| Err(Error::bad_shape(op, &crate::tensor::Shape(vec![cu.len()]), format!("cu_seqlens {detail}")));
+    match (cu.first(), cu.last()) {
+        (None, _) | (_, None) => return bad("must hold n_seq + 1 >= 1 offsets".into()),
+        (Some(&f), _) if f != 0 => return bad(format!("must start at 0, starts at {f}")),
+        (_, Some(&l)) if l as usize != t => return bad(format!("must end at T = {t}, ends at {l}")),
+        _ => {}
+    }
+    if let Some(i) = (1..cu.len()).find(|&i| cu[i] < cu[i - 1]) {
+        return bad(format!("must not decrease: cu[{}] = {} > cu[{i}] = {}", i - 1, cu[i - 1], cu[i]));
+    }
+    Ok(())
+}
+
+/// Packed variable-length linear attention: q, k (H, T, Dk), v (H, T, Dv) with sequence n on
+/// rows cu[n]..cu[n + 1] of every head; states (N, H, Dk, Dv) -> [o (H, T, Dv), s_final].
+pub fn linear_attention_varlen(q: &Storage, k: &Storage, v: &Storage, s0: Option<&Storage>, cu: &[u32], dims: LinAttnDims, chunked: bool) -> Result<Vec<Storage>> {
+    check_cu_seqlens("linear_attention_varlen", cu, dims.t)?;
+    if let Some(s) = s0.filter(|s| s.device() != q.device()) {
+        return Err(device_error("linear_attention_varlen", &[q.device(), s.device()]));
+    }
+    let s0c = s0.and_then(|s| if let Storage::Cpu(c) = s { Some(c) } else { None });
+    #[cfg(feature = "cuda")]
+    let s0g = s0.and_then(|s| if let Storage::Cuda(c) = s { Some(c) } else { None });
+    dispatch_multi!("linear_attention_varlen", (q, k, v) => cpu::linear_attention_varlen::linear_attention_varlen(q, k, v, s0c, cu, dims, chunked), cuda::linear_attention_varlen::linear_attention_varlen(q, k, v, s0g, cu, dims))
+}
+/// Backward of both outputs: `dout` is o's gradient, `dsf` (N, H, Dk, Dv) s_final's (None: zero)
+/// -> [dq, dk, dv, ds0].
+#[allow(clippy::too_many_arguments)]
+pub fn linear_attention_varlen_backward(q: &Storage, k: &Storage, v: &Storage, s0: Option<&Storage>, dout: &Storage, dsf: Option<&Storage>, cu: &[u32], dims: LinAttnDims, chunked: bool) -> Result<Vec<Storage>> {
+    check_cu_seqlens("linear_attention_varlen_backward", cu, dims.t)?;
+    if let Some(s) = s0.into_iter().chain(dsf).find(|s| s.device() != q.device()) {
+        return Err(device_error("linear_attention_varlen_backward", &[q.device(), s.device()]));
+    }
+    fn cpu_of(s: Option<&Storage>) -> Option<&CpuStorage> {
+        s.and_then(|s| if let Storage::Cpu(c) = s { Some(c) } else { None })
+    }
+    let (s0c, dsfc) = (cpu_of(s0), cpu_of(dsf));
+    #[cfg(feature = "cuda")]
+    fn gpu_of(s: Option<&Storage>) -> Option<&cuda::CudaStorage> {
+        s.and_then(|s| if let Storage::Cuda(c) = s { Some(c) } else { None })
+    }
+    #[cfg(feature = "cuda")]
+    let (s0g, dsfg) = (gpu_of(s0), gpu_of(dsf));
+    dispatch_multi!("linear_attention_varlen_backward", (q, k, v, dout) => cpu::linear_attention_varlen::linear_attention_varlen_backward(q, k, v, s0c, dout, dsfc, cu, dims, chunked), cuda::linear_attention_varlen::linear_attention_varlen_backward(q, k, v, s0g, dout, dsfg, cu, dims))
+}
+
 // ---- LoRA ---------------------------------------------------------------------------------
 
 /// Dimensions of the LoRA linear: x (N, K), w (K, M), a (K, R), b (R, M), y (N, M); s = scale.
@@ -311,6 +360,58 @@ pub fn lora_backward(x: &Storage, w: &Storage, a: &Storage, b: &Storage, dy: &St
         }
     }
     Err(device_error("lora_backward", &[x.device(), w.device(), a.device(), b.device(), dy.device()]))
+}
+
+/// Dimensions of multi-adapter LoRA: x (N, K), w (K, M), a (G, K, R), b (G, R, M), y (N, M);
+/// row i uses adapter ids[i] < G with scale scales[ids[i]].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoraMultiDims {
+    pub n: usize,
+    pub k: usize,
+    pub m: usize,
+    pub r: usize,
+    pub g: usize,
+}
+
+/// Refuse ids and scales that do not fit the dimensions (N ids, each < G; G scales).
+pub fn check_adapter_ids(op: &'static str, ids: &[u32], scales: &[f64], d: LoraMultiDims) -> Result<()> {
+    if ids.len() != d.n {
+        return Err(Error::bad_shape(op, &Shape(vec![ids.len()]), format!("adapter ids: expected one per row, N = {}", d.n)));
+    }
+    if scales.len() != d.g {
+        return Err(Error::bad_shape(op, &Shape(vec![scales.len()]), format!("scales: expected one per adapter, G = {}", d.g)));
+    }
+    if let Some((i, &id)) = ids.iter().enumerate().find(|(_, &id)| id as usize >= d.g) {
+        return Err(Error::bad_shape(op, &Shape(vec![ids.len()]), format!("adapter id {id} of row {i} is out of range for G = {} adapters", d.g)));
+    }
+    Ok(())
+}
+
+/// y[i] = x[i] W + s_{g(i)} (x[i] A_{g(i)}) B_{g(i)}, g(i) = ids[i].
+pub fn lora_multi_adapter(x: &Storage, w: &Storage, a: &Storage, b: &Storage, ids: &[u32], scales: &[f64], dims: LoraMultiDims) -> Result<Storage> {
+    check_adapter_ids("lora_multi_adapter", ids, scales, dims)?;
+    dispatch_result!("lora_multi_adapter", (x, w, a, b) => cpu::lora_multi_adapter::lora_multi_adapter(x, w, a, b, ids, scales, dims), cuda::lora_multi_adapter::lora_multi_adapter(x, w, a, b, ids, scales, dims))
+}
+/// -> [dx or None, dw or None, da (G, K, R), db (G, R, M)].
+#[allow(clippy::too_many_arguments)]
+pub fn lora_multi_adapter_backward(
+    x: &Storage, w: &Storage, a: &Storage, b: &Storage, dy: &Storage, ids: &[u32], scales: &[f64], dims: LoraMultiDims, need_dx: bool, need_dw: bool,
+) -> Result<Vec<Option<Storage>>> {
+    const OP: &str = "lora_multi_adapter_backward";
+    check_adapter_ids(OP, ids, scales, dims)?;
+    #[allow(irrefutable_let_patterns)]
+    if let (Storage::Cpu(x), Storage::Cpu(w), Storage::Cpu(a), Storage::Cpu(b), Storage::Cpu(dy)) = (x, w, a, b, dy) {
+        let g = cpu::lora_multi_adapter::lora_multi_adapter_backward(x, w, a, b, dy, ids, scales, dims, need_dx, need_dw)?;
+        return Ok(g.into_iter().map(|s| s.map(Storage::Cpu)).collect());
+    }
+    #[cfg(feature = "cuda")]
+    if let (Storage::Cuda(xg), Storage::Cuda(wg), Storage::Cuda(ag), Storage::Cuda(bg), Storage::Cuda(dyg)) = (x, w, a, b, dy) {
+        if [w, a, b, dy].iter().all(|s| s.device() == x.device()) {
+            let g = cuda::lora_multi_adapter::lora_multi_adapter_backward(xg, wg, ag, bg, dyg, ids, scales, dims, need_dx, need_dw)?;
+            return Ok(g.into_iter().map(|s| s.map(Storage::Cuda)).collect());
+        }
+    }
+    Err(device_error(OP, &[x.device(), w.device(), a.device(), b.device(), dy.device()]))
 }
 
 // ---- optimiser ----------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 pub mod attention;
 pub mod embedding;
 pub mod linear_attention;
+pub mod linear_attention_varlen;
 pub mod lora;
+pub mod lora_multi_adapter;
 pub mod norm;
 pub mod rope;
 pub mod softmax_xent;

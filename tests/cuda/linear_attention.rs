@@ -98,3 +98,63 @@ fn parity_linear_attention_f32_tight() {
     assert_close("linear_attention o (tight)", &got[0], &want[0], 1e-5);
     assert_close("linear_attention s_final (tight)", &got[1], &want[1], 1e-5);
 }
+
+// ---- parity_linear_attention_varlen_*: packed sequences (linattn_varlen_*) -----------------
+
+/// (heads, sequence lengths, dk, dv, with s0): 1-token and empty sequences, T not a multiple of 64.
+const VARLEN_CASES: &[(usize, &[usize], usize, usize, bool)] = &[
+    (2, &[1, 63, 64, 1, 65], 60, 64, true),
+    (3, &[130, 0, 7], 64, 60, false),
+    (1, &[1], 64, 64, true),
+    (2, &[200, 1, 1, 33], 60, 60, true),
+];
+
+fn check_varlen(dtype: DType, tol: f64) {
+    for (ci, &(h, lens, dk, dv, with_s0)) in VARLEN_CASES.iter().enumerate() {
+        let mut cu = vec![0u32];
+        for &l in lens {
+            cu.push(cu.last().unwrap() + l as u32);
+        }
+        let (t, n) = (*cu.last().unwrap() as usize, lens.len());
+        let d = LinAttnDims { bh: h, t, dk, dv };
+        let x = inputs(h, t, dk, dv, 500 + 10 * ci as u64);
+        let (s0, dsf) = (randn(&[n, h, dk, dv], 7 + ci as u64), randn(&[n, h, dk, dv], 9 + ci as u64));
+        let c = |t: &Tensor| on_cpu(t, dtype);
+        let (qc, kc, vc, sc, dc, fc) = (c(&x.q), c(&x.k), c(&x.v), c(&s0), c(&x.dout), c(&dsf));
+        let g = |t: &Tensor| on_gpu(t, dtype);
+        let (qg, kg, vg, sg, dg, fg) = (g(&x.q), g(&x.k), g(&x.v), g(&s0), g(&x.dout), g(&dsf));
+        let (s0c, s0g) = (with_s0.then_some(&sc), with_s0.then_some(&sg));
+        let tag = format!("{dtype:?} h={h} lens={lens:?} dk={dk} dv={dv} s0={with_s0}");
+
+        let want = backend::linear_attention_varlen(&qc, &kc, &vc, s0c, &cu, d, true).unwrap();
+        let got = twice_n("linear_attention_varlen", || backend::linear_attention_varlen(&qg, &kg, &vg, s0g, &cu, d, true).unwrap());
+        for (i, name) in ["o", "s_final"].iter().enumerate() {
+            assert_close(&format!("linear_attention_varlen {name} {tag}"), &f32_of(&got[i]), &want[i], tol);
+        }
+        // With and without the final state's gradient dsf.
+        for (fc, fg) in [(None, None), (Some(&fc), Some(&fg))] {
+            let want = backend::linear_attention_varlen_backward(&qc, &kc, &vc, s0c, &dc, fc, &cu, d, true).unwrap();
+            let got = twice_n("linear_attention_varlen_backward", || {
+                backend::linear_attention_varlen_backward(&qg, &kg, &vg, s0g, &dg, fg, &cu, d, true).unwrap()
+            });
+            for (i, name) in ["dq", "dk", "dv", "ds0"].iter().enumerate() {
+                let what = format!("linear_attention_varlen_backward {name} dsf={} {tag}", fc.is_some());
+                assert_close(&what, &f32_of(&got[i]), &want[i], tol);
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_linear_attention_varlen_f32() {
+    setup();
+    check_varlen(DType::F32, TOL_LINATTN);
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_linear_attention_varlen_bf16() {
+    setup();
+    check_varlen(DType::BF16, TOL_BF16);
+}

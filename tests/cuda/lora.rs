@@ -76,3 +76,57 @@ fn parity_lora_bf16() {
     // error is the final bf16 rounding plus that of t and g (~2e-3 relative on the rank-R terms).
     check(DType::BF16, TOL_BF16);
 }
+
+// ---- parity_lora_multi_adapter_*: one adapter per row (kernels/lora_multi_adapter.cu) -------
+
+/// (n, k, m, r, g): odd dims (not multiples of the 32-column / 8-row tiles), ranks 1 and 8.
+const MULTI_CASES: &[(usize, usize, usize, usize, usize)] = &[(37, 129, 67, 1, 3), (37, 60, 64, 8, 4), (1, 1, 1, 1, 1), (70, 33, 100, 8, 2)];
+
+fn check_multi(dtype: DType, tol: f64) {
+    use kiln::backend::LoraMultiDims;
+    for (ci, &(n, k, m, r, g)) in MULTI_CASES.iter().enumerate() {
+        let d = LoraMultiDims { n, k, m, r, g };
+        let [x, w, _, _, dy] = tensors(n, k, m, r, 700 + 10 * ci as u64);
+        let a = randn(&[g, k, r], 1 + ci as u64).affine(1.0 / (k as f64).sqrt(), 0.0).unwrap();
+        let b = randn(&[g, r, m], 2 + ci as u64).affine(1.0 / (r as f64).sqrt(), 0.0).unwrap();
+        // The last adapter is unused when g > 1 (its gradients must be zeros).
+        let ids: Vec<u32> = (0..n).map(|i| ((i * 5 + 1) % g.saturating_sub(1).max(1)) as u32).collect();
+        let scales: Vec<f64> = (0..g).map(|i| 0.5 + i as f64 * 0.75).collect();
+        let ts = [x, w, a, b, dy];
+        let c: Vec<Storage> = ts.iter().map(|t| on_cpu(t, dtype)).collect();
+        let gs: Vec<Storage> = ts.iter().map(|t| on_gpu(t, dtype)).collect();
+        let tag = format!("{dtype:?} n={n} k={k} m={m} r={r} g={g}");
+
+        let want = backend::lora_multi_adapter(&c[0], &c[1], &c[2], &c[3], &ids, &scales, d).unwrap();
+        let got = twice1("lora_multi_adapter", || backend::lora_multi_adapter(&gs[0], &gs[1], &gs[2], &gs[3], &ids, &scales, d).unwrap().cast(DType::F32).unwrap());
+        assert_close(&format!("lora_multi_adapter y {tag}"), &got, &want, tol);
+
+        for (need_dx, need_dw) in [(true, true), (false, false)] {
+            let want = backend::lora_multi_adapter_backward(&c[0], &c[1], &c[2], &c[3], &c[4], &ids, &scales, d, need_dx, need_dw).unwrap();
+            let got = twice_n("lora_multi_adapter_backward", || {
+                let v = backend::lora_multi_adapter_backward(&gs[0], &gs[1], &gs[2], &gs[3], &gs[4], &ids, &scales, d, need_dx, need_dw).unwrap();
+                v.into_iter().flatten().map(|s| s.cast(DType::F32).unwrap()).collect()
+            });
+            let want: Vec<(&str, Storage)> = ["dx", "dw", "da", "db"].iter().zip(want).filter_map(|(nm, s)| s.map(|s| (*nm, s))).collect();
+            assert_eq!(got.len(), want.len(), "lora_multi_adapter_backward {tag}: number of gradients");
+            for (gs, (nm, ws)) in got.iter().zip(&want) {
+                assert_close(&format!("lora_multi_adapter_backward {nm} {tag}"), gs, ws, tol);
+            }
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_lora_multi_adapter_f32() {
+    setup();
+    check_multi(DType::F32, TOL_F32);
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_lora_multi_adapter_bf16() {
+    setup();
+    // bf16 operands and outputs, f32 accumulation and f32 t, u: only the final bf16 rounding.
+    check_multi(DType::BF16, TOL_BF16);
+}

@@ -88,7 +88,7 @@ fn forward<T: Real>(q: &[T], k: &[T], v: &[T], s0: Option<&[T]>, d: LinAttnDims,
 }
 
 /// One head, step by step. q, k: (T, Dk), v, o: (T, Dv), s: (Dk, Dv) updated in place.
-fn head_forward_naive<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [T], d: LinAttnDims) {
+pub(super) fn head_forward_naive<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [T], d: LinAttnDims) {
     let (dk, dv) = (d.dk, d.dv);
     for t in 0..d.t {
         let (qt, kt, vt) = (&q[t * dk..(t + 1) * dk], &k[t * dk..(t + 1) * dk], &v[t * dv..(t + 1) * dv]);
@@ -105,7 +105,7 @@ fn head_forward_naive<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [
 }
 
 /// One head, one chunk of C rows at a time; s: (Dk, Dv) is the running state, updated in place.
-fn head_forward_chunked<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [T], d: LinAttnDims) {
+pub(super) fn head_forward_chunked<T: Real>(q: &[T], k: &[T], v: &[T], o: &mut [T], s: &mut [T], d: LinAttnDims) {
     let (dk, dv) = (d.dk, d.dv);
     let mut a = [T::ZERO; CHUNK * CHUNK]; // (n, n) scores of one chunk
     for c0 in (0..d.t).step_by(CHUNK) {
@@ -161,25 +161,25 @@ fn backward<T: Real>(q: &[T], k: &[T], v: &[T], s0: Option<&[T]>, dout: &[T], d:
 }
 
 /// One head's inputs: q, k (T, Dk), v, dout (T, Dv), s0 (Dk, Dv).
-struct HeadInputs<'a, T> {
-    q: &'a [T],
-    k: &'a [T],
-    v: &'a [T],
-    s0: &'a [T],
-    dout: &'a [T],
+pub(super) struct HeadInputs<'a, T> {
+    pub(super) q: &'a [T],
+    pub(super) k: &'a [T],
+    pub(super) v: &'a [T],
+    pub(super) s0: &'a [T],
+    pub(super) dout: &'a [T],
 }
 
 /// One head's gradients (zeroed on entry): dq, dk (T, Dk), dv (T, Dv), ds (Dk, Dv).
-struct HeadGrads<'a, T> {
-    dq: &'a mut [T],
-    dk: &'a mut [T],
-    dv: &'a mut [T],
-    ds: &'a mut [T],
+pub(super) struct HeadGrads<'a, T> {
+    pub(super) dq: &'a mut [T],
+    pub(super) dk: &'a mut [T],
+    pub(super) dv: &'a mut [T],
+    pub(super) ds: &'a mut [T],
 }
 
 /// One head, step by step: a forward sweep rebuilds S_t for dq_t = do_t S_t^T, then a backward
 /// sweep accumulates G_t = sum_{s >= t} q_s^T do_s (in `g.ds`) for dk_t = v_t G_t^T, dv_t = k_t G_t.
-fn head_backward_naive<T: Real>(x: HeadInputs<T>, g: HeadGrads<T>, d: LinAttnDims) {
+pub(super) fn head_backward_naive<T: Real>(x: HeadInputs<T>, g: HeadGrads<T>, d: LinAttnDims) {
     let (dk, dv) = (d.dk, d.dv);
     let mut s = x.s0.to_vec();
     for t in 0..d.t {
@@ -214,7 +214,7 @@ fn head_backward_naive<T: Real>(x: HeadInputs<T>, g: HeadGrads<T>, d: LinAttnDim
 
 /// One head, by chunks: a forward sweep stores the state S_i before each chunk, then a backward
 /// sweep over chunks applies the formulas of the file header, with dS_{i+1} held in `g.ds`.
-fn head_backward_chunked<T: Real>(x: HeadInputs<T>, g: HeadGrads<T>, d: LinAttnDims) {
+pub(super) fn head_backward_chunked<T: Real>(x: HeadInputs<T>, g: HeadGrads<T>, d: LinAttnDims) {
     let (dk, dv, sz) = (d.dk, d.dv, d.dk * d.dv);
     let chunks = d.t.div_ceil(CHUNK);
     // states[i] = S_i: (chunks, Dk, Dv)

@@ -20,13 +20,14 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("matmul", include_str!("../../../kernels/matmul.cu")),
     ("attention", include_str!("../../../kernels/attention.cu")),
     ("lora", include_str!("../../../kernels/lora.cu")),
+    ("lora_multi_adapter", include_str!("../../../kernels/lora_multi_adapter.cu")),
     ("linear_attention", include_str!("../../../kernels/linear_attention.cu")),
     ("sampling", include_str!("../../../kernels/sampling.cu")),
 ];
 
 /// Families whose hot kernels must not spill registers to local memory (checked by the
 /// `kernels_compile` test from ptxas's report).
-pub const NO_SPILL: &[&str] = &["matmul", "attention", "norm", "lora", "linear_attention"];
+pub const NO_SPILL: &[&str] = &["matmul", "attention", "norm", "lora", "lora_multi_adapter", "linear_attention"];
 
 /// The full translation unit NVRTC sees for `family`.
 pub fn source(family: &str) -> Result<String> {

@@ -33,9 +33,9 @@ const STATE_THREADS: u32 = 128;
 /// Largest two-phase workspace (f32 states of every chunk); beyond it the sequential kernel runs.
 const WS_MAX_BYTES: usize = 4 << 30;
 /// The opt-in shared-memory ceiling of sm_90 (227 KiB).
-const SMEM_MAX: usize = 227 * 1024;
+pub(super) const SMEM_MAX: usize = 227 * 1024;
 
-fn smem_bytes(dk: usize) -> usize {
+pub(super) fn smem_bytes(dk: usize) -> usize {
     let dk32 = dk.div_ceil(PIECE) * PIECE;
     // S [dk32 x 64] | Q^T, K^T pieces [32 x 68] (A^T [64 x 68] aliases them) | V [64 x 68] (f32),
     // as in linattn_body.

@@ -38,12 +38,12 @@ fn sfx(d: DType) -> &'static str {
 }
 
 /// One operand: (buffer, row stride, column stride).
-type Op<'a> = (&'a CudaStorage, usize, usize);
+pub(super) type Op<'a> = (&'a CudaStorage, usize, usize);
 
 /// c (m x n) = alpha * (A1 B1 + A2 B2), c of dtype `out`; pair 2 has A2 in f32 and B2 of A1's dtype.
 /// A1 (m x k1), B1 (k1 x n), A2 (m x k2), B2 (k2 x n).
 #[allow(clippy::too_many_arguments)]
-fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)>, m: usize, n: usize, alpha: f32, out: DType) -> Result<CudaStorage> {
+pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)>, m: usize, n: usize, alpha: f32, out: DType) -> Result<CudaStorage> {
     let c = CudaStorage::alloc(dev, out, m * n)?;
     if m == 0 || n == 0 {
         return Ok(c);

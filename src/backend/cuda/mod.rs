@@ -34,7 +34,11 @@ pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod lora;
 #[cfg(feature = "cuda")]
+pub mod lora_multi_adapter;
+#[cfg(feature = "cuda")]
 pub mod linear_attention;
+#[cfg(feature = "cuda")]
+pub mod linear_attention_varlen;
 #[cfg(feature = "cuda")]
 pub mod sampling;
 

@@ -223,3 +223,35 @@ fn tiny_experiment_writes_the_report() {
     }
     std::fs::remove_dir_all(out).ok();
 }
+
+#[test]
+fn claims_are_judged_from_the_numbers() {
+    use kiln::methods::intruders::claims::judge;
+    use kiln::methods::intruders::experiment::{Experiment, RunResult, ScaleDown};
+    let run = |method: &str, rank: usize, n: usize, acc: f64, loss: f64| RunResult {
+        method: method.into(),
+        rank,
+        trainable_params: 1,
+        steps: 1,
+        task_acc: acc,
+        pretrain_loss: loss,
+        intruders_eps: [("0.5".to_string(), n)].into_iter().collect(),
+        per_matrix: Default::default(),
+    };
+    let sd = |lambda: f64, acc: f64, loss: f64| ScaleDown { method: "lora".into(), rank: 1, lambda, directions: 3, task_acc: acc, pretrain_loss: loss };
+    let mut e = Experiment {
+        base_pretrain_loss: 1.0,
+        base_task_acc: 0.0,
+        runs: vec![run("lora", 1, 10, 0.9, 5.0), run("lora", 8, 12, 0.6, 6.0), run("rslora", 8, 2, 0.9, 3.0), run("full", 0, 1, 0.92, 2.0)],
+        scale_down: vec![sd(1.0, 0.9, 5.0), sd(0.5, 0.85, 4.0)],
+    };
+    let c = judge(&e, 0.5);
+    assert_eq!(c.len(), 4);
+    assert!(c.iter().all(|c| c.shown), "{c:?}");
+    assert!(c[2].numbers.contains("r=1") && !c[2].numbers.contains("r=8"), "only accuracy-matched LoRA runs: {}", c[2].numbers);
+    // Flip the numbers: each claim must then fail.
+    e.runs = vec![run("lora", 1, 0, 0.9, 1.0), run("rslora", 8, 9, 0.9, 3.0), run("full", 0, 5, 0.92, 2.0)];
+    e.scale_down = vec![sd(1.0, 0.9, 5.0), sd(0.5, 0.5, 4.0)];
+    let c = judge(&e, 0.5);
+    assert!(c.iter().all(|c| !c.shown), "{c:?}");
+}

@@ -7,6 +7,7 @@
 //! `kiln intruders analyze --base A --tuned B` and `kiln intruders experiment --scale tiny|small`.
 
 pub mod analyze;
+pub mod claims;
 pub mod cli;
 pub mod experiment;
 
@@ -34,6 +35,9 @@ pub struct Config {
     /// LoRA ranks (alpha = 2 r), run as LoRA and as rsLoRA
     pub ranks: Vec<usize>,
     pub lr_lora: f64,
+    /// rsLoRA's scale alpha / sqrt(r) is sqrt(r) times LoRA's at alpha = 2r, so it gets its own
+    /// (smaller) learning rate
+    pub lr_rslora: f64,
     pub lr_full: f64,
     /// fine-tuning stops at this task accuracy (checked every eval_every steps) or at ft_steps
     pub target_acc: f64,
@@ -69,6 +73,7 @@ impl Config {
             lr_pretrain: 3e-3,
             ranks: vec![1, 4],
             lr_lora: 3e-3,
+            lr_rslora: 1e-3,
             lr_full: 1e-3,
             target_acc: 0.5,
             ft_steps: 20,
@@ -89,16 +94,19 @@ impl Config {
             n_heads: 4,
             seq_len: 64,
             batch_size: 32,
-            pretrain_steps: 600,
+            pretrain_steps: 400,
             lr_pretrain: 3e-3,
             ranks: vec![1, 8, 64],
-            lr_lora: 2e-3,
+            lr_lora: 3e-3,
+            lr_rslora: 1e-3,
+            // full fine-tuning at a tenth of LoRA's rate, as is usual (and as in the paper); at
+            // 1e-3 it reaches the target in 250 steps but moves the spectrum as much as LoRA r=8
             lr_full: 3e-4,
             target_acc: 0.9,
-            ft_steps: 400,
+            ft_steps: 1000,
             eval_every: 25,
-            task_len: 6,
-            task_symbols: 10,
+            task_len: 5,
+            task_symbols: 8,
             task_examples: 4096,
             k: 10,
             eps: 0.5,
@@ -174,6 +182,11 @@ pub fn analyze_checkpoints(base: &Path, tuned: Option<&Path>, adapter: Option<&P
     Ok(a)
 }
 
+fn claims_table(c: &[claims::Claim]) -> String {
+    let rows: Vec<Vec<String>> = c.iter().map(|c| vec![c.claim.clone(), if c.shown { "shown".into() } else { "NOT shown at this scale".into() }, c.numbers.clone()]).collect();
+    markdown_table(&["claim (the paper)", "this run", "numbers"], &rows)
+}
+
 fn experiment_md(cfg: &Config, e: &Experiment, headline: &str) -> String {
     let key = eps_key(cfg.eps);
     let rows: Vec<Vec<String>> = e
@@ -195,16 +208,19 @@ fn experiment_md(cfg: &Config, e: &Experiment, headline: &str) -> String {
         .collect();
     let sd: Vec<Vec<String>> = e.scale_down.iter().map(|s| vec![format!("{} r={}", s.method, s.rank), format!("{}", s.lambda), s.directions.to_string(), format!("{:.3}", s.task_acc), format!("{:.4}", s.pretrain_loss)]).collect();
     format!(
-        "# Intruder dimensions: LoRA vs full fine-tuning\n\n{headline}\n\n\
-         Pre-trained: a Llama-style character model (d_model {}, {} layers) on the built-in corpus for {} steps: held-out loss {:.4}, \
+        "# Intruder dimensions: LoRA vs full fine-tuning\n\n{headline}\n\n## Claims\n\n{}\n\n## Runs\n\n\
+         Pre-trained: a Llama-style character model (d_model {}, {} layers) on the built-in corpus for {} steps: pre-training loss {:.4} \
+         (measured on the pre-training windows: the corpus is small enough to memorise, so forgetting shows as this loss rising), \
          task accuracy {:.3} before fine-tuning. Fine-tuned on reversing {} symbols (of {}), each run until task accuracy {} or {} steps; \
-         LoRA on q, k, v, o, gate, up, down with alpha = 2r. Intruders: top-{} tuned singular vectors whose max |cos| with every base singular vector is below eps.\n\n{}\n\n\
-         ## Scaling the intruders down\n\nEach intruder direction's singular value times lambda (eps {}).\n\n{}\n\n\
+         LoRA on q, k, v, o, gate, up, down with alpha = 2r (both scalings; rsLoRA with its own, smaller learning rate, since its scale is sqrt(r) times LoRA's). \
+         Task accuracy is per answer token. Intruders: top-{} tuned singular vectors whose max |cos| with every base singular vector is below eps.\n\n{}\n\n\
+         ## Scaling the intruders down\n\nThe lowest-rank LoRA run: each intruder direction's singular value times lambda (eps {}).\n\n{}\n\n\
          Plots: counts-vs-eps.png, scale-down.png; the scaled-down run's per-matrix analysis in analysis.md / analysis.json with its |cos| heat map analysis-heatmap.png.\n",
+        claims_table(&claims::judge(e, cfg.eps)),
         cfg.d_model, cfg.n_layers, cfg.pretrain_steps, e.base_pretrain_loss, e.base_task_acc, cfg.task_len, cfg.task_symbols, cfg.target_acc, cfg.ft_steps, cfg.k,
-        markdown_table(&["method", "rank", "trainable", "steps", "task acc", "corpus loss after", "intruders eps 0.3", &format!("eps {key}"), "eps 0.7"], &rows),
+        markdown_table(&["method", "rank", "trainable", "steps", "task acc", "pre-training loss after", "intruders eps 0.3", &format!("eps {key}"), "eps 0.7"], &rows),
         cfg.eps,
-        markdown_table(&["run", "lambda", "directions", "task acc", "corpus loss"], &sd)
+        markdown_table(&["run", "lambda", "directions", "task acc", "pre-training loss"], &sd)
     )
 }
 
@@ -229,14 +245,14 @@ pub fn run(cfg: &Config, out: &Path) -> Result<Report> {
     dir.write_bytes("counts-vs-eps.png", &line_plot_png("Intruder dimensions vs threshold", "eps", "intruders (all matrices)", &series)?)?;
     if !e.scale_down.is_empty() {
         let pts = |f: fn(&experiment::ScaleDown) -> f64| e.scale_down.iter().map(|s| (s.lambda, f(s))).collect();
-        let s = [Series { label: "task accuracy".into(), points: pts(|s| s.task_acc) }, Series { label: "corpus loss / base".into(), points: pts(|s| s.pretrain_loss) }];
+        let s = [Series { label: "task accuracy".into(), points: pts(|s| s.task_acc) }, Series { label: "pre-training loss / base".into(), points: pts(|s| s.pretrain_loss) }];
         let s = [s[0].clone(), Series { label: s[1].label.clone(), points: s[1].points.iter().map(|&(x, y)| (x, y / e.base_pretrain_loss)).collect() }];
         dir.write_bytes("scale-down.png", &line_plot_png("Scaling intruder singular values by lambda", "lambda", "value", &s)?)?;
     }
     if let Some(a) = &shown {
         write_analysis(&dir, a, cfg.k, "analysis")?;
     }
-    dir.write_json("report.json", &serde_json::json!({"config": format!("{cfg:?}"), "base_pretrain_loss": e.base_pretrain_loss, "base_task_acc": e.base_task_acc, "runs": e.runs, "scale_down": e.scale_down, "headline": headline}))?;
+    dir.write_json("report.json", &serde_json::json!({"config": format!("{cfg:?}"), "base_pretrain_loss": e.base_pretrain_loss, "base_task_acc": e.base_task_acc, "runs": e.runs, "scale_down": e.scale_down, "claims": claims::judge(&e, cfg.eps), "headline": headline}))?;
     dir.write_text("report.md", &experiment_md(cfg, &e, &headline))?;
     Ok(Report { method: NAME.into(), dir: out.to_path_buf(), headline, passed: Some(passed) })
 }

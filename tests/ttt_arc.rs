@@ -261,3 +261,23 @@ fn tiny_pipeline_writes_submission_and_report() {
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("ft + ttt + aug"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Diagnostic (not run by default): what the saved small base model generates.
+#[test]
+#[ignore]
+fn diagnose_base_model() {
+    use kiln::methods::ttt_arc::tokens::prompt;
+    let m = arc::load_model(std::path::Path::new("runs/arc-small2/base-model")).unwrap();
+    let cfg = Config::small();
+    for f in ["flip_h", "colour_map", "flip_v"] {
+        for s in 0..3 {
+            let t = generate(f, (1 << 40) + s, 3, 3, 4).unwrap();
+            let p = prompt(&t.train, &t.test[0].input);
+            let opts = kiln::model::GenerateOptions { max_new_tokens: 64, params: vec![kiln::sample::SamplingParams::greedy()], stop_tokens: vec![END], seed: 0 };
+            let gen = m.generate(&[p.clone()], &opts).unwrap().remove(0);
+            let want = encode_grid(t.test[0].output.as_ref().unwrap());
+            println!("{f} {s}: prompt {} finish {} got {:?} want {:?}", p.len(), gen.finish, gen.new_ids, want);
+        }
+    }
+    let _ = cfg;
+}

@@ -149,10 +149,10 @@ pub fn finetune(cfg: &Config, families_: &[&str]) -> Result<Transformer> {
     let n = cfg.stage1_steps * cfg.stage1_batch;
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let t = families::generate(families_[i % families_.len()], cfg.seed.wrapping_mul(1_000_003) + i as u64, cfg.n_demos, cfg.min_side, cfg.max_side)?;
+        let t = families::generate(families_[i % families_.len()], cfg.seed.wrapping_mul(1_000_003) + i as u64, cfg.n_demos + 1, cfg.min_side, cfg.max_side)?;
         let mut demos = t.train;
-        let q = demos.pop().expect("n_demos >= 1");
-        let _ = &t.test;
+        // n_demos demonstrations + one more as the query: the shape of an evaluation prompt
+        let q = demos.pop().expect("n_demos + 1 >= 1");
         tasks.push((demos, q));
     }
     let data = tokens::TaskSet::new(&tasks, cfg.seq_len)?;

@@ -147,6 +147,9 @@ enum Command {
     /// Intruder dimensions: LoRA vs full fine-tuning, by SVD (Shuttleworth et al.).
     #[command(subcommand)]
     Intruders(methods::intruders::cli::IntrudersCommand),
+    /// Test-time training for ARC (Akyürek et al.): stage-1 fine-tune, per-task LoRA, augmented voting.
+    #[command(name = "ttt-arc", subcommand)]
+    TttArc(methods::ttt_arc::cli::TttArcCommand),
     /// Learning linear attention by least squares (Yau et al.): OLS vs Adam, certificate.
     #[command(name = "linear-attn-learn")]
     LinearAttnLearn {
@@ -226,6 +229,7 @@ fn main() {
             methods::linear_attn_learn::run(&methods::linear_attn_learn_config(scale), &out).map(|r| println!("{}\nreport: {}", r.headline, out.join("report.md").display()))
         }
         Command::Intruders(cmd) => cmd.run(),
+        Command::TttArc(cmd) => cmd.run(),
         Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device } => {
             let lora = (!lora.is_empty()).then(|| LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });
             device.parse::<Device>().and_then(|d| train(&config, model.as_deref(), lora, out, resume, steps, lr, seed, d))

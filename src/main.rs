@@ -94,6 +94,21 @@ enum Command {
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
     ScalingLaws(ScalingLawsCommand),
+    /// Random transformers: embedding-only vs full training, accuracy vs width (Zhong & Andreas 2024).
+    RandomTransformers {
+        /// all, mod_add, needle, decimal_add, parens or memorise.
+        #[arg(long, default_value = "all")]
+        task: String,
+        /// Comma-separated widths (multiples of 4), e.g. 16,64,128 (default: the scale's).
+        #[arg(long)]
+        widths: Option<String>,
+        /// tiny (seconds), small (the CPU reproduction, ~15 min) or paper (widths to 1024, p = 199: a GPU job).
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Output folder (default runs/random-transformers/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -155,6 +170,18 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
+        Command::RandomTransformers { task, widths, scale, out } => methods::random_transformers_config(scale)
+            .select(&task)
+            .and_then(|c| match widths {
+                Some(w) => c.with_widths(&w),
+                None => Ok(c),
+            })
+            .and_then(|c| {
+                let out = out.unwrap_or_else(|| RunDir::default_path(methods::random_transformers::NAME));
+                let r = methods::random_transformers::run(&c, &out)?;
+                println!("{}\nreport: {}", r.headline, out.join("report.md").display());
+                Ok(())
+            }),
         Command::Train { config, out, resume, steps, lr, seed, device } => device.parse::<Device>().and_then(|d| train(&config, out, resume, steps, lr, seed, d)),
         Command::Eval { checkpoint, batch_size, max_batches } => eval(&checkpoint, batch_size, max_batches),
         Command::Generate { checkpoint, prompt, max_new_tokens, temperature, top_k, top_p, min_p, seed, json } => {

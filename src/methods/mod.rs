@@ -3,8 +3,9 @@
 //!
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
-//! Registered so far: scaling-laws.
+//! Registered so far: scaling-laws, random-transformers.
 
+pub mod random_transformers;
 pub mod scaling_laws;
 
 use crate::report::{markdown_table, Report, RunDir};
@@ -52,6 +53,15 @@ pub fn scaling_laws_config(scale: Scale, data: Option<PathBuf>) -> scaling_laws:
     scaling_laws::Config { data, ..base }
 }
 
+/// The random-transformers config for a scale.
+pub fn random_transformers_config(scale: Scale) -> random_transformers::Config {
+    match scale {
+        Scale::Tiny => random_transformers::Config::tiny(),
+        Scale::Small => random_transformers::Config::small(),
+        Scale::Paper => random_transformers::Config::default(),
+    }
+}
+
 /// One line of the index: a method's report, or the error that stopped it.
 #[derive(Clone, Debug, Serialize)]
 pub struct IndexEntry {
@@ -73,6 +83,11 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     entries.push(match result {
         Ok(r) => IndexEntry { method: scaling_laws::NAME.into(), report: Some(r), error: None },
         Err(e) => IndexEntry { method: scaling_laws::NAME.into(), report: None, error: Some(e.to_string()) },
+    });
+    let result = random_transformers::run(&random_transformers_config(scale), &out.join(random_transformers::NAME));
+    entries.push(match result {
+        Ok(r) => IndexEntry { method: random_transformers::NAME.into(), report: Some(r), error: None },
+        Err(e) => IndexEntry { method: random_transformers::NAME.into(), report: None, error: Some(e.to_string()) },
     });
     let rows: Vec<Vec<String>> = entries
         .iter()

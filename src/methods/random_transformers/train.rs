@@ -7,7 +7,8 @@
 //! output head with the engine's `Transformer::train_only` (requires_grad off; the trainer's
 //! AdamW only ever sees the trainable list); full training trains everything. Both modes get the
 //! same budget: the same steps, batch size, schedule and data order; only the peak learning rate
-//! is set per mode (each mode's own best, as in the paper's per-setting tuning).
+//! is set per mode (each mode's own best, as in the paper's per-setting tuning). AdamW with
+//! beta2 = 0.98 and no weight decay, warmup + cosine schedule, gradients clipped to norm 1.
 
 use super::tasks::{Examples, TaskData};
 use crate::model::{Arch, Config as ModelConfig, Transformer};
@@ -110,6 +111,7 @@ pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, see
         lr: budget.lr(mode),
         schedule: Schedule::WarmupCosine { warmup: (budget.steps / 20).max(1), total: budget.steps, min_ratio: 0.05 },
         weight_decay: 0.0,
+        beta2: 0.98,
         clip_grad_norm: Some(1.0),
         seed,
         progress: false,

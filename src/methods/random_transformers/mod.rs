@@ -89,10 +89,10 @@ impl Config {
         Config {
             tasks: vec![
                 plan(ModAdd { p: 59, test_fraction: 0.05 }, 2500, 64, 1e-3, 1e-3),
-                plan(Needle { max_pairs: 6, n_keys: 12, n_values: 12, n_train: 20_000, n_test: 1000 }, 400, 32, 1e-3, 1e-3),
-                plan(DecimalAdd { digits: 3, n_train: 20_000, n_test: 1000 }, 400, 32, 1e-3, 1e-3),
-                plan(Parens { max_len: 12, n_train: 20_000, n_test: 1000 }, 400, 32, 1e-3, 1e-3),
-                plan(Memorise { n_inputs: 64, n_labels: 16, n_examples: 2048 }, 600, 128, 1e-3, 1e-3),
+                plan(Needle { max_pairs: 6, n_keys: 12, n_values: 12, n_train: 20_000, n_test: 1000 }, 800, 32, 1e-3, 1e-3),
+                plan(DecimalAdd { digits: 3, n_train: 20_000, n_test: 1000 }, 1200, 32, 1e-3, 1e-3),
+                plan(Parens { max_len: 12, n_train: 20_000, n_test: 1000 }, 600, 32, 1e-3, 1e-3),
+                plan(Memorise { n_inputs: 96, n_labels: 16, n_examples: 8192 }, 1000, 128, 1e-3, 1e-3),
             ],
             widths: vec![16, 64, 128],
             seed: 0,

@@ -3,6 +3,7 @@
 //! one PNG per task (accuracy vs width, embedding-only and full).
 
 use super::train::{embedding_param_count, Mode};
+use super::tasks::TaskSpec;
 use super::{Config, Results, RunResult};
 use crate::report::plot::{line_plot_png, Series};
 use crate::report::{markdown_table, RunDir};
@@ -77,6 +78,19 @@ pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
             .map(|(e, f)| format!("w{}: full {:.3} ({:.0} bits / {} params), embedding-only {:.3} ({:.0} bits / {} params)", e.width, bpp(f), f.bits.unwrap_or(0.0), f.trainable_params, bpp(e), e.bits.unwrap_or(0.0), e.trainable_params))
             .collect::<Vec<_>>()
             .join("; ");
+        let data_bits = match cfg.tasks.iter().map(|t| &t.spec).find(|s| s.name() == "memorise") {
+            Some(&TaskSpec::Memorise { n_labels, n_examples, .. }) => n_examples as f64 * (n_labels as f64).log2(),
+            _ => 0.0,
+        };
+        let saturated: Vec<String> = emb.iter().chain(&full).filter(|r| r.accuracy >= 0.95).map(|r| format!("{} w{}", r.mode.name(), r.width)).collect();
+        let numbers = format!(
+            "{numbers}. The labels hold {data_bits:.0} bits in all; {}",
+            if saturated.is_empty() {
+                "no run memorised >= 95% of them, so each figure is set by the model and budget, not by the data".to_string()
+            } else {
+                format!("{} memorised >= 95% of them, so their bits per parameter are lower bounds set by the data size, not capacities", saturated.join(", "))
+            }
+        );
         out.push(Claim {
             name: "memorise: full training stores more bits per trainable parameter".into(),
             statement: "at every width, full training memorises more bits of random labels per trainable parameter than embedding-only training (paper: ~2.9 vs ~0.4)".into(),
@@ -124,8 +138,22 @@ fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
         headers.extend(["bits memorised", "bits / trainable param"]);
     }
     let b = &plan.budget;
+    let note = match plan.spec {
+        TaskSpec::ModAdd { p, test_fraction } => {
+            let n_train = (p as usize).pow(2) - (test_fraction * (p * p) as f64).round() as usize;
+            let bits = n_train as f64 * (p as f64).log2();
+            let per: Vec<String> = cfg.widths.iter().map(|&w| format!("{:.2} at width {w}", bits / embedding_param_count(p as usize + 1, 3, w) as f64)).collect();
+            format!(
+                "Capacity check: memorising the {n_train} training answers takes {bits:.0} bits, i.e. {} bits per embedding-only trainable parameter; \
+                 where that exceeds what embedding-only training can memorise (the memorise task below; paper ~0.4), it can fit the training \
+                 split only by finding the general algorithm, not by rote.\n\n",
+                per.join(", ")
+            )
+        }
+        _ => String::new(),
+    };
     format!(
-        "## {task}\n\nTask: `{}`. Budget per run: {} steps of batch {}, lr {} (embedding-only) / {} (full), warmup + cosine.\n\n{}\n![{task}]({task}.png)\n\n",
+        "## {task}\n\nTask: `{}`. Budget per run: {} steps of batch {}, lr {} (embedding-only) / {} (full), warmup + cosine.\n\n{note}{}\n![{task}]({task}.png)\n\n",
         serde_json::to_string(&plan.spec).unwrap_or_default(),
         b.steps,
         b.batch_size,

@@ -108,6 +108,12 @@ enum Command {
         /// Output folder (default runs/random-transformers/<UTC timestamp>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Where to train: cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Seed of the data, the split, the initialisation and the data order.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
     /// Timed workloads; `--suite baselines` runs e2 and f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
@@ -170,8 +176,10 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
-        Command::RandomTransformers { task, widths, scale, out } => methods::random_transformers_config(scale)
-            .select(&task)
+        Command::RandomTransformers { task, widths, scale, out, device, seed } => device
+            .parse::<Device>()
+            .map(|device| methods::random_transformers::Config { device, seed, ..methods::random_transformers_config(scale) })
+            .and_then(|c| c.select(&task))
             .and_then(|c| match widths {
                 Some(w) => c.with_widths(&w),
                 None => Ok(c),

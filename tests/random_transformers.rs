@@ -5,6 +5,7 @@
 use kiln::methods::random_transformers::tasks::{memorised_bits, TaskSpec, CLOSE, OPEN, PAREN_NO, PAREN_PAD, PAREN_QUERY, PAREN_YES};
 use kiln::methods::random_transformers::train::{build_model, embedding_param_count, train_run, Budget, Mode, EMBEDDING_PARAMS};
 use kiln::methods::random_transformers::{self as rt, Config};
+use kiln::tensor::Device;
 use kiln::train::{Example, IGNORE};
 use std::collections::HashSet;
 
@@ -119,7 +120,7 @@ fn embedding_only_leaves_every_other_weight_bit_identical() {
     let data = TaskSpec::ModAdd { p: 13, test_fraction: 0.05 }.generate(0).unwrap();
     let budget = Budget { steps: 3, batch_size: 16, lr_embedding: 1e-2, lr_full: 1e-2 };
     let before = build_model(&data, 16, Mode::EmbeddingOnly, 0).unwrap();
-    let (after, stats) = train_run(&data, 16, Mode::EmbeddingOnly, &budget, 0, "test").unwrap();
+    let (after, stats) = train_run(&data, 16, Mode::EmbeddingOnly, &budget, 0, Device::Cpu, "test").unwrap();
     let (b, a) = (before.named_params(), after.named_params());
     assert_eq!(b.len(), a.len());
     let mut changed = Vec::new();
@@ -138,7 +139,7 @@ fn embedding_only_leaves_every_other_weight_bit_identical() {
     assert_eq!(changed.len(), 3, "all three embedding tensors train: {changed:?}");
     assert_eq!(stats.trainable_params, embedding_param_count(14, 3, 16));
     // and full training does move a block weight, so the check above can fail
-    let (full, _) = train_run(&data, 16, Mode::Full, &budget, 0, "test").unwrap();
+    let (full, _) = train_run(&data, 16, Mode::Full, &budget, 0, Device::Cpu, "test").unwrap();
     let w = |m: &kiln::model::Transformer| m.named_params().into_iter().find(|(n, _)| n == "transformer.h.0.mlp.c_fc.weight").unwrap().1.to_vec_f32().unwrap();
     assert_ne!(w(&full), w(&before));
 }

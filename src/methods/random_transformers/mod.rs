@@ -17,6 +17,7 @@ pub mod train;
 mod write;
 
 use crate::report::{Report, RunDir};
+use crate::tensor::Device;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;
@@ -38,6 +39,13 @@ pub struct Config {
     /// d_model of the models compared, smallest first (multiples of 4)
     pub widths: Vec<usize>,
     pub seed: u64,
+    /// where the models train (`--device`); CPU for tiny and small, a GPU for the paper scale
+    #[serde(serialize_with = "device_name")]
+    pub device: Device,
+}
+
+fn device_name<S: serde::Serializer>(d: &Device, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&d.to_string())
 }
 
 fn plan(spec: TaskSpec, steps: usize, batch_size: usize, lr_embedding: f64, lr_full: f64) -> TaskPlan {
@@ -59,6 +67,7 @@ impl Default for Config {
             ],
             widths: vec![16, 64, 256, 1024],
             seed: 0,
+            device: Device::Cpu,
         }
     }
 }
@@ -77,6 +86,7 @@ impl Config {
             ],
             widths: vec![8, 16],
             seed: 0,
+            device: Device::Cpu,
         }
     }
 
@@ -96,6 +106,7 @@ impl Config {
             ],
             widths: vec![16, 64, 128],
             seed: 0,
+            device: Device::Cpu,
         }
     }
 
@@ -166,7 +177,7 @@ pub fn measure(cfg: &Config) -> Result<Vec<RunResult>> {
         for &width in &cfg.widths {
             for mode in [Mode::EmbeddingOnly, Mode::Full] {
                 let label = format!("{} w{width} {}", data.name, mode.name());
-                let (_, s) = train_run(&data, width, mode, &plan.budget, cfg.seed, &label)?;
+                let (_, s) = train_run(&data, width, mode, &plan.budget, cfg.seed, cfg.device, &label)?;
                 let bits = match plan.spec {
                     TaskSpec::Memorise { n_labels, n_examples, .. } => Some(memorised_bits(n_examples, n_labels, s.accuracy)),
                     _ => None,

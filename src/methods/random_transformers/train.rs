@@ -13,6 +13,7 @@
 use super::tasks::{Examples, TaskData};
 use crate::model::{Arch, Config as ModelConfig, Transformer};
 use crate::optim::Schedule;
+use crate::tensor::Device;
 use crate::train::{Batch, Dataset, TrainConfig, Trainer, IGNORE};
 use crate::{no_grad, Error, Result};
 use serde::Serialize;
@@ -99,11 +100,12 @@ pub struct RunStats {
     pub seconds: f64,
 }
 
-/// Train a fresh model on `data` in `mode` for `budget`; returns the trained model and its stats.
+/// Train a fresh model on `data` in `mode` for `budget` on `device`; returns the trained model and its stats.
 /// `label` names the run on the progress bar (shown only when stderr is a terminal).
-pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, seed: u64, label: &str) -> Result<(Transformer, RunStats)> {
+pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, seed: u64, device: Device, label: &str) -> Result<(Transformer, RunStats)> {
     let start = std::time::Instant::now();
     let model = build_model(data, width, mode, seed)?;
+    model.to_device(device)?;
     let total_params = model.param_count();
     let tc = TrainConfig {
         steps: budget.steps,

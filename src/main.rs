@@ -160,6 +160,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Random transformers: embedding-only vs full training, accuracy vs width (Zhong & Andreas 2024).
+    RandomTransformers {
+        /// all, mod_add, needle, decimal_add, parens or memorise.
+        #[arg(long, default_value = "all")]
+        task: String,
+        /// Comma-separated widths (multiples of 4), e.g. 16,64,128 (default: the scale's).
+        #[arg(long)]
+        widths: Option<String>,
+        /// tiny (seconds), small (the CPU reproduction, ~15 min) or paper (widths to 1024, p = 199: a GPU job).
+        #[arg(long, default_value = "small")]
+        scale: Scale,
+        /// Output folder (default runs/random-transformers/<UTC timestamp>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where to train: cpu, cuda, cuda:N or auto.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// Seed of the data, the split, the initialisation and the data order.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -224,6 +245,20 @@ fn main() {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => scaling(cmd),
+        Command::RandomTransformers { task, widths, scale, out, device, seed } => device
+            .parse::<Device>()
+            .map(|device| methods::random_transformers::Config { device, seed, ..methods::random_transformers_config(scale) })
+            .and_then(|c| c.select(&task))
+            .and_then(|c| match widths {
+                Some(w) => c.with_widths(&w),
+                None => Ok(c),
+            })
+            .and_then(|c| {
+                let out = out.unwrap_or_else(|| RunDir::default_path(methods::random_transformers::NAME));
+                let r = methods::random_transformers::run(&c, &out)?;
+                println!("{}\nreport: {}", r.headline, out.join("report.md").display());
+                Ok(())
+            }),
         Command::LinearAttnLearn { scale, out } => {
             let out = out.unwrap_or_else(|| RunDir::default_path(methods::linear_attn_learn::NAME));
             methods::linear_attn_learn::run(&methods::linear_attn_learn_config(scale), &out).map(|r| println!("{}\nreport: {}", r.headline, out.join("report.md").display()))

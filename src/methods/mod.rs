@@ -3,10 +3,11 @@
 //!
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
-//! Registered so far: scaling-laws, intruders, linear-attn-learn.
+//! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, ttt-arc.
 
 pub mod intruders;
 pub mod linear_attn_learn;
+pub mod random_transformers;
 pub mod scaling_laws;
 pub mod ttt_arc;
 
@@ -64,6 +65,15 @@ pub fn linear_attn_learn_config(scale: Scale) -> linear_attn_learn::Config {
     }
 }
 
+/// The random-transformers config for a scale.
+pub fn random_transformers_config(scale: Scale) -> random_transformers::Config {
+    match scale {
+        Scale::Tiny => random_transformers::Config::tiny(),
+        Scale::Small => random_transformers::Config::small(),
+        Scale::Paper => random_transformers::Config::default(),
+    }
+}
+
 /// One line of the index: a method's report, or the error that stopped it.
 #[derive(Clone, Debug, Serialize)]
 pub struct IndexEntry {
@@ -98,6 +108,8 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     entries.push(entry(intruders::NAME, intruders::run(&icfg, &out.join(intruders::NAME))));
     let result = linear_attn_learn::run(&linear_attn_learn_config(scale), &out.join(linear_attn_learn::NAME));
     entries.push(entry(linear_attn_learn::NAME, result));
+    let result = random_transformers::run(&random_transformers_config(scale), &out.join(random_transformers::NAME));
+    entries.push(entry(random_transformers::NAME, result));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

@@ -1,0 +1,215 @@
+//! The claims, checked against the numbers, and the report files: report.json (every run),
+//! report.md (a table per task, each claim with its numbers and whether this run shows it) and
+//! one PNG per task (accuracy vs width, embedding-only and full).
+
+use super::train::{embedding_param_count, Mode};
+use super::tasks::TaskSpec;
+use super::{Config, Results, RunResult};
+use crate::report::plot::{line_plot_png, Series};
+use crate::report::{markdown_table, RunDir};
+use crate::Result;
+use serde::Serialize;
+
+/// One claim of the paper, as this run tests it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Claim {
+    pub name: String,
+    pub statement: String,
+    /// part of the pass/fail target of this scale (the others are reported only)
+    pub target: bool,
+    /// None when this run has no data for it
+    pub holds: Option<bool>,
+    pub numbers: String,
+}
+
+fn acc<'a>(results: &'a [RunResult], task: &str, width: usize, mode: Mode) -> Option<&'a RunResult> {
+    results.iter().find(|r| r.task == task && r.width == width && r.mode == mode)
+}
+
+fn series<'a>(results: &'a [RunResult], task: &str, mode: Mode) -> Vec<&'a RunResult> {
+    let mut v: Vec<&RunResult> = results.iter().filter(|r| r.task == task && r.mode == mode).collect();
+    v.sort_by_key(|r| r.width);
+    v
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// Every claim this run can speak to.
+pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
+    let mut out = Vec::new();
+    let (lo, hi) = (cfg.widths.first().copied().unwrap_or(0), cfg.widths.last().copied().unwrap_or(0));
+    for task in ["mod_add", "needle", "decimal_add", "parens"] {
+        let emb = series(results, task, Mode::EmbeddingOnly);
+        if emb.is_empty() {
+            continue;
+        }
+        let line = |s: &[&RunResult]| s.iter().map(|r| format!("w{} {}", r.width, pct(r.accuracy))).collect::<Vec<_>>().join(", ");
+        let full = series(results, task, Mode::Full);
+        let top = emb.last().map(|r| r.accuracy).unwrap_or(0.0);
+        let decisive = task == "mod_add";
+        out.push(Claim {
+            name: format!("{task}: embedding-only reaches >= 90% at the largest width"),
+            statement: format!("training only the embeddings and head of a random {task} model of width {hi} gives >= 90% exact match on held-out examples (paper: ~100% at width 1024)"),
+            target: decisive,
+            holds: Some(top >= 0.9),
+            numbers: format!("embedding-only {}; full {}", line(&emb), line(&full)),
+        });
+        if emb.len() >= 2 {
+            let first = emb[0].accuracy;
+            out.push(Claim {
+                name: format!("{task}: embedding-only accuracy rises with width"),
+                statement: format!("the embedding-only {task} accuracy at width {hi} is above the one at width {lo} (paper: far less at width 16 than at 1024)"),
+                target: decisive,
+                holds: Some(top > first),
+                numbers: format!("w{lo} {} -> w{hi} {}", pct(first), pct(top)),
+            });
+        }
+    }
+    let emb = series(results, "memorise", Mode::EmbeddingOnly);
+    let full = series(results, "memorise", Mode::Full);
+    if !emb.is_empty() && emb.len() == full.len() {
+        let bpp = |r: &RunResult| r.bits_per_param.unwrap_or(0.0);
+        let holds = emb.iter().zip(&full).all(|(e, f)| bpp(f) > bpp(e));
+        let numbers = emb
+            .iter()
+            .zip(&full)
+            .map(|(e, f)| format!("w{}: full {:.3} ({:.0} bits / {} params), embedding-only {:.3} ({:.0} bits / {} params)", e.width, bpp(f), f.bits.unwrap_or(0.0), f.trainable_params, bpp(e), e.bits.unwrap_or(0.0), e.trainable_params))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let data_bits = match cfg.tasks.iter().map(|t| &t.spec).find(|s| s.name() == "memorise") {
+            Some(&TaskSpec::Memorise { n_labels, n_examples, .. }) => n_examples as f64 * (n_labels as f64).log2(),
+            _ => 0.0,
+        };
+        let saturated: Vec<String> = emb.iter().chain(&full).filter(|r| r.accuracy >= 0.95).map(|r| format!("{} w{}", r.mode.name(), r.width)).collect();
+        let numbers = format!(
+            "{numbers}. The labels hold {data_bits:.0} bits in all; {}",
+            if saturated.is_empty() {
+                "no run memorised >= 95% of them, so each figure is set by the model and budget, not by the data".to_string()
+            } else {
+                format!("{} memorised >= 95% of them, so their bits per parameter are lower bounds set by the data size, not capacities", saturated.join(", "))
+            }
+        );
+        out.push(Claim {
+            name: "memorise: full training stores more bits per trainable parameter".into(),
+            statement: "at every width, full training memorises more bits of random labels per trainable parameter than embedding-only training (paper: ~2.9 vs ~0.4)".into(),
+            target: false,
+            holds: Some(holds),
+            numbers,
+        });
+    }
+    out
+}
+
+/// One sentence: the decisive claims and their numbers.
+pub fn headline(r: &Results) -> String {
+    let parts: Vec<String> = r
+        .claims
+        .iter()
+        .filter(|c| c.target)
+        .map(|c| format!("{} — {} ({})", c.name, if c.holds == Some(true) { "shown" } else { "NOT shown" }, c.numbers))
+        .collect();
+    if parts.is_empty() {
+        "random transformers: no pass/fail claim in this selection (see report.md)".into()
+    } else {
+        parts.join("; ")
+    }
+}
+
+fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
+    let Some(plan) = cfg.tasks.iter().find(|t| t.spec.name() == task) else { return String::new() };
+    let rows: Vec<Vec<String>> = cfg
+        .widths
+        .iter()
+        .flat_map(|&w| [Mode::EmbeddingOnly, Mode::Full].map(|m| acc(&r.results, task, w, m)))
+        .flatten()
+        .map(|x| {
+            let mut row = vec![x.width.to_string(), x.mode.name().into(), pct(x.accuracy), pct(x.train_accuracy), format!("{:.4}", x.final_loss), x.trainable_params.to_string(), x.total_params.to_string(), format!("{:.0}", x.seconds)];
+            if task == "memorise" {
+                row.push(format!("{:.0}", x.bits.unwrap_or(0.0)));
+                row.push(format!("{:.3}", x.bits_per_param.unwrap_or(0.0)));
+            }
+            row
+        })
+        .collect();
+    let mut headers = vec!["width", "mode", "test exact match", "train exact match", "final train loss", "trainable params", "all params", "seconds"];
+    if task == "memorise" {
+        headers.extend(["bits memorised", "bits / trainable param"]);
+    }
+    let b = &plan.budget;
+    let note = match plan.spec {
+        TaskSpec::ModAdd { p, test_fraction } => {
+            let n_train = (p as usize).pow(2) - (test_fraction * (p * p) as f64).round() as usize;
+            let bits = n_train as f64 * (p as f64).log2();
+            let per: Vec<String> = cfg.widths.iter().map(|&w| format!("{:.2} at width {w}", bits / embedding_param_count(p as usize + 1, 3, w) as f64)).collect();
+            format!(
+                "Capacity check: memorising the {n_train} training answers takes {bits:.0} bits, i.e. {} bits per embedding-only trainable parameter; \
+                 where that exceeds what embedding-only training can memorise (the memorise task below; paper ~0.4), it can fit the training \
+                 split only by finding the general algorithm, not by rote.\n\n",
+                per.join(", ")
+            )
+        }
+        _ => String::new(),
+    };
+    format!(
+        "## {task}\n\nTask: `{}`. Budget per run: {} steps of batch {}, lr {} (embedding-only) / {} (full), warmup + cosine.\n\n{note}{}\n![{task}]({task}.png)\n\n",
+        serde_json::to_string(&plan.spec).unwrap_or_default(),
+        b.steps,
+        b.batch_size,
+        b.lr_embedding,
+        b.lr_full,
+        markdown_table(&headers, &rows)
+    )
+}
+
+/// report.json, report.md and <task>.png for every task run.
+pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
+    let cfg = &r.config;
+    dir.write_json("report.json", r)?;
+    let mut tasks: Vec<&str> = Vec::new();
+    for x in &r.results {
+        if !tasks.contains(&x.task.as_str()) {
+            tasks.push(&x.task);
+        }
+    }
+    for task in &tasks {
+        let s = [Mode::EmbeddingOnly, Mode::Full].map(|m| Series {
+            label: m.name().replace('_', "-"),
+            points: series(&r.results, task, m).iter().map(|x| ((x.width as f64).log2(), 100.0 * x.accuracy)).collect(),
+        });
+        let y = if *task == "memorise" { "train exact match (%)" } else { "held-out exact match (%)" };
+        dir.write_bytes(&format!("{task}.png"), &line_plot_png(&format!("{task}: accuracy vs width"), "log2 width (d_model)", y, &s)?)?;
+    }
+    let claims: Vec<Vec<String>> = r
+        .claims
+        .iter()
+        .map(|c| vec![c.name.clone(), if c.target { "yes".into() } else { "no".into() }, match c.holds { Some(true) => "shown".into(), Some(false) => "NOT shown".into(), None => "-".into() }, c.numbers.clone()])
+        .collect();
+    let example_w = cfg.widths.last().copied().unwrap_or(0);
+    let mut md = format!(
+        "# Random transformers (Zhong & Andreas 2024)\n\n{}.\n\n\
+         Model: GPT-2 style, 2 layers, 4 heads, untied embeddings, N(0, 0.02) init (residual projections 0.02/sqrt(4), \
+         position embeddings N(0, 0.01), LayerNorms at identity, biases 0), widths {:?}, seed {}.\n\n\
+         **What trains.** Embedding-only: `transformer.wte.weight` (V x C), `transformer.wpe.weight` (T x C) and `lm_head.weight` (C x V), \
+         counted exactly (e.g. modular addition at width {example_w}: V C + T C + C V = {} parameters); every attention, MLP and \
+         LayerNorm weight and bias (including the final LayerNorm) stays bit for bit at its initial value. Full: every parameter. \
+         Both modes get the same steps, batch, schedule and data order; the peak learning rate is set per mode. Accuracy is exact \
+         match over the answer tokens (teacher-forced argmax, which equals greedy decoding's exact match); memorisation is scored \
+         on its own training set, and its bits are n [log2 L - H(acc) - (1 - acc) log2(L - 1)] (0 at chance, n log2 L when perfect).\n\n\
+         ## Claims\n\n{}\n",
+        headline(r),
+        cfg.widths,
+        cfg.seed,
+        match cfg.tasks.iter().find(|t| t.spec.name() == "mod_add").map(|t| &t.spec) {
+            Some(super::tasks::TaskSpec::ModAdd { p, .. }) => embedding_param_count(*p as usize + 1, 3, example_w).to_string(),
+            _ => "-".into(),
+        },
+        markdown_table(&["claim", "target", "this run", "numbers"], &claims)
+    );
+    for task in &tasks {
+        md += &task_md(cfg, r, task);
+    }
+    dir.write_text("report.md", &md)?;
+    Ok(())
+}

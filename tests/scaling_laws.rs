@@ -160,7 +160,12 @@ fn repro_writes_reports_and_an_index() {
     let out = scratch("repro");
     let data_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     let entries = kiln::methods::repro(kiln::methods::Scale::Tiny, &out, Some(&data_root)).unwrap();
-    assert_eq!(entries.len(), 1);
+    let names: Vec<&str> = entries.iter().map(|e| e.method.as_str()).collect();
+    assert_eq!(names, ["scaling-laws", "intruders", "linear-attn-learn", "random-transformers"]);
+    for e in &entries {
+        assert!(e.error.is_none() && e.report.is_some(), "{}: {:?}", e.method, e.error);
+        assert!(out.join(&e.method).join("report.md").is_file(), "{}/report.md missing", e.method);
+    }
     for f in ["index.md", "index.json", "scaling-laws/report.md", "scaling-laws/report.json", "scaling-laws/are_gpt-3.png", "scaling-laws/claim_size.png"] {
         assert!(out.join(f).is_file(), "{f} missing");
     }

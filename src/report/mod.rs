@@ -7,6 +7,21 @@
 
 pub mod plot;
 
+/// A progress bar on stderr for a long loop: `prefix` names the work, `{msg}` is free for the
+/// caller. Hidden when stderr is not a terminal (tests, CI logs, pipes).
+pub fn progress(total: u64, prefix: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix} {bar:30} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]") {
+        bar.set_style(style);
+    }
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};

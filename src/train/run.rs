@@ -18,7 +18,7 @@ use crate::io::checkpoint::{resolve_checkpoint, write_atomic};
 use crate::model::Transformer;
 use crate::{Error, Result};
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -65,13 +65,10 @@ impl Metrics {
 
 /// A progress bar on stderr when it is a terminal and `wanted`; hidden otherwise.
 fn progress_bar(wanted: bool, done: usize, total: usize) -> indicatif::ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
+    if !wanted {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]") {
-        bar.set_style(style);
-    }
+    let bar = crate::report::progress(total as u64, "train");
     bar.set_position(done as u64);
     bar
 }

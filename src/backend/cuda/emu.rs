@@ -58,17 +58,7 @@ pub fn launch(k: &Kernel, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u
             Arg::Words(_) => 128,
         })
         .collect();
-    let mut params: Vec<*mut c_void> = vals
-        .iter_mut()
-        .map(|a| match a {
-            Arg::Ptr(p) => p as *mut u64 as *mut c_void,
-            Arg::U32(v) => v as *mut u32 as *mut c_void,
-            Arg::I32(v) => v as *mut i32 as *mut c_void,
-            Arg::U64(v) => v as *mut u64 as *mut c_void,
-            Arg::F32(v) => v as *mut f32 as *mut c_void,
-            Arg::Words(w) => w.as_mut_ptr() as *mut c_void,
-        })
-        .collect();
+    let mut params: Vec<*mut c_void> = vals.iter_mut().map(Arg::param_ptr).collect();
     let (g, b) = ([grid.0, grid.1, grid.2], [block.0, block.1, block.2]);
     let mut err = vec![0 as c_char; 1024];
     // SAFETY: `params` points into `vals` and `sizes` has one entry per parameter; the launcher

@@ -66,6 +66,16 @@ fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: O
 
 /// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
 /// `s0`: (buffer, row stride, column stride) of the initial state seen as (dk, dv).
+/// Kernel arguments of the optional states: the initial state's (buffer, row stride, column
+/// stride) and the final state's buffer; a null pointer (and zero strides) where absent.
+pub(super) fn state_args(s0: Option<(&CudaStorage, usize, usize)>, s_final: Option<&CudaStorage>) -> (Arg, usize, usize, Arg) {
+    let (s0a, ss0, ss1) = match s0 {
+        Some((s, a, b)) => (s.arg(), a, b),
+        None => (Arg::U64(0), 0, 0),
+    };
+    (s0a, ss0, ss1, s_final.map_or(Arg::U64(0), |s| s.arg()))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn launch(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<(&CudaStorage, usize, usize)>,
@@ -75,11 +85,7 @@ fn launch(
         return Ok(());
     }
     let dev = q.dev();
-    let (s0a, ss0, ss1) = match s0 {
-        Some((s, a, b)) => (s.arg(), a, b),
-        None => (Arg::U64(0), 0, 0),
-    };
-    let sfa = s_final.map_or(Arg::U64(0), |s| s.arg());
+    let (s0a, ss0, ss1, sfa) = state_args(s0, s_final);
     let nch = t.div_ceil(CHUNK);
     let (nk, ndv) = (dk.div_ceil(PIECE), dv.div_ceil(64));
     let ws = bh.checked_mul(nch).and_then(|x| x.checked_mul(dk)).and_then(|x| x.checked_mul(dv));

@@ -14,7 +14,7 @@
 use super::{Arg, CudaStorage};
 use crate::backend::cpu::CpuStorage;
 use crate::backend::cuda::elementwise::typed;
-use crate::backend::cuda::linear_attention::{smem_bytes, SMEM_MAX};
+use crate::backend::cuda::linear_attention::{smem_bytes, state_args, SMEM_MAX};
 use crate::backend::{check_cu_seqlens, LinAttnDims};
 use crate::tensor::Shape;
 use crate::{Error, Result};
@@ -59,11 +59,7 @@ fn launch(
         return Ok(());
     }
     let dev = q.dev();
-    let (s0a, ss0, ss1) = match s0 {
-        Some((s, a, b)) => (s.arg(), a, b),
-        None => (Arg::U64(0), 0, 0),
-    };
-    let sfa = s_final.map_or(Arg::U64(0), |s| s.arg());
+    let (s0a, ss0, ss1, sfa) = state_args(s0, s_final);
     let f = dev.func(FAMILY, &typed(FAMILY, "linattn_varlen", q.dtype)?)?;
     let grid = ((h * nseq) as u32, dv.div_ceil(64) as u32, 1);
     let i = |x: usize| Arg::I32(x as i32);

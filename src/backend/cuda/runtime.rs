@@ -139,6 +139,20 @@ pub enum Arg {
     Words([u32; 32]),
 }
 
+impl Arg {
+    /// The address cuLaunchKernel (and the emulator) reads this parameter's bytes from.
+    pub fn param_ptr(&mut self) -> *mut c_void {
+        match self {
+            Arg::Ptr(p) => p as *mut u64 as *mut c_void,
+            Arg::U32(v) => v as *mut u32 as *mut c_void,
+            Arg::I32(v) => v as *mut i32 as *mut c_void,
+            Arg::U64(v) => v as *mut u64 as *mut c_void,
+            Arg::F32(v) => v as *mut f32 as *mut c_void,
+            Arg::Words(w) => w.as_mut_ptr() as *mut c_void,
+        }
+    }
+}
+
 impl Dev {
     /// Is this the emulated device (KILN_CUDA_EMU=1)?
     pub fn is_emu(&self) -> bool {
@@ -194,17 +208,7 @@ impl Dev {
                 .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
         }
         let mut vals: Vec<Arg> = args.to_vec();
-        let mut params: Vec<*mut c_void> = vals
-            .iter_mut()
-            .map(|a| match a {
-                Arg::Ptr(p) => p as *mut u64 as *mut c_void,
-                Arg::U32(v) => v as *mut u32 as *mut c_void,
-                Arg::I32(v) => v as *mut i32 as *mut c_void,
-                Arg::U64(v) => v as *mut u64 as *mut c_void,
-                Arg::F32(v) => v as *mut f32 as *mut c_void,
-                Arg::Words(w) => w.as_mut_ptr() as *mut c_void,
-            })
-            .collect();
+        let mut params: Vec<*mut c_void> = vals.iter_mut().map(Arg::param_ptr).collect();
         self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
         // SAFETY: `params` points into `vals`, alive until the call returns (the driver copies
         // the parameters at launch); the wrappers pass the argument list each kernel declares.

@@ -135,7 +135,7 @@ fn model_config(cfg: &Config, vocab: usize) -> ModelConfig {
 pub fn run_experiment(cfg: &Config) -> Result<(Experiment, Option<Analysis>)> {
     let d = data(cfg)?;
     let total = cfg.pretrain_steps + cfg.ft_steps * (2 * cfg.ranks.len() + 1);
-    let bar = super::progress(total as u64, "intruders");
+    let bar = crate::report::progress(total as u64, "intruders");
     // 1. pre-train
     let mut pre = Trainer::new(Transformer::new(model_config(cfg, d.vocab))?, train_cfg(cfg, cfg.pretrain_steps, cfg.lr_pretrain), d.corpus_train.len())?;
     for _ in 0..cfg.pretrain_steps {

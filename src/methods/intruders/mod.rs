@@ -116,19 +116,6 @@ impl Config {
     }
 }
 
-/// A progress bar on a terminal, hidden otherwise (tests, CI logs).
-pub fn progress(total: u64, msg: &str) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix} {msg} [{bar:30}] {pos}/{len} steps, {elapsed} (eta {eta})") {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(msg.to_string());
-    bar
-}
 
 /// Write STEM.json, STEM.md and STEM-heatmap.png of an analysis (`analyze` writes report.*, the
 /// experiment its scaled-down run as analysis.*).

@@ -186,18 +186,6 @@ pub struct Results {
     pub checks: Checks,
 }
 
-/// A progress bar over Adam steps on stderr when it is a terminal; hidden otherwise.
-fn progress(total: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} Adam steps  {msg}  [{elapsed_precise} < {eta_precise}]") {
-        bar.set_style(style);
-    }
-    bar
-}
 
 fn validate(cfg: &Config) -> Result<()> {
     let bad = |field: &str, why: &str| Err(Error::Msg(format!("linear-attn-learn config: `{field}` {why}")));
@@ -338,7 +326,7 @@ pub fn certificate_rows(cfg: &Config) -> Result<Vec<CertRow>> {
 pub fn reproduce(cfg: &Config) -> Result<Results> {
     validate(cfg)?;
     let cells = cfg.dims.len() * cfg.ns.len() * cfg.heads.len() * cfg.layers.len() * cfg.seeds;
-    let bar = progress(cells * cfg.train.steps + 2 * cfg.heads.len() * cfg.task_steps);
+    let bar = crate::report::progress((cells * cfg.train.steps + 2 * cfg.heads.len() * cfg.task_steps) as u64, "Adam steps");
     let teachers = teachers(cfg, &bar)?;
     let (tasks, task_certificates) = task_rows(cfg, &bar)?;
     bar.set_message("certificate");

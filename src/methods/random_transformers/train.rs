@@ -17,7 +17,6 @@ use crate::tensor::Device;
 use crate::train::{Batch, Dataset, TrainConfig, Trainer, IGNORE};
 use crate::{no_grad, Error, Result};
 use serde::Serialize;
-use std::io::IsTerminal;
 
 /// Which parameters train.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -122,7 +121,7 @@ pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, see
     };
     let mut trainer = Trainer::new(model, tc, data.train.len())?;
     let trainable_params = trainer.params().iter().map(|(_, p)| p.elem_count()).sum();
-    let bar = progress_bar(budget.steps, label);
+    let bar = crate::report::progress(budget.steps as u64, label);
     let tail = (budget.steps / 20).max(1);
     let (mut loss_sum, mut loss_n) = (0.0, 0usize);
     for step in 1..=budget.steps {
@@ -176,14 +175,3 @@ pub fn exact_match(model: &Transformer, data: &Examples, batch_size: usize, limi
     Ok(correct as f64 / n as f64)
 }
 
-fn progress_bar(total: usize, label: &str) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{prefix:32} {bar:24} {pos}/{len} {msg} [{elapsed_precise} < {eta_precise}]") {
-        bar.set_style(style);
-    }
-    bar.set_prefix(label.to_string());
-    bar
-}

@@ -136,10 +136,6 @@ impl Config {
     }
 }
 
-/// A progress bar on a terminal, hidden otherwise.
-pub fn progress(total: u64, msg: &str) -> indicatif::ProgressBar {
-    crate::methods::intruders::progress(total, msg)
-}
 
 /// Stage 1: train a fresh model from scratch on tasks of `families` (fresh tasks every step).
 pub fn finetune(cfg: &Config, families_: &[&str]) -> Result<Transformer> {
@@ -168,7 +164,7 @@ pub fn finetune(cfg: &Config, families_: &[&str]) -> Result<Transformer> {
         ..TrainConfig::default()
     };
     let mut t = Trainer::new(Transformer::new(cfg.model_config())?, tc, data.len())?;
-    let bar = progress(cfg.stage1_steps as u64, "ttt-arc stage 1");
+    let bar = crate::report::progress(cfg.stage1_steps as u64, "ttt-arc stage 1");
     let start = Instant::now();
     let (mut tokens, mut last) = (0, f64::NAN);
     for _ in 0..cfg.stage1_steps {
@@ -267,7 +263,7 @@ pub fn solve(base: &Transformer, task: &Task, cfg: &Config, ab: Ablations) -> Re
 
 /// Solve every task (progress bar per task).
 pub fn solve_all(base: &Transformer, tasks: &[Task], cfg: &Config, ab: Ablations) -> Result<Vec<TaskResult>> {
-    let bar = progress(tasks.len() as u64, "ttt-arc tasks");
+    let bar = crate::report::progress(tasks.len() as u64, "ttt-arc tasks");
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
         bar.set_message(t.id.clone());

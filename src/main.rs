@@ -240,6 +240,7 @@ enum ScalingLawsCommand {
 }
 
 fn main() {
+    kiln::backend::cpu::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info(),

@@ -92,3 +92,38 @@ fn elementwise_errors_name_op_and_shapes() {
     assert!(ids.exp().is_err(), "float op on U32 is refused");
     assert!(Tensor::swiglu(&a, &randn(&[3, 2], 1)).unwrap_err().to_string().contains("swiglu"));
 }
+
+/// Distance in units in the last place between two finite f32 of the same sign.
+fn ulps(a: f32, b: f32) -> u32 {
+    (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+}
+
+#[test]
+fn fast_exp_within_two_ulp_and_exact_at_the_edges() {
+    use kiln::backend::cpu::fast_exp::exp_f32;
+    // A dense sweep over the whole finite range, against e^x computed in f64 and rounded.
+    let (mut worst, mut at) = (0u32, 0f32);
+    let mut x = -104.0f32;
+    while x < 89.0 {
+        let want = (x as f64).exp() as f32;
+        let got = exp_f32(x);
+        // Subnormal results (x < -87.3) too: their bit patterns are evenly spaced as well.
+        let d = ulps(got, want);
+        if d > worst {
+            (worst, at) = (d, x);
+        }
+        x += 0.000_731;
+    }
+    assert!(worst <= 2, "fast exp is {worst} ulp off at x = {at}");
+    assert_eq!(exp_f32(0.0), 1.0);
+    assert_eq!(exp_f32(f32::NEG_INFINITY), 0.0);
+    assert_eq!(exp_f32(-200.0), 0.0);
+    assert_eq!(exp_f32(f32::INFINITY), f32::INFINITY);
+    assert_eq!(exp_f32(89.0), f32::INFINITY);
+    assert!(exp_f32(88.7).is_finite() && exp_f32(88.7) > 3e38);
+    assert!(exp_f32(f32::NAN).is_nan());
+    // The CPU backend's f32 exp is this one; f64 keeps libm's.
+    let t = kiln::Tensor::from_vec(vec![-3.5, 0.25, 10.0], [3]).unwrap();
+    let want: Vec<f32> = [-3.5f32, 0.25, 10.0].iter().map(|&v| exp_f32(v)).collect();
+    assert_eq!(t.exp().unwrap().to_vec_f32().unwrap(), want);
+}

@@ -62,11 +62,8 @@ fn causal_softmax<T: Real>(s: &mut [T], kmax: usize, first: usize) {
     for (r, row) in s.chunks_mut(kmax).enumerate() {
         let (seen, hidden) = row.split_at_mut(first + r + 1);
         let m = seen.iter().fold(T::NEG_INF, |a, &b| a.max(b));
-        let mut sum = 0f64;
-        for x in seen.iter_mut() {
-            *x = (*x - m).exp();
-            sum += x.to_f64();
-        }
+        seen.iter_mut().for_each(|x| *x = (*x - m).exp()); // its own loop: vectorises
+        let sum: f64 = seen.iter().map(|x| x.to_f64()).sum();
         let inv = T::from_f64(1.0 / sum);
         seen.iter_mut().for_each(|x| *x *= inv);
         hidden.fill(T::ZERO);

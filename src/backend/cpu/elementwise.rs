@@ -112,12 +112,25 @@ fn affine_t<T: Real>(x: &[T], mul: f64, add: f64) -> Vec<T> {
     map(x, |v| v * m + a)
 }
 
+/// Elements per rayon task in the elementwise loops (big enough to amortise the task, small enough
+/// to spread a few-MB buffer over every thread).
+const CHUNK: usize = 1 << 13;
+
+/// y = f(x) elementwise. Written as plain slice loops over chunks (not an iterator `collect`) so
+/// the body vectorises.
 fn map<T: Real>(x: &[T], f: impl Fn(T) -> T + Sync) -> Vec<T> {
+    let mut y = vec![T::ZERO; x.len()];
+    let chunk = |(yc, xc): (&mut [T], &[T])| {
+        for (o, &v) in yc.iter_mut().zip(xc) {
+            *o = f(v);
+        }
+    };
     if x.len() >= PAR_MIN {
-        x.par_iter().map(|&v| f(v)).collect()
+        y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(chunk);
     } else {
-        x.iter().map(|&v| f(v)).collect()
+        chunk((&mut y, x));
     }
+    y
 }
 
 /// out = a (op) b with broadcasting; `out` is the broadcast shape of `sa` and `sb`.
@@ -144,11 +157,18 @@ fn binary_t<T: Real>(op: BinaryOp, a: &[T], sa: &Shape, b: &[T], sb: &Shape, out
 
 fn binary_with<T: Real>(f: impl Fn(T, T) -> T + Sync, a: &[T], sa: &Shape, b: &[T], sb: &Shape, out: &Shape) -> Vec<T> {
     if sa == sb {
-        return if a.len() >= PAR_MIN {
-            a.par_iter().zip(b.par_iter()).map(|(&x, &y)| f(x, y)).collect()
-        } else {
-            a.iter().zip(b).map(|(&x, &y)| f(x, y)).collect()
+        let mut y = vec![T::ZERO; a.len()];
+        let chunk = |((yc, ac), bc): ((&mut [T], &[T]), &[T])| {
+            for ((o, &x), &v) in yc.iter_mut().zip(ac).zip(bc) {
+                *o = f(x, v);
+            }
         };
+        if a.len() >= PAR_MIN {
+            y.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(chunk);
+        } else {
+            chunk(((&mut y, a), b));
+        }
+        return y;
     }
     // General case: walk the output row by row (last dim); each row of a and b is either
     // contiguous (stride 1) or a repeated element (stride 0).
@@ -171,14 +191,21 @@ fn binary_with<T: Real>(f: impl Fn(T, T) -> T + Sync, a: &[T], sa: &Shape, b: &[
             oa += i * ast[d];
             ob += i * bst[d];
         }
-        for (j, yj) in yr.iter_mut().enumerate() {
-            *yj = f(a[oa + j * ia], b[ob + j * ib]);
+        // The four stride cases as separate loops: the contiguous ones vectorise.
+        match (ia, ib) {
+            (1, 1) => yr.iter_mut().zip(&a[oa..oa + cols]).zip(&b[ob..ob + cols]).for_each(|((o, &x), &v)| *o = f(x, v)),
+            (1, _) => yr.iter_mut().zip(&a[oa..oa + cols]).for_each(|(o, &x)| *o = f(x, b[ob])),
+            (_, 1) => yr.iter_mut().zip(&b[ob..ob + cols]).for_each(|(o, &v)| *o = f(a[oa], v)),
+            _ => yr.iter_mut().for_each(|o| *o = f(a[oa], b[ob])),
         }
     };
+    // Rows go to threads in groups of about CHUNK elements (a row alone is too little work).
+    let rows_per = (CHUNK / cols).max(1);
+    let group = |(g, yg): (usize, &mut [T])| yg.chunks_mut(cols).enumerate().for_each(|(i, yr)| row(g * rows_per + i, yr));
     if n >= PAR_MIN {
-        y.par_chunks_mut(cols).enumerate().for_each(|(r, yr)| row(r, yr));
+        y.par_chunks_mut(cols * rows_per).enumerate().for_each(group);
     } else {
-        y.chunks_mut(cols).enumerate().for_each(|(r, yr)| row(r, yr));
+        group((0, &mut y));
     }
     y
 }

@@ -21,28 +21,44 @@ macro_rules! any_dtype {
 }
 
 /// y = x.permute(perm): y's dim i is x's dim perm[i].
+/// Walks y row by row (its last dim); each row of x is a strided run, or a plain slice copy when
+/// the last dim stays last (the head split (B, T, H, D) -> (B, H, T, D) is rows of D).
 pub fn permute(x: &CpuStorage, shape: &Shape, perm: &[usize]) -> Result<CpuStorage> {
     let xs = shape.strides();
     let out: Vec<usize> = perm.iter().map(|&p| shape.0[p]).collect();
     let st: Vec<usize> = perm.iter().map(|&p| xs[p]).collect();
-    let n = shape.elem_count();
-    // Source offset for each destination index, walking the destination in order.
-    let mut src = Vec::with_capacity(n);
-    let mut idx = vec![0usize; out.len()];
+    any_dtype!("permute", (x), permute_t(x, &out, &st))
+}
+
+/// y (dims `out`, row-major) from x read at strides `st`.
+fn permute_t<T: Copy>(x: &[T], out: &[usize], st: &[usize]) -> Vec<T> {
+    let n: usize = out.iter().product();
+    let mut y = Vec::with_capacity(n);
+    let Some((&cols, lead)) = out.split_last() else { return x[..n].to_vec() };
+    let step = st[out.len() - 1];
+    if n == 0 {
+        return y;
+    }
+    // Odometer over the leading dims: idx holds the row's position, off its offset in x.
+    let mut idx = vec![0usize; lead.len()];
     let mut off = 0usize;
-    for _ in 0..n {
-        src.push(off);
-        for d in (0..out.len()).rev() {
+    for _ in 0..n / cols {
+        if step == 1 {
+            y.extend_from_slice(&x[off..off + cols]);
+        } else {
+            y.extend((0..cols).map(|j| x[off + j * step]));
+        }
+        for d in (0..lead.len()).rev() {
             idx[d] += 1;
             off += st[d];
-            if idx[d] < out[d] {
+            if idx[d] < lead[d] {
                 break;
             }
-            off -= st[d] * out[d];
+            off -= st[d] * lead[d];
             idx[d] = 0;
         }
     }
-    any_dtype!("permute", (x), src.iter().map(|&o| x[o]).collect())
+    y
 }
 
 /// Elements [start, start + len) along `axis` of x viewed as (outer, dim, inner).

@@ -8,9 +8,11 @@ use crate::{Error, Result};
 use half::bf16;
 
 pub mod adamw;
+pub mod alloc;
 pub mod attention;
 pub mod elementwise;
 pub mod embedding;
+pub mod fast_exp;
 pub mod layout;
 pub mod linear_attention;
 pub mod linear_attention_varlen;
@@ -122,6 +124,7 @@ pub trait Real:
     const NEG_INF: Self;
     fn from_f64(x: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// e^x (for f32: fast_exp.rs, within 2 ulp, vectorisable)
     fn exp(self) -> Self;
     fn ln(self) -> Self;
     fn sqrt(self) -> Self;
@@ -136,7 +139,7 @@ pub trait Real:
 }
 
 macro_rules! impl_real {
-    ($t:ty) => {
+    ($t:ty, $exp:path) => {
         impl Real for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -146,7 +149,7 @@ macro_rules! impl_real {
             #[inline(always)]
             fn to_f64(self) -> f64 { self as f64 }
             #[inline(always)]
-            fn exp(self) -> Self { <$t>::exp(self) }
+            fn exp(self) -> Self { $exp(self) }
             #[inline(always)]
             fn ln(self) -> Self { <$t>::ln(self) }
             #[inline(always)]
@@ -165,8 +168,9 @@ macro_rules! impl_real {
         }
     };
 }
-impl_real!(f32);
-impl_real!(f64);
+// f32 work uses the vectorisable exp of fast_exp.rs; f64 (gradchecks, references) keeps libm's.
+impl_real!(f32, fast_exp::exp_f32);
+impl_real!(f64, f64::exp);
 
 /// Run a generic float kernel on matching F32 or F64 storages and wrap the result.
 /// `float_op!("name", (a, b), expr)` binds `a`, `b` to `&[T]` and evaluates `expr` (a `Vec<T>`)

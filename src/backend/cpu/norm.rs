@@ -22,17 +22,16 @@ fn per_row<S: Send>(n: usize, c: usize, f: impl Fn(usize) -> S + Sync + Send) ->
     }
 }
 
-/// out[j] = sum over rows r of term(r, j), for a (C) output; columns split across threads in
-/// blocks, rows always added in order (deterministic).
-fn column_sums<T: Real>(n: usize, c: usize, term: impl Fn(usize, usize) -> T + Sync + Send) -> Vec<T> {
+/// out[j] = sum over rows r of row r's term in column j, for a (C) output. `add(r, j0, acc)` adds
+/// row r's terms for columns j0.. j0 + acc.len() into acc (a slice loop, so it vectorises).
+/// Columns go to threads in blocks; rows are always added in order (deterministic).
+fn column_sums<T: Real>(n: usize, c: usize, add: impl Fn(usize, usize, &mut [f64]) + Sync + Send) -> Vec<T> {
     const BLOCK: usize = 64;
     let mut out = vec![T::ZERO; c];
     let block = |(bi, ob): (usize, &mut [T])| {
         let mut acc = vec![0f64; ob.len()];
         for r in 0..n {
-            for (k, a) in acc.iter_mut().enumerate() {
-                *a += term(r, bi * BLOCK + k).to_f64();
-            }
+            add(r, bi * BLOCK, &mut acc);
         }
         for (o, a) in ob.iter_mut().zip(acc) {
             *o = T::from_f64(a);
@@ -46,17 +45,33 @@ fn column_sums<T: Real>(n: usize, c: usize, term: impl Fn(usize, usize) -> T + S
     out
 }
 
+/// sum_j f(a_j, b_j, c_j) in f64 over equal-length rows, as 8 interleaved partial sums added in
+/// a fixed order: deterministic, and without one long chain of dependent adds (which kept a
+/// 128-wide row's statistics from vectorising).
+#[inline(always)]
+fn row_sum<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let (ca, cb, cc) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((&x, &y), &z)| f(x, y, z)).sum();
+    for ((x, y), z) in ca.zip(cb).zip(cc) {
+        for l in 0..8 {
+            acc[l] += f(x[l], y[l], z[l]);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// 1 / sqrt(mean(x^2) + eps) of one row.
 fn rms_inv<T: Real>(x: &[T], eps: f64) -> T {
-    let ms = x.iter().map(|&v| v.to_f64() * v.to_f64()).sum::<f64>() / x.len() as f64;
+    let ms = row_sum(x, x, x, |v, _, _| v.to_f64() * v.to_f64()) / x.len() as f64;
     T::from_f64(1.0 / (ms + eps).sqrt())
 }
 
 /// (mean, 1 / sqrt(var + eps)) of one row, two-pass (biased variance).
 fn mean_inv_std<T: Real>(x: &[T], eps: f64) -> (T, T) {
     let c = x.len() as f64;
-    let mu = x.iter().map(|v| v.to_f64()).sum::<f64>() / c;
-    let var = x.iter().map(|v| (v.to_f64() - mu).powi(2)).sum::<f64>() / c;
+    let mu = row_sum(x, x, x, |v, _, _| v.to_f64()) / c;
+    let var = row_sum(x, x, x, |v, _, _| (v.to_f64() - mu) * (v.to_f64() - mu)) / c;
     (T::from_f64(mu), T::from_f64(1.0 / (var + eps).sqrt()))
 }
 
@@ -91,13 +106,18 @@ fn rms_norm_backward_t<T: Real>(x: &[T], w: &[T], dy: &[T], n: usize, c: usize, 
     for_rows(&mut dx, c, |r, dxr| {
         let (xr, dyr, r1) = (&x[r * c..(r + 1) * c], &dy[r * c..(r + 1) * c], ri[r]);
         // mean over the row of (w dy) x
-        let m = xr.iter().zip(dyr).zip(w).map(|((&a, &b), &wj)| (wj * b * a).to_f64()).sum::<f64>() / c as f64;
+        let m = row_sum(xr, dyr, w, |a, b, wj| (wj * b * a).to_f64()) / c as f64;
         let k = r1 * r1 * r1 * T::from_f64(m);
         for (((dxj, &xj), &dyj), &wj) in dxr.iter_mut().zip(xr).zip(dyr).zip(w) {
             *dxj = r1 * wj * dyj - k * xj;
         }
     });
-    let dw = column_sums(n, c, |r, j| dy[r * c + j] * x[r * c + j] * ri[r]);
+    let dw = column_sums(n, c, |r, j0, acc| {
+        let (xr, dyr) = (&x[r * c + j0..r * c + j0 + acc.len()], &dy[r * c + j0..r * c + j0 + acc.len()]);
+        for ((a, &xj), &dyj) in acc.iter_mut().zip(xr).zip(dyr) {
+            *a += (dyj * xj * ri[r]).to_f64();
+        }
+    });
     vec![dx, dw]
 }
 
@@ -133,18 +153,24 @@ fn layer_norm_backward_t<T: Real>(x: &[T], w: &[T], dy: &[T], n: usize, c: usize
     for_rows(&mut dx, c, |r, dxr| {
         let (xr, dyr, (mu, s)) = (&x[r * c..(r + 1) * c], &dy[r * c..(r + 1) * c], stats[r]);
         // mean(w dy) and mean(w dy xh) over the row
-        let (mut m1, mut m2) = (0f64, 0f64);
-        for ((&xj, &dyj), &wj) in xr.iter().zip(dyr).zip(w) {
-            let g = (wj * dyj).to_f64();
-            m1 += g;
-            m2 += g * ((xj - mu) * s).to_f64();
-        }
+        let m1 = row_sum(xr, dyr, w, |_, dyj, wj| (wj * dyj).to_f64());
+        let m2 = row_sum(xr, dyr, w, |xj, dyj, wj| (wj * dyj).to_f64() * ((xj - mu) * s).to_f64());
         let (m1, m2) = (T::from_f64(m1 / c as f64), T::from_f64(m2 / c as f64));
         for (((dxj, &xj), &dyj), &wj) in dxr.iter_mut().zip(xr).zip(dyr).zip(w) {
             *dxj = s * (wj * dyj - m1 - (xj - mu) * s * m2);
         }
     });
-    let dw = column_sums(n, c, |r, j| dy[r * c + j] * (x[r * c + j] - stats[r].0) * stats[r].1);
-    let db = column_sums(n, c, |r, j| dy[r * c + j]);
+    let dw = column_sums(n, c, |r, j0, acc| {
+        let (xr, dyr, (mu, s)) = (&x[r * c + j0..r * c + j0 + acc.len()], &dy[r * c + j0..r * c + j0 + acc.len()], stats[r]);
+        for ((a, &xj), &dyj) in acc.iter_mut().zip(xr).zip(dyr) {
+            *a += (dyj * (xj - mu) * s).to_f64();
+        }
+    });
+    let db = column_sums(n, c, |r, j0, acc| {
+        let dyr = &dy[r * c + j0..r * c + j0 + acc.len()];
+        for (a, &dyj) in acc.iter_mut().zip(dyr) {
+            *a += dyj.to_f64();
+        }
+    });
     vec![dx, dw, db]
 }

@@ -56,6 +56,19 @@ impl Attention {
         let (hq, hkv, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
         let (q, k, v) = match &self.qkv {
             Qkv::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
+            // Three products against column slices of the fused weight: slicing the (C, 3 C)
+            // weight copies little, where slicing the (B, T, 3 C) output copies activations and
+            // its backward pads each slice's gradient back to full width.
+            Qkv::Fused { c_attn } if c_attn.lora.is_none() || c_attn.is_merged() => {
+                let part = |start: usize, len: usize| -> Result<Tensor> {
+                    let y = x.matmul(&c_attn.weight.narrow(1, start, len)?)?;
+                    match &c_attn.bias {
+                        Some(bias) => y.add(&bias.narrow(0, start, len)?),
+                        None => Ok(y),
+                    }
+                };
+                (part(0, hq * d)?, part(hq * d, hkv * d)?, part((hq + hkv) * d, hkv * d)?)
+            }
             Qkv::Fused { c_attn } => {
                 let qkv = c_attn.forward(x)?;
                 (qkv.narrow(-1, 0, hq * d)?, qkv.narrow(-1, hq * d, hkv * d)?, qkv.narrow(-1, (hq + hkv) * d, hkv * d)?)

@@ -20,6 +20,9 @@ pub struct AdamWStep {
 
 /// -> [p, m, v] after the step
 pub fn adamw(p: &CpuStorage, g: &CpuStorage, m: &CpuStorage, v: &CpuStorage, h: AdamWStep) -> Result<Vec<CpuStorage>> {
+    for (what, len) in [("g", g.len()), ("m", m.len()), ("v", v.len())] {
+        super::expect_len("adamw", what, len, p.len())?;
+    }
     crate::float_op_multi!("adamw", (p, g, m, v), adamw_t(p, g, m, v, h))
 }
 
@@ -30,13 +33,14 @@ fn adamw_t<T: Real>(p: &[T], g: &[T], m: &[T], v: &[T], h: AdamWStep) -> Vec<Vec
     let (lr, wd) = (T::from_f64(h.lr), T::from_f64(h.weight_decay));
     let (ic1, ic2) = (T::from_f64(1.0 / c1), T::from_f64(1.0 / c2));
     let n = p.len();
-    let (mut po, mut mo, mut vo) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for i in 0..n {
-        let mi = b1 * m[i] + ib1 * g[i];
-        let vi = b2 * v[i] + ib2 * g[i] * g[i];
-        po.push(p[i] - lr * (wd * p[i] + (mi * ic1) / ((vi * ic2).sqrt() + eps)));
-        mo.push(mi);
-        vo.push(vi);
+    let (mut po, mut mo, mut vo) = (vec![T::ZERO; n], vec![T::ZERO; n], vec![T::ZERO; n]);
+    // One zipped slice loop (no indexing, no push) so it vectorises.
+    let outs = po.iter_mut().zip(mo.iter_mut()).zip(vo.iter_mut());
+    let ins = p.iter().zip(g).zip(m).zip(v);
+    for (((pn, mn), vn), (((&pi, &gi), &mi), &vi)) in outs.zip(ins) {
+        *mn = b1 * mi + ib1 * gi;
+        *vn = b2 * vi + ib2 * gi * gi;
+        *pn = pi - lr * (wd * pi + (*mn * ic1) / ((*vn * ic2).sqrt() + eps));
     }
     vec![po, mo, vo]
 }

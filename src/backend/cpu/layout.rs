@@ -2,7 +2,7 @@
 //! index_select with its scatter-add adjoint. Dtype-agnostic: works on any element type.
 
 use super::CpuStorage;
-use crate::tensor::Shape;
+use crate::tensor::{DType, Shape};
 use crate::Result;
 
 /// Apply `f` to the typed buffer(s) whatever the dtype; all inputs must share one dtype.
@@ -72,33 +72,35 @@ pub fn narrow(x: &CpuStorage, outer: usize, dim: usize, inner: usize, start: usi
     })
 }
 
-/// Concatenate along an axis; parts are (outer, dim_i, inner).
+/// Concatenate along an axis; parts are (outer, dim_i, inner). The output is appended in order
+/// (never zero-filled first).
 pub fn concat(parts: &[&CpuStorage], outer: usize, dims: &[usize], inner: usize) -> Result<CpuStorage> {
-    let total: usize = dims.iter().sum();
     let dtype = parts[0].dtype();
-    let mut out = CpuStorage::zeros(dtype, outer * total * inner);
-    for (p, part) in parts.iter().enumerate() {
-        if part.dtype() != dtype {
-            return Err(super::dtype_error("concat", &[dtype, part.dtype()]));
-        }
-        let before: usize = dims[..p].iter().sum();
-        let (d, t) = (dims[p], total);
-        macro_rules! copy {
-            ($o:expr, $x:expr) => {
-                for o in 0..outer {
-                    $o[(o * t + before) * inner..(o * t + before + d) * inner].copy_from_slice(&$x[o * d * inner..(o + 1) * d * inner]);
-                }
-            };
-        }
-        match (&mut out, part) {
-            (CpuStorage::F32(o), CpuStorage::F32(x)) => copy!(o, x),
-            (CpuStorage::F64(o), CpuStorage::F64(x)) => copy!(o, x),
-            (CpuStorage::BF16(o), CpuStorage::BF16(x)) => copy!(o, x),
-            (CpuStorage::U32(o), CpuStorage::U32(x)) => copy!(o, x),
-            _ => unreachable!("dtypes checked above"),
-        }
+    if let Some(p) = parts.iter().find(|p| p.dtype() != dtype) {
+        return Err(super::dtype_error("concat", &[dtype, p.dtype()]));
     }
-    Ok(out)
+    let total: usize = dims.iter().sum();
+    macro_rules! join {
+        ($variant:ident) => {{
+            let xs: Vec<&[_]> = parts.iter().map(|p| match p {
+                CpuStorage::$variant(x) => &x[..],
+                _ => unreachable!("dtypes checked above"),
+            }).collect();
+            let mut y = Vec::with_capacity(outer * total * inner);
+            for o in 0..outer {
+                for (x, &d) in xs.iter().zip(dims) {
+                    y.extend_from_slice(&x[o * d * inner..(o + 1) * d * inner]);
+                }
+            }
+            CpuStorage::$variant(y)
+        }};
+    }
+    Ok(match dtype {
+        DType::F32 => join!(F32),
+        DType::F64 => join!(F64),
+        DType::BF16 => join!(BF16),
+        DType::U32 => join!(U32),
+    })
 }
 
 /// y[o, j, i] = x[o, ids[j], i]; ids already range-checked against `dim`.

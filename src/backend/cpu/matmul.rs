@@ -26,11 +26,22 @@ pub fn gemm_faer<T: Real + faer::traits::ComplexField>(
     }
     let av = if ta { MatRef::from_row_major_slice(a, k, m).transpose() } else { MatRef::from_row_major_slice(a, m, k) };
     let bv = if tb { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
-    let cv = MatMut::from_row_major_slice_mut(c, m, n);
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
-    // Below ~64^3 FMAs the threads cost more than they save.
-    let par = if parallel && m * n * k >= 1 << 18 { Par::rayon(0) } else { Par::Seq };
-    faer::linalg::matmul::matmul(cv, beta, av, bv, alpha, par);
+    // Threads take bands of C's rows, each band one sequential product: rayon's join instead of
+    // faer's spinning barriers, which cost more than they saved at training-step sizes (and
+    // spin hard when the machine is shared). Below ~64^3 FMAs threads cost more than they save.
+    let threads = rayon::current_num_threads();
+    if !parallel || threads == 1 || m * n * k < 1 << 18 || m < 32 {
+        faer::linalg::matmul::matmul(MatMut::from_row_major_slice_mut(c, m, n), beta, av, bv, alpha, Par::Seq);
+        return;
+    }
+    // Bands of a multiple of 16 rows (faer's micro-tiles), one per thread.
+    let band = m.div_ceil(threads).next_multiple_of(16);
+    c.par_chunks_mut(band * n).enumerate().for_each(|(i, cb)| {
+        let rows = cb.len() / n;
+        let cv = MatMut::from_row_major_slice_mut(cb, rows, n);
+        faer::linalg::matmul::matmul(cv, beta, av.subrows(i * band, rows), bv, alpha, Par::Seq);
+    });
 }
 
 /// Batched matmul: a is (batch, M, K) (or (batch, K, M) if ta), b likewise (N, K) when tb.

@@ -92,7 +92,7 @@ impl Config {
         }
     }
 
-    /// The CPU reproduction (about 15-20 minutes on 2 busy cores): modular addition mod 59 gets
+    /// The CPU reproduction (about 11 minutes on 2 busy cores): modular addition mod 59 gets
     /// most of the budget and its own widths up to 256 (embedding-only needs width 256 here: at
     /// 128 it memorises the training split without generalising, see
     /// docs/results/random-transformers/README.md); the other tasks are shrunk (fewer pairs,

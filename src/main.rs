@@ -168,7 +168,7 @@ enum Command {
         /// Comma-separated widths (multiples of 4), e.g. 16,64,128 (default: the scale's).
         #[arg(long)]
         widths: Option<String>,
-        /// tiny (seconds), small (the CPU reproduction, ~15 min) or paper (widths to 1024, p = 199: a GPU job).
+        /// tiny (seconds), small (the CPU reproduction, ~11 min) or paper (widths to 1024, p = 199: a GPU job).
         #[arg(long, default_value = "small")]
         scale: Scale,
         /// Output folder (default runs/random-transformers/<UTC timestamp>).

@@ -6,7 +6,7 @@ use kiln::methods::random_transformers::tasks::{memorised_bits, TaskSpec, CLOSE,
 use kiln::methods::random_transformers::train::{build_model, embedding_param_count, train_run, Budget, Mode, EMBEDDING_PARAMS};
 use kiln::methods::random_transformers::{self as rt, Config};
 use kiln::tensor::Device;
-use kiln::train::{Example, IGNORE};
+use kiln::train::{Batch, Example, IGNORE};
 use std::collections::HashSet;
 
 /// The positions that carry a loss, and their targets.
@@ -18,14 +18,13 @@ fn answer(e: &Example) -> Vec<(usize, u32)> {
 fn mod_add_answers_and_fixed_disjoint_split() {
     let p = 23u32;
     let d = TaskSpec::ModAdd { p, test_fraction: 0.05 }.generate(7).unwrap();
-    assert_eq!((d.vocab_size, d.seq_len), (p as usize + 1, 3));
+    assert_eq!((d.vocab_size, d.seq_len), (p as usize, 2), "the paper's format: [a, b], no '=' token");
     assert_eq!(d.test.0.len(), (0.05 * (p * p) as f64).round() as usize);
     assert_eq!(d.train.0.len() + d.test.0.len(), (p * p) as usize);
     let mut seen = HashSet::new();
     for e in d.train.0.iter().chain(&d.test.0) {
-        assert_eq!(e.ids.len(), 3);
-        assert_eq!(e.ids[2], p, "the third input is '='");
-        assert_eq!(answer(e), vec![(2, (e.ids[0] + e.ids[1]) % p)], "loss only on the answer, which is (a + b) mod p");
+        assert_eq!(e.ids.len(), 2);
+        assert_eq!(answer(e), vec![(1, (e.ids[0] + e.ids[1]) % p)], "loss only on the answer, read at b's position: (a + b) mod p");
         assert!(seen.insert((e.ids[0], e.ids[1])), "pair {:?} appears twice", &e.ids[..2]);
     }
     let test = |seed| TaskSpec::ModAdd { p, test_fraction: 0.05 }.generate(seed).unwrap().test.0;
@@ -137,11 +136,49 @@ fn embedding_only_leaves_every_other_weight_bit_identical() {
         }
     }
     assert_eq!(changed.len(), 3, "all three embedding tensors train: {changed:?}");
-    assert_eq!(stats.trainable_params, embedding_param_count(14, 3, 16));
+    assert_eq!(stats.trainable_params, embedding_param_count(13, 2, 16));
     // and full training does move a block weight, so the check above can fail
     let (full, _) = train_run(&data, 16, Mode::Full, &budget, 0, Device::Cpu, "test").unwrap();
     let w = |m: &kiln::model::Transformer| m.named_params().into_iter().find(|(n, _)| n == "transformer.h.0.mlp.c_fc.weight").unwrap().1.to_vec_f32().unwrap();
     assert_ne!(w(&full), w(&before));
+}
+
+#[test]
+fn embedding_only_gradients_equal_full_trainings_on_the_same_weights() {
+    // Freezing must cut only the frozen weights' own gradients: the embeddings and head get
+    // exactly the gradients full training gives them at the same weights (no path through a
+    // frozen op is dropped), and nothing else gets one.
+    let data = TaskSpec::ModAdd { p: 13, test_fraction: 0.05 }.generate(0).unwrap();
+    let idx: Vec<usize> = (0..32).collect();
+    let batch = Batch::gather(&data.train, &idx).unwrap();
+    let emb = build_model(&data, 16, Mode::EmbeddingOnly, 0).unwrap();
+    let full = build_model(&data, 16, Mode::Full, 0).unwrap();
+    let ge = kiln::backward(&emb.loss(&batch.ids, &batch.targets, IGNORE).unwrap()).unwrap();
+    let gf = kiln::backward(&full.loss(&batch.ids, &batch.targets, IGNORE).unwrap()).unwrap();
+    assert_eq!(ge.len(), 3, "only the three embedding tensors get a gradient");
+    for ((name, pe), (_, pf)) in emb.named_params().iter().zip(&full.named_params()) {
+        let f = gf.get(pf).unwrap_or_else(|| panic!("full training has no gradient for `{name}`")).to_vec_f32().unwrap();
+        match ge.get(pe) {
+            Some(e) => {
+                assert!(EMBEDDING_PARAMS.contains(&name.as_str()), "frozen `{name}` got a gradient");
+                let e = e.to_vec_f32().unwrap();
+                assert!(e.iter().any(|x| *x != 0.0), "`{name}`: zero gradient");
+                assert_eq!(e, f, "`{name}`: embedding-only and full gradients differ");
+            }
+            None => assert!(!EMBEDDING_PARAMS.contains(&name.as_str()), "`{name}` should train but got no gradient"),
+        }
+    }
+}
+
+#[test]
+fn per_task_widths_and_the_widths_flag() {
+    let cfg = Config::small();
+    let mod_add = cfg.tasks.iter().find(|t| t.spec.name() == "mod_add").unwrap();
+    let parens = cfg.tasks.iter().find(|t| t.spec.name() == "parens").unwrap();
+    assert_ne!(cfg.widths_of(mod_add), cfg.widths_of(parens), "the small scale gives modular addition its own widths");
+    assert_eq!(cfg.widths_of(parens), &cfg.widths[..]);
+    let cfg = cfg.with_widths("8,12").unwrap();
+    assert!(cfg.tasks.iter().all(|t| cfg.widths_of(t) == [8, 12]), "--widths replaces every task's widths");
 }
 
 #[test]

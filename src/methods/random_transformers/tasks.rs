@@ -4,7 +4,7 @@
 //! Sequences of different lengths are LEFT-padded with a PAD token, so the answer always sits at
 //! the end and a batch is one (B, T) tensor.
 //!
-//!   modular addition   [a, b, =] -> (a + b) mod p; all p^2 pairs, a fixed 95/5 split by seed
+//!   modular addition   [a, b] -> (a + b) mod p, read at b; all p^2 pairs, a fixed 95/5 split by seed
 //!   needle             [PAD.., k1, v1, .., kn, vn, k] -> the v paired with k (n <= max_pairs)
 //!   decimal addition   [a digits, +, b digits, =] -> the digits of a + b, least significant first
 //!   parentheses        [PAD.., ( ) ( .., ?] -> yes / no: is the string balanced?
@@ -106,8 +106,10 @@ fn padded_example(seq: &[u32], len: usize, pad: u32, answer_len: usize) -> Examp
 
 // ---- modular addition --------------------------------------------------------------------------
 
-/// Tokens 0..p are the numbers, p is '='. ids (3) [a, b, =], targets [-, -, c]. The p^2 pairs are
-/// permuted by (seed, epoch 0); the first round(test_fraction p^2) are the test split.
+/// Tokens 0..p are the numbers. ids (2) [a, b], targets [-, c]: the answer is read at b's
+/// position, as in the paper's code (it feeds [a, b, c] and scores the logits at b); there is no
+/// '=' token. The p^2 pairs are permuted by (seed, epoch 0); the first round(test_fraction p^2)
+/// are the test split.
 fn mod_add(p: u32, test_fraction: f64, seed: u64) -> Result<TaskData> {
     if !(2..=1024).contains(&p) {
         return Err(bad("mod_add", "p", format!("{p} must be in 2..=1024")));
@@ -120,12 +122,15 @@ fn mod_add(p: u32, test_fraction: f64, seed: u64) -> Result<TaskData> {
     let order = epoch_permutation(seed, 0, n);
     let ex = |k: usize| {
         let (a, b) = ((k / p as usize) as u32, (k % p as usize) as u32);
-        Example::next_token(&[a, b, p, (a + b) % p], 3)
+        Example::next_token(&[a, b, (a + b) % p], MOD_ADD_LEN)
     };
     let test = order[..n_test].iter().map(|&k| ex(k)).collect();
     let train = order[n_test..].iter().map(|&k| ex(k)).collect();
-    Ok(TaskData { name: "mod_add", vocab_size: p as usize + 1, seq_len: 3, train: Examples(train), test: Examples(test) })
+    Ok(TaskData { name: "mod_add", vocab_size: p as usize, seq_len: MOD_ADD_LEN, train: Examples(train), test: Examples(test) })
 }
+
+/// Input length of a modular-addition example: [a, b].
+pub const MOD_ADD_LEN: usize = 2;
 
 // ---- needle in a haystack ----------------------------------------------------------------------
 

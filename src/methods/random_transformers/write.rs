@@ -3,7 +3,7 @@
 //! one PNG per task (accuracy vs width, embedding-only and full).
 
 use super::train::{embedding_param_count, Mode};
-use super::tasks::TaskSpec;
+use super::tasks::{TaskSpec, MOD_ADD_LEN};
 use super::{Config, Results, RunResult};
 use crate::report::plot::{line_plot_png, Series};
 use crate::report::{markdown_table, RunDir};
@@ -39,12 +39,9 @@ fn pct(x: f64) -> String {
 /// Every claim this run can speak to.
 pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
     let mut out = Vec::new();
-    let (lo, hi) = (cfg.widths.first().copied().unwrap_or(0), cfg.widths.last().copied().unwrap_or(0));
     for task in ["mod_add", "needle", "decimal_add", "parens"] {
         let emb = series(results, task, Mode::EmbeddingOnly);
-        if emb.is_empty() {
-            continue;
-        }
+        let (Some(lo), Some(hi)) = (emb.first().map(|r| r.width), emb.last().map(|r| r.width)) else { continue };
         let line = |s: &[&RunResult]| s.iter().map(|r| format!("w{} {}", r.width, pct(r.accuracy))).collect::<Vec<_>>().join(", ");
         let full = series(results, task, Mode::Full);
         let top = emb.last().map(|r| r.accuracy).unwrap_or(0.0);
@@ -120,7 +117,7 @@ pub fn headline(r: &Results) -> String {
 fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
     let Some(plan) = cfg.tasks.iter().find(|t| t.spec.name() == task) else { return String::new() };
     let rows: Vec<Vec<String>> = cfg
-        .widths
+        .widths_of(plan)
         .iter()
         .flat_map(|&w| [Mode::EmbeddingOnly, Mode::Full].map(|m| acc(&r.results, task, w, m)))
         .flatten()
@@ -142,11 +139,11 @@ fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
         TaskSpec::ModAdd { p, test_fraction } => {
             let n_train = (p as usize).pow(2) - (test_fraction * (p * p) as f64).round() as usize;
             let bits = n_train as f64 * (p as f64).log2();
-            let per: Vec<String> = cfg.widths.iter().map(|&w| format!("{:.2} at width {w}", bits / embedding_param_count(p as usize + 1, 3, w) as f64)).collect();
+            let per: Vec<String> = cfg.widths_of(plan).iter().map(|&w| format!("{:.2} at width {w}", bits / embedding_param_count(p as usize, MOD_ADD_LEN, w) as f64)).collect();
             format!(
-                "Capacity check: memorising the {n_train} training answers takes {bits:.0} bits, i.e. {} bits per embedding-only trainable parameter; \
-                 where that exceeds what embedding-only training can memorise (the memorise task below; paper ~0.4), it can fit the training \
-                 split only by finding the general algorithm, not by rote.\n\n",
+                "Input [a, b], answer read at b's position (the paper's format). Memorising the {n_train} training answers takes {bits:.0} bits, \
+                 i.e. {} bits per embedding-only trainable parameter. A run can fit the training split by rote instead of by the algorithm, \
+                 so only the held-out column speaks to the claim (a high train and near-0 test exact match is memorisation).\n\n",
                 per.join(", ")
             )
         }
@@ -186,11 +183,14 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
         .iter()
         .map(|c| vec![c.name.clone(), if c.target { "yes".into() } else { "no".into() }, match c.holds { Some(true) => "shown".into(), Some(false) => "NOT shown".into(), None => "-".into() }, c.numbers.clone()])
         .collect();
-    let example_w = cfg.widths.last().copied().unwrap_or(0);
+    let mod_add = cfg.tasks.iter().find(|t| t.spec.name() == "mod_add");
+    let example_w = mod_add.and_then(|t| cfg.widths_of(t).last().copied()).unwrap_or(0);
+    let own: Vec<String> = cfg.tasks.iter().filter_map(|t| t.widths.as_ref().map(|w| format!("{} {w:?}", t.spec.name()))).collect();
+    let widths = if own.is_empty() { format!("{:?}", cfg.widths) } else { format!("{:?} ({})", cfg.widths, own.join(", ")) };
     let mut md = format!(
         "# Random transformers (Zhong & Andreas 2024)\n\n{}.\n\n\
          Model: GPT-2 style, 2 layers, 4 heads, untied embeddings, N(0, 0.02) init (residual projections 0.02/sqrt(4), \
-         position embeddings N(0, 0.01), LayerNorms at identity, biases 0), widths {:?}, seed {}.\n\n\
+         position embeddings N(0, 0.01), LayerNorms at identity, biases 0), widths {}, seed {}.\n\n\
          **What trains.** Embedding-only: `transformer.wte.weight` (V x C), `transformer.wpe.weight` (T x C) and `lm_head.weight` (C x V), \
          counted exactly (e.g. modular addition at width {example_w}: V C + T C + C V = {} parameters); every attention, MLP and \
          LayerNorm weight and bias (including the final LayerNorm) stays bit for bit at its initial value. Full: every parameter. \
@@ -199,10 +199,10 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
          on its own training set, and its bits are n [log2 L - H(acc) - (1 - acc) log2(L - 1)] (0 at chance, n log2 L when perfect).\n\n\
          ## Claims\n\n{}\n",
         headline(r),
-        cfg.widths,
+        widths,
         cfg.seed,
-        match cfg.tasks.iter().find(|t| t.spec.name() == "mod_add").map(|t| &t.spec) {
-            Some(super::tasks::TaskSpec::ModAdd { p, .. }) => embedding_param_count(*p as usize + 1, 3, example_w).to_string(),
+        match mod_add.map(|t| &t.spec) {
+            Some(TaskSpec::ModAdd { p, .. }) => embedding_param_count(*p as usize, MOD_ADD_LEN, example_w).to_string(),
             _ => "-".into(),
         },
         markdown_table(&["claim", "target", "this run", "numbers"], &claims)

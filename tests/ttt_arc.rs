@@ -229,7 +229,7 @@ fn tiny_pipeline_writes_submission_and_report() {
     let tasks = arc::held_out_tasks(&cfg).unwrap();
     assert_eq!(tasks.len(), 2);
     let out = dir.join("run");
-    let r = arc::run(&base, &tasks, &cfg, Ablations { ttt: true, augment: true }, &out, "tiny", "").unwrap();
+    let r = arc::run(&base, &tasks, &cfg, Ablations { ttt: true, augment: true }, &out, "tiny", "", serde_json::Value::Null).unwrap();
     assert!(r.headline.contains("pass@2"));
     let sub: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("submission.json")).unwrap()).unwrap();
     let sub = sub.as_object().unwrap();

@@ -51,6 +51,9 @@ pub enum TttArcCommand {
         /// Output folder (default runs/ttt-arc/<UTC timestamp>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Skip stage 1: use this `ttt-arc finetune` output (trained without the held-out families).
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
 }
 
@@ -84,13 +87,13 @@ impl TttArcCommand {
                     skipped,
                     model.as_ref().map_or(format!("stage 1 at scale {scale} on all families"), |m| m.display().to_string())
                 );
-                let r = run(&base, &chosen, &cfg, Ablations { ttt: !no_ttt, augment: !no_augment }, &out, "Test-time training for ARC", &notes)?;
+                let r = run(&base, &chosen, &cfg, Ablations { ttt: !no_ttt, augment: !no_augment }, &out, "Test-time training for ARC", &notes, serde_json::Value::Null)?;
                 println!("{}\nsubmission: {}", r.headline, out.join("submission.json").display());
                 Ok(())
             }
-            TttArcCommand::Reproduce { scale, out } => {
+            TttArcCommand::Reproduce { scale, out, model } => {
                 let out = out.unwrap_or_else(|| RunDir::default_path(NAME));
-                let r = reproduce(&config(scale), &out)?;
+                let r = reproduce(&config(scale), &out, model.as_deref())?;
                 println!("{}\nreport: {}", r.headline, out.join("report.md").display());
                 Ok(())
             }

@@ -71,7 +71,7 @@ pub fn write(dir: &RunDir, title: &str, notes: &str, tasks: &[Task], results: &[
     let s = score(tasks, results);
     let seconds: f64 = results.iter().map(|r| r.seconds).sum();
     let headline = format!("pass@2 over {} tasks: ft {}, ft+ttt {}, ft+ttt+aug {}", tasks.len(), pct(s.ft), pct(s.ft_ttt), pct(s.ft_ttt_aug));
-    let task_rows: Vec<Value> = s.per_task.iter().zip(results).map(|((id, a, b, c), r)| json!({"id": id, "ft": a, "ft_ttt": b, "ft_ttt_aug": c, "ttt_tasks": r.ttt_tasks, "seconds": r.seconds})).collect();
+    let task_rows: Vec<Value> = s.per_task.iter().zip(results).map(|((id, a, b, c), r)| json!({"id": id, "ft": a, "ft_ttt": b, "ft_ttt_aug": c, "ttt_tasks": r.ttt_tasks, "ttt_steps": r.ttt.steps, "ttt_loss_first_epoch": r.ttt.loss_first, "ttt_loss_last_epoch": r.ttt.loss_last, "seconds": r.seconds})).collect();
     let report = json!({
         "method": super::NAME,
         "headline": headline,
@@ -81,13 +81,13 @@ pub fn write(dir: &RunDir, title: &str, notes: &str, tasks: &[Task], results: &[
         "extra": extra,
     });
     dir.write_json("report.json", &report)?;
-    let rows: Vec<Vec<String>> = s.per_task.iter().zip(results).map(|((id, a, b, c), r)| vec![id.clone(), pct(*a), pct(*b), pct(*c), r.ttt_tasks.to_string(), format!("{:.1}", r.seconds)]).collect();
+    let rows: Vec<Vec<String>> = s.per_task.iter().zip(results).map(|((id, a, b, c), r)| vec![id.clone(), pct(*a), pct(*b), pct(*c), r.ttt_tasks.to_string(), format!("{:.3} -> {:.3}", r.ttt.loss_first, r.ttt.loss_last), format!("{:.1}", r.seconds)]).collect();
     let md = format!(
         "# {title}\n\n{headline}\n\n| ablation | pass@2 |\n|---|---|\n| ft (base, one greedy pass) | {} |\n| ft + ttt (per-task LoRA, one greedy pass) | {} |\n| ft + ttt + aug (augmented views, hierarchical vote) | {} |\n\n{notes}\n\n## Tasks\n\n{}\n\nStages 2-3 took {seconds:.1}s in all.\n",
         pct(s.ft),
         pct(s.ft_ttt),
         pct(s.ft_ttt_aug),
-        markdown_table(&["task", "ft", "ft+ttt", "ft+ttt+aug", "TTT tasks", "seconds"], &rows)
+        markdown_table(&["task", "ft", "ft+ttt", "ft+ttt+aug", "TTT tasks", "TTT loss (first -> last epoch)", "seconds"], &rows)
     );
     dir.write_text("report.md", &md)?;
     Ok(headline)

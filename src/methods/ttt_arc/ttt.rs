@@ -75,9 +75,18 @@ pub struct TttConfig {
     pub cap: usize,
 }
 
-/// A copy of `base` (sharing its frozen weights) with a fresh adapter trained on `set`; returns
-/// it and the tokens processed.
-pub fn train_adapter(base: &Transformer, set: &[TrainTask], cfg: &TttConfig, seed: u64) -> Result<(Transformer, usize)> {
+/// What training one adapter did: tokens processed and the mean loss over the first and over the
+/// last epoch's worth of steps (the second should be well below the first).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AdapterStats {
+    pub tokens: usize,
+    pub steps: usize,
+    pub loss_first: f64,
+    pub loss_last: f64,
+}
+
+/// A copy of `base` (sharing its frozen weights) with a fresh adapter trained on `set`.
+pub fn train_adapter(base: &Transformer, set: &[TrainTask], cfg: &TttConfig, seed: u64) -> Result<(Transformer, AdapterStats)> {
     let mut m = base.clone();
     let lc = LoraConfig { rank: cfg.rank, alpha: cfg.alpha, rslora: false, targets: cfg.targets.clone() };
     m.add_lora(&lc, &mut Init::new(seed))?;
@@ -96,8 +105,15 @@ pub fn train_adapter(base: &Transformer, set: &[TrainTask], cfg: &TttConfig, see
     };
     let mut t = Trainer::new(m, tc, data.len())?;
     let mut tokens = 0;
+    let mut losses = Vec::with_capacity(steps);
     for _ in 0..steps {
-        tokens += t.step(&data)?.tokens;
+        let r = t.step(&data)?;
+        tokens += r.tokens;
+        losses.push(r.loss);
     }
-    Ok((t.model, tokens))
+    // one epoch = ceil(len / batch) steps
+    let epoch = set.len().div_ceil(cfg.batch_size).clamp(1, steps);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let stats = AdapterStats { tokens, steps, loss_first: mean(&losses[..epoch]), loss_last: mean(&losses[steps - epoch..]) };
+    Ok((t.model, stats))
 }

@@ -15,7 +15,7 @@
 //! Inside a task, queries go in blocks of QB rows; a block only multiplies against the keys its
 //! last row can see, so the causal half of the products is skipped. Products use T::gemm.
 
-use super::{CpuStorage, Real};
+use super::{lane_max, lane_sum, CpuStorage, Real};
 use crate::backend::AttnDims;
 use crate::tensor::Shape;
 use crate::{Error, Result};
@@ -61,9 +61,9 @@ pub fn attention_backward(q: &CpuStorage, k: &CpuStorage, v: &CpuStorage, dout: 
 fn causal_softmax<T: Real>(s: &mut [T], kmax: usize, first: usize) {
     for (r, row) in s.chunks_mut(kmax).enumerate() {
         let (seen, hidden) = row.split_at_mut(first + r + 1);
-        let m = seen.iter().fold(T::NEG_INF, |a, &b| a.max(b));
+        let m = lane_max(seen);
         seen.iter_mut().for_each(|x| *x = (*x - m).exp()); // its own loop: vectorises
-        let sum: f64 = seen.iter().map(|x| x.to_f64()).sum();
+        let sum = lane_sum(seen, seen, seen, |x, _, _| x.to_f64());
         let inv = T::from_f64(1.0 / sum);
         seen.iter_mut().for_each(|x| *x *= inv);
         hidden.fill(T::ZERO);
@@ -137,7 +137,7 @@ fn attention_backward_t<T: Real>(q: &[T], k: &[T], v: &[T], dout: &[T], dm: Attn
                 T::gemm(dsb, dob, &vh[..kmax * d], rows, d, kmax, false, true, T::ONE, false, inner_par);
                 // dS = P * (dP - rowsum(dP * P)), in place over dP (hidden keys: P = 0 so dS = 0)
                 for (pr, dr) in pb.chunks(kmax).zip(dsb.chunks_mut(kmax)) {
-                    let dot = T::from_f64(pr.iter().zip(dr.iter()).map(|(&a, &c)| (a * c).to_f64()).sum());
+                    let dot = T::from_f64(lane_sum(pr, dr, pr, |a, c, _| (a * c).to_f64()));
                     for (dsj, &pj) in dr.iter_mut().zip(pr) {
                         *dsj = pj * (*dsj - dot);
                     }

@@ -219,6 +219,37 @@ pub fn expect_len(op: &'static str, what: &str, got: usize, want: usize) -> Resu
     Err(Error::bad_shape(op, &crate::tensor::Shape(vec![got]), format!("{what} should hold {want} elements")))
 }
 
+/// sum_j f(a_j, b_j, c_j) in f64 over equal-length rows (pass a row twice or thrice when fewer
+/// are needed), as 8 interleaved partial sums added in a fixed order: deterministic, and without
+/// one long chain of dependent adds (which kept row statistics from vectorising).
+#[inline(always)]
+pub fn lane_sum<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> f64) -> f64 {
+    let mut acc = [0f64; 8];
+    let (ca, cb, cc) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
+    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((&x, &y), &z)| f(x, y, z)).sum();
+    for ((x, y), z) in ca.zip(cb).zip(cc) {
+        for l in 0..8 {
+            acc[l] += f(x[l], y[l], z[l]);
+        }
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
+/// max_j x_j (NEG_INF for an empty row) as 8 interleaved partial maxima: the same value as a
+/// sequential fold (max is exact), without its chain of dependent compares.
+#[inline(always)]
+pub fn lane_max<T: Real>(x: &[T]) -> T {
+    let mut acc = [T::NEG_INF; 8];
+    let chunks = x.chunks_exact(8);
+    let tail = chunks.remainder().iter().fold(T::NEG_INF, |a, &b| a.max(b));
+    for c in chunks {
+        for l in 0..8 {
+            acc[l] = acc[l].max(c[l]);
+        }
+    }
+    acc.iter().fold(tail, |a, &b| a.max(b))
+}
+
 /// Run `f(row index, row)` over the (N, C) rows of `y`, in parallel when the buffer is large.
 pub fn for_rows<T: Real>(y: &mut [T], c: usize, f: impl Fn(usize, &mut [T]) + Sync + Send) {
     use rayon::prelude::*;

@@ -9,7 +9,7 @@
 //!   mu = mean(x), s = 1 / sqrt(mean((x - mu)^2) + eps), xh = (x - mu) s,  y = xh w + b
 //!   dx = s (w dy - mean(w dy) - xh mean(w dy xh)),  dw = sum_rows dy xh,  db = sum_rows dy
 
-use super::{expect_len, for_rows, CpuStorage, Real, PAR_MIN};
+use super::{expect_len, for_rows, lane_sum, CpuStorage, Real, PAR_MIN};
 use crate::Result;
 use rayon::prelude::*;
 
@@ -45,33 +45,17 @@ fn column_sums<T: Real>(n: usize, c: usize, add: impl Fn(usize, usize, &mut [f64
     out
 }
 
-/// sum_j f(a_j, b_j, c_j) in f64 over equal-length rows, as 8 interleaved partial sums added in
-/// a fixed order: deterministic, and without one long chain of dependent adds (which kept a
-/// 128-wide row's statistics from vectorising).
-#[inline(always)]
-fn row_sum<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> f64) -> f64 {
-    let mut acc = [0f64; 8];
-    let (ca, cb, cc) = (a.chunks_exact(8), b.chunks_exact(8), c.chunks_exact(8));
-    let tail: f64 = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((&x, &y), &z)| f(x, y, z)).sum();
-    for ((x, y), z) in ca.zip(cb).zip(cc) {
-        for l in 0..8 {
-            acc[l] += f(x[l], y[l], z[l]);
-        }
-    }
-    acc.iter().sum::<f64>() + tail
-}
-
 /// 1 / sqrt(mean(x^2) + eps) of one row.
 fn rms_inv<T: Real>(x: &[T], eps: f64) -> T {
-    let ms = row_sum(x, x, x, |v, _, _| v.to_f64() * v.to_f64()) / x.len() as f64;
+    let ms = lane_sum(x, x, x, |v, _, _| v.to_f64() * v.to_f64()) / x.len() as f64;
     T::from_f64(1.0 / (ms + eps).sqrt())
 }
 
 /// (mean, 1 / sqrt(var + eps)) of one row, two-pass (biased variance).
 fn mean_inv_std<T: Real>(x: &[T], eps: f64) -> (T, T) {
     let c = x.len() as f64;
-    let mu = row_sum(x, x, x, |v, _, _| v.to_f64()) / c;
-    let var = row_sum(x, x, x, |v, _, _| (v.to_f64() - mu) * (v.to_f64() - mu)) / c;
+    let mu = lane_sum(x, x, x, |v, _, _| v.to_f64()) / c;
+    let var = lane_sum(x, x, x, |v, _, _| (v.to_f64() - mu) * (v.to_f64() - mu)) / c;
     (T::from_f64(mu), T::from_f64(1.0 / (var + eps).sqrt()))
 }
 
@@ -106,7 +90,7 @@ fn rms_norm_backward_t<T: Real>(x: &[T], w: &[T], dy: &[T], n: usize, c: usize, 
     for_rows(&mut dx, c, |r, dxr| {
         let (xr, dyr, r1) = (&x[r * c..(r + 1) * c], &dy[r * c..(r + 1) * c], ri[r]);
         // mean over the row of (w dy) x
-        let m = row_sum(xr, dyr, w, |a, b, wj| (wj * b * a).to_f64()) / c as f64;
+        let m = lane_sum(xr, dyr, w, |a, b, wj| (wj * b * a).to_f64()) / c as f64;
         let k = r1 * r1 * r1 * T::from_f64(m);
         for (((dxj, &xj), &dyj), &wj) in dxr.iter_mut().zip(xr).zip(dyr).zip(w) {
             *dxj = r1 * wj * dyj - k * xj;
@@ -153,8 +137,8 @@ fn layer_norm_backward_t<T: Real>(x: &[T], w: &[T], dy: &[T], n: usize, c: usize
     for_rows(&mut dx, c, |r, dxr| {
         let (xr, dyr, (mu, s)) = (&x[r * c..(r + 1) * c], &dy[r * c..(r + 1) * c], stats[r]);
         // mean(w dy) and mean(w dy xh) over the row
-        let m1 = row_sum(xr, dyr, w, |_, dyj, wj| (wj * dyj).to_f64());
-        let m2 = row_sum(xr, dyr, w, |xj, dyj, wj| (wj * dyj).to_f64() * ((xj - mu) * s).to_f64());
+        let m1 = lane_sum(xr, dyr, w, |_, dyj, wj| (wj * dyj).to_f64());
+        let m2 = lane_sum(xr, dyr, w, |xj, dyj, wj| (wj * dyj).to_f64() * ((xj - mu) * s).to_f64());
         let (m1, m2) = (T::from_f64(m1 / c as f64), T::from_f64(m2 / c as f64));
         for (((dxj, &xj), &dyj), &wj) in dxr.iter_mut().zip(xr).zip(dyr).zip(w) {
             *dxj = s * (wj * dyj - m1 - (xj - mu) * s * m2);

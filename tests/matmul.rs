@@ -43,10 +43,10 @@ fn large_matmul_is_accurate() {
 }
 
 #[test]
-fn threaded_row_bands_match_naive_and_one_thread_bit_for_bit() {
-    // m = 149 splits into row bands of 16-row multiples (the last one short) on 3 threads.
-    let (m, k, n) = (149, 97, 83);
-    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+fn threaded_blocks_match_naive_and_one_thread_bit_for_bit() {
+    // Tall (split by rows) and wide (split by columns) products, in blocks of 16-multiples with
+    // a short last one, on 3 threads.
+    for (m, k, n, ta, tb) in [(149, 97, 83, false, false), (149, 97, 83, true, false), (149, 97, 83, false, true), (149, 97, 83, true, true), (37, 301, 211, false, false), (37, 301, 211, true, true)] {
         let a = randn(&if ta { [k, m] } else { [m, k] }, 11);
         let b = randn(&if tb { [n, k] } else { [k, n] }, 12);
         let on = |threads: usize| {
@@ -54,7 +54,7 @@ fn threaded_row_bands_match_naive_and_one_thread_bit_for_bit() {
             pool.install(|| a.matmul_t(&b, ta, tb).unwrap().to_vec_f32().unwrap())
         };
         let (one, three) = (on(1), on(3));
-        assert_eq!(one, three, "ta={ta} tb={tb}: the result depends on the thread count");
+        assert_eq!(one, three, "{m}x{k}x{n} ta={ta} tb={tb}: the result depends on the thread count");
         let want = naive(&a.to_vec_f64().unwrap(), &b.to_vec_f64().unwrap(), m, k, n, ta, tb);
         let got: Vec<f64> = three.iter().map(|&x| x as f64).collect();
         assert!(rel_l2(&got, &want) < 1e-6, "ta={ta} tb={tb}: rel l2 {}", rel_l2(&got, &want));

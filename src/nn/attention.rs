@@ -59,7 +59,7 @@ impl Attention {
             // Three products against column slices of the fused weight: slicing the (C, 3 C)
             // weight copies little, where slicing the (B, T, 3 C) output copies activations and
             // its backward pads each slice's gradient back to full width.
-            Qkv::Fused { c_attn } if c_attn.lora.is_none() || c_attn.is_merged() => {
+            Qkv::Fused { c_attn } if (c_attn.lora.is_none() || c_attn.is_merged()) => {
                 let part = |start: usize, len: usize| -> Result<Tensor> {
                     let y = x.matmul(&c_attn.weight.narrow(1, start, len)?)?;
                     match &c_attn.bias {

@@ -21,9 +21,11 @@ pub(crate) struct Inner {
     id: usize,
     shape: Shape,
     dtype: DType,
-    /// Replaced wholesale by `assign` (optimizer steps) or `move_to`; never resized. The
-    /// tensor's device is its storage's.
-    storage: RwLock<Storage>,
+    /// Replaced wholesale by `assign` (optimizer steps) or `move_to`; never resized or written
+    /// through. Shared (the Arc) by a reshape and its input, so reshape copies nothing; a later
+    /// `assign` swaps in another Arc and leaves earlier reshapes as they were. The tensor's
+    /// device is its storage's.
+    storage: RwLock<Arc<Storage>>,
     /// How this tensor was computed; None for leaves and for results made with grad off.
     op: Option<Op>,
     requires_grad: AtomicBool,
@@ -52,17 +54,18 @@ impl Tensor {
     }
 
     /// The result of an op: records `op` when grad mode is on and any input needs a gradient.
-    pub(crate) fn from_op(storage: Storage, shape: Shape, op: Op) -> Tensor {
+    pub(crate) fn from_op(storage: impl Into<Arc<Storage>>, shape: Shape, op: Op) -> Tensor {
         let op = (autograd::is_grad_enabled() && op.inputs().iter().any(|t| t.tracked())).then_some(op);
         Self::make(storage, shape, op)
     }
 
-    fn make(storage: Storage, shape: Shape, op: Option<Op>) -> Tensor {
+    fn make(storage: impl Into<Arc<Storage>>, shape: Shape, op: Option<Op>) -> Tensor {
+        let storage: Arc<Storage> = storage.into();
         Tensor(Arc::new(Inner {
             id: next_id(),
             dtype: storage.dtype(),
             shape,
-            storage: RwLock::new(storage),
+            storage: RwLock::new(storage.into()),
             op,
             requires_grad: AtomicBool::new(false),
         }))
@@ -130,7 +133,7 @@ impl Tensor {
         self.0.op.as_ref()
     }
     /// Read access to the buffer. Hold the guard only for the duration of one backend call.
-    pub fn storage(&self) -> RwLockReadGuard<'_, Storage> {
+    pub fn storage(&self) -> RwLockReadGuard<'_, Arc<Storage>> {
         self.0.storage.read().unwrap_or_else(|e| e.into_inner())
     }
     pub fn requires_grad(&self) -> bool {
@@ -175,7 +178,7 @@ impl Tensor {
             return Ok(());
         }
         let new = self.storage().to_device(device)?;
-        *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new;
+        *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new.into();
         Ok(())
     }
 

@@ -64,7 +64,7 @@ impl Tensor {
         let dims: Vec<usize> = parts.iter().map(|p| p.dims()[ax]).collect();
         let (outer, _, inner) = first.shape().split_at_axis(ax);
         let guards: Vec<_> = parts.iter().map(|p| p.storage()).collect();
-        let refs: Vec<&Storage> = guards.iter().map(|g| &**g).collect();
+        let refs: Vec<&Storage> = guards.iter().map(|g| &***g).collect();
         let s = backend::concat(&refs, outer, &dims, inner)?;
         drop(guards);
         let mut out = first.dims().to_vec();

@@ -27,21 +27,40 @@ pub fn gemm_faer<T: Real + faer::traits::ComplexField>(
     let av = if ta { MatRef::from_row_major_slice(a, k, m).transpose() } else { MatRef::from_row_major_slice(a, m, k) };
     let bv = if tb { MatRef::from_row_major_slice(b, n, k).transpose() } else { MatRef::from_row_major_slice(b, k, n) };
     let beta = if accumulate { Accum::Add } else { Accum::Replace };
-    // Threads take bands of C's rows, each band one sequential product: rayon's join instead of
-    // faer's spinning barriers, which cost more than they saved at training-step sizes (and
-    // spin hard when the machine is shared). Below ~64^3 FMAs threads cost more than they save.
+    // Threads take blocks of C, each one sequential product: rayon's join instead of faer's
+    // spinning barriers, which cost more than they saved at training-step sizes (and spin hard
+    // when the machine is shared). Below ~64^3 FMAs threads cost more than they save.
     let threads = rayon::current_num_threads();
-    if !parallel || threads == 1 || m * n * k < 1 << 18 || m < 32 {
-        faer::linalg::matmul::matmul(MatMut::from_row_major_slice_mut(c, m, n), beta, av, bv, alpha, Par::Seq);
+    let cv = MatMut::from_row_major_slice_mut(c, m, n);
+    if !parallel || threads == 1 || m * n * k < 1 << 18 || m.max(n) < 32 {
+        faer::linalg::matmul::matmul(cv, beta, av, bv, alpha, Par::Seq);
         return;
     }
-    // Bands of a multiple of 16 rows (faer's micro-tiles), one per thread.
-    let band = m.div_ceil(threads).next_multiple_of(16);
-    c.par_chunks_mut(band * n).enumerate().for_each(|(i, cb)| {
-        let rows = cb.len() / n;
-        let cv = MatMut::from_row_major_slice_mut(cb, rows, n);
-        faer::linalg::matmul::matmul(cv, beta, av.subrows(i * band, rows), bv, alpha, Par::Seq);
-    });
+    gemm_split(cv, beta, av, bv, alpha, threads);
+}
+
+/// C = alpha A B (+ C) in `pieces` blocks: C is halved along its longer side (16-aligned, so
+/// faer's micro-tiles stay whole), recursively, and the halves run under rayon::join. Splitting
+/// the longer side keeps each thread's packed copy of the shared operand small (x^T dY, a weight
+/// gradient, is 128 rows by 512 columns).
+fn gemm_split<T: Real + faer::traits::ComplexField>(c: MatMut<'_, T>, beta: Accum, a: MatRef<'_, T>, b: MatRef<'_, T>, alpha: T, pieces: usize) {
+    let (m, n) = (c.nrows(), c.ncols());
+    let half = pieces / 2;
+    if pieces <= 1 || m.max(n) < 32 {
+        faer::linalg::matmul::matmul(c, beta, a, b, alpha, Par::Seq);
+        return;
+    }
+    if m >= n {
+        let mid = (m * half / pieces).next_multiple_of(16).min(m);
+        let (c1, c2) = c.split_at_row_mut(mid);
+        let (a1, a2) = (a.subrows(0, mid), a.subrows(mid, m - mid));
+        rayon::join(|| gemm_split(c1, beta, a1, b, alpha, half), || gemm_split(c2, beta, a2, b, alpha, pieces - half));
+    } else {
+        let mid = (n * half / pieces).next_multiple_of(16).min(n);
+        let (c1, c2) = c.split_at_col_mut(mid);
+        let (b1, b2) = (b.subcols(0, mid), b.subcols(mid, n - mid));
+        rayon::join(|| gemm_split(c1, beta, a, b1, alpha, half), || gemm_split(c2, beta, a, b2, alpha, pieces - half));
+    }
 }
 
 /// Batched matmul: a is (batch, M, K) (or (batch, K, M) if ta), b likewise (N, K) when tb.

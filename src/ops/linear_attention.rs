@@ -22,7 +22,7 @@ impl Tensor {
     pub fn linear_attention(q: &Tensor, k: &Tensor, v: &Tensor, s0: Option<&Tensor>, chunked: bool) -> Result<(Tensor, Tensor)> {
         let d = check(q, k, v, s0)?;
         let s0_storage = s0.map(|s| s.storage());
-        let out = backend::linear_attention(&q.storage(), &k.storage(), &v.storage(), s0_storage.as_ref().map(|g| &***g), d, chunked)?;
+        let out = backend::linear_attention(&q.storage(), &k.storage(), &v.storage(), s0_storage.as_deref(), d, chunked)?;
         drop(s0_storage);
         let [o, s_final]: [_; 2] = out.try_into().map_err(|_| Error::Msg(format!("{OP}: the backend must return [o, s_final]")))?;
         let (b, h) = (q.dims()[0], q.dims()[1]);
@@ -68,7 +68,7 @@ pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, s0: Option<&Tensor>, g: &Ten
         return Err(Error::shape(OP, g.shape(), v.shape(), "the output gradient must have o's shape (B, H, T, Dv)"));
     }
     let s0_storage = s0.map(|s| s.storage());
-    let grads = backend::linear_attention_backward(&q.storage(), &k.storage(), &v.storage(), s0_storage.as_ref().map(|g| &***g), &g.storage(), d, chunked)?;
+    let grads = backend::linear_attention_backward(&q.storage(), &k.storage(), &v.storage(), s0_storage.as_deref(), &g.storage(), d, chunked)?;
     drop(s0_storage);
     let [dq, dk, dv, ds0]: [_; 4] = grads.try_into().map_err(|_| Error::Msg(format!("{OP}: the backend must return [dq, dk, dv, ds0]")))?;
     let mut out = vec![

@@ -22,7 +22,7 @@ impl Tensor {
         let d = check(q, k, v, s0, cu_seqlens)?;
         let cu: Arc<[u32]> = cu_seqlens.into();
         let s0_storage = s0.map(|s| s.storage());
-        let out = backend::linear_attention_varlen(&q.storage(), &k.storage(), &v.storage(), s0_storage.as_ref().map(|g| &***g), &cu, d, chunked)?;
+        let out = backend::linear_attention_varlen(&q.storage(), &k.storage(), &v.storage(), s0_storage.as_deref(), &cu, d, chunked)?;
         drop(s0_storage);
         let [o, s_final]: [_; 2] = out.try_into().map_err(|_| Error::Msg(format!("{OP}: the backend must return [o, s_final]")))?;
         let n = cu.len() - 1;
@@ -81,7 +81,7 @@ pub fn backward(q: &Tensor, k: &Tensor, v: &Tensor, s0: Option<&Tensor>, cu: &[u
     let s0_storage = s0.map(|s| s.storage());
     let dsf_storage = dsf.map(|s| s.storage());
     let grads = backend::linear_attention_varlen_backward(
-        &q.storage(), &k.storage(), &v.storage(), s0_storage.as_ref().map(|g| &***g), &dout.storage(), dsf_storage.as_ref().map(|g| &***g), cu, d, chunked,
+        &q.storage(), &k.storage(), &v.storage(), s0_storage.as_deref(), &dout.storage(), dsf_storage.as_deref(), cu, d, chunked,
     )?;
     let [dq, dk, dv, ds0]: [_; 4] = grads.try_into().map_err(|_| Error::Msg(format!("{OP}: the backend must return [dq, dk, dv, ds0]")))?;
     let mut out = Vec::with_capacity(4);

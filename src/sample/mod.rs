@@ -153,7 +153,7 @@ pub fn sample_tensor(logits: &Tensor, params: &[SamplingParams], seed: u64, rows
     }
     let in_place = {
         let guard = logits.storage();
-        match &**guard {
+        match &*guard {
             Storage::Cpu(CpuStorage::F32(x)) => Some(sample(x, v, params, seed, rows, step)?),
             #[cfg(feature = "cuda")]
             Storage::Cuda(g) => Some(crate::backend::cuda::sampling::sample(g, v, params, seed, rows, step)?),

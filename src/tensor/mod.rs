@@ -31,6 +31,16 @@ pub(crate) struct Inner {
     requires_grad: AtomicBool,
 }
 
+/// A read lock on a tensor's buffer; derefs to the `Storage` (`.clone()` on it copies the data).
+pub struct StorageRef<'a>(RwLockReadGuard<'a, Arc<Storage>>);
+
+impl std::ops::Deref for StorageRef<'_> {
+    type Target = Storage;
+    fn deref(&self) -> &Storage {
+        &self.0
+    }
+}
+
 fn next_id() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -133,8 +143,12 @@ impl Tensor {
         self.0.op.as_ref()
     }
     /// Read access to the buffer. Hold the guard only for the duration of one backend call.
-    pub fn storage(&self) -> RwLockReadGuard<'_, Arc<Storage>> {
-        self.0.storage.read().unwrap_or_else(|e| e.into_inner())
+    pub fn storage(&self) -> StorageRef<'_> {
+        StorageRef(self.0.storage.read().unwrap_or_else(|e| e.into_inner()))
+    }
+    /// The buffer itself, shared (reshape, detach and assign pass it on without a copy).
+    pub(crate) fn storage_arc(&self) -> Arc<Storage> {
+        self.storage().0.clone()
     }
     pub fn requires_grad(&self) -> bool {
         self.0.requires_grad.load(Ordering::Relaxed)
@@ -153,9 +167,10 @@ impl Tensor {
     pub fn tracked(&self) -> bool {
         self.requires_grad() || self.0.op.is_some()
     }
-    /// A new leaf sharing no history with `self` (the buffer is copied on write only: never).
+    /// A new leaf sharing no history with `self` (it shares the buffer, which is never written
+    /// through).
     pub fn detach(&self) -> Tensor {
-        Self::make(self.storage().clone(), self.shape().clone(), None)
+        Self::make(self.storage_arc(), self.shape().clone(), None)
     }
     pub fn same_shape(&self, other: &Tensor) -> bool {
         self.shape() == other.shape()
@@ -166,7 +181,7 @@ impl Tensor {
         if value.shape() != self.shape() || value.dtype() != self.dtype() || value.device() != self.device() {
             return Err(Error::shape("assign", self.shape(), value.shape(), format!("{:?}/{} into {:?}/{}", value.dtype(), value.device(), self.dtype(), self.device())));
         }
-        let new = value.storage().clone();
+        let new = value.storage_arc();
         *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new;
         Ok(())
     }
@@ -178,7 +193,7 @@ impl Tensor {
             return Ok(());
         }
         let new = self.storage().to_device(device)?;
-        *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = new.into();
+        *self.0.storage.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
         Ok(())
     }
 

@@ -14,8 +14,8 @@ impl Tensor {
         if shape.elem_count() != self.elem_count() {
             return Err(Error::shape("reshape", self.shape(), &shape, "element counts differ"));
         }
-        let s = self.storage().clone();
-        Ok(Tensor::from_op(s, shape, Op::Reshape(self.clone())))
+        // The new tensor shares the buffer (no copy).
+        Ok(Tensor::from_op(self.storage_arc(), shape, Op::Reshape(self.clone())))
     }
 
     /// Reorder dimensions: output dim i is input dim perm[i] (a copy).
@@ -64,7 +64,7 @@ impl Tensor {
         let dims: Vec<usize> = parts.iter().map(|p| p.dims()[ax]).collect();
         let (outer, _, inner) = first.shape().split_at_axis(ax);
         let guards: Vec<_> = parts.iter().map(|p| p.storage()).collect();
-        let refs: Vec<&Storage> = guards.iter().map(|g| &***g).collect();
+        let refs: Vec<&Storage> = guards.iter().map(|g| &**g).collect();
         let s = backend::concat(&refs, outer, &dims, inner)?;
         drop(guards);
         let mut out = first.dims().to_vec();

@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 use kiln::io::hf;
-use kiln::methods::{self, scaling_laws, Scale};
+use kiln::methods::{self, Scale};
 use kiln::nn::LoraConfig;
 use kiln::model::GenerateOptions;
 use kiln::report::RunDir;
@@ -143,7 +143,7 @@ enum Command {
     },
     /// Scaling-law estimation (Choshen, Zhang & Andreas 2024).
     #[command(name = "scaling-laws", subcommand)]
-    ScalingLaws(ScalingLawsCommand),
+    ScalingLaws(methods::scaling_laws::cli::ScalingLawsCommand),
     /// Intruder dimensions: LoRA vs full fine-tuning, by SVD (Shuttleworth et al.).
     #[command(subcommand)]
     Intruders(methods::intruders::cli::IntrudersCommand),
@@ -152,35 +152,9 @@ enum Command {
     TttArc(methods::ttt_arc::cli::TttArcCommand),
     /// Learning linear attention by least squares (Yau et al.): OLS vs Adam, certificate.
     #[command(name = "linear-attn-learn")]
-    LinearAttnLearn {
-        /// tiny (seconds), small (the CPU reproduction, minutes) or paper.
-        #[arg(long, default_value = "small")]
-        scale: Scale,
-        /// Output folder (default runs/linear-attn-learn/<UTC timestamp>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-    },
+    LinearAttnLearn(methods::linear_attn_learn::cli::LinearAttnLearnArgs),
     /// Random transformers: embedding-only vs full training, accuracy vs width (Zhong & Andreas 2024).
-    RandomTransformers {
-        /// all, mod_add, needle, decimal_add, parens or memorise.
-        #[arg(long, default_value = "all")]
-        task: String,
-        /// Comma-separated widths (multiples of 4), e.g. 16,64,128 (default: the scale's).
-        #[arg(long)]
-        widths: Option<String>,
-        /// tiny (seconds), small (the CPU reproduction, ~11 min) or paper (widths to 1024, p = 199: a GPU job).
-        #[arg(long, default_value = "small")]
-        scale: Scale,
-        /// Output folder (default runs/random-transformers/<UTC timestamp>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// Where to train: cpu, cuda, cuda:N or auto.
-        #[arg(long, default_value = "cpu")]
-        device: String,
-        /// Seed of the data, the split, the initialisation and the data order.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-    },
+    RandomTransformers(methods::random_transformers::cli::RandomTransformersArgs),
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -206,64 +180,15 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum ScalingLawsCommand {
-    /// Reproduce the published ARE table (GPT-3, OPT, Pile-T5) and the two design claims.
-    Reproduce {
-        /// The released data folder (default ../shared/data/scaling-laws).
-        #[arg(long)]
-        data: Option<PathBuf>,
-        /// Output folder (default runs/scaling-laws/<UTC timestamp>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// tiny: least squares only; small: + Huber from 32 starts; paper: + Huber from the 1024-start grid.
-        #[arg(long, default_value = "small")]
-        scale: Scale,
-    },
-    /// Train a family of tiny kiln models, fit the law on the smaller ones, predict the largest.
-    Sweep {
-        /// Output folder (default runs/scaling-laws-sweep/<UTC timestamp>).
-        #[arg(long)]
-        out: Option<PathBuf>,
-        /// tiny (seconds) or small (about a minute); paper is treated as small on a CPU.
-        #[arg(long, default_value = "tiny")]
-        scale: Scale,
-        /// A UTF-8 text file to train on (default: the built-in corpus).
-        #[arg(long)]
-        text: Option<PathBuf>,
-    },
-    /// Fit your own runs: a CSV with columns model, params, tokens, loss (one row per checkpoint).
-    Fit {
-        #[arg(long)]
-        data: PathBuf,
-    },
-}
-
 fn main() {
     kiln::backend::cpu::alloc::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info(),
         Command::Repro { scale, out, data } => repro(scale, out, data),
-        Command::ScalingLaws(cmd) => scaling(cmd),
-        Command::RandomTransformers { task, widths, scale, out, device, seed } => device
-            .parse::<Device>()
-            .map(|device| methods::random_transformers::Config { device, seed, ..methods::random_transformers_config(scale) })
-            .and_then(|c| c.select(&task))
-            .and_then(|c| match widths {
-                Some(w) => c.with_widths(&w),
-                None => Ok(c),
-            })
-            .and_then(|c| {
-                let out = out.unwrap_or_else(|| RunDir::default_path(methods::random_transformers::NAME));
-                let r = methods::random_transformers::run(&c, &out)?;
-                println!("{}\nreport: {}", r.headline, out.join("report.md").display());
-                Ok(())
-            }),
-        Command::LinearAttnLearn { scale, out } => {
-            let out = out.unwrap_or_else(|| RunDir::default_path(methods::linear_attn_learn::NAME));
-            methods::linear_attn_learn::run(&methods::linear_attn_learn_config(scale), &out).map(|r| println!("{}\nreport: {}", r.headline, out.join("report.md").display()))
-        }
+        Command::ScalingLaws(cmd) => cmd.run(),
+        Command::RandomTransformers(args) => args.run(),
+        Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),
         Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device } => {
@@ -437,30 +362,6 @@ fn repro(scale: Scale, out: Option<PathBuf>, data: Option<PathBuf>) -> kiln::Res
     }
     println!("index: {}", out.join("index.md").display());
     Ok(())
-}
-
-fn scaling(cmd: ScalingLawsCommand) -> kiln::Result<()> {
-    match cmd {
-        ScalingLawsCommand::Reproduce { data, out, scale } => {
-            let out = out.unwrap_or_else(|| RunDir::default_path(scaling_laws::NAME));
-            let report = scaling_laws::run(&methods::scaling_laws_config(scale, data), &out)?;
-            println!("{}\nreport: {}", report.headline, out.join("report.md").display());
-            Ok(())
-        }
-        ScalingLawsCommand::Sweep { out, scale, text } => {
-            let mut cfg = if scale == Scale::Tiny { scaling_laws::sweep::SweepConfig::tiny() } else { scaling_laws::sweep::SweepConfig::small() };
-            cfg.text = text;
-            let out = out.unwrap_or_else(|| RunDir::default_path("scaling-laws-sweep"));
-            let headline = scaling_laws::sweep::run_sweep(&cfg, &out)?;
-            println!("{headline}\nreport: {}", out.join("report.md").display());
-            Ok(())
-        }
-        ScalingLawsCommand::Fit { data } => {
-            let fit = scaling_laws::fit_csv(&data, scaling_laws::HuberGrid::Published)?;
-            print!("{}", scaling_laws::fit_summary(&fit));
-            Ok(())
-        }
-    }
 }
 
 fn info() -> kiln::Result<()> {

@@ -16,6 +16,7 @@
 //! memory; (3) one step of a random DFA given in context; (4) the certificate against
 //! out-of-distribution error on generic and constructed degenerate data.
 
+pub mod cli;
 pub mod features;
 pub mod model;
 pub mod tasks;

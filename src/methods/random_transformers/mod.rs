@@ -12,6 +12,7 @@
 //!   train   the model, the two modes (embedding-only via Transformer::train_only), exact match
 //!   write   report.json, report.md (tables, claims with numbers) and one PNG per task
 
+pub mod cli;
 pub mod tasks;
 pub mod train;
 mod write;

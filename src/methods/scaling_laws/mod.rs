@@ -16,6 +16,7 @@
 //! Not here yet: `kiln scaling-laws sweep` (training a family of tiny kiln models and predicting
 //! the largest) needs the transformer trainer, which does not exist yet.
 
+pub mod cli;
 pub mod claims;
 pub mod data;
 pub mod law;

@@ -1,0 +1,26 @@
+//! The `kiln linear-attn-learn` command (parsed by clap in main.rs, run here).
+
+use super::{run, NAME};
+use crate::methods::{linear_attn_learn_config, Scale};
+use crate::report::RunDir;
+use crate::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct LinearAttnLearnArgs {
+    /// tiny (seconds), small (the CPU reproduction, minutes) or paper.
+    #[arg(long, default_value = "small")]
+    pub scale: Scale,
+    /// Output folder (default runs/linear-attn-learn/<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl LinearAttnLearnArgs {
+    pub fn run(self) -> Result<()> {
+        let out = self.out.unwrap_or_else(|| RunDir::default_path(NAME));
+        let r = run(&linear_attn_learn_config(self.scale), &out)?;
+        println!("{}\nreport: {}", r.headline, out.join("report.md").display());
+        Ok(())
+    }
+}

@@ -69,7 +69,7 @@ impl TextCodec {
     fn build(&self, demos: &[Pair], query: &Grid, answer: Option<&Grid>) -> Result<(Vec<u32>, Vec<bool>)> {
         let (mut ids, mut scored) = (Vec::new(), Vec::new());
         let mut push = |ids_: Vec<u32>, s: bool| {
-            scored.extend(std::iter::repeat(s).take(ids_.len()));
+            scored.extend(std::iter::repeat_n(s, ids_.len()));
             ids.extend(ids_);
         };
         push(self.bos.into_iter().collect(), false);

@@ -3,10 +3,10 @@
 //!   input:\n<rows>output:\n<rows>
 //! each output followed by EOS (the end marker, as END in the grid vocabulary), BOS (if the
 //! tokenizer has one) first. The loss is on output grids and their EOS, every demonstration's but
-//! the first's and the query's. Every piece is tokenized on its own and the ids concatenated, so the answer's
-//! ids (scored in training) are exactly the tokenization of its text. A generated answer is the
-//! text up to EOS; it parses to a grid only if every line is a non-empty run of digits of one
-//! length (at most 30 lines of at most 30).
+//! the first's and the query's. Every piece is tokenized on its own and the ids concatenated, so
+//! the answer's ids (scored in training) are exactly the tokenization of its text. A generated
+//! answer is the text up to EOS; it parses to a grid only if every line is a non-empty run of
+//! digits of one length (at most 30 lines of at most 30).
 
 use super::codec::Codec;
 use super::data::Pair;

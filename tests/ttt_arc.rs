@@ -4,6 +4,7 @@
 //! writes an ARC Prize submission and report.json with the required keys.
 
 use kiln::methods::ttt_arc::augment::{order_perm, ColourPerm, Dihedral, Transform, DIHEDRAL};
+use kiln::methods::ttt_arc::codec::GridCodec;
 use kiln::methods::ttt_arc::data::{load_tasks, Pair};
 use kiln::methods::ttt_arc::families::{generate, Draws, FAMILIES};
 use kiln::methods::ttt_arc::grid::Grid;
@@ -202,14 +203,14 @@ fn leave_one_out_counts_and_ttt_set_dedupes_and_caps() {
         assert!(!ctx.contains(q));
     }
     // 4 loo x 8 symmetries x (1 + 2 colour perms) = 96 at most
-    let set = ttt_set(&t.train, 2, 1000, 10_000, 0);
+    let set = ttt_set(&GridCodec, &t.train, 2, 1000, 10_000, 0).unwrap();
     assert!(set.len() <= 96 && set.len() > 48, "{}", set.len());
     let seqs: std::collections::HashSet<Vec<u32>> = set.iter().map(|(d, q)| sequence(d, q).0).collect();
     assert_eq!(seqs.len(), set.len(), "duplicates left");
-    assert_eq!(ttt_set(&t.train, 2, 10, 10_000, 0).len(), 10);
+    assert_eq!(ttt_set(&GridCodec, &t.train, 2, 10, 10_000, 0).unwrap().len(), 10);
     // a symmetric task dedupes: all-zero grids look the same under every symmetry
     let z = Pair { input: Grid::filled(2, 2, 0).unwrap(), output: Grid::filled(2, 2, 0).unwrap() };
-    assert_eq!(ttt_set(&[z.clone(), z], 2, 1000, 10_000, 0).len(), 1);
+    assert_eq!(ttt_set(&GridCodec, &[z.clone(), z], 2, 1000, 10_000, 0).unwrap().len(), 1);
     // every family generates valid, deterministic tasks
     for f in FAMILIES {
         let a = generate(f, 9, 3, 3, 5).unwrap();
@@ -229,7 +230,7 @@ fn tiny_pipeline_writes_submission_and_report() {
     let tasks = arc::held_out_tasks(&cfg).unwrap();
     assert_eq!(tasks.len(), 2);
     let out = dir.join("run");
-    let r = arc::run(&base, &tasks, &cfg, Ablations { ttt: true, augment: true }, &out, "tiny", "", serde_json::Value::Null).unwrap();
+    let r = arc::run(&base, &GridCodec, &tasks, &cfg, Ablations { ttt: true, augment: true }, &out, "tiny", "", serde_json::Value::Null).unwrap();
     assert!(r.headline.contains("pass@2"));
     let sub: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("submission.json")).unwrap()).unwrap();
     let sub = sub.as_object().unwrap();
@@ -270,20 +271,20 @@ fn ttt_adapter_loss_falls_and_seen_accuracy_covers_each_family() {
     // a rule a fresh adapter can fit in a few dozen steps: every answer is the same 2x2 grid of 5s
     let mut d = Draws::new(4, 0);
     let demos: Vec<Pair> = (0..3).map(|_| Pair { input: random_grid(&mut d, 2, 3), output: Grid::filled(2, 2, 5).unwrap() }).collect();
-    let set = ttt_set(&demos, 0, 24, cfg.seq_len, 0);
+    let set = ttt_set(&GridCodec, &demos, 0, 24, cfg.seq_len, 0).unwrap();
     assert!(!set.is_empty());
     let mut tc = cfg.ttt.clone();
     (tc.rank, tc.alpha, tc.epochs, tc.lr, tc.batch_size) = (8, 16.0, 8, 1e-2, 4);
-    let (_, stats) = train_adapter(&base, &set, &tc, 0).unwrap();
+    let (_, stats) = train_adapter(&base, &GridCodec, &set, &tc, 0).unwrap();
     assert_eq!(stats.steps, (8 * set.len()).div_ceil(4));
     assert!(stats.tokens > 0);
     assert!(stats.loss_last.is_finite() && stats.loss_last < 0.9 * stats.loss_first, "adapter did not fit its TTT set: {} -> {}", stats.loss_first, stats.loss_last);
     // the same run with a vanishing learning rate: every epoch sees the same examples, same loss
     tc.lr = 1e-12;
-    let (_, frozen) = train_adapter(&base, &set, &tc, 0).unwrap();
+    let (_, frozen) = train_adapter(&base, &GridCodec, &set, &tc, 0).unwrap();
     assert!((frozen.loss_last - frozen.loss_first).abs() < 0.01 * frozen.loss_first, "{frozen:?}");
     assert!((frozen.loss_first - stats.loss_first).abs() < 0.1 * frozen.loss_first, "{frozen:?} vs {stats:?}");
-    let acc = arc::seen_accuracy(&base, &cfg, &["flip_h", "count"], 2).unwrap();
+    let acc = arc::seen_accuracy(&base, &GridCodec, &cfg, &["flip_h", "count"], 2).unwrap();
     assert_eq!(acc.iter().map(|a| a.0.as_str()).collect::<Vec<_>>(), ["flip_h", "count"]);
     assert!(acc.iter().all(|a| (0.0..=1.0).contains(&a.1)));
     // the held-out families never reach stage 1

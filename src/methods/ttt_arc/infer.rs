@@ -7,7 +7,7 @@
 use super::augment::{order_perm, ColourPerm, Transform, DIHEDRAL};
 use super::data::Pair;
 use super::grid::Grid;
-use super::tokens::{decode_grid, prompt, END};
+use super::codec::Codec;
 use crate::model::{GenerateOptions, Transformer};
 use crate::sample::SamplingParams;
 use crate::Result;
@@ -40,21 +40,21 @@ pub fn views(n_demos: usize, augment: bool, colour_perms: usize, seed: u64) -> V
 
 /// Decode every view; returns (group, answer in the original frame or None) per view and the
 /// number of tokens generated. A view whose prompt does not fit the context gives None.
-pub fn predict(model: &Transformer, demos: &[Pair], query: &Grid, views: &[View], max_answer: usize) -> Result<(Vec<(usize, Option<Grid>)>, usize)> {
+pub fn predict(model: &Transformer, codec: &dyn Codec, demos: &[Pair], query: &Grid, views: &[View], max_answer: usize) -> Result<(Vec<(usize, Option<Grid>)>, usize)> {
     let ctx = model.cfg.max_seq_len;
     let mut out = Vec::with_capacity(views.len());
     let mut generated = 0;
     for v in views {
         let ds: Vec<Pair> = v.order.iter().map(|&i| Pair { input: v.t.apply(&demos[i].input), output: v.t.apply(&demos[i].output) }).collect();
-        let p = prompt(&ds, &v.t.apply(query));
+        let p = codec.prompt(&ds, &v.t.apply(query))?;
         if p.len() >= ctx {
             out.push((v.group, None));
             continue;
         }
-        let opts = GenerateOptions { max_new_tokens: max_answer.min(ctx - p.len()), params: vec![SamplingParams::greedy()], stop_tokens: vec![END], seed: 0 };
+        let opts = GenerateOptions { max_new_tokens: max_answer.min(ctx - p.len()), params: vec![SamplingParams::greedy()], stop_tokens: codec.stop_tokens(), seed: 0 };
         let g = model.generate(&[p], &opts)?.remove(0);
         generated += g.new_ids.len();
-        let answer = if g.finish == "stop" { decode_grid(&g.new_ids).map(|a| v.t.invert(&a)) } else { None };
+        let answer = if g.finish == "stop" { codec.decode(&g.new_ids).map(|a| v.t.invert(&a)) } else { None };
         out.push((v.group, answer));
     }
     Ok((out, generated))

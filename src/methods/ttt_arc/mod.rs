@@ -8,21 +8,27 @@
 //! `kiln ttt-arc run` scores three ablations where answers are known: ft (base model, one greedy
 //! pass), ft_ttt (+ the task's adapter, one greedy pass) and ft_ttt_aug (+ augmented voting), as
 //! pass@2; `kiln ttt-arc reproduce` runs stage 1 on some families and scores held-out ones.
+//!
+//! Stages 2-3 read and write the model through a `codec::Codec`: the compact grid vocabulary
+//! (tokens.rs) for stage-1 models, or grids as text (text.rs) for an HF model directory.
 
 pub mod augment;
 pub mod cli;
+pub mod codec;
 pub mod data;
 pub mod families;
 pub mod grid;
 pub mod infer;
 pub mod report;
 pub mod stage1;
+pub mod text;
 pub mod tokens;
 pub mod ttt;
 pub mod vote;
 
 use crate::model::{Arch, Config as ModelConfig, Transformer};
 use crate::{Error, Result};
+use codec::{Codec, GridCodec};
 use data::{Pair, Task};
 use grid::Grid;
 use std::path::Path;
@@ -169,40 +175,40 @@ pub struct TaskResult {
     pub seconds: f64,
 }
 
-fn attempts(model: &Transformer, demos: &[Pair], q: &Grid, views: &[infer::View], cfg: &Config) -> Result<(Vec<Grid>, usize)> {
-    let (cands, n) = infer::predict(model, demos, q, views, cfg.max_answer_tokens)?;
+fn attempts(model: &Transformer, codec: &dyn Codec, demos: &[Pair], q: &Grid, views: &[infer::View], cfg: &Config) -> Result<(Vec<Grid>, usize)> {
+    let (cands, n) = infer::predict(model, codec, demos, q, views, cfg.max_answer_tokens)?;
     Ok((vote::vote(&cands, cfg.per_group), n))
 }
 
-/// Stages 2 and 3 for one task.
-pub fn solve(base: &Transformer, task: &Task, cfg: &Config, ab: Ablations) -> Result<TaskResult> {
+/// Stages 2 and 3 for one task, the model read and written through `codec`.
+pub fn solve(base: &Transformer, codec: &dyn Codec, task: &Task, cfg: &Config, ab: Ablations) -> Result<TaskResult> {
     let start = Instant::now();
     let plain = infer::views(task.train.len(), false, 0, cfg.seed);
     let aug = infer::views(task.train.len(), true, cfg.infer_colour_perms, cfg.seed);
     let mut r = TaskResult { id: task.id.clone(), ..TaskResult::default() };
     let (mut gen_tokens, mut train_tokens) = (0, 0);
     for q in &task.test {
-        let (a, n) = attempts(base, &task.train, &q.input, &plain, cfg)?;
+        let (a, n) = attempts(base, codec, &task.train, &q.input, &plain, cfg)?;
         r.ft.push(a);
         gen_tokens += n;
     }
     if ab.ttt {
-        let set = ttt::ttt_set(&task.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed);
+        let set = ttt::ttt_set(codec, &task.train, cfg.ttt.colour_perms, cfg.ttt.cap, base.cfg.max_seq_len, cfg.seed)?;
         r.ttt_tasks = set.len();
         let model = if set.is_empty() {
             base.clone()
         } else {
-            let (m, stats) = ttt::train_adapter(base, &set, &cfg.ttt, cfg.seed)?;
+            let (m, stats) = ttt::train_adapter(base, codec, &set, &cfg.ttt, cfg.seed)?;
             (train_tokens, r.ttt) = (stats.tokens, stats);
             m
         };
         let (mut one, mut many) = (Vec::new(), Vec::new());
         for q in &task.test {
-            let (a, n) = attempts(&model, &task.train, &q.input, &plain, cfg)?;
+            let (a, n) = attempts(&model, codec, &task.train, &q.input, &plain, cfg)?;
             one.push(a);
             gen_tokens += n;
             if ab.augment {
-                let (a, n) = attempts(&model, &task.train, &q.input, &aug, cfg)?;
+                let (a, n) = attempts(&model, codec, &task.train, &q.input, &aug, cfg)?;
                 many.push(a);
                 gen_tokens += n;
             }
@@ -225,12 +231,12 @@ pub fn solve(base: &Transformer, task: &Task, cfg: &Config, ab: Ablations) -> Re
 }
 
 /// Solve every task (progress bar per task).
-pub fn solve_all(base: &Transformer, tasks: &[Task], cfg: &Config, ab: Ablations) -> Result<Vec<TaskResult>> {
+pub fn solve_all(base: &Transformer, codec: &dyn Codec, tasks: &[Task], cfg: &Config, ab: Ablations) -> Result<Vec<TaskResult>> {
     let bar = crate::report::progress(tasks.len() as u64, "ttt-arc tasks");
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
         bar.set_message(t.id.clone());
-        out.push(solve(base, t, cfg, ab)?);
+        out.push(solve(base, codec, t, cfg, ab)?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -245,17 +251,23 @@ pub fn save_model(m: &Transformer, dir: &Path) -> Result<()> {
     crate::io::checkpoint::save_safetensors(&dir.join("model.safetensors"), &m.named_params(), &Default::default())
 }
 
-/// Load a model saved by `save_model`. HF model directories need a mapping of grid tokens onto
-/// their tokenizer, which is not built yet: refused by name.
+/// A model and the codec it speaks: a `save_model` output (model.json) with the grid codec, or
+/// an HF model directory (config.json, safetensors, tokenizer.json) with the text codec.
+pub fn load_any(dir: &Path) -> Result<(Transformer, Box<dyn Codec>)> {
+    if dir.join("model.json").is_file() || !dir.join("config.json").is_file() {
+        return Ok((load_model(dir)?, Box::new(GridCodec)));
+    }
+    let (m, _) = crate::io::hf::load_model(dir)?;
+    let c = text::TextCodec::load(dir)?;
+    codec::check_vocab(&c, m.cfg.vocab_size, &dir.display().to_string())?;
+    Ok((m, Box::new(c)))
+}
+
+/// Load a model saved by `save_model` (grid vocabulary; HF directories go through `load_any`).
 pub fn load_model(dir: &Path) -> Result<Transformer> {
     let cfg_path = dir.join("model.json");
     if !cfg_path.is_file() {
-        let hf = dir.join("config.json").is_file();
-        return Err(Error::Msg(format!(
-            "{}: no model.json (a `kiln ttt-arc finetune` output){}",
-            dir.display(),
-            if hf { "; HF model directories are not supported by ttt-arc yet (grid tokens are not mapped onto an HF tokenizer)" } else { "" }
-        )));
+        return Err(Error::Msg(format!("{}: no model.json (a `kiln ttt-arc finetune` output) and no config.json (an HF model directory)", dir.display())));
     }
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::Msg(format!("{}: {e}", cfg_path.display())))?;
     let mc: ModelConfig = serde_json::from_str(&text).map_err(|e| Error::Msg(format!("{}: {e}", cfg_path.display())))?;
@@ -280,10 +292,10 @@ pub fn config(scale: crate::methods::Scale) -> Config {
 /// report.md into `out`.
 /// `more` (a JSON object, or null) is merged into report.json's "extra".
 #[allow(clippy::too_many_arguments)]
-pub fn run(base: &Transformer, tasks: &[Task], cfg: &Config, ab: Ablations, out: &Path, title: &str, notes: &str, more: serde_json::Value) -> Result<crate::report::Report> {
+pub fn run(base: &Transformer, codec: &dyn Codec, tasks: &[Task], cfg: &Config, ab: Ablations, out: &Path, title: &str, notes: &str, more: serde_json::Value) -> Result<crate::report::Report> {
     let dir = crate::report::RunDir::create(out)?;
-    let results = solve_all(base, tasks, cfg, ab)?;
-    let mut extra = serde_json::json!({"config": format!("{cfg:?}"), "ttt": ab.ttt, "augment": ab.augment});
+    let results = solve_all(base, codec, tasks, cfg, ab)?;
+    let mut extra = serde_json::json!({"config": format!("{cfg:?}"), "ttt": ab.ttt, "augment": ab.augment, "codec": codec.name()});
     if let (Some(e), serde_json::Value::Object(m)) = (extra.as_object_mut(), more) {
         e.extend(m);
     }
@@ -311,16 +323,16 @@ first version of this experiment, before any result, and has not been changed or
 pub fn reproduce(cfg: &Config, out: &Path, model: Option<&Path>) -> Result<crate::report::Report> {
     let start = Instant::now();
     let train = cfg.train_families();
-    let base = match model {
-        Some(dir) => load_model(dir)?,
+    let (base, codec): (Transformer, Box<dyn Codec>) = match model {
+        Some(dir) => load_any(dir)?,
         None => {
             let m = finetune(cfg, &train)?;
             save_model(&m, &out.join("base-model"))?;
-            m
+            (m, Box::new(GridCodec))
         }
     };
     let stage1 = start.elapsed().as_secs_f64();
-    let seen = seen_accuracy(&base, cfg, &train, cfg.eval_tasks_per_family)?;
+    let seen = seen_accuracy(&base, codec.as_ref(), cfg, &train, cfg.eval_tasks_per_family)?;
     let seen_mean = seen.iter().map(|s| s.1).sum::<f64>() / seen.len().max(1) as f64;
     let seen_list: Vec<String> = seen.iter().map(|(f, a)| format!("{f} {:.0}%", 100.0 * a)).collect();
     eprintln!("ttt-arc stage 1: exact-match accuracy on fresh tasks of the seen families {:.1}% ({})", 100.0 * seen_mean, seen_list.join(", "));
@@ -349,13 +361,14 @@ pub fn reproduce(cfg: &Config, out: &Path, model: Option<&Path>) -> Result<crate
         "stage1_seen_accuracy": {"mean": seen_mean, "tasks_per_family": cfg.eval_tasks_per_family, "families": seen.iter().map(|(f, a)| (f.clone(), serde_json::json!(a))).collect::<serde_json::Map<_, _>>()},
         "held_out_families": cfg.held_out,
     });
-    run(&base, &tasks, cfg, Ablations { ttt: true, augment: true }, out, "Test-time training for ARC: held-out task families", &notes, extra)
+    run(&base, codec.as_ref(), &tasks, cfg, Ablations { ttt: true, augment: true }, out, "Test-time training for ARC: held-out task families", &notes, extra)
 }
 
 /// The first `limit` tasks (all if None) whose test prompts and answer space fit a context of
-/// `ctx` tokens, and how many were skipped for length.
-pub fn fitting_tasks(tasks: &[Task], ctx: usize, limit: Option<usize>) -> (Vec<Task>, usize) {
-    let fits = |t: &Task| t.test.iter().all(|q| tokens::prompt(&t.train, &q.input).len() + q.input.h * (q.input.w + 1) < ctx);
+/// `ctx` tokens in `codec`'s ids (the answer taken as large as the query input), and how many
+/// were skipped for length.
+pub fn fitting_tasks(codec: &dyn Codec, tasks: &[Task], ctx: usize, limit: Option<usize>) -> (Vec<Task>, usize) {
+    let fits = |t: &Task| t.test.iter().all(|q| codec.prompt(&t.train, &q.input).is_ok_and(|p| p.len() + codec.answer_len(&q.input) < ctx));
     let mut skipped = 0;
     let mut out = Vec::new();
     for t in tasks {

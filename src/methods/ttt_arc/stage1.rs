@@ -30,7 +30,7 @@ pub fn finetune(cfg: &Config, families_: &[&str]) -> Result<Transformer> {
         let q = demos.pop().expect("n_demos + 1 >= 1");
         tasks.push((demos, q));
     }
-    let data = tokens::TaskSet::new(&tasks, cfg.seq_len)?;
+    let data = tokens::TaskSet::new(&super::codec::GridCodec, &tasks, cfg.seq_len)?;
     let tc = TrainConfig {
         steps: cfg.stage1_steps,
         batch_size: cfg.stage1_batch,
@@ -67,7 +67,7 @@ pub fn finetune(cfg: &Config, families_: &[&str]) -> Result<Transformer> {
 
 /// Exact-match accuracy of one greedy answer (no TTT, no augmentation) on `n` fresh tasks of
 /// each family: (family, fraction solved).
-pub fn seen_accuracy(model: &Transformer, cfg: &Config, families_: &[&str], n: usize) -> Result<Vec<(String, f64)>> {
+pub fn seen_accuracy(model: &Transformer, codec: &dyn super::codec::Codec, cfg: &Config, families_: &[&str], n: usize) -> Result<Vec<(String, f64)>> {
     let plain = infer::views(cfg.n_demos, false, 0, cfg.seed);
     let mut out = Vec::new();
     for f in families_ {
@@ -75,7 +75,7 @@ pub fn seen_accuracy(model: &Transformer, cfg: &Config, families_: &[&str], n: u
         for i in 0..n {
             let t = families::generate(f, SEEN_EVAL_SEED + i as u64, cfg.n_demos, cfg.min_side, cfg.max_side)?;
             let q = &t.test[0];
-            let (cands, _) = infer::predict(model, &t.train, &q.input, &plain, cfg.max_answer_tokens)?;
+            let (cands, _) = infer::predict(model, codec, &t.train, &q.input, &plain, cfg.max_answer_tokens)?;
             hits += (cands[0].1.as_ref() == q.output.as_ref()) as usize;
         }
         out.push((f.to_string(), hits as f64 / n.max(1) as f64));

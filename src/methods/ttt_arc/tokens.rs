@@ -6,6 +6,7 @@
 //! after the first (the first cannot be inferred) and the query's. Decoding reads grid tokens up
 //! to END; anything that is not a well-formed grid decodes to None.
 
+use super::codec::Codec;
 use super::data::Pair;
 use super::grid::{Grid, MAX_SIDE};
 use crate::train::{Dataset, Example, IGNORE};
@@ -85,13 +86,18 @@ pub fn sequence(demos: &[Pair], query: &Pair) -> (Vec<u32>, Vec<bool>) {
 /// Next-token example of `sequence(demos, query)`: targets are IGNORE except on scored tokens.
 pub fn example(demos: &[Pair], query: &Pair) -> Example {
     let (s, scored) = sequence(demos, query);
+    to_example(&s, &scored)
+}
+
+/// Next-token example of a sequence and its mask: targets are IGNORE except on scored ids.
+pub fn to_example(s: &[u32], scored: &[bool]) -> Example {
     let ids = s[..s.len() - 1].to_vec();
     let targets = (1..s.len()).map(|j| if scored[j] { s[j] } else { IGNORE }).collect();
     Example { ids, targets }
 }
 
-/// Training tasks (demos, query) as a dataset, every example right-padded to one length
-/// (ids with PAD, targets with IGNORE) so any subset batches; causal attention means the padding
+/// Training tasks (demos, query) in a codec's ids as a dataset, every example right-padded to one length
+/// (ids with the codec's pad id, targets with IGNORE) so any subset batches; causal attention means the padding
 /// never influences the scored positions.
 pub struct TaskSet {
     examples: Vec<Example>,
@@ -99,8 +105,12 @@ pub struct TaskSet {
 }
 
 impl TaskSet {
-    pub fn new(tasks: &[(Vec<Pair>, Pair)], max_len: usize) -> Result<TaskSet> {
-        let mut examples: Vec<Example> = tasks.iter().map(|(d, q)| example(d, q)).collect();
+    pub fn new(codec: &dyn Codec, tasks: &[(Vec<Pair>, Pair)], max_len: usize) -> Result<TaskSet> {
+        let mut examples = Vec::with_capacity(tasks.len());
+        for (d, q) in tasks {
+            let (s, scored) = codec.sequence(d, q)?;
+            examples.push(to_example(&s, &scored));
+        }
         let t = examples.iter().map(|e| e.ids.len()).max().unwrap_or(0);
         if t == 0 {
             return Err(Error::Msg("ttt-arc: no training tasks".into()));
@@ -109,7 +119,7 @@ impl TaskSet {
             return Err(Error::Msg(format!("ttt-arc: a training task takes {t} tokens; the model's context is {max_len}")));
         }
         for e in &mut examples {
-            e.ids.resize(t, PAD);
+            e.ids.resize(t, codec.pad());
             e.targets.resize(t, IGNORE);
         }
         Ok(TaskSet { examples, len_tokens: t })

@@ -5,7 +5,8 @@
 
 use super::augment::{order_perm, ColourPerm, Transform, DIHEDRAL};
 use super::data::Pair;
-use super::tokens::{sequence, TaskSet};
+use super::codec::Codec;
+use super::tokens::TaskSet;
 use crate::model::Transformer;
 use crate::nn::{Init, LoraConfig};
 use crate::optim::Schedule;
@@ -35,7 +36,7 @@ pub fn transform_task(task: &TrainTask, t: &Transform, order: &[usize]) -> Train
 /// The TTT set of a task's demos: leave-one-out tasks, each under the 8 symmetries and
 /// `colour_perms` random colour permutations (plus none), demos in a random order; tasks of more
 /// than `max_tokens` tokens dropped, duplicates dropped, then a seeded shuffle capped at `cap`.
-pub fn ttt_set(demos: &[Pair], colour_perms: usize, cap: usize, max_tokens: usize, seed: u64) -> Vec<TrainTask> {
+pub fn ttt_set(codec: &dyn Codec, demos: &[Pair], colour_perms: usize, cap: usize, max_tokens: usize, seed: u64) -> Result<Vec<TrainTask>> {
     let mut seen = HashSet::new();
     let mut out = Vec::new();
     let mut k = 0u64;
@@ -46,7 +47,7 @@ pub fn ttt_set(demos: &[Pair], colour_perms: usize, cap: usize, max_tokens: usiz
                 let order = if k == 0 { (0..loo.0.len()).collect() } else { order_perm(loo.0.len(), seed, k) };
                 k += 1;
                 let t = transform_task(&loo, &Transform { dihedral: d, colours }, &order);
-                let s = sequence(&t.0, &t.1).0;
+                let s = codec.sequence(&t.0, &t.1)?.0;
                 if s.len() <= max_tokens && seen.insert(s) {
                     out.push(t);
                 }
@@ -56,7 +57,7 @@ pub fn ttt_set(demos: &[Pair], colour_perms: usize, cap: usize, max_tokens: usiz
     let perm = epoch_permutation(seed, 0, out.len());
     let mut shuffled: Vec<TrainTask> = perm.into_iter().map(|i| out[i].clone()).collect();
     shuffled.truncate(cap);
-    shuffled
+    Ok(shuffled)
 }
 
 /// LoRA and optimiser settings of the per-task adapter.
@@ -85,12 +86,14 @@ pub struct AdapterStats {
     pub loss_last: f64,
 }
 
-/// A copy of `base` (sharing its frozen weights) with a fresh adapter trained on `set`.
-pub fn train_adapter(base: &Transformer, set: &[TrainTask], cfg: &TttConfig, seed: u64) -> Result<(Transformer, AdapterStats)> {
+/// A copy of `base` (sharing its frozen weights) with a fresh adapter, on base's device, trained
+/// on `set` in `codec`'s ids.
+pub fn train_adapter(base: &Transformer, codec: &dyn Codec, set: &[TrainTask], cfg: &TttConfig, seed: u64) -> Result<(Transformer, AdapterStats)> {
     let mut m = base.clone();
     let lc = LoraConfig { rank: cfg.rank, alpha: cfg.alpha, rslora: false, targets: cfg.targets.clone() };
     m.add_lora(&lc, &mut Init::new(seed))?;
-    let data = TaskSet::new(set, m.cfg.max_seq_len)?;
+    m.to_device(base.device())?;
+    let data = TaskSet::new(codec, set, m.cfg.max_seq_len)?;
     let steps = (cfg.epochs * set.len()).div_ceil(cfg.batch_size).max(1);
     let tc = TrainConfig {
         steps,

@@ -10,6 +10,8 @@ use kiln::{backward, Tensor};
 use std::time::Duration;
 
 fn train_step(c: &mut Criterion) {
+    // As `kiln bench` does (main.rs): keep freed activation buffers in the process.
+    kiln::backend::cpu::alloc::keep_freed_memory();
     let (vocab, t, b) = (64usize, 64usize, 32usize);
     let mut cfg = Config::tiny(Arch::Gpt2, vocab);
     (cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.max_seq_len, cfg.tie_embeddings) = (128, 4, 2, t, false);

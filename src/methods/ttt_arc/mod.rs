@@ -69,18 +69,8 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let ttt = TttConfig {
-            rank: 128,
-            alpha: 16.0,
-            targets: ["q", "v", "gate", "up", "down"].iter().map(|s| s.to_string()).collect(),
-            lr: 5e-5,
-            epochs: 2,
-            batch_size: 2,
-            weight_decay: 0.01,
-            warmup: 5,
-            colour_perms: 1,
-            cap: 250,
-        };
+        let mut ttt = Config::small().ttt;
+        (ttt.rank, ttt.alpha, ttt.lr, ttt.epochs, ttt.batch_size, ttt.cap) = (128, 16.0, 5e-5, 2, 2, 250);
         Config { d_model: 256, n_layers: 6, n_heads: 8, seq_len: 2048, max_side: 10, stage1_steps: 5000, ttt, ..Config::small() }
     }
 }

@@ -30,13 +30,8 @@ pub fn gemm_faer<T: Real + faer::traits::ComplexField>(
     // Threads take blocks of C, each one sequential product: rayon's join instead of faer's
     // spinning barriers, which cost more than they saved at training-step sizes (and spin hard
     // when the machine is shared). Below ~64^3 FMAs threads cost more than they save.
-    let threads = rayon::current_num_threads();
-    let cv = MatMut::from_row_major_slice_mut(c, m, n);
-    if !parallel || threads == 1 || m * n * k < 1 << 18 || m.max(n) < 32 {
-        faer::linalg::matmul::matmul(cv, beta, av, bv, alpha, Par::Seq);
-        return;
-    }
-    gemm_split(cv, beta, av, bv, alpha, threads);
+    let pieces = if parallel && m * n * k >= 1 << 18 { rayon::current_num_threads() } else { 1 };
+    gemm_split(MatMut::from_row_major_slice_mut(c, m, n), beta, av, bv, alpha, pieces);
 }
 
 /// C = alpha A B (+ C) in `pieces` blocks: C is halved along its longer side (16-aligned, so

@@ -167,3 +167,80 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
     kiln_emu::cp_async_wait(N);
 #endif
 }
+
+// ---- warpgroup MMA: sm_90a only (kernels/matmul_sm90.cu, compiled for compute_90a alone) -------
+// Templates, so these instructions reach only the PTX of the families that call them. `window` is
+// the emulator's stand-in for the shared window: the block's dynamic shared array, which descriptor
+// addresses are offsets into (kernels/emu.h); a GPU ignores it.
+// D (64 x 128, f32, this warpgroup) += A (64 x 16) B (16 x 128), both bf16 in shared memory, each
+// described by a matrix descriptor (PTX ISA, "Matrix Descriptor Format"). TA / TB: the operand is
+// MN-major (1) or K-major (0). Fragment of D: thread t of the warpgroup, w = t / 32, l = t % 32,
+// holds d[4i + 2h + c] = D[16w + l/4 + 8h][8i + 2(l%4) + c] (i < 16, h, c < 2).
+template <int TA, int TB>
+__device__ __forceinline__ void wgmma_m64n128k16(float d[64], u64 da, u64 db, const void* window) {
+#ifndef KILN_EMU
+    asm volatile(
+        "{\n"
+        ".reg .pred p;\n"
+        "setp.ne.b32 p, %68, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, "
+        "%8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, "
+        "%24, %25, %26, %27, %28, %29, %30, %31, "
+        "%32, %33, %34, %35, %36, %37, %38, %39, "
+        "%40, %41, %42, %43, %44, %45, %46, %47, "
+        "%48, %49, %50, %51, %52, %53, %54, %55, "
+        "%56, %57, %58, %59, %60, %61, %62, %63"
+        "}, %64, %65, p, 1, 1, %66, %67;\n"
+        "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+          "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+          "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+          "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+          "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "n"(TA), "n"(TB), "r"(1));
+#else
+    kiln_emu::wgmma_bf16(d, 128, da, db, TA, TB, window);
+#endif
+}
+// Pin accumulators in place for the compiler: no read or write of d may move across this point.
+// Without it, reads of the epilogue can be hoisted above wgmma_wait, and ptxas then serialises
+// every MMA (kernels_compile fails on that report).
+template <int N> __device__ __forceinline__ void wgmma_hold(float* d) {
+#ifndef KILN_EMU
+#pragma unroll
+    for (int i = 0; i < N; i++) asm volatile("" : "+f"(d[i])::"memory");
+#endif
+}
+// Order this thread's register and shared-memory accesses before the warpgroup MMAs that follow.
+template <int X = 0> __device__ __forceinline__ void wgmma_fence() {
+#ifndef KILN_EMU
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+// Close the group of MMAs issued since the last commit.
+template <int X = 0> __device__ __forceinline__ void wgmma_commit() {
+#ifndef KILN_EMU
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#else
+    kiln_emu::wgmma_commit();
+#endif
+}
+// Wait until at most N committed groups are still running (their accumulators are then final).
+template <int N> __device__ __forceinline__ void wgmma_wait() {
+#ifndef KILN_EMU
+    asm volatile("wgmma.wait_group.sync.aligned %0;" :: "n"(N) : "memory");
+#else
+    kiln_emu::wgmma_wait(N);
+#endif
+}
+// Make this thread's shared-memory writes (stores, cp.async) visible to the async proxy wgmma reads with.
+template <int X = 0> __device__ __forceinline__ void fence_proxy_async() {
+#ifndef KILN_EMU
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}

@@ -84,6 +84,10 @@ void mma_bf16_16816(float d[4], const unsigned a[4], const unsigned b[2]);
 void cp_async16(void* smem, const void* gmem, bool valid);
 void cp_async_commit();
 void cp_async_wait(int n);
+// Warpgroup MMA (sm_90a), run per thread when a later wgmma_wait covers its group.
+void wgmma_bf16(float* d, int n, uint64_t da, uint64_t db, int tnsp_a, int tnsp_b, const void* window);
+void wgmma_commit();
+void wgmma_wait(int n);
 [[noreturn]] void trap(const char* why);
 
 // One launchable kernel: its name, address, and a caller that unpacks cuLaunchKernel-style

@@ -6,16 +6,18 @@
 // at once, as the hardware does it; a thread that returns counts as arrived at every later
 // barrier. The order fibers run in alternates between launches (forward / reverse; KILN_EMU_ORDER
 // = forward | reverse | alternate), so a race usually gives a wrong or changing result, and a
-// deadlock (threads waiting on a barrier the others never reach) is reported, not hung.
+// cp.async copy lands at the latest moment in forward launches (its covering wait: a missing wait
+// reads stale data) and at once in reverse ones (a stage refilled while still being read, e.g. by
+// an unfinished warpgroup MMA, is overwritten early). A deadlock (threads waiting on a barrier the others never reach) is reported, not hung.
 // Built with -fsanitize=thread (scripts/emu-tsan.sh), fiber switches and barriers are annotated so
 // ThreadSanitizer sees each fiber as a thread and reports shared-memory races within a block.
 #include "emu.h"
 
 #include <sys/mman.h>
-#include <ucontext.h>
 
 #include <cstdlib>
 #include <mutex>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -33,64 +35,7 @@ void __tsan_release(void* addr);
 #define TSAN(x)
 #endif
 
-// ---- fiber contexts ------------------------------------------------------------------------------
-// On x86-64 a switch saves the callee-saved registers and the FP control words on the old stack and
-// loads them from the new one (tens of nanoseconds); elsewhere ucontext (swapcontext makes a
-// system call per switch, several times slower).
-#if defined(__x86_64__) && !defined(KILN_EMU_UCONTEXT)
-extern "C" void kiln_emu_switch(void** save_sp, void* load_sp);
-asm(R"(
-    .text
-    .globl kiln_emu_switch
-    .type kiln_emu_switch, @function
-kiln_emu_switch:
-    pushq %rbp
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    movq %rsp, (%rdi)
-    movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
-    ret
-    .size kiln_emu_switch, .-kiln_emu_switch
-)");
-struct Context { void* sp = nullptr; };
-static void ctx_switch(Context& save, Context& load) { kiln_emu_switch(&save.sp, load.sp); }
-// A stack that kiln_emu_switch "returns" into `entry` from, as if entry had been called.
-static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
-    uint64_t* top = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(stack) + size) & ~uintptr_t(15));
-    top[-1] = 0;                                    // entry's own return address: ends backtraces
-    top[-2] = reinterpret_cast<uint64_t>(entry);    // where the switch returns to
-    for (int i = 3; i <= 8; i++) top[-i] = 0;       // rbp rbx r12 r13 r14 r15
-    uint32_t* csr = reinterpret_cast<uint32_t*>(&top[-9]);
-    csr[0] = 0x1F80;  // MXCSR default
-    csr[1] = 0x037F;  // x87 control word default
-    c.sp = &top[-9];
-}
-#else
-struct Context { ucontext_t uc; };
-static void ctx_switch(Context& save, Context& load) { swapcontext(&save.uc, &load.uc); }
-static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
-    getcontext(&c.uc);
-    c.uc.uc_stack.ss_sp = stack;
-    c.uc.uc_stack.ss_size = size;
-    c.uc.uc_link = nullptr;
-    makecontext(&c.uc, entry, 0);
-}
-#endif
+#include "emu_ctx.h"  // Context, ctx_switch, ctx_make
 
 namespace kiln_emu {
 
@@ -111,6 +56,8 @@ template <class T> struct R {
 };
 
 struct Copy { void* dst; const void* src; bool valid; unsigned group; };
+// One issued warpgroup MMA of this thread: its accumulators and operands (descriptors).
+struct Wgmma { float* d; int n; uint64_t da, db; int ta, tb; const char* window; unsigned group; };
 
 struct Fiber {
     ThreadCtx t;  // first: what the kernel sees through threadIdx
@@ -118,6 +65,8 @@ struct Fiber {
     R<int> state;
     std::vector<Copy> copies;  // cp.async copies not yet waited for
     unsigned open_group = 0;   // the group new copies join; committed groups are below it
+    std::vector<Wgmma> mmas;   // warpgroup MMAs not yet waited for
+    unsigned mma_group = 0;    // the group new MMAs join
     void* tsan = nullptr;
 };
 
@@ -153,6 +102,7 @@ struct Runner {  // one per concurrent launch
     Block block;
     const Entry* kernel = nullptr;
     void** params = nullptr;
+    bool eager_copies = false;  // cp.async lands at issue (reverse launches), else at its wait
     std::string error;
     R<void*> tsan_sched;  // atomic: a finished fiber reads it after its last release
     int block_done;  // ThreadSanitizer sync object: a block's fibers happen before the next block's
@@ -161,7 +111,10 @@ struct Runner {  // one per concurrent launch
     }
 };
 thread_local std::atomic<Runner*> t_runner{nullptr};  // the runner of the launch running on this OS thread
-std::atomic<unsigned long> g_launches{0};
+// Launches of each kernel on this OS thread: the parity picks the order (and the cp.async model),
+// so running the same kernel twice in a row (a parity test's determinism check) always runs it
+// both ways, whatever other kernels (fills, casts) or other test threads launch in between.
+thread_local std::unordered_map<const Entry*, unsigned long> t_launches;
 
 // Runners (with their fiber stacks) are pooled across OS threads: one per concurrent launch.
 std::mutex g_pool_mu;
@@ -324,6 +277,7 @@ void fiber_main() {
     Runner& r = runner();
     TSAN(__tsan_acquire(f));
     r.kernel->call(r.kernel->fn, r.params);
+    if (!f->mmas.empty()) trap("a warpgroup MMA was still in flight when the thread exited (missing wgmma_wait<0>)");
     on_exit(f);
     f->state = DONE;
     TSAN(__tsan_release(&r.block_done));  // last: the scheduler's acquire covers all of this fiber
@@ -353,6 +307,8 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
         f.state = RUNNABLE;
         f.copies.clear();
         f.open_group = 0;
+        f.mmas.clear();
+        f.mma_group = 0;
         ctx_make(f.ctx, r.stacks[i], kStack, fiber_main);
         TSAN(f.tsan = __tsan_create_fiber(0));
         TSAN(__tsan_release(&f));
@@ -433,9 +389,13 @@ void mma_bf16_16816(float d[4], const unsigned a[4], const unsigned b[2]) {
     for (int i = 0; i < 4; i++) d[i] += std::bit_cast<float>(uint32_t(s.out[i]));
 }
 
-// cp.async: the copy lands when a later cp_async_wait covers its group, not before, so a missing
-// wait reads stale shared memory here too.
+// cp.async: in forward launches the copy lands when a later cp_async_wait covers its group, not
+// before, so a missing wait reads stale shared memory; in reverse launches it lands at once.
 void cp_async16(void* smem, const void* gmem, bool valid) {
+    if (runner().eager_copies) {
+        valid ? (void)std::memcpy(smem, gmem, 16) : (void)std::memset(smem, 0, 16);
+        return;
+    }
     Fiber* f = me();
     f->copies.push_back(Copy{smem, gmem, valid, f->open_group});
 }
@@ -450,6 +410,49 @@ void cp_async_wait(int n) {
         else std::memset(c.dst, 0, 16);
     }
     f->copies.erase(f->copies.begin(), f->copies.begin() + k);
+}
+
+// ---- warpgroup MMA (wgmma, sm_90a) ------------------------------------------------------------
+// Each thread computes its own fragment of D when a later wgmma_wait covers the MMA's group, so a
+// stage refilled before its MMA was waited for reads the new data, as it can on a GPU.
+// Element (mn, k) of an operand tile (bf16, 128-byte swizzle; PTX ISA "Shared Memory Matrix
+// Layout"): K-major rows of 64 k (128 B), 8-row groups `sbo` apart; MN-major rows of 64 mn per k,
+// 8-k groups `sbo` apart, 64-mn blocks `lbo` apart. The swizzle XORs address bits [4, 7) with
+// bits [7, 10) of the absolute address, as the hardware does.
+const uint16_t* wgmma_elem(uint64_t desc, const char* window, bool mn_major, int mn, int k) {
+    if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0) trap("wgmma: only the 128-byte swizzle with base offset 0 is emulated");
+    uintptr_t start = uintptr_t(window) + ((desc & 0x3FFF) << 4);
+    uintptr_t lbo = ((desc >> 16) & 0x3FFF) << 4, sbo = ((desc >> 32) & 0x3FFF) << 4;
+    uintptr_t a = mn_major ? start + (mn / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (mn % 64) * 2
+                           : start + (mn / 8) * sbo + (mn % 8) * 128 + k * 2;
+    a ^= ((a >> 7) & 7) << 4;
+    return reinterpret_cast<const uint16_t*>(a);
+}
+float bf16_at(const uint16_t* p) { return std::bit_cast<float>(uint32_t(*p) << 16); }
+void run_wgmma(const Wgmma& m, unsigned t) {
+    const int w = int(t / 32), l = int(t % 32);
+    for (int i = 0; i < m.n / 8; i++)
+        for (int h = 0; h < 2; h++)
+            for (int c = 0; c < 2; c++) {
+                int row = 16 * w + l / 4 + 8 * h, col = 8 * i + 2 * (l % 4) + c;
+                float s = 0.f;
+                for (int k = 0; k < 16; k++)
+                    s += bf16_at(wgmma_elem(m.da, m.window, m.ta, row, k)) * bf16_at(wgmma_elem(m.db, m.window, m.tb, col, k));
+                m.d[4 * i + 2 * h + c] += s;
+            }
+}
+void wgmma_bf16(float* d, int n, uint64_t da, uint64_t db, int tnsp_a, int tnsp_b, const void* window) {
+    if (t_block.dim.x % 128 != 0 || t_block.dim.y != 1 || t_block.dim.z != 1) trap("wgmma needs a 1-D block of whole warpgroups");
+    Fiber* f = me();
+    f->mmas.push_back(Wgmma{d, n, da, db, tnsp_a, tnsp_b, static_cast<const char*>(window), f->mma_group});
+}
+void wgmma_commit() { me()->mma_group++; }
+void wgmma_wait(int n) {
+    Fiber* f = me();
+    unsigned keep_from = f->mma_group > unsigned(n) ? f->mma_group - n : 0;
+    size_t k = 0;
+    for (; k < f->mmas.size() && f->mmas[k].group < keep_from; k++) run_wgmma(f->mmas[k], f->t.tid.x % 128);
+    f->mmas.erase(f->mmas.begin(), f->mmas.begin() + k);
 }
 
 void trap(const char* why) {
@@ -540,12 +543,13 @@ static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char*
         t.warp = i / 32;
     }
     static const char* order = std::getenv("KILN_EMU_ORDER");
-    unsigned long launch = g_launches.fetch_add(1);
+    unsigned long launch = t_launches[e]++;
     bool reverse = order && !std::strcmp(order, "reverse") ? true
                    : order && !std::strcmp(order, "forward") ? false
                                                               : (launch & 1);
     r.kernel = e;
     r.params = params;
+    r.eager_copies = reverse;
     r.error.clear();
     TSAN(r.tsan_sched = __tsan_get_current_fiber());
     t_block.dim = dim3{block[0], block[1], block[2]};

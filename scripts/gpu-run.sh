@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine, from the repository root, staged by scripts/gpu-check.sh in .gpu/.
 # Every stage has its own time limit so a hang still leaves the other results under $OUT.
-# Usage: bash .gpu/run.sh [test-filter]   (env: TESTS_S, BENCH_S, BENCH_ONLY)
+# Usage: bash .gpu/run.sh [test-filter]   (env: TESTS_S, WGMMA_S, BENCH_S, BENCH_ONLY)
 set -uo pipefail
 OUT=${OUT:-/tmp/kiln-gpu}
 mkdir -p "$OUT"
@@ -18,8 +18,21 @@ KILN_CUDA_POISON=1 timeout "${TESTS_S:-240}" .gpu/cuda-tests --include-ignored -
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
-printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d}\n' \
-  "$device" "$driver" "$sha" "$passed" "$failed" > "$OUT/summary.json"
+
+# The wgmma GEMM (kernels/matmul_sm90.cu) is opt-in (KILN_GEMM=wgmma) until it has passed here:
+# its own parity tests ran above; this pass reruns the GEMM users (matmul, LoRA, the bf16 and
+# f32 training curves) with every bf16 GEMM on it. Only on sm_90 (H100/H200).
+wg_passed=0; wg_failed=0
+if [[ ${1:-} == "" ]] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9.0'; then
+  echo "== parity again with KILN_GEMM=wgmma =="
+  KILN_GEMM=wgmma KILN_CUDA_POISON=1 timeout "${WGMMA_S:-90}" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
+    parity_matmul parity_lora parity_train >"$OUT/tests-wgmma.log" 2>&1
+  echo "wgmma tests exit code: $?"
+  wg_passed=$(grep -c '^test .* ok$' "$OUT/tests-wgmma.log")
+  wg_failed=$(grep -c '^test .* FAILED$' "$OUT/tests-wgmma.log")
+fi
+printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d, "wgmma_tests_passed": %d, "wgmma_tests_failed": %d}\n' \
+  "$device" "$driver" "$sha" "$passed" "$failed" "$wg_passed" "$wg_failed" > "$OUT/summary.json"
 
 echo "== bench =="
 timeout "${BENCH_S:-300}" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>"$OUT/bench.err"
@@ -30,6 +43,7 @@ echo "torch exit code: $?"
 
 echo; echo "== failures =="
 grep -E '^test .* FAILED$|panicked at|^---- ' "$OUT/tests.log" | head -40
+[[ -f $OUT/tests-wgmma.log ]] && grep -E '^test .* FAILED$|panicked at' "$OUT/tests-wgmma.log" | head -20
 grep -E 'rel_l2' "$OUT/tests.log" | sort -t= -k2 -g | tail -5
 tail -3 "$OUT/bench.err"; tail -3 "$OUT/torch.err"
 echo; echo "== torch =="; cat "$OUT/torch.jsonl"

@@ -14,6 +14,7 @@ mod layout;
 mod linear_attention;
 mod lora;
 mod matmul;
+mod matmul_sm90;
 mod norm;
 mod reduce;
 mod rope;

@@ -18,6 +18,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("embedding", include_str!("../../../kernels/embedding.cu")),
     ("adamw", include_str!("../../../kernels/adamw.cu")),
     ("matmul", include_str!("../../../kernels/matmul.cu")),
+    ("matmul_sm90", include_str!("../../../kernels/matmul_sm90.cu")),
     ("attention", include_str!("../../../kernels/attention.cu")),
     ("lora", include_str!("../../../kernels/lora.cu")),
     ("lora_multi_adapter", include_str!("../../../kernels/lora_multi_adapter.cu")),
@@ -27,7 +28,28 @@ pub const FAMILIES: &[(&str, &str)] = &[
 
 /// Families whose hot kernels must not spill registers to local memory (checked by the
 /// `kernels_compile` test from ptxas's report).
-pub const NO_SPILL: &[&str] = &["matmul", "attention", "norm", "lora", "lora_multi_adapter", "linear_attention"];
+pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "norm", "lora", "lora_multi_adapter", "linear_attention"];
+
+/// Families built on sm_90a-only instructions (wgmma): compiled for compute_90a alone, loadable
+/// only on a compute capability 9.0 device.
+pub const SM90A_ONLY: &[&str] = &["matmul_sm90"];
+
+/// The NVRTC targets `family` is compiled for by the compile check (sm_XY names, without "sm_").
+pub fn target_archs(family: &str) -> &'static [&'static str] {
+    if SM90A_ONLY.contains(&family) { &["90a"] } else { &["80", "90"] }
+}
+
+/// The NVRTC target for `family` on a device of compute capability `cc`: compute_XY, or
+/// compute_90a for the sm_90a-only families (an error on any other device).
+pub fn arch_for(family: &str, cc: (i32, i32)) -> Result<String> {
+    if SM90A_ONLY.contains(&family) {
+        return match cc {
+            (9, 0) => Ok("compute_90a".into()),
+            _ => Err(Error::Cuda(format!("kernels/{family}.cu needs an sm_90 (Hopper) GPU; this device is sm_{}{}", cc.0, cc.1))),
+        };
+    }
+    Ok(format!("compute_{}{}", cc.0, cc.1))
+}
 
 /// The full translation unit NVRTC sees for `family`.
 pub fn source(family: &str) -> Result<String> {

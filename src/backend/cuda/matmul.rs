@@ -2,10 +2,16 @@
 //! F32 runs the CUDA-core SGEMM (`sgemm_*`), BF16 the tensor-core mma.sync GEMM (`hgemm_*`,
 //! f32 accumulation, bf16 output). The suffix names the transposes: n = stored as used, t = stored
 //! transposed (first letter A, second B).
+//! On an H100/H200 the bf16 path can instead run Hopper's warpgroup MMA (`h9gemm_*` in
+//! kernels/matmul_sm90.cu, sm_90a only), picked by [`GemmPath`].
 
-use super::{Arg, CudaStorage};
+use super::{Arg, CudaStorage, Dev};
 use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// 0: not chosen yet (read KILN_GEMM); else GemmPath as u8 + 1.
+static PATH: AtomicU8 = AtomicU8::new(0);
 
 const FAMILY: &str = "matmul";
 /// Block tile (both paths): 128 x 128 outputs, 256 threads.
@@ -14,10 +20,60 @@ const THREADS: u32 = 256;
 /// Dynamic shared memory of the bf16 kernel: 3 stages x 2 operands x 128 x 72 bf16 (110.6 KB).
 const HGEMM_SMEM: u32 = 3 * 2 * 128 * 72 * 2;
 
+/// Block tile of the wgmma kernels: 128 (M) x 256 (N); 4 stages of 48 KiB + 1 KiB for alignment.
+const H9_BM: usize = 128;
+const H9_BN: usize = 256;
+const H9_SMEM: u32 = 4 * 48 * 1024 + 1024;
+
+/// Which kernels run a bf16 GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum GemmPath {
+    /// mma.sync + ldmatrix + cp.async (`hgemm_*`, kernels/matmul.cu): any sm_80+ device, any shape.
+    Mma,
+    /// wgmma fed by cp.async (`h9gemm_*`, kernels/matmul_sm90.cu): sm_90 only, and only shapes
+    /// whose operands' contiguous dimensions are multiples of 8 (others fall back to Mma).
+    Wgmma,
+}
+
+impl GemmPath {
+    /// The path bf16 GEMMs take now: `KILN_GEMM` (`wgmma` or `mma`) until [`GemmPath::set`] is
+    /// called. The default stays Mma until the wgmma kernels have passed parity on a GPU (they
+    /// were written and checked on the emulated device only: bench/results/GPU-NOTES.md).
+    pub fn current() -> GemmPath {
+        match PATH.load(Ordering::Relaxed) {
+            1 => GemmPath::Mma,
+            2 => GemmPath::Wgmma,
+            _ => {
+                let p = if std::env::var("KILN_GEMM").as_deref() == Ok("wgmma") { GemmPath::Wgmma } else { GemmPath::Mma };
+                PATH.store(p as u8 + 1, Ordering::Relaxed);
+                p
+            }
+        }
+    }
+
+    /// Make `self` the path of every later bf16 GEMM in this process (the bench times both).
+    pub fn set(self) {
+        PATH.store(self as u8 + 1, Ordering::Relaxed);
+    }
+
+    /// Whether this path can run a GEMM whose operands' contiguous dimensions are `dims` on `dev`.
+    pub(super) fn takes(self, dev: &Dev, dims: &[usize]) -> bool {
+        self == GemmPath::Wgmma && (dev.cc == (9, 0) || dev.is_emu()) && dims.iter().all(|d| d % 8 == 0)
+    }
+}
+
+/// Batched matmul on the path `KILN_GEMM` picks; see [`matmul_on`].
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<CudaStorage> {
+    matmul_on(GemmPath::current(), a, b, batch, b_batch, m, k, n, ta, tb)
+}
+
 /// Batched matmul: a is (batch, M, K) (or (batch, K, M) if ta), b is (b_batch, K, N) (or
 /// (b_batch, N, K) if tb), b_batch == 1 shares b across the batch. -> (batch, M, N), a's dtype.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<CudaStorage> {
+/// `path` applies to bf16 only (f32 always runs the CUDA-core SGEMM).
+pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<CudaStorage> {
     let dt = a.float("matmul")?.dtype;
     b.expect("matmul", dt)?;
     let shape = Shape(vec![batch, m, k]);
@@ -50,6 +106,11 @@ pub fn matmul(a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m:
             // the buffers hold batch*M*K, b_batch*K*N and batch*M*N elements as checked above.
             dev.launch(&f, grid, (THREADS, 1, 1), 0, &args)?;
         }
+        _ if path.takes(dev, &[if ta { m } else { k }, if tb { k } else { n }]) => {
+            let f = dev.func("matmul_sm90", &format!("h9gemm_{suffix}"))?;
+            let grid = (n.div_ceil(H9_BN) as u32, m.div_ceil(H9_BM) as u32, batch as u32);
+            dev.launch(&f, grid, (THREADS, 1, 1), H9_SMEM, &args)?;
+        }
         _ => {
             // 16-byte cp.async needs each operand's contiguous dimension to be a multiple of 8.
             let va = if ta { m % 8 == 0 } else { k % 8 == 0 };
@@ -60,5 +121,38 @@ pub fn matmul(a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m:
             dev.launch(&f, grid, (THREADS, 1, 1), HGEMM_SMEM, &args)?;
         }
     }
+    Ok(c)
+}
+
+/// bf16 C (rows, cols) = [A1 | A2] [B1 ; B2] on the wgmma kernels (`h9gemm_cat_nn`, or `_nt` when
+/// tb): A1 (rows, k1), A2 (rows, k2); B1 (k1, cols), B2 (k2, cols), or, tb, (cols, k1), (cols, k2).
+/// k1, k2 and (unless tb) cols must be multiples of 8, and the device an sm_90 (or the emulator).
+#[allow(clippy::too_many_arguments)]
+pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, rows: usize, cols: usize, tb: bool) -> Result<CudaStorage> {
+    let dev = a1.dev();
+    let shape = Shape(vec![rows, k1 + k2, cols]);
+    for (s, len, what) in [(a1, rows * k1, "A1"), (b1, k1 * cols, "B1"), (a2, rows * k2, "A2"), (b2, k2 * cols, "B2")] {
+        s.expect("matmul", DType::BF16)?;
+        if s.len != len {
+            return Err(Error::bad_shape("matmul", &shape, format!("{what} holds {} elements, expected {len}", s.len)));
+        }
+    }
+    if !GemmPath::Wgmma.takes(dev, &[k1, k2, if tb { k1 } else { cols }]) {
+        return Err(Error::bad_shape("matmul", &shape, "the wgmma GEMM needs an sm_90 device and k1, k2 (and cols unless tb) multiples of 8"));
+    }
+    let c = CudaStorage::alloc(dev, DType::BF16, rows * cols)?;
+    if rows == 0 || cols == 0 {
+        return Ok(c);
+    }
+    if rows.div_ceil(H9_BM) > 65535 {
+        return Err(Error::bad_shape("matmul", &Shape(vec![rows, k1 + k2, cols]), "too many rows for the CUDA grid"));
+    }
+    let f = dev.func("matmul_sm90", if tb { "h9gemm_cat_nt" } else { "h9gemm_cat_nn" })?;
+    let i = |x: usize| Arg::I32(x as i32);
+    let args = [a1.arg(), b1.arg(), c.arg(), i(rows), i(k1), i(cols), a2.arg(), b2.arg(), i(k2)];
+    let grid = (cols.div_ceil(H9_BN) as u32, rows.div_ceil(H9_BM) as u32, 1);
+    // SAFETY: the argument list matches the kernel's declaration; the buffers hold rows*k1,
+    // k1*cols, rows*k2, k2*cols (checked by the caller) and rows*cols bf16.
+    dev.launch(&f, grid, (THREADS, 1, 1), H9_SMEM, &args)?;
     Ok(c)
 }

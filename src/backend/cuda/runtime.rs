@@ -178,7 +178,7 @@ impl Dev {
             match mods.get(family) {
                 Some(m) => m.clone(),
                 None => {
-                    let ptx = kernels::compile_ptx(family, &self.arch())?;
+                    let ptx = kernels::compile_ptx(family, &kernels::arch_for(family, self.cc)?)?;
                     let m = self
                         .ctx
                         .load_module(cudarc::nvrtc::Ptx::from_src(ptx))

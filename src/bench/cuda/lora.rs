@@ -1,8 +1,10 @@
 //! GPU bench cases for kernels/lora.cu: the fused LoRA forward against cuBLAS x W alone and
 //! against the unfused 3-call cuBLAS composition, the decode shape (N = 16, bandwidth over
-//! W + A + B), and the backward against one cuBLAS dgrad GEMM (dX = dY W^T).
+//! W + A + B), and the backward against one cuBLAS dgrad GEMM (dX = dY W^T). On an sm_90 device
+//! every LoRA row is timed twice: on the mma.sync GEMM ("bf16") and on the wgmma GEMM ("bf16 wgmma").
 use super::baseline::{cublas_gemm_ms, Cublas};
 use super::{Case, Ctx, Row};
+use crate::backend::cuda::matmul::GemmPath;
 use crate::backend::cuda::{elementwise as ew, lora, CudaStorage};
 use crate::backend::{BinaryOp, LoraDims};
 use crate::tensor::{DType, Shape};
@@ -23,35 +25,58 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let shape = format!("N={n} K={k} M={m} R={r}");
         let flops = 2.0 * (n * k * m + n * k * r + n * r * m) as f64;
         let bytes = ((n * k + k * m + k * r + r * m + n * m) * es) as f64;
-        let ms = ctx.time_ms(|i| lora::lora(&x[i % sets], &w[i % sets], &a[i % sets], &b[i % sets], d).map(drop))?;
-        let case = || Case::new("lora_fwd", "bf16", shape.clone(), ms).flops(flops).bytes(bytes);
-        let Some(blas) = &blas else {
-            rows.push(ctx.finish(case()));
-            continue;
-        };
-        let xw = cublas_gemm_ms(ctx, blas, n, k, m, dt, false, false)?;
-        rows.push(ctx.finish(case().vs("cublas_xW", xw)));
-        if n > 64 {
-            // Unfused: t = x A, u = t B, y = x W, y + u (our add).
-            let (t, u, y) = (CudaStorage::alloc(&ctx.dev, dt, n * r)?, CudaStorage::alloc(&ctx.dev, dt, n * m)?, CudaStorage::alloc(&ctx.dev, dt, n * m)?);
-            let s = Shape(vec![n * m]);
-            let unfused = ctx.time_ms(|i| {
-                let j = i % sets;
-                blas.gemm(&x[j], &a[j], &t, n, k, r, false, false)?;
-                blas.gemm(&t, &b[j], &u, n, r, m, false, false)?;
-                blas.gemm(&x[j], &w[j], &y, n, k, m, false, false)?;
-                ew::binary(BinaryOp::Add, &y, &s, &u, &s, &s).map(drop)
-            })?;
-            rows.push(ctx.finish(case().vs("cublas_3call", unfused)));
-            // Backward, W frozen: dX, dA, dB vs one cuBLAS dgrad GEMM dX = dY W^T.
-            let dy = ctx.rand_sets(n * m, dt, sets, 15)?;
-            let bwd = ctx.time_ms(|i| {
-                let j = i % sets;
-                lora::lora_backward(&x[j], &w[j], &a[j], &b[j], &dy[j], d, true, false).map(drop)
-            })?;
-            let dgrad = cublas_gemm_ms(ctx, blas, n, m, k, dt, false, true)?;
-            rows.push(ctx.finish(Case::new("lora_bwd", "bf16 dx+da+db", shape.clone(), bwd).flops(2.0 * flops).vs("cublas_dgrad", dgrad)));
+        let baseline = GemmPath::current();
+        let mut paths = vec![GemmPath::Mma];
+        if ctx.dev.cc == (9, 0) {
+            paths.push(GemmPath::Wgmma);
         }
+        // cuBLAS baselines, once per shape: x W alone, the unfused 3 calls, one dgrad GEMM.
+        let mut xw = None;
+        let mut unfused = None;
+        let mut dgrad = None;
+        if let Some(blas) = &blas {
+            xw = Some(cublas_gemm_ms(ctx, blas, n, k, m, dt, false, false)?);
+            if n > 64 {
+                // Unfused: t = x A, u = t B, y = x W, y + u (our add).
+                let (t, u, y) = (CudaStorage::alloc(&ctx.dev, dt, n * r)?, CudaStorage::alloc(&ctx.dev, dt, n * m)?, CudaStorage::alloc(&ctx.dev, dt, n * m)?);
+                let s = Shape(vec![n * m]);
+                unfused = Some(ctx.time_ms(|i| {
+                    let j = i % sets;
+                    blas.gemm(&x[j], &a[j], &t, n, k, r, false, false)?;
+                    blas.gemm(&t, &b[j], &u, n, r, m, false, false)?;
+                    blas.gemm(&x[j], &w[j], &y, n, k, m, false, false)?;
+                    ew::binary(BinaryOp::Add, &y, &s, &u, &s, &s).map(drop)
+                })?);
+                dgrad = Some(cublas_gemm_ms(ctx, blas, n, m, k, dt, false, true)?);
+            }
+        }
+        let dy = ctx.rand_sets(n * m, dt, sets, 15)?;
+        for path in paths {
+            path.set();
+            let v = if path == GemmPath::Wgmma { "bf16 wgmma" } else { "bf16" };
+            let ms = ctx.time_ms(|i| lora::lora(&x[i % sets], &w[i % sets], &a[i % sets], &b[i % sets], d).map(drop))?;
+            let case = || Case::new("lora_fwd", v, shape.clone(), ms).flops(flops).bytes(bytes);
+            match xw {
+                Some(t) => rows.push(ctx.finish(case().vs("cublas_xW", t))),
+                None => rows.push(ctx.finish(case())),
+            }
+            if let Some(t) = unfused {
+                rows.push(ctx.finish(case().vs("cublas_3call", t)));
+            }
+            if n > 64 {
+                // Backward, W frozen: dX, dA, dB (vs one cuBLAS dgrad GEMM dX = dY W^T).
+                let bwd = ctx.time_ms(|i| {
+                    let j = i % sets;
+                    lora::lora_backward(&x[j], &w[j], &a[j], &b[j], &dy[j], d, true, false).map(drop)
+                })?;
+                let c = Case::new("lora_bwd", &format!("{v} dx+da+db"), shape.clone(), bwd).flops(2.0 * flops);
+                rows.push(ctx.finish(match dgrad {
+                    Some(t) => c.vs("cublas_dgrad", t),
+                    None => c,
+                }));
+            }
+        }
+        baseline.set();
     }
     Ok(rows)
 }

@@ -1,8 +1,10 @@
 //! GPU bench cases for kernels/matmul.cu: the f32 SGEMM and the bf16 mma.sync GEMM against cuBLAS
-//! (same operands, same process) at 4096^3, 8192^3 and a model-ish odd shape (an MLP up-projection).
+//! (same operands, same process) at 4096^3, 8192^3 and a model-ish odd shape (an MLP up-projection);
+//! on an sm_90 device also the bf16 wgmma GEMM of kernels/matmul_sm90.cu (variant "bf16 wgmma").
 use super::baseline::Cublas;
 use super::{Case, Ctx, Row};
-use crate::backend::cuda::{matmul, CudaStorage};
+use crate::backend::cuda::matmul::{matmul_on, GemmPath};
+use crate::backend::cuda::CudaStorage;
 use crate::tensor::DType;
 use crate::Result;
 
@@ -21,17 +23,22 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     // stays within the bench's time budget. GEMMs this size are compute-bound: L2 reuse is moot.
     let big = SHAPES.iter().map(|&(m, k, n)| (m * k).max(k * n)).max().unwrap_or(0);
     let f32_sets = ctx.rand_sets(big, DType::F32, 2, 11)?;
-    for dtype in [DType::F32, DType::BF16] {
+    let mut runs = vec![(DType::F32, GemmPath::Mma), (DType::BF16, GemmPath::Mma)];
+    if ctx.dev.cc == (9, 0) {
+        runs.push((DType::BF16, GemmPath::Wgmma));
+    }
+    for (dtype, path) in runs {
         let sets = match dtype {
             DType::F32 => f32_sets.clone(),
             _ => f32_sets.iter().map(|s| crate::backend::cuda::elementwise::cast(s, dtype)).collect::<Result<Vec<_>>>()?,
         };
         let v = format!("{dtype:?}").to_lowercase();
+        let variant = if path == GemmPath::Wgmma { format!("{v} wgmma") } else { v.clone() };
         for &(m, k, n) in SHAPES {
             let (a, b) = ([prefix(&sets[0], m * k), prefix(&sets[1], m * k)], [prefix(&sets[1], k * n), prefix(&sets[0], k * n)]);
             let shape = format!("{m}x{k}x{n}");
-            let ms = ctx.time_ms(|i| matmul::matmul(&a[i % 2], &b[i % 2], 1, 1, m, k, n, false, false).map(drop))?;
-            let mut case = Case::new("matmul", &v, shape, ms).flops(2.0 * (m * k * n) as f64);
+            let ms = ctx.time_ms(|i| matmul_on(path, &a[i % 2], &b[i % 2], 1, 1, m, k, n, false, false).map(drop))?;
+            let mut case = Case::new("matmul", &variant, shape, ms).flops(2.0 * (m * k * n) as f64);
             if let Some(blas) = &blas {
                 let c = CudaStorage::alloc(&ctx.dev, dtype, m * n)?;
                 let base = ctx.time_ms(|i| blas.gemm(&a[i % 2], &b[i % 2], &c, m, k, n, false, false))?;
@@ -42,8 +49,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         // one transposed case (the weight-gradient layout X^T dY) at 4096^3
         let s = 4096;
         let (a, b) = (prefix(&sets[0], s * s), prefix(&sets[1], s * s));
-        let ms = ctx.time_ms(|_| matmul::matmul(&a, &b, 1, 1, s, s, s, true, false).map(drop))?;
-        let mut case = Case::new("matmul_tn", &v, format!("{s}^3"), ms).flops(2.0 * (s as f64).powi(3));
+        let ms = ctx.time_ms(|_| matmul_on(path, &a, &b, 1, 1, s, s, s, true, false).map(drop))?;
+        let mut case = Case::new("matmul_tn", &variant, format!("{s}^3"), ms).flops(2.0 * (s as f64).powi(3));
         if let Some(blas) = &blas {
             let c = CudaStorage::alloc(&ctx.dev, dtype, s * s)?;
             case = case.vs(&format!("cublas_{v}"), ctx.time_ms(|_| blas.gemm(&a, &b, &c, s, s, s, true, false))?);

@@ -1,0 +1,193 @@
+// kernels/matmul_sm90.cu: the bf16 GEMM on Hopper's warpgroup MMA (wgmma), sm_90a only.
+// Same contract as hgemm_* in matmul.cu (twin: backend/cpu/matmul.rs): batched C[z] = op(A[z])
+// op(B[z]), row-major, bf16 operands, f32 accumulation, bf16 output. A: (batch, M, K), or
+// (batch, K, M) when TA. B: (b_batch, K, N), or (b_batch, N, K) when TB; b_shared != 0: one B.
+// Every operand's contiguous dimension must be a multiple of 8 (16-byte cp.async; the launcher
+// sends other shapes to matmul.cu). Any M, N, K >= 0: tile edges are zero-filled / predicated.
+//
+// Block tile 128 (M) x 256 (N) x 64 (K), 256 threads = 2 warpgroups; warpgroup g owns rows
+// 64g..64g+63 and all 256 columns, as two m64n128k16 accumulators (2 x 64 f32 per thread).
+// Operands reach shared memory by cp.async (no TMA) in H9_ST stages, laid out as wgmma's
+// 128-byte-swizzled canonical tiles (16-byte chunk c of a 128-byte row r sits at chunk c ^ (r % 8)):
+//   K-major (A, or B when TB):   rows of 64 k, 8-row groups 1024 B apart            (SBO = 1024)
+//   MN-major (A when TA, else B): rows of 64 mn per k, 8-k groups 1024 B apart,
+//                                 64-mn blocks 64 x 128 B = 8192 B apart            (LBO = 8192)
+// Pipeline (ST = 4): tile kt + 2 is loading while the MMAs of tile kt - 1 may still run and
+// those of tile kt are issued; a stage is refilled only after both warpgroups waited for the
+// MMAs that read it (wgmma_wait<1> in iteration kt - 1, then the barrier of iteration kt).
+
+#define H9_BM 128
+#define H9_BN 256
+#define H9_BK 64
+#define H9_ST 4
+#define H9_A_BYTES (H9_BM * H9_BK * 2)              // 16 KiB
+#define H9_STAGE (H9_A_BYTES + H9_BN * H9_BK * 2)   // + 32 KiB of B
+// dynamic shared memory: H9_ST * H9_STAGE + 1024 (the tiles start on a 1024-byte boundary)
+
+extern __shared__ __align__(16) unsigned char h9_smem[];
+
+// Matrix descriptor of the tile at p (PTX ISA "Matrix Descriptor Format"): 128-byte swizzle.
+__device__ __forceinline__ u64 h9_desc(const void* p, u32 lbo, u32 sbo) {
+#ifndef KILN_EMU
+    u32 a = smem_addr(p);
+#else
+    u32 a = (u32)(static_cast<const unsigned char*>(p) - h9_smem);  // the emulated shared window
+#endif
+    return (u64)((a & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16) | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+// Byte offset of 16-byte chunk c (elements 8c..8c+7 along the row) of row r in a swizzled tile.
+// K-major: r = mn, c = k / 8. MN-major: r = k (0..63), c = (mn % 64) / 8, plus the 64-mn block.
+__device__ __forceinline__ int h9_kmaj(int r, int c) { return (r >> 3) * 1024 + (r & 7) * 128 + ((c ^ (r & 7)) << 4); }
+__device__ __forceinline__ int h9_mnmaj(int k, int mn) {
+    return (mn >> 6) * 8192 + (k >> 3) * 1024 + (k & 7) * 128 + ((((mn & 63) >> 3) ^ (k & 7)) << 4);
+}
+
+// One operand's k-tile (ROWS along M or N, 64 along K) into its stage. KMAJ: the operand is stored
+// (rows, Kd) with k contiguous; else (Kd, rows) with rows contiguous. Out-of-range chunks are zeros.
+template <int ROWS, bool KMAJ>
+__device__ __forceinline__ void h9_load(unsigned char* s, const bf16* g, int rows, int Kd, int r0, int k0) {
+#pragma unroll
+    for (int i = 0; i < ROWS * 8 / 256; i++) {
+        const int idx = threadIdx.x + 256 * i;
+        int r, k, off;
+        if (KMAJ) {
+            r = idx >> 3;
+            k = (idx & 7) * 8;
+            off = h9_kmaj(r, idx & 7);
+        } else {
+            k = idx / (ROWS / 8);
+            r = (idx % (ROWS / 8)) * 8;
+            off = h9_mnmaj(k, r);
+        }
+        const int gr = r0 + r, gk = k0 + k;
+        const bool ok = gr < rows && gk < Kd;
+        const bf16* src = ok ? g + (KMAJ ? (long)gr * Kd + gk : (long)gk * rows + gr) : g;
+        cp_async16(s + off, src, ok);
+    }
+}
+
+// Block (bm, bn) of the output for this CTA: groups of 8 block-rows, walked down then right (L2).
+__device__ __forceinline__ void h9_block_tile(int& bm, int& bn) {
+    const int nbm = gridDim.y, nbn = gridDim.x, id = blockIdx.y * nbn + blockIdx.x;
+    const int per = 8 * nbn, first = id / per * 8, rows = min(nbm - first, 8), r = id % per;
+    bm = first + r % rows;
+    bn = r / rows;
+}
+
+// CAT (batch 1, A and B unbatched): C = [A | A2] [B ; B2], k-tiles 0..ceil(K/64) from (a, b, K),
+// the next ceil(K2/64) from (a2, b2, K2); each part's last tile is zero-filled past its end.
+template <bool TA, bool TB, bool CAT>
+__device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* __restrict__ b, bf16* __restrict__ c,
+                                        int M, int K, int N, int b_shared,
+                                        const bf16* __restrict__ a2, const bf16* __restrict__ b2, int K2) {
+    unsigned char* base = h9_smem + ((1024 - (int)((unsigned long long)h9_smem & 1023)) & 1023);
+    const int wg = threadIdx.x >> 7;
+    int bm, bn;
+    h9_block_tile(bm, bn);
+    const int m0 = bm * H9_BM, n0 = bn * H9_BN;
+    const long z = blockIdx.z;
+    a += z * (long)M * K;
+    b += b_shared ? 0 : z * (long)K * N;
+    c += z * (long)M * N;
+
+    float acc[2][64];
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int e = 0; e < 64; e++) acc[h][e] = 0.f;
+
+    const int kt1 = (K + H9_BK - 1) / H9_BK;
+    const int ktiles = kt1 + (CAT ? (K2 + H9_BK - 1) / H9_BK : 0);
+    auto load_tile = [&](int st, int kt) {
+        unsigned char* sa = base + st * H9_STAGE;
+        const bool second = CAT && kt >= kt1;
+        const bf16* pa = second ? a2 : a;
+        const bf16* pb = second ? b2 : b;
+        const int kd = second ? K2 : K, k0 = (second ? kt - kt1 : kt) * H9_BK;
+        h9_load<H9_BM, !TA>(sa, pa, M, kd, m0, k0);
+        h9_load<H9_BN, TB>(sa + H9_A_BYTES, pb, N, kd, n0, k0);
+    };
+#pragma unroll
+    for (int s = 0; s < H9_ST - 2; s++) {
+        if (s < ktiles) load_tile(s, s);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < ktiles; kt++) {
+        cp_async_wait<H9_ST - 3>();   // this thread's copies of tile kt have landed...
+        fence_proxy_async();          // ...are visible to the MMA unit...
+        __syncthreads();              // ...and so are everyone's; tile kt - 2's stage is free
+        {
+            const int nk = kt + H9_ST - 2;
+            if (nk < ktiles) load_tile(nk % H9_ST, nk);
+            cp_async_commit();        // always, so the group count stays in step
+        }
+        const unsigned char* sa = base + (kt % H9_ST) * H9_STAGE;
+        const unsigned char* sb = sa + H9_A_BYTES;
+        wgmma_hold<64>(acc[0]);
+        wgmma_hold<64>(acc[1]);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < H9_BK / 16; kk++) {
+            // A: this warpgroup's 64 rows, k 16kk..16kk+15. B: columns 128h.., same k.
+            const u64 da = TA ? h9_desc(sa + wg * 8192 + kk * 2048, 8192, 1024) : h9_desc(sa + wg * 8192 + kk * 32, 16, 1024);
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const u64 db = TB ? h9_desc(sb + h * 16384 + kk * 32, 16, 1024) : h9_desc(sb + h * 16384 + kk * 2048, 8192, 1024);
+                wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc[h], da, db, h9_smem);
+            }
+        }
+        wgmma_commit();
+        wgmma_wait<1>();              // the MMAs of tile kt - 1 are done: its stage may be refilled
+        wgmma_hold<64>(acc[0]);
+        wgmma_hold<64>(acc[1]);
+    }
+    wgmma_wait<0>();
+    wgmma_hold<64>(acc[0]);
+    wgmma_hold<64>(acc[1]);
+    cp_async_wait<0>();               // no copy may still be in flight when the block exits
+
+    // d[4i + 2hh + cc] = D[16w + l/4 + 8hh][8i + 2(l%4) + cc] within the warpgroup's 64 x 128 half.
+    const int t = threadIdx.x & 127, w = t >> 5, l = t & 31;
+    const bool pair = (N & 1) == 0;
+#pragma unroll
+    for (int h = 0; h < 2; h++)
+#pragma unroll
+        for (int hh = 0; hh < 2; hh++) {
+            const int m = m0 + wg * 64 + 16 * w + (l >> 2) + 8 * hh;
+            if (m >= M) continue;
+#pragma unroll
+            for (int i = 0; i < 16; i++) {
+                const int n = n0 + h * 128 + 8 * i + 2 * (l & 3);
+                const long o = (long)m * N + n;
+                const float x0 = acc[h][4 * i + 2 * hh], x1 = acc[h][4 * i + 2 * hh + 1];
+                if (pair && n + 1 < N) {
+                    *reinterpret_cast<u32*>(c + o) = pack_bf16(x0, x1);
+                } else {
+                    if (n < N) c[o] = f2bf(x0);
+                    if (n + 1 < N) c[o + 1] = f2bf(x1);
+                }
+            }
+        }
+}
+
+#define H9GEMM(name, TA, TB)                                                                          \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const bf16* a, const bf16* b, bf16* c,   \
+                                                          int M, int K, int N, int b_shared) {       \
+        h9_body<TA, TB, false>(a, b, c, M, K, N, b_shared, nullptr, nullptr, 0);                     \
+    }
+H9GEMM(h9gemm_nn, false, false)
+H9GEMM(h9gemm_nt, false, true)
+H9GEMM(h9gemm_tn, true, false)
+H9GEMM(h9gemm_tt, true, true)
+
+// C (M, N) = [A | A2] [B ; B2] (one batch): A (M, K), A2 (M, K2); B (K, N), B2 (K2, N) (cat_nn) or
+// B (N, K), B2 (N, K2) (cat_nt). The bf16 LoRA's fused forward and dX (backend/cuda/lora.rs).
+#define H9GEMM_CAT(name, TB)                                                                           \
+    extern "C" __global__ void __launch_bounds__(256, 1) name(const bf16* a, const bf16* b, bf16* c,    \
+                                                          int M, int K, int N, const bf16* a2,        \
+                                                          const bf16* b2, int K2) {                   \
+        h9_body<false, TB, true>(a, b, c, M, K, N, 0, a2, b2, K2);                                    \
+    }
+H9GEMM_CAT(h9gemm_cat_nn, false)
+H9GEMM_CAT(h9gemm_cat_nt, true)

@@ -115,7 +115,7 @@ impl Trainer {
             // keyed by the masters; bf16 gradients summed over micro-batches are summed in f32
             grads.accumulate(work.master_grads(backward(&l)?, accum > 1)?)?;
         }
-        drop(work);
+        drop(work); // the bf16 copy (if any) is not needed for the update: free it first
         let tensors: Vec<Tensor> = self.params.iter().map(|(_, p)| p.clone()).collect();
         let norm = if !loss.is_finite() {
             f64::NAN
@@ -172,6 +172,7 @@ pub fn evaluate(model: &Transformer, data: &dyn Dataset, batch_size: usize, max_
         let batch = Batch::gather(data, &idx)?;
         let dev = model.wte.device();
         let logits = model.forward(&batch.ids.to_device(dev)?, 0, None)?; // (B, T, V)
+        // a bf16 model's loss is taken on f32 logits, as in training (Transformer::loss)
         let f32_logits = if logits.dtype() == DType::BF16 { logits.to_dtype(DType::F32)? } else { logits.clone() };
         let loss = Tensor::cross_entropy(&f32_logits, &batch.targets.to_device(dev)?, IGNORE)?.to_scalar()?;
         let pred = logits.argmax(-1, false)?.to_vec_u32()?; // (B, T)

@@ -8,7 +8,7 @@ use kiln::nn::LoraConfig;
 use kiln::model::GenerateOptions;
 use kiln::report::RunDir;
 use kiln::sample::SamplingParams;
-use kiln::train::{self, RunConfig};
+use kiln::train::{self, Precision, RunConfig};
 use kiln::tensor::Device;
 use std::path::{Path, PathBuf};
 
@@ -73,6 +73,10 @@ enum Command {
         /// Where to train: cpu, cuda, cuda:N or auto.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Override train.dtype (default f32): f32, or bf16 = mixed precision on CUDA (bf16
+        /// weights and activations, f32 master weights, optimizer state and loss).
+        #[arg(long)]
+        dtype: Option<String>,
     },
     /// Mean loss and next-token accuracy of a checkpoint on its held-out data.
     Eval {
@@ -191,9 +195,10 @@ fn main() {
         Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),
-        Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device } => {
+        Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device, dtype } => {
             let lora = (!lora.is_empty()).then(|| LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });
-            device.parse::<Device>().and_then(|d| train(&config, model.as_deref(), lora, out, resume, steps, lr, seed, d))
+            let dtype = dtype.map(|s| s.parse::<Precision>()).transpose();
+            dtype.and_then(|dt| device.parse::<Device>().and_then(|d| train(&config, model.as_deref(), lora, out, resume, steps, lr, seed, dt, d)))
         }
         Command::HfInfo { model, adapter, prompt, logits_out } => hf_info(&model, adapter.as_deref(), prompt.as_deref().zip(logits_out.as_deref())),
         Command::HfExport { checkpoint, out, tokenizer } => hf_export(&checkpoint, &out, tokenizer.as_deref()),
@@ -229,7 +234,7 @@ fn main() {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn train(config: &std::path::Path, model: Option<&Path>, lora: Option<LoraConfig>, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>, device: Device) -> kiln::Result<()> {
+fn train(config: &std::path::Path, model: Option<&Path>, lora: Option<LoraConfig>, out: Option<PathBuf>, resume: Option<PathBuf>, steps: Option<usize>, lr: Option<f64>, seed: Option<u64>, dtype: Option<Precision>, device: Device) -> kiln::Result<()> {
     let text = std::fs::read_to_string(config).map_err(|e| kiln::Error::File { path: config.display().to_string(), detail: format!("cannot read: {e}") })?;
     let mut cfg = match model {
         Some(dir) => RunConfig::from_json_for_hf(&text, &config.display().to_string(), dir, lora)?,
@@ -243,6 +248,9 @@ fn train(config: &std::path::Path, model: Option<&Path>, lora: Option<LoraConfig
     }
     if let Some(s) = seed {
         cfg.train.seed = s;
+    }
+    if let Some(d) = dtype {
+        cfg.train.dtype = d;
     }
     let out = match (out, &resume) {
         (Some(o), _) => o,

@@ -52,3 +52,34 @@ fn bad_input_gives_one_line_and_nonzero_exit() {
     assert!(!ok && stderr.contains("nothing-here"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn dtype_bf16_on_cpu_and_unknown_dtypes_are_refused_and_write_nothing() {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-dtype-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = r#""model": {"arch": "gpt2", "vocab_size": 64, "d_model": 16, "n_layers": 1, "n_heads": 2, "max_seq_len": 16}, "data": {"kind": "text", "path": null, "tokenizer": "char", "seq_len": 16}"#;
+    let cfg = dir.join("run.json");
+    std::fs::write(&cfg, format!(r#"{{{model}, "train": {{"steps": 2, "batch_size": 2}}}}"#)).unwrap();
+    let in_config = dir.join("bf16.json");
+    std::fs::write(&in_config, format!(r#"{{{model}, "train": {{"steps": 2, "batch_size": 2, "dtype": "bf16"}}}}"#)).unwrap();
+    let out = dir.join("out");
+    let one_line = |stderr: &str| stderr.starts_with("error:") && stderr.trim().lines().count() == 1;
+    // --dtype bf16 on the CPU (the default device, and named), and train.dtype bf16 in the config
+    for args in [vec!["--config", cfg.to_str().unwrap(), "--dtype", "bf16"], vec!["--config", cfg.to_str().unwrap(), "--dtype", "bf16", "--device", "cpu"], vec!["--config", in_config.to_str().unwrap()]] {
+        let (ok, _, stderr) = kiln(&[&["train", "--out", out.to_str().unwrap()], &args[..]].concat());
+        assert!(!ok && one_line(&stderr) && stderr.contains("bf16 needs --device cuda") && stderr.contains("CPU backend computes in f32/f64"), "{args:?}: {stderr}");
+        assert!(!out.exists(), "{args:?}: a refused run must write nothing");
+    }
+    // an unknown --dtype, and an unknown train.dtype in the config
+    let (ok, _, stderr) = kiln(&["train", "--config", cfg.to_str().unwrap(), "--dtype", "fp16", "--out", out.to_str().unwrap()]);
+    assert!(!ok && one_line(&stderr) && stderr.contains("unknown dtype `fp16` (expected f32 or bf16)"), "{stderr}");
+    std::fs::write(&in_config, format!(r#"{{{model}, "train": {{"dtype": "f16"}}}}"#)).unwrap();
+    let (ok, _, stderr) = kiln(&["train", "--config", in_config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!ok && one_line(&stderr) && stderr.contains("f16") && stderr.contains("bf16"), "{stderr}");
+    assert!(!out.exists(), "a refused run must write nothing");
+    // --dtype f32 is the default and trains on the CPU
+    let (ok, stdout, stderr) = kiln(&["train", "--config", cfg.to_str().unwrap(), "--dtype", "f32", "--out", out.to_str().unwrap()]);
+    assert!(ok && stdout.contains("step 2"), "{stdout}\n{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

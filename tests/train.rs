@@ -160,3 +160,31 @@ fn two_micro_batches_of_4_equal_one_batch_of_8() {
     }
     assert_close(&p_acc, &p_big, 2e-5, 1e-4, "parameters after 3 steps");
 }
+
+/// `dtype`: f32 configs serialize as before (no field: unchanged config.json and state.json),
+/// bf16 round-trips, a run may resume in either dtype, and bf16 on the CPU is refused up front
+/// (by the trainer and by run_training_on, before anything is written).
+#[test]
+fn dtype_f32_is_unchanged_on_disk_and_bf16_is_refused_on_the_cpu() {
+    let f32_json = serde_json::to_value(TrainConfig::default()).unwrap();
+    assert!(f32_json.get("dtype").is_none(), "an f32 config writes no dtype field: {f32_json}");
+    let bf16 = TrainConfig { dtype: Precision::Bf16, ..TrainConfig::default() };
+    let text = serde_json::to_string(&bf16).unwrap();
+    assert!(text.contains(r#""dtype":"bf16""#), "{text}");
+    assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap(), bf16);
+    assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
+    assert!("f16".parse::<Precision>().unwrap_err().to_string().contains("unknown dtype `f16`"));
+
+    let run = mod_add_run(7, 2);
+    let bf16_run = RunConfig { train: bf16.clone(), ..run.clone() };
+    checkpoint::check_resumable(&run, &RunConfig { train: TrainConfig { dtype: Precision::Bf16, ..run.train.clone() }, ..run.clone() }).expect("dtype may change on resume");
+
+    let data = ModAdd::new(7, 0.9, 0, Split::Train).unwrap();
+    let model = Transformer::new(Config::tiny(Arch::Gpt2, 9)).unwrap();
+    let err = Trainer::new(model, bf16, data.len()).unwrap_err().to_string();
+    assert!(err.contains("bf16 needs --device cuda") && err.contains("CPU backend computes in f32/f64"), "{err}");
+    let dir = out_dir("bf16-on-cpu");
+    let err = run_training_on(&bf16_run, &dir, None, kiln::tensor::Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("bf16 needs --device cuda"), "{err}");
+    assert!(!dir.exists(), "a refused run writes nothing");
+}

@@ -131,8 +131,12 @@ impl Transformer {
     }
 
     /// Mean next-token cross-entropy of ids (B, T) against targets (B, T); `ignore` masks positions.
+    /// A bf16 model's logits (B, T, V) are cast to f32 first: the loss is an f32 mean, not one
+    /// rounded to bf16, and its gradient flows back through the cast as bf16.
     pub fn loss(&self, ids: &Tensor, targets: &Tensor, ignore: u32) -> Result<Tensor> {
-        Tensor::cross_entropy(&self.forward(ids, 0, None)?, targets, ignore)
+        let logits = self.forward(ids, 0, None)?;
+        let logits = if logits.dtype() == DType::BF16 { logits.to_dtype(DType::F32)? } else { logits };
+        Tensor::cross_entropy(&logits, targets, ignore)
     }
 
     /// Move every parameter to `device` in place (names and identities are kept).

@@ -167,9 +167,11 @@ pub fn restore_trainer(dir: &Path, state: &TrainState, model: Transformer, cfg: 
 
 /// Refuse to resume a run under a different model, data, or trajectory-changing train setting,
 /// naming the first differing field. Fields that do not change the numbers (steps, logging,
-/// eval and checkpoint cadence, progress, the NaN test hook) may change.
+/// eval and checkpoint cadence, progress, the NaN test hook) may change, and so may `dtype`.
 pub fn check_resumable(saved: &RunConfig, now: &RunConfig) -> Result<()> {
-    const FREE: &[&str] = &["steps", "log_every", "eval_every", "eval_batches", "checkpoint_every", "save_final", "keep_checkpoints", "max_bad_steps_in_a_row", "progress", "inject_nan_at_steps"];
+    // `dtype`, like the device, is how the steps are computed: a checkpoint holds f32 masters and
+    // f32 moments either way, so a bf16 run may continue in f32 and the other way round.
+    const FREE: &[&str] = &["steps", "log_every", "eval_every", "eval_batches", "checkpoint_every", "save_final", "keep_checkpoints", "max_bad_steps_in_a_row", "progress", "inject_nan_at_steps", "dtype"];
     let to_value = |c: &RunConfig| {
         let mut v = serde_json::to_value(c).map_err(|e| Error::Msg(format!("resume: {e}")))?;
         if let Some(train) = v.get_mut("train").and_then(|t| t.as_object_mut()) {

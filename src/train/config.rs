@@ -3,6 +3,7 @@
 //! one of these; flags override single fields. A checkpoint's state.json embeds the RunConfig,
 //! so `kiln eval` and `--resume` need nothing else.
 
+use super::precision::Precision;
 use super::data::{read_text, Dataset, TextDataset};
 use super::tasks::{ModAdd, SeqDataset, SeqTask, Split};
 use super::tokenizer::Tokenizer;
@@ -66,6 +67,11 @@ pub struct TrainConfig {
     /// PEFT adapter is saved (OUT/adapter) when the model has LoRA. null: random init.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Precision of the forward and backward passes: "f32", or "bf16" (CUDA only: bf16 weights
+    /// and activations, f32 master weights, optimizer state and loss; see train/precision.rs).
+    /// Written out only when not f32, so an f32 run's config.json and state.json are unchanged.
+    #[serde(skip_serializing_if = "Precision::is_f32")]
+    pub dtype: Precision,
 }
 
 impl Default for TrainConfig {
@@ -92,6 +98,7 @@ impl Default for TrainConfig {
             progress: true,
             inject_nan_at_steps: Vec::new(),
             init_from: None,
+            dtype: Precision::F32,
         }
     }
 }

@@ -9,6 +9,7 @@
 //!   tasks.rs       modular addition, copy, reverse, sort
 //!   config.rs      RunConfig { model, data, train } as JSON (what `kiln train --config` reads)
 //!   trainer.rs     Trainer::step, evaluate
+//!   precision.rs   --dtype f32 | bf16: bf16 working copies of f32 master weights
 //!   checkpoint.rs  step-NNNNNN/ {model,optimizer}.safetensors + state.json; strict loading
 //!   run.rs         run_training (the `kiln train` body), run_eval, load_checkpoint
 //!
@@ -24,6 +25,7 @@
 pub mod checkpoint;
 mod config;
 mod data;
+mod precision;
 mod run;
 mod tasks;
 mod tokenizer;
@@ -31,6 +33,7 @@ mod trainer;
 
 pub use config::{parse_json, Data, DataSpec, RunConfig, TextTokenizer, TrainConfig};
 pub use data::{epoch_permutation, read_text, Batch, Cursor, Dataset, Example, Sampler, TextDataset, IGNORE};
+pub use precision::Precision;
 pub use run::{load_checkpoint, run_eval, run_training, run_training_on, RunSummary};
 pub use tasks::{ModAdd, SeqDataset, SeqTask, Split};
 pub use tokenizer::Tokenizer;

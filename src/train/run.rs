@@ -81,8 +81,10 @@ pub fn run_training(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>) -> R
 }
 
 /// `run_training` with the model, its gradients and the optimizer state on `device`.
+/// `cfg.train.dtype` bf16 needs a CUDA device (refused before anything is read or written).
 pub fn run_training_on(cfg: &RunConfig, out_dir: &Path, resume: Option<&Path>, device: crate::tensor::Device) -> Result<RunSummary> {
     cfg.validate()?;
+    cfg.train.dtype.check_device(device)?;
     let resumed = match resume {
         Some(p) => {
             let dir = resolve_checkpoint(p, STATE_FILE)?;

@@ -7,15 +7,19 @@
 //! consumed, so the stream stays where an uninterrupted run would have it), is counted, and
 //! after `max_bad_steps_in_a_row` in a row stops training with an error.
 //!
+//! With `dtype` bf16 the model holds f32 master weights and each step's forward and backward run
+//! on a bf16 copy of them (precision.rs); AdamW updates the masters.
+//!
 //! Everything a step depends on is (parameters, AdamW m/v/step, step, data cursor, config), and
 //! every one of them is saved in a checkpoint (checkpoint.rs): resuming repeats bit for bit.
 
 use super::config::TrainConfig;
 use super::data::{Batch, Cursor, Dataset, Sampler, IGNORE};
+use super::precision::Working;
 use crate::model::Transformer;
 use crate::nn::NamedParams;
 use crate::optim::{clip_grad_norm, grad_norm, AdamW};
-use crate::tensor::Tensor;
+use crate::tensor::{DType, Tensor};
 use crate::{backward, no_grad, Error, Grads, Result};
 
 /// What one step did.
@@ -57,6 +61,7 @@ impl Trainer {
     /// A trainer whose data stream stands at `cursor` (resume sets the rest of the state).
     pub fn at(model: Transformer, cfg: TrainConfig, n_train: usize, cursor: Cursor) -> Result<Trainer> {
         cfg.validate()?;
+        cfg.dtype.check_device(model.device())?;
         let mut opt = AdamW::new(cfg.weight_decay);
         (opt.beta1, opt.beta2, opt.eps) = (cfg.beta1, cfg.beta2, cfg.eps);
         let params = model.trainable_params();
@@ -89,12 +94,15 @@ impl Trainer {
         let inject = self.cfg.inject_nan_at_steps.contains(&(self.step + 1));
         let mut grads = Grads::default();
         let (mut loss, mut tokens) = (0.0, 0);
+        // f32: the model itself; bf16: this step's bf16 copy of the f32 masters (precision.rs)
+        let work = Working::new(&self.model, &self.params, self.cfg.dtype)?;
+        let model = work.model(&self.model);
         for chunk in indices.chunks(b) {
             let batch = Batch::gather(data, chunk)?;
             tokens += batch.ids.elem_count();
-            let dev = self.model.wte.device();
-            // ids, targets: (B, T) -> scalar
-            let mut l = self.model.loss(&batch.ids.to_device(dev)?, &batch.targets.to_device(dev)?, IGNORE)?;
+            let dev = model.wte.device();
+            // ids, targets: (B, T) -> f32 scalar (bf16 logits are cast to f32 first)
+            let mut l = model.loss(&batch.ids.to_device(dev)?, &batch.targets.to_device(dev)?, IGNORE)?;
             if inject {
                 l = l.scale(f64::NAN)?;
             }
@@ -104,8 +112,10 @@ impl Trainer {
                 continue; // the step is lost; skip the backward passes, keep consuming data
             }
             let l = if accum > 1 { l.scale(1.0 / accum as f64)? } else { l };
-            grads.accumulate(backward(&l)?)?;
+            // keyed by the masters; bf16 gradients summed over micro-batches are summed in f32
+            grads.accumulate(work.master_grads(backward(&l)?, accum > 1)?)?;
         }
+        drop(work); // the bf16 copy (if any) is not needed for the update: free it first
         let tensors: Vec<Tensor> = self.params.iter().map(|(_, p)| p.clone()).collect();
         let norm = if !loss.is_finite() {
             f64::NAN
@@ -162,7 +172,9 @@ pub fn evaluate(model: &Transformer, data: &dyn Dataset, batch_size: usize, max_
         let batch = Batch::gather(data, &idx)?;
         let dev = model.wte.device();
         let logits = model.forward(&batch.ids.to_device(dev)?, 0, None)?; // (B, T, V)
-        let loss = Tensor::cross_entropy(&logits, &batch.targets.to_device(dev)?, IGNORE)?.to_scalar()?;
+        // a bf16 model's loss is taken on f32 logits, as in training (Transformer::loss)
+        let f32_logits = if logits.dtype() == DType::BF16 { logits.to_dtype(DType::F32)? } else { logits.clone() };
+        let loss = Tensor::cross_entropy(&f32_logits, &batch.targets.to_device(dev)?, IGNORE)?.to_scalar()?;
         let pred = logits.argmax(-1, false)?.to_vec_u32()?; // (B, T)
         let targets = batch.targets.to_vec_u32()?;
         correct += pred.iter().zip(&targets).filter(|(p, y)| **y != IGNORE && p == y).count();

@@ -21,6 +21,7 @@ mod rope;
 mod sampling;
 mod softmax_xent;
 mod train;
+mod train_bf16;
 
 pub use kiln::backend::{self, Storage};
 pub use kiln::tensor::{DType, Device, Shape, Tensor};

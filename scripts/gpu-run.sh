@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine, from the repository root, staged by scripts/gpu-check.sh in .gpu/.
 # Every stage has its own time limit so a hang still leaves the other results under $OUT.
-# Usage: bash .gpu/run.sh [test-filter]   (env: TESTS_S, WGMMA_S, BENCH_S, BENCH_ONLY)
+# Usage: bash .gpu/run.sh [test-filter]   (env: TESTS_S, WGMMA_S, BENCH_S, BENCH_ONLY, TTT_S)
 set -uo pipefail
 OUT=${OUT:-/tmp/kiln-gpu}
 mkdir -p "$OUT"
@@ -40,6 +40,24 @@ echo "bench exit code: $?"
 echo "== PyTorch on the same GPU =="
 timeout 90 python3 .gpu/torch_gpu_baselines.py "$device" >"$OUT/torch.jsonl" 2>"$OUT/torch.err"
 echo "torch exit code: $?"
+
+echo "== ttt-arc on the GPU with an HF model directory (issue 10) =="
+# tests/fixtures/hf_llama (a tiny Llama, random weights: plumbing and timing, not accuracy) on the
+# two tasks of tests/fixtures/arc_tasks_small.json, --scale small: per-task LoRA TTT + augmented
+# voting, end to end on the device; one bench row per task (the log's per-task time) in ttt_arc.jsonl.
+t0=$(date +%s.%N)
+timeout "${TTT_S:-120}" .gpu/kiln ttt-arc run --tasks tests/fixtures/arc_tasks_small.json --model tests/fixtures/hf_llama \
+  --scale small --device cuda --out "$OUT/ttt-arc" >"$OUT/ttt-arc.log" 2>&1
+echo "ttt-arc exit code: $? ($(python3 -c "import time; print(round(time.time() - $t0, 1))") s wall, model load included)"
+python3 - "$device" "$OUT/ttt-arc.log" >"$OUT/ttt_arc.jsonl" <<'PY'
+import json, re, sys
+device, log = sys.argv[1], open(sys.argv[2]).read()
+for m in re.finditer(r"ttt-arc task (\S+): (.*?), ([0-9.]+)s, ([0-9.]+) train tokens/s", log):
+    print(json.dumps({"device": device, "op": "ttt_arc_task", "variant": "hf_llama fixture, scale small, " + m.group(2),
+                      "shape": m.group(1), "median_ms": 1000 * float(m.group(3)), "gbps": None, "tflops": None,
+                      "baseline": None, "ratio": None, "train_tokens_per_s": float(m.group(4))}))
+PY
+cat "$OUT/ttt_arc.jsonl"
 
 echo; echo "== failures =="
 grep -E '^test .* FAILED$|panicked at|^---- ' "$OUT/tests.log" | head -40

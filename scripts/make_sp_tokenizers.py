@@ -5,8 +5,9 @@ downloaded) for the ttt-arc text codec tests (tests/ttt_arc_hf.rs):
   tests/fixtures/sp_llama2/     Llama-2's layout: normalizer Prepend("▁") + Replace(" " -> "▁"),
                                 no pre-tokenizer, BPE with byte fallback, decoder Replace /
                                 ByteFallback / Fuse / Strip(one leading space)
-  tests/fixtures/sp_metaspace/  the newer layout: a Metaspace pre-tokenizer and decoder
-                                (prepend_scheme "always": every encoded text gets a leading "▁")
+  tests/fixtures/sp_metaspace/  the newer layout (transformers' non-legacy Llama conversion): a
+                                Metaspace pre-tokenizer (prepend_scheme "first": a text encoded
+                                on its own gets a leading "▁"), decoder ByteFallback + Metaspace
 
 Both: <unk> 0, <s> 1, </s> 2, the 256 byte tokens <0x00>..<0xFF> (newline is <0x0A>), "▁",
 the digits as single pieces (SentencePiece's split_digits), and merges that build "input",
@@ -44,8 +45,8 @@ def tokenizer(metaspace):
         "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}},
     }
     if metaspace:
-        meta = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": False}
-        normalizer, pre, decoder = None, meta, dict(meta)
+        meta = {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": False}
+        normalizer, pre, decoder = None, meta, {"type": "Sequence", "decoders": [{"type": "ByteFallback"}, dict(meta)]}
     else:
         normalizer = {"type": "Sequence", "normalizers": [{"type": "Prepend", "prepend": "▁"}, {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]}
         pre = None

@@ -394,3 +394,37 @@ fn diagnose_base_model() {
         }
     }
 }
+
+/// Timing (not run by default): stage-3 decoding of `KILN_ARC_TASKS` (default 8) held-out small-
+/// scale tasks with their trained adapters, one view at a time per task (`infer::predict`) vs
+/// all tasks' views in one multi-adapter batch (`infer::predict_batched`); prints both times.
+#[test]
+#[ignore]
+fn time_batched_vs_per_task_decode() {
+    use std::time::Instant;
+    let dir = std::env::var("KILN_ARC_MODEL").unwrap_or_else(|_| "runs/final/base-model".into());
+    let n: usize = std::env::var("KILN_ARC_TASKS").map_or(8, |v| v.parse().unwrap());
+    let base = arc::load_model(std::path::Path::new(&dir)).unwrap();
+    let cfg = Config::small();
+    let tasks: Vec<_> = arc::held_out_tasks(&cfg).unwrap().into_iter().step_by(40 / n).take(n).collect();
+    let models: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            let set = ttt_set(&GridCodec, &t.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed).unwrap();
+            train_adapter(&base, &GridCodec, &set, &cfg.ttt, cfg.seed).unwrap().0
+        })
+        .collect();
+    let views: Vec<_> = tasks.iter().map(|t| infer::views(t.train.len(), true, cfg.infer_colour_perms, cfg.seed)).collect();
+    for round in 0..2 {
+        let start = Instant::now();
+        let alone: Vec<_> = tasks.iter().zip(&views).zip(&models).map(|((t, v), m)| infer::predict(m, &GridCodec, &t.train, &t.test[0].input, v).unwrap()).collect();
+        let t_alone = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let stacked = base.with_adapters(&models.iter().collect::<Vec<_>>()).unwrap();
+        let queries: Vec<_> = tasks.iter().zip(&views).enumerate().map(|(i, (t, v))| infer::Query { demos: &t.train, query: &t.test[0].input, views: v, adapter: i as u32 }).collect();
+        let batched = infer::predict_batched(&stacked, &GridCodec, &queries).unwrap();
+        let t_batched = start.elapsed().as_secs_f64();
+        let tokens: usize = alone.iter().map(|a| a.1).sum();
+        println!("round {round}: {n} tasks x {} views, {tokens} tokens: per task {t_alone:.3}s, batched {t_batched:.3}s ({:.2}x), same answers: {}", views[0].len(), t_alone / t_batched, alone == batched);
+    }
+}

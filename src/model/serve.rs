@@ -136,17 +136,19 @@ impl Transformer {
         }
         let mut step = 0;
         while !live.is_empty() {
+            // one sampler call for every live row (row r: RNG row id r, its own settings)
+            let rs: Vec<u32> = live.iter().map(|(r, _)| *r as u32).collect();
+            let ps: Vec<_> = rs.iter().map(|&r| *params(r as usize)).collect();
+            let toks = sample(&logits, v, &ps, opts.seed, &rs, step as u32)?;
             let mut next: Vec<(usize, Vec<KvCache>)> = Vec::new();
             let mut next_logits_rows = Vec::new();
-            for (i, (r, caches)) in live.into_iter().enumerate() {
-                let row = &logits[i * v..(i + 1) * v];
+            for (i, ((r, caches), tok)) in live.into_iter().zip(toks).enumerate() {
                 let budget = reqs[r].max_new_tokens.min(opts.max_new_tokens);
                 if budget == 0 {
                     continue;
                 }
-                let tok = sample(row, v, std::slice::from_ref(params(r)), opts.seed, &[r as u32], step as u32)?[0];
                 let g = &mut out[r];
-                g.logprob += log_softmax_at(row, tok as usize);
+                g.logprob += log_softmax_at(&logits[i * v..(i + 1) * v], tok as usize);
                 g.new_ids.push(tok);
                 if opts.stop_tokens.contains(&tok) {
                     g.finish = "stop";

@@ -152,9 +152,10 @@ impl Linear {
         if self.merged {
             return Err(Error::Msg("stack_adapters: the base layer has a merged adapter; unmerge it first".into()));
         }
-        let Some(r) = adapters.iter().flatten().map(|l| l.a.dims()[1]).next() else { return Ok(out) };
+        // rank and dtype of the first adapter; zero adapters are made to match it
+        let Some((r, dt)) = adapters.iter().flatten().map(|l| (l.a.dims()[1], l.a.dtype())).next() else { return Ok(out) };
         let _ng = no_grad();
-        let (k, m, dev, dt) = (self.d_in(), self.d_out(), self.weight.device(), self.weight.dtype());
+        let (k, m, dev) = (self.d_in(), self.d_out(), self.weight.device());
         let (mut a_parts, mut b_parts, mut scales) = (Vec::new(), Vec::new(), Vec::new());
         for l in adapters {
             match l {

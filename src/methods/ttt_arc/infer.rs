@@ -40,6 +40,10 @@ pub fn views(n_demos: usize, augment: bool, colour_perms: usize, seed: u64) -> V
     out
 }
 
+/// Per view (its vote group, its answer in the original frame or None), and the number of ids
+/// generated.
+pub type Predicted = (Vec<(usize, Option<Grid>)>, usize);
+
 /// A view's prompt and decoding budget (at most the context left after the prompt), or None
 /// when the prompt does not fit the context.
 fn view_prompt(codec: &dyn Codec, demos: &[Pair], query: &Grid, v: &View, ctx: usize) -> Result<Option<(Vec<u32>, usize)>> {
@@ -61,7 +65,7 @@ fn answer(codec: &dyn Codec, v: &View, g: &Generated) -> Option<Grid> {
 /// Decode every view; returns (group, answer in the original frame or None) per view and the
 /// number of tokens generated. A view whose prompt does not fit the context gives None. Each
 /// view's budget is `Codec::answer_budget` of its (transformed) demos and query.
-pub fn predict(model: &Transformer, codec: &dyn Codec, demos: &[Pair], query: &Grid, views: &[View]) -> Result<(Vec<(usize, Option<Grid>)>, usize)> {
+pub fn predict(model: &Transformer, codec: &dyn Codec, demos: &[Pair], query: &Grid, views: &[View]) -> Result<Predicted> {
     let ctx = model.cfg.max_seq_len;
     let mut out = Vec::with_capacity(views.len());
     let mut generated = 0;
@@ -90,7 +94,7 @@ pub struct Query<'a> {
 /// every query is one row of a single ragged batch (Transformer::generate_ragged; a model with
 /// stacked adapters, `Transformer::with_adapters`, serves each row its query's adapter). Returns
 /// per query what `predict` returns for it.
-pub fn predict_batched(model: &Transformer, codec: &dyn Codec, queries: &[Query]) -> Result<Vec<(Vec<(usize, Option<Grid>)>, usize)>> {
+pub fn predict_batched(model: &Transformer, codec: &dyn Codec, queries: &[Query]) -> Result<Vec<Predicted>> {
     let ctx = model.cfg.max_seq_len;
     // per query and view: the index of its request, or None when the prompt does not fit
     let mut reqs = Vec::new();

@@ -17,6 +17,7 @@ mod matmul;
 mod norm;
 mod reduce;
 mod rope;
+mod serve;
 mod sampling;
 mod softmax_xent;
 mod train;

@@ -72,14 +72,14 @@ fn stacked_adapters_decode_like_each_model_alone() {
         let got = stacked.generate_ragged(&reqs, &opts).unwrap();
         for (r, g) in reqs.iter().zip(&got) {
             let o = GenerateOptions { max_new_tokens: r.max_new_tokens, ..opts.clone() };
-            let want = ms[r.adapter as usize].generate(&[r.prompt.clone()], &o).unwrap().remove(0);
+            let want = ms[r.adapter as usize].generate(std::slice::from_ref(&r.prompt), &o).unwrap().remove(0);
             assert_eq!((&g.new_ids, g.finish), (&want.new_ids, want.finish), "{arch:?} prompt {:?}", r.prompt);
             assert!((g.logprob - want.logprob).abs() < 1e-3, "{} vs {}", g.logprob, want.logprob);
         }
         // a row that reaches the end of the context stops there, as in generate
         let long = Request { prompt: vec![3; 62], max_new_tokens: 10, adapter: 1 };
         let g = stacked.generate_ragged(&[long.clone(), reqs[0].clone()], &opts).unwrap();
-        let want = ms[1].generate(&[long.prompt.clone()], &GenerateOptions { max_new_tokens: 10, ..opts.clone() }).unwrap().remove(0);
+        let want = ms[1].generate(std::slice::from_ref(&long.prompt), &GenerateOptions { max_new_tokens: 10, ..opts.clone() }).unwrap().remove(0);
         assert_eq!((&g[0].new_ids, g[0].finish), (&want.new_ids, want.finish));
         assert_eq!(g[1].new_ids, got[0].new_ids, "a row's tokens do not depend on its batch");
         // stacked adapters without per-row adapter ids: a clear error, not a silent base model

@@ -1,14 +1,19 @@
 //! ttt-arc: augmentations are exact inverses, colour permutations fix 0, grids round-trip
 //! through tokens, the loss mask covers outputs only, voting picks the right top 2, the three
 //! ARC JSON forms parse (bad ones give named errors), leave-one-out counts, and the tiny pipeline
-//! writes an ARC Prize submission and report.json with the required keys.
+//! writes an ARC Prize submission and report.json with the required keys; batched multi-adapter
+//! serving gives the per-task answers, and decoding budgets follow the task (an answer larger
+//! than a fixed budget decodes completely).
+
+mod common;
 
 use kiln::methods::ttt_arc::augment::{order_perm, ColourPerm, Dihedral, Transform, DIHEDRAL};
-use kiln::methods::ttt_arc::codec::GridCodec;
+use kiln::methods::ttt_arc::codec::{answer_shape, Codec, GridCodec};
 use kiln::methods::ttt_arc::data::{load_tasks, Pair};
 use kiln::methods::ttt_arc::families::{generate, Draws, FAMILIES};
 use kiln::methods::ttt_arc::grid::Grid;
-use kiln::methods::ttt_arc::tokens::{decode_grid, encode_grid, example, sequence, END, NEWLINE, OUT, PAD};
+use kiln::methods::ttt_arc::infer;
+use kiln::methods::ttt_arc::tokens::{decode_grid, encode_grid, example, sequence, END, NEWLINE, OUT, PAD, VOCAB};
 use kiln::methods::ttt_arc::ttt::{leave_one_out, train_adapter, ttt_set};
 use kiln::methods::ttt_arc::vote::vote;
 use kiln::methods::ttt_arc::{self as arc, Ablations, Config};
@@ -292,6 +297,84 @@ fn ttt_adapter_loss_falls_and_seen_accuracy_covers_each_family() {
     assert!(small.held_out.iter().all(|h| !small.train_families().contains(&h.as_str())));
 }
 
+#[test]
+fn batched_serving_gives_the_per_task_answers() {
+    let mut cfg = Config::tiny();
+    (cfg.stage1_steps, cfg.eval_tasks_per_family, cfg.ttt.epochs, cfg.ttt.lr) = (400, 2, 4, 1e-2);
+    let base = arc::finetune(&cfg, &cfg.train_families()).unwrap();
+    let tasks = arc::held_out_tasks(&cfg).unwrap();
+    assert_eq!(tasks.len(), 4);
+    let ab = Ablations { ttt: true, augment: true };
+    cfg.serve_batch = 0;
+    let alone = arc::solve_all(&base, &GridCodec, &tasks, &cfg, ab).unwrap();
+    cfg.serve_batch = 3; // groups of 3 and 1
+    let batched = arc::solve_all(&base, &GridCodec, &tasks, &cfg, ab).unwrap();
+    for (a, b) in alone.iter().zip(&batched) {
+        assert_eq!(a.id, b.id);
+        assert_eq!((&a.ft, &a.ft_ttt, &a.ft_ttt_aug), (&b.ft, &b.ft_ttt, &b.ft_ttt_aug), "task {}", a.id);
+        assert_eq!((a.ttt_tasks, a.ttt.steps, a.ttt.loss_last), (b.ttt_tasks, b.ttt.steps, b.ttt.loss_last));
+    }
+    // view by view: the same greedy answers and token counts, each task under its own adapter
+    let models: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            let set = ttt_set(&GridCodec, &t.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed).unwrap();
+            train_adapter(&base, &GridCodec, &set, &cfg.ttt, cfg.seed).unwrap().0
+        })
+        .collect();
+    let stacked = base.with_adapters(&models.iter().collect::<Vec<_>>()).unwrap();
+    let views: Vec<_> = tasks.iter().map(|t| infer::views(t.train.len(), true, 1, cfg.seed)).collect();
+    let queries: Vec<_> = tasks.iter().zip(&views).enumerate().map(|(i, (t, v))| infer::Query { demos: &t.train, query: &t.test[0].input, views: v, adapter: i as u32 }).collect();
+    let got = infer::predict_batched(&stacked, &GridCodec, &queries).unwrap();
+    let (mut tokens, mut decodable, mut moved) = (0, 0, false);
+    for ((t, v), (m, g)) in tasks.iter().zip(&views).zip(models.iter().zip(&got)) {
+        let want = infer::predict(m, &GridCodec, &t.train, &t.test[0].input, v).unwrap();
+        assert_eq!(g, &want, "task {}", t.id);
+        tokens += want.1;
+        decodable += want.0.iter().filter(|c| c.1.is_some()).count();
+        moved |= infer::predict(&base, &GridCodec, &t.train, &t.test[0].input, v).unwrap() != want;
+    }
+    assert!(tokens > 4 * 16 && decodable > 0, "the comparison saw almost nothing ({tokens} tokens, {decodable} grids)");
+    assert!(moved, "the adapters changed no answer: the comparison cannot tell adapters apart");
+}
+
+/// Scale a grid by 2 (each cell a 2x2 block).
+fn up2(g: &Grid) -> Grid {
+    Grid::new(2 * g.h, 2 * g.w, (0..4 * g.h * g.w).map(|i| g.cells[(i / (2 * g.w)) / 2 * g.w + (i % (2 * g.w)) / 2]).collect()).unwrap()
+}
+
+#[test]
+fn answer_budget_follows_the_task_so_large_answers_decode_completely() {
+    // demos scale 3x3 -> 6x6; the 5x5 query's answer is 10x10: 110 ids + END, beyond the
+    // fixed budget of 64 ids the small scale used to decode with
+    let mut d = Draws::new(9, 0);
+    let demos: Vec<Pair> = (0..2).map(|_| random_grid(&mut d, 3, 3)).map(|i| Pair { output: up2(&i), input: i }).collect();
+    let query = random_grid(&mut d, 5, 5);
+    let answer = up2(&query);
+    assert_eq!(answer_shape(&demos, &query), (10, 10));
+    assert_eq!(answer_shape(&demos[..1], &random_grid(&mut d, 2, 7)), (6, 14), "per side: largest output, scaled query");
+    assert_eq!(answer_shape(&[], &query), (5, 5));
+    let budget = GridCodec.answer_budget(&demos, &query);
+    let prompt = GridCodec.prompt(&demos, &query).unwrap();
+    let plain = infer::views(2, false, 0, 0);
+    for (want, cut) in [(answer.clone(), false), (Grid::filled(12, 12, 3).unwrap(), true)] {
+        let (seq, _) = GridCodec.sequence(&demos, &Pair { input: query.clone(), output: want.clone() }).unwrap();
+        let script = &seq[prompt.len()..];
+        assert_eq!(budget < script.len(), cut, "budget {budget}, answer {} ids", script.len());
+        let m = common::scripted_model(VOCAB, prompt.len(), script);
+        let (cands, n) = infer::predict(&m, &GridCodec, &demos, &query, &plain).unwrap();
+        let batched = infer::predict_batched(&m, &GridCodec, &[infer::Query { demos: &demos, query: &query, views: &plain, adapter: 0 }]).unwrap();
+        assert_eq!(batched, vec![(cands.clone(), n)]);
+        if cut {
+            // larger than anything the demonstrations suggest: stopped at the budget, no grid
+            assert_eq!((cands, n), (vec![(0, None)], budget));
+        } else {
+            assert!(script.len() > 64);
+            assert_eq!((cands, n), (vec![(0, Some(want))], script.len()));
+        }
+    }
+}
+
 /// Diagnostic (not run by default): what the saved small base model generates.
 #[test]
 #[ignore]
@@ -304,10 +387,44 @@ fn diagnose_base_model() {
         for s in 0..3 {
             let t = generate(f, (1 << 40) + s, cfg.n_demos, cfg.min_side, cfg.max_side).unwrap();
             let p = prompt(&t.train, &t.test[0].input);
-            let opts = kiln::model::GenerateOptions { max_new_tokens: cfg.max_answer_tokens, params: vec![kiln::sample::SamplingParams::greedy()], stop_tokens: vec![END], seed: 0 };
+            let opts = kiln::model::GenerateOptions { max_new_tokens: GridCodec.answer_budget(&t.train, &t.test[0].input), params: vec![kiln::sample::SamplingParams::greedy()], stop_tokens: vec![END], seed: 0 };
             let gen = m.generate(&[p.clone()], &opts).unwrap().remove(0);
             let want = encode_grid(t.test[0].output.as_ref().unwrap());
             println!("{f} {s}: prompt {} finish {} got {:?} want {:?}", p.len(), gen.finish, gen.new_ids, want);
         }
+    }
+}
+
+/// Timing (not run by default): stage-3 decoding of `KILN_ARC_TASKS` (default 8) held-out small-
+/// scale tasks with their trained adapters, one view at a time per task (`infer::predict`) vs
+/// all tasks' views in one multi-adapter batch (`infer::predict_batched`); prints both times.
+#[test]
+#[ignore]
+fn time_batched_vs_per_task_decode() {
+    use std::time::Instant;
+    let dir = std::env::var("KILN_ARC_MODEL").unwrap_or_else(|_| "runs/final/base-model".into());
+    let n: usize = std::env::var("KILN_ARC_TASKS").map_or(8, |v| v.parse().unwrap());
+    let base = arc::load_model(std::path::Path::new(&dir)).unwrap();
+    let cfg = Config::small();
+    let tasks: Vec<_> = arc::held_out_tasks(&cfg).unwrap().into_iter().step_by(40 / n).take(n).collect();
+    let models: Vec<_> = tasks
+        .iter()
+        .map(|t| {
+            let set = ttt_set(&GridCodec, &t.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed).unwrap();
+            train_adapter(&base, &GridCodec, &set, &cfg.ttt, cfg.seed).unwrap().0
+        })
+        .collect();
+    let views: Vec<_> = tasks.iter().map(|t| infer::views(t.train.len(), true, cfg.infer_colour_perms, cfg.seed)).collect();
+    for round in 0..2 {
+        let start = Instant::now();
+        let alone: Vec<_> = tasks.iter().zip(&views).zip(&models).map(|((t, v), m)| infer::predict(m, &GridCodec, &t.train, &t.test[0].input, v).unwrap()).collect();
+        let t_alone = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let stacked = base.with_adapters(&models.iter().collect::<Vec<_>>()).unwrap();
+        let queries: Vec<_> = tasks.iter().zip(&views).enumerate().map(|(i, (t, v))| infer::Query { demos: &t.train, query: &t.test[0].input, views: v, adapter: i as u32 }).collect();
+        let batched = infer::predict_batched(&stacked, &GridCodec, &queries).unwrap();
+        let t_batched = start.elapsed().as_secs_f64();
+        let tokens: usize = alone.iter().map(|a| a.1).sum();
+        println!("round {round}: {n} tasks x {} views, {tokens} tokens: per task {t_alone:.3}s, batched {t_batched:.3}s ({:.2}x), same answers: {}", views[0].len(), t_alone / t_batched, alone == batched);
     }
 }

@@ -1,17 +1,25 @@
 //! ttt-arc with an HF model (tests/fixtures/hf_llama, random weights: plumbing only): grids
 //! round-trip through the text codec exactly and malformed text decodes to None, the loss mask
 //! covers exactly the answer ids, and `kiln ttt-arc run --model HF_DIR` writes a valid submission
-//! (and `--device cuda` without a GPU is one clear error).
+//! (and `--device cuda` without a GPU is one clear error). SentencePiece-style tokenizers
+//! (tests/fixtures/sp_llama2, sp_metaspace: scripts/make_sp_tokenizers.py) build prompts with no
+//! stray word-boundary "▁" between pieces, and in every fixture a generated answer (from a
+//! scripted model) larger than the old fixed budget decodes to its grid.
+
+mod common;
 
 use kiln::methods::ttt_arc::codec::Codec;
 use kiln::methods::ttt_arc::data::Pair;
 use kiln::methods::ttt_arc::families::{generate, Draws};
 use kiln::methods::ttt_arc::grid::Grid;
+use kiln::methods::ttt_arc::infer;
 use kiln::methods::ttt_arc::text::{grid_text, parse_grid, TextCodec};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const FIXTURE: &str = "tests/fixtures/hf_llama";
+/// SentencePiece-style tokenizers: Llama-2's Prepend normalizer, and a Metaspace pre-tokenizer
+const SP: [&str; 2] = ["tests/fixtures/sp_llama2", "tests/fixtures/sp_metaspace"];
 
 fn codec() -> TextCodec {
     TextCodec::load(Path::new(FIXTURE)).unwrap()
@@ -148,7 +156,7 @@ fn hf_run_writes_a_valid_submission_and_cuda_without_gpu_is_a_clear_error() {
 
 #[test]
 fn hf_adapter_learns_a_constant_answer_and_generated_text_decodes_to_it() {
-    use kiln::methods::ttt_arc::{self as arc, infer, ttt};
+    use kiln::methods::ttt_arc::{self as arc, ttt};
     let (base, c) = arc::load_any(Path::new(FIXTURE)).unwrap();
     assert_eq!(c.name(), "text");
     // a rule a fresh adapter on random weights can fit in seconds: every answer is one cell of 5
@@ -163,10 +171,93 @@ fn hf_adapter_learns_a_constant_answer_and_generated_text_decodes_to_it() {
     // greedy answers of the adapted model are text that parses back to the grid it learned
     let query = random_grid(&mut d, 2, 2);
     let views = infer::views(demos.len(), true, 0, 0);
-    let (cands, n) = infer::predict(&m, c.as_ref(), &demos, &query, &views, 16).unwrap();
+    let (cands, n) = infer::predict(&m, c.as_ref(), &demos, &query, &views).unwrap();
     assert_eq!(cands.len(), 8);
     assert!(n > 0);
     let five = Grid::filled(1, 1, 5).unwrap();
     let hits = cands.iter().filter(|(_, a)| a.as_ref() == Some(&five)).count();
     assert!(hits >= 6, "{hits} of 8: {cands:?} {stats:?}");
+}
+
+#[test]
+fn sentencepiece_prompts_have_no_stray_prefix_spaces_and_grids_round_trip() {
+    for dir in SP {
+        let c = TextCodec::load(Path::new(dir)).unwrap();
+        let (bos, eos) = (c.tok.bos_id.unwrap(), c.stop_tokens()[0]);
+        let id = |t: &str| c.tok.token_to_id(t).unwrap();
+        // the leading-space case: encoded alone a text gets a "▁"; after a newline it does not
+        let alone = c.tok.encode("12\n", false).unwrap();
+        assert_eq!(alone[0], id("▁"), "{dir}: the fixture prefixes every encoded text");
+        assert_eq!(c.enc_after_newline("12\n").unwrap(), alone[1..]);
+        let t = generate("flip_h", 5, 3, 2, 3).unwrap();
+        let (demos, query) = (&t.train[..2], &t.train[2]);
+        let prompt = c.prompt(demos, &query.input).unwrap();
+        let (ids, _) = c.sequence(demos, query).unwrap();
+        assert_eq!(&ids[..prompt.len()], &prompt[..], "{dir}: the prompt is the sequence's prefix");
+        assert_eq!(ids[0], bos);
+        // the ids read back as exactly the text, with no space anywhere
+        let text: String = demos.iter().chain([query]).map(|p| format!("input:\n{}output:\n{}", grid_text(&p.input), grid_text(&p.output))).collect();
+        assert_eq!(c.tok.decode(&ids, true).unwrap(), text, "{dir}");
+        // the first example up to its EOS is how the tokenizer encodes its whole text at once:
+        // the pieces, each encoded on its own, concatenate to the whole text's ids
+        let first_eos = ids.iter().position(|&t| t == eos).unwrap();
+        let first = format!("input:\n{}output:\n{}", grid_text(&demos[0].input), grid_text(&demos[0].output));
+        assert_eq!(&ids[1..first_eos], &c.tok.encode(&first, false).unwrap()[..], "{dir}");
+        // one word boundary only, where the text opens
+        let count = |t: u32| ids.iter().filter(|&&x| x == t).count();
+        assert_eq!((count(id("▁input")), count(id("▁")), count(id("▁output"))), (1, 0, 0), "{dir}: {ids:?}");
+        assert_eq!(count(id("input")), demos.len(), "{dir}");
+        // grids round-trip: the answer ids (with or without a leading "▁", then EOS and
+        // anything after it) decode to the grid, and the budget covers them
+        let mut d = Draws::new(3, 0);
+        for (h, w) in [(1, 1), (2, 3), (30, 30), (7, 4)] {
+            let g = random_grid(&mut d, h, w);
+            let mid = c.enc_after_newline(&grid_text(&g)).unwrap();
+            assert_eq!(c.decode(&[mid.clone(), vec![eos, 7]].concat()).as_ref(), Some(&g), "{dir} {h}x{w}");
+            assert_eq!(c.decode(&c.tok.encode(&grid_text(&g), false).unwrap()).as_ref(), Some(&g), "{dir} {h}x{w} with ▁");
+            assert!(c.answer_tokens(h, w) > mid.len(), "{dir} {h}x{w}");
+        }
+    }
+}
+
+/// Scale a grid by 2 (each cell a 2x2 block).
+fn up2(g: &Grid) -> Grid {
+    Grid::new(2 * g.h, 2 * g.w, (0..4 * g.h * g.w).map(|i| g.cells[(i / (2 * g.w)) / 2 * g.w + (i % (2 * g.w)) / 2]).collect()).unwrap()
+}
+
+#[test]
+fn generated_text_answers_larger_than_the_old_budget_decode_to_their_grid() {
+    // demos scale 2x2 -> 4x4; the 5x5 query's answer is 10x10, 110 characters: more ids than
+    // the fixed 64 the small scale used to decode (without digit merges)
+    let mut d = Draws::new(8, 0);
+    let demos: Vec<Pair> = (0..2).map(|_| random_grid(&mut d, 2, 2)).map(|i| Pair { output: up2(&i), input: i }).collect();
+    let query = random_grid(&mut d, 5, 5);
+    let answer = up2(&query);
+    let plain = infer::views(2, false, 0, 0);
+    for dir in [FIXTURE, SP[0], SP[1]] {
+        let c = TextCodec::load(Path::new(dir)).unwrap();
+        let prompt = c.prompt(&demos, &query).unwrap();
+        let (seq, _) = c.sequence(&demos, &Pair { input: query.clone(), output: answer.clone() }).unwrap();
+        let script = &seq[prompt.len()..];
+        assert!(c.answer_budget(&demos, &query) >= script.len(), "{dir}");
+        let m = common::scripted_model(c.vocab(), prompt.len(), script);
+        let (cands, n) = infer::predict(&m, &c, &demos, &query, &plain).unwrap();
+        assert_eq!((cands, n), (vec![(0, Some(answer.clone()))], script.len()), "{dir}");
+        if dir != FIXTURE {
+            assert!(script.len() > 64, "{dir}: {}", script.len());
+        }
+    }
+}
+
+#[test]
+fn byte_level_pieces_tokenize_as_before() {
+    // Llama-3-style byte-level BPE adds no prefix: a piece after a newline has its plain ids
+    let c = codec();
+    let mut d = Draws::new(5, 0);
+    for (h, w) in [(1, 1), (3, 7), (30, 30)] {
+        let g = random_grid(&mut d, h, w);
+        for s in [grid_text(&g), format!("input:\n{}output:\n", grid_text(&g))] {
+            assert_eq!(c.enc_after_newline(&s).unwrap(), c.tok.encode(&s, false).unwrap(), "{s:?}");
+        }
+    }
 }

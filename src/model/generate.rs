@@ -82,7 +82,7 @@ impl Transformer {
 }
 
 /// log softmax(logits)[i], in f64.
-fn log_softmax_at(logits: &[f32], i: usize) -> f64 {
+pub(super) fn log_softmax_at(logits: &[f32], i: usize) -> f64 {
     let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
     let z: f64 = logits.iter().map(|&l| (l as f64 - m).exp()).sum();
     logits[i] as f64 - m - z.ln()

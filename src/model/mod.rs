@@ -3,8 +3,10 @@
 mod config;
 mod generate;
 mod score;
+mod serve;
 mod transformer;
 
 pub use config::{Arch, Config, RopeScaling};
 pub use generate::{GenerateOptions, Generated};
+pub use serve::{Request, PREFILL_TOKENS};
 pub use transformer::{glob_match, Block, Transformer};

@@ -53,13 +53,41 @@ impl Attention {
     /// With a cache, x holds only the new tokens and the cache is extended in place.
     pub fn forward(&self, x: &Tensor, positions: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
         let &[b, t, _] = x.dims() else { return Err(Error::bad_shape("attention", x.shape(), "x must be (B, T, C)")) };
+        let (q, k, v) = self.project(x)?;
+        let o = self.mix(q, k, v, b, t, positions, cache)?;
+        self.out.forward(&o)
+    }
+
+    /// A ragged batch: x (1, N, C) holds the new tokens of several independent sequences one
+    /// after another, `segs[i]` = (first absolute position, token count) of sequence i, each with
+    /// its own cache `caches[i]`. The projections run once over all N tokens (so stacked
+    /// adapters can give each sequence its own), attention per sequence -> (1, N, C).
+    pub fn forward_ragged(&self, x: &Tensor, segs: &[(usize, usize)], caches: &mut [KvCache]) -> Result<Tensor> {
+        let n: usize = segs.iter().map(|s| s.1).sum();
+        if x.rank() != 3 || x.dims()[0] != 1 || x.dims()[1] != n || caches.len() != segs.len() {
+            return Err(Error::bad_shape("attention", x.shape(), format!("ragged x must be (1, {n}, C) with one cache per sequence ({} for {})", caches.len(), segs.len())));
+        }
+        let (q, k, v) = self.project(x)?;
+        let mut outs = Vec::with_capacity(segs.len());
+        let mut at = 0;
+        for (&(pos0, t), cache) in segs.iter().zip(caches.iter_mut()) {
+            let part = |y: &Tensor| y.narrow(1, at, t);
+            let positions = Tensor::from_vec_u32((pos0 as u32..(pos0 + t) as u32).collect(), [t])?.to_device(x.device())?;
+            outs.push(self.mix(part(&q)?, part(&k)?, part(&v)?, 1, t, &positions, Some(cache))?);
+            at += t;
+        }
+        self.out.forward(&Tensor::concat(&outs, 1)?)
+    }
+
+    /// x: (B, T, C) -> q (B, T, Hq D), k and v (B, T, Hkv D)
+    fn project(&self, x: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let (hq, hkv, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
-        let (q, k, v) = match &self.qkv {
+        Ok(match &self.qkv {
             Qkv::Separate { q, k, v } => (q.forward(x)?, k.forward(x)?, v.forward(x)?),
             // Three products against column slices of the fused weight: slicing the (C, 3 C)
             // weight copies little, where slicing the (B, T, 3 C) output copies activations and
             // its backward pads each slice's gradient back to full width.
-            Qkv::Fused { c_attn } if (c_attn.lora.is_none() || c_attn.is_merged()) => {
+            Qkv::Fused { c_attn } if c_attn.is_plain() => {
                 let part = |start: usize, len: usize| -> Result<Tensor> {
                     let y = x.matmul(&c_attn.weight.narrow(1, start, len)?)?;
                     match &c_attn.bias {
@@ -73,7 +101,14 @@ impl Attention {
                 let qkv = c_attn.forward(x)?;
                 (qkv.narrow(-1, 0, hq * d)?, qkv.narrow(-1, hq * d, hkv * d)?, qkv.narrow(-1, (hq + hkv) * d, hkv * d)?)
             }
-        };
+        })
+    }
+
+    /// Rope, the cache and the attention itself: q (B, T, Hq D), k, v (B, T, Hkv D) ->
+    /// (B, T, Hq D), before the output projection.
+    #[allow(clippy::too_many_arguments)]
+    fn mix(&self, q: Tensor, k: Tensor, v: Tensor, b: usize, t: usize, positions: &Tensor, cache: Option<&mut KvCache>) -> Result<Tensor> {
+        let (hq, hkv, d) = (self.n_heads, self.n_kv_heads, self.head_dim);
         // (B, T, H D) -> (B, H, T, D)
         let heads = |y: Tensor, h: usize| y.reshape([b, t, h, d])?.permute(&[0, 2, 1, 3]);
         let (mut q, mut k, v) = (heads(q, hq)?, heads(k, hkv)?, heads(v, hkv)?);
@@ -113,7 +148,7 @@ impl Attention {
             }
         };
         // (B, H, T, D) -> (B, T, H D)
-        self.out.forward(&o.permute(&[0, 2, 1, 3])?.reshape([b, t, hq * d])?)
+        o.permute(&[0, 2, 1, 3])?.reshape([b, t, hq * d])
     }
 
     /// The linear layers by their short names (for LoRA targeting).

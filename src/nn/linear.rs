@@ -4,10 +4,16 @@
 //! Scale s = alpha / r, or alpha / sqrt(r) with rank-stabilised LoRA (Kalajdzievski 2023).
 //! Adapters can be merged into W (W += s A B) and unmerged again, or swapped per task without
 //! touching W.
+//! Serving many tasks at once (S-LoRA / Punica-style): `stack_adapters` gives a copy holding G
+//! adapters stacked, A (G, in, r) and B (G, r, out); its forward runs the fused
+//! `Tensor::lora_multi_adapter` op, each row of x with the adapter that the per-forward context
+//! `adapter_rows` names for it (set by the caller around a forward; see model/serve.rs).
 
 use super::{Init, NamedParams};
 use crate::tensor::{DType, Device, Tensor};
 use crate::{no_grad, Error, Result};
+use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Which linear modules get adapters and how they are scaled.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -36,6 +42,32 @@ pub struct LoraAdapter {
     pub scale: f64,
 }
 
+/// G adapters stacked: A (G, in, r), B (G, r, out), one scale each.
+#[derive(Clone, Debug)]
+pub struct MultiLora {
+    pub a: Tensor,
+    pub b: Tensor,
+    pub scales: Vec<f64>,
+}
+
+thread_local! {
+    static ADAPTER_ROWS: RefCell<Option<Arc<[u32]>>> = const { RefCell::new(None) };
+}
+
+/// While the guard lives, every forward of a Linear with stacked adapters on this thread gives
+/// row i of its input (rows = all dims but the last, flattened) the adapter `ids[i]`.
+pub fn adapter_rows(ids: Arc<[u32]>) -> AdapterRowsGuard {
+    AdapterRowsGuard(ADAPTER_ROWS.with(|c| c.replace(Some(ids))))
+}
+
+/// Restores the previous adapter selection when dropped.
+pub struct AdapterRowsGuard(Option<Arc<[u32]>>);
+impl Drop for AdapterRowsGuard {
+    fn drop(&mut self) {
+        ADAPTER_ROWS.with(|c| *c.borrow_mut() = self.0.take());
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Linear {
     /// (in, out)
@@ -43,6 +75,8 @@ pub struct Linear {
     /// (out)
     pub bias: Option<Tensor>,
     pub lora: Option<LoraAdapter>,
+    /// stacked adapters of many tasks (`stack_adapters`), used instead of `lora`
+    pub multi: Option<MultiLora>,
     merged: bool,
 }
 
@@ -50,7 +84,7 @@ impl Linear {
     pub fn new(init: &mut Init, d_in: usize, d_out: usize, bias: bool, std: f32) -> Result<Self> {
         let weight = init.normal(&[d_in, d_out], std)?;
         let bias = if bias { Some(Tensor::zeros([d_out], DType::F32, Device::Cpu)?) } else { None };
-        Ok(Linear { weight, bias, lora: None, merged: false })
+        Ok(Linear { weight, bias, lora: None, multi: None, merged: false })
     }
     pub fn d_in(&self) -> usize {
         self.weight.dims()[0]
@@ -63,10 +97,21 @@ impl Linear {
         self.weight.dims()[1]
     }
 
+    /// Is the forward a plain x W (+ b): no unmerged or stacked adapter?
+    pub fn is_plain(&self) -> bool {
+        (self.lora.is_none() || self.merged) && self.multi.is_none()
+    }
+
     /// x: (.., in) -> (.., out)
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match (&self.lora, self.merged) {
-            (Some(l), false) => Tensor::lora(x, &self.weight, &l.a, &l.b, l.scale)?,
+        let y = match (&self.multi, &self.lora, self.merged) {
+            (Some(m), _, _) => {
+                let ids = ADAPTER_ROWS.with(|c| c.borrow().clone()).ok_or_else(|| {
+                    Error::Msg("linear: stacked adapters need each row's adapter id (nn::adapter_rows around the forward)".into())
+                })?;
+                Tensor::lora_multi_adapter(x, &self.weight, &m.a, &m.b, &ids, &m.scales)?
+            }
+            (None, Some(l), false) => Tensor::lora(x, &self.weight, &l.a, &l.b, l.scale)?,
             _ => x.matmul(&self.weight)?,
         };
         match &self.bias {
@@ -96,6 +141,41 @@ impl Linear {
         }
         self.unmerge()?;
         Ok(std::mem::replace(&mut self.lora, adapter))
+    }
+
+    /// A copy of this layer (same W and bias, no adapter of its own) serving G = adapters.len()
+    /// adapters at once: adapter g is `adapters[g]`, or a zero adapter (exactly x W) for None.
+    /// All present adapters must have one rank and be unmerged. With no adapter present, a
+    /// plain copy.
+    pub fn stack_adapters(&self, adapters: &[Option<&LoraAdapter>]) -> Result<Linear> {
+        let mut out = Linear { weight: self.weight.clone(), bias: self.bias.clone(), lora: None, multi: None, merged: false };
+        if self.merged {
+            return Err(Error::Msg("stack_adapters: the base layer has a merged adapter; unmerge it first".into()));
+        }
+        // rank and dtype of the first adapter; zero adapters are made to match it
+        let Some((r, dt)) = adapters.iter().flatten().map(|l| (l.a.dims()[1], l.a.dtype())).next() else { return Ok(out) };
+        let _ng = no_grad();
+        let (k, m, dev) = (self.d_in(), self.d_out(), self.weight.device());
+        let (mut a_parts, mut b_parts, mut scales) = (Vec::new(), Vec::new(), Vec::new());
+        for l in adapters {
+            match l {
+                Some(l) => {
+                    if l.a.dims() != [k, r] || l.b.dims() != [r, m] {
+                        return Err(Error::shape("stack_adapters", l.a.shape(), l.b.shape(), format!("every adapter must be ({k}, {r}) and ({r}, {m})")));
+                    }
+                    a_parts.push(l.a.detach().to_device(dev)?.reshape([1, k, r])?);
+                    b_parts.push(l.b.detach().to_device(dev)?.reshape([1, r, m])?);
+                    scales.push(l.scale);
+                }
+                None => {
+                    a_parts.push(Tensor::zeros([1, k, r], dt, dev)?);
+                    b_parts.push(Tensor::zeros([1, r, m], dt, dev)?);
+                    scales.push(0.0);
+                }
+            }
+        }
+        out.multi = Some(MultiLora { a: Tensor::concat(&a_parts, 0)?, b: Tensor::concat(&b_parts, 0)?, scales });
+        Ok(out)
     }
 
     /// W += s A B: inference without the extra rank-r work. Idempotent.

@@ -8,7 +8,7 @@ mod mlp;
 mod norm;
 
 pub use attention::{AttnKind, Attention, KvCache, Qkv};
-pub use linear::{Linear, LoraAdapter, LoraConfig};
+pub use linear::{adapter_rows, AdapterRowsGuard, Linear, LoraAdapter, LoraConfig, MultiLora};
 pub use mlp::Mlp;
 pub use norm::Norm;
 

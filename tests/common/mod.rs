@@ -52,3 +52,36 @@ pub fn check_grads_with(f: impl Fn(&[Tensor]) -> Result<Tensor>, inputs: &[Tenso
         Err(e) => panic!("{e}"),
     }
 }
+
+/// A GPT-2-style model that ignores its input and, after any prompt of `n` tokens, emits
+/// `script` greedily: every weight zero but the position embeddings and the LM head; position p
+/// holds a one-hot (10 x) that the head maps to script[p + 1 - n]. For testing decoders and
+/// budgets with answers of a chosen length.
+pub fn scripted_model(vocab: usize, n: usize, script: &[u32]) -> kiln::model::Transformer {
+    use kiln::model::{Arch, Config, Transformer};
+    let mut distinct: Vec<u32> = script.to_vec();
+    distinct.sort();
+    distinct.dedup();
+    let mut cfg = Config::tiny(Arch::Gpt2, vocab);
+    (cfg.d_model, cfg.n_layers, cfg.max_seq_len, cfg.tie_embeddings) = ((distinct.len() + 2).next_multiple_of(4), 1, n + script.len() + 4, false);
+    let (c, t) = (cfg.d_model, cfg.max_seq_len);
+    let m = Transformer::new(cfg).unwrap();
+    for (name, p) in m.named_params() {
+        let norm = name.contains("ln_");
+        if !norm || name.ends_with(".bias") {
+            p.assign(&Tensor::zeros(p.dims().to_vec(), kiln::DType::F32, kiln::Device::Cpu).unwrap()).unwrap();
+        }
+    }
+    let mut wpe = vec![0.0f32; t * c];
+    for (i, tok) in script.iter().enumerate() {
+        let j = distinct.binary_search(tok).unwrap();
+        wpe[(n - 1 + i) * c + j] = 10.0;
+    }
+    let mut head = vec![0.0f32; c * vocab];
+    for (j, &tok) in distinct.iter().enumerate() {
+        head[j * vocab + tok as usize] = 1.0;
+    }
+    m.wpe.as_ref().unwrap().assign(&Tensor::from_vec(wpe, [t, c]).unwrap()).unwrap();
+    m.lm_head.as_ref().unwrap().assign(&Tensor::from_vec(head, [c, vocab]).unwrap()).unwrap();
+    m
+}

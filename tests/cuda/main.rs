@@ -18,6 +18,7 @@ mod matmul_sm90;
 mod norm;
 mod reduce;
 mod rope;
+mod serve;
 mod sampling;
 mod softmax_xent;
 mod train;

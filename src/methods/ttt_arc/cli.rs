@@ -49,6 +49,10 @@ pub enum TttArcCommand {
         /// cpu, cuda, cuda:N or auto: where the model, its adapters and generation live.
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// Tasks whose views are decoded together, each row under its own task's adapter
+        /// (multi-adapter LoRA); 0 = one task and one view at a time. Default: the scale's (8).
+        #[arg(long)]
+        serve_batch: Option<usize>,
     },
     /// The held-out family experiment end to end (stage 1 included).
     Reproduce {
@@ -60,6 +64,9 @@ pub enum TttArcCommand {
         /// Skip stage 1: use this `ttt-arc finetune` output (trained without the held-out families).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// As for `run`.
+        #[arg(long)]
+        serve_batch: Option<usize>,
     },
 }
 
@@ -74,9 +81,10 @@ impl TttArcCommand {
                 println!("stage-1 model: {}", out.display());
                 Ok(())
             }
-            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment, device } => {
+            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment, device, serve_batch } => {
                 let device: crate::tensor::Device = device.parse()?;
-                let cfg = config(scale);
+                let mut cfg = config(scale);
+                cfg.serve_batch = serve_batch.unwrap_or(cfg.serve_batch);
                 let all = data::load_tasks(&tasks, split.as_deref())?;
                 let (base, codec): (_, Box<dyn Codec>) = match &model {
                     Some(dir) => load_any(dir)?,
@@ -100,9 +108,11 @@ impl TttArcCommand {
                 println!("{}\nsubmission: {}", r.headline, out.join("submission.json").display());
                 Ok(())
             }
-            TttArcCommand::Reproduce { scale, out, model } => {
+            TttArcCommand::Reproduce { scale, out, model, serve_batch } => {
                 let out = out.unwrap_or_else(|| RunDir::default_path(NAME));
-                let r = reproduce(&config(scale), &out, model.as_deref())?;
+                let mut cfg = config(scale);
+                cfg.serve_batch = serve_batch.unwrap_or(cfg.serve_batch);
+                let r = reproduce(&cfg, &out, model.as_deref())?;
                 println!("{}\nreport: {}", r.headline, out.join("report.md").display());
                 Ok(())
             }

@@ -4,7 +4,7 @@
 //! `TextCodec` (text.rs), grids rendered as text for an HF model and its tokenizer.
 
 use super::data::Pair;
-use super::grid::Grid;
+use super::grid::{Grid, MAX_SIDE};
 use super::tokens;
 use crate::{Error, Result};
 
@@ -25,8 +25,13 @@ pub trait Codec: Send + Sync {
     fn stop_tokens(&self) -> Vec<u32>;
     /// An id to right-pad training sequences with (never scored).
     fn pad(&self) -> u32;
-    /// About how many ids `g` takes as an answer (to check that a task fits the context).
-    fn answer_len(&self, g: &Grid) -> usize;
+    /// At most how many ids an h x w answer takes, its end marker included.
+    fn answer_tokens(&self, h: usize, w: usize) -> usize;
+    /// The decoding budget of a query: the ids of the largest answer `answer_shape` expects.
+    fn answer_budget(&self, demos: &[Pair], query: &Grid) -> usize {
+        let (h, w) = answer_shape(demos, query);
+        self.answer_tokens(h, w)
+    }
     /// The vocabulary the model must have at least.
     fn vocab(&self) -> usize;
 }
@@ -54,12 +59,29 @@ impl Codec for GridCodec {
     fn pad(&self) -> u32 {
         tokens::PAD
     }
-    fn answer_len(&self, g: &Grid) -> usize {
-        g.h * (g.w + 1)
+    fn answer_tokens(&self, h: usize, w: usize) -> usize {
+        h * (w + 1) + 1
     }
     fn vocab(&self) -> usize {
         tokens::VOCAB
     }
+}
+
+/// The largest answer (rows, columns) a query plausibly has, per side the largest of: every
+/// demonstration's output, the query's input scaled by the largest output/input ratio among the
+/// demonstrations (ceiling), and the query's input itself; at most MAX_SIDE. ARC answers are
+/// the size of the input, a fixed size or a scaled copy, and each is covered.
+pub fn answer_shape(demos: &[Pair], query: &Grid) -> (usize, usize) {
+    let side = |out: fn(&Grid) -> usize| {
+        let q = out(query);
+        let mut s = q;
+        for d in demos {
+            let (o, i) = (out(&d.output), out(&d.input));
+            s = s.max(o).max((q * o).div_ceil(i.max(1)));
+        }
+        s.min(MAX_SIDE)
+    };
+    (side(|g| g.h), side(|g| g.w))
 }
 
 /// Check that `model_vocab` covers the codec's ids.

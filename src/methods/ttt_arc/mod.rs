@@ -3,7 +3,9 @@
 //!
 //!   stage 1  fine-tune a base model on generated ARC-like tasks (families.rs)   `kiln ttt-arc finetune`
 //!   stage 2  per task: leave-one-out + augmented tasks, a fresh LoRA adapter     (ttt.rs)
-//!   stage 3  augmented greedy inference, inverse transforms, hierarchical voting (infer.rs, vote.rs)
+//!   stage 3  augmented greedy inference, inverse transforms, hierarchical voting (infer.rs, vote.rs);
+//!            `serve_batch` tasks' views decoded as one batch, each row under its task's adapter
+//!            (multi-adapter LoRA; solve.rs)
 //!
 //! `kiln ttt-arc run` scores three ablations where answers are known: ft (base model, one greedy
 //! pass), ft_ttt (+ the task's adapter, one greedy pass) and ft_ttt_aug (+ augmented voting), as
@@ -20,6 +22,7 @@ pub mod families;
 pub mod grid;
 pub mod infer;
 pub mod report;
+pub mod solve;
 pub mod stage1;
 pub mod text;
 pub mod tokens;
@@ -29,11 +32,11 @@ pub mod vote;
 use crate::model::{Arch, Config as ModelConfig, Transformer};
 use crate::{Error, Result};
 use codec::{Codec, GridCodec};
-use data::{Pair, Task};
-use grid::Grid;
+use data::Task;
 use std::path::Path;
 use std::time::Instant;
 use ttt::TttConfig;
+pub use solve::{solve, solve_all, solve_batch, Ablations, TaskResult};
 pub use stage1::{finetune, seen_accuracy};
 
 pub const NAME: &str = "ttt-arc";
@@ -63,7 +66,9 @@ pub struct Config {
     pub infer_colour_perms: usize,
     /// candidates kept per symmetry before the vote across symmetries
     pub per_group: usize,
-    pub max_answer_tokens: usize,
+    /// tasks whose views are decoded together in one ragged batch, each row under its task's
+    /// adapter (multi-adapter LoRA); 0 = one task and one view at a time (`solve`)
+    pub serve_batch: usize,
     pub seed: u64,
 }
 
@@ -83,7 +88,7 @@ impl Config {
         (c.stage1_steps, c.stage1_batch, c.eval_tasks_per_family) = (4, 4, 1);
         c.held_out = vec!["flip_v".into(), "fill_bg".into()];
         (c.ttt.rank, c.ttt.epochs, c.ttt.cap, c.ttt.colour_perms) = (2, 1, 8, 0);
-        (c.infer_colour_perms, c.max_answer_tokens) = (0, 16);
+        c.infer_colour_perms = 0;
         c
     }
     pub fn small() -> Self {
@@ -115,7 +120,7 @@ impl Config {
             ttt,
             infer_colour_perms: 1,
             per_group: 3,
-            max_answer_tokens: 64,
+            serve_batch: 8,
             seed: 0,
         }
     }
@@ -142,94 +147,6 @@ pub fn held_out_tasks(cfg: &Config) -> Result<Vec<Task>> {
             out.push(families::generate(f, (1 << 40) + cfg.seed * 10_000 + i as u64, cfg.n_demos, cfg.min_side, cfg.max_side)?);
         }
     }
-    Ok(out)
-}
-
-/// Which ablations to run (`--no-ttt`, `--no-augment` switch the later ones off).
-#[derive(Clone, Copy, Debug)]
-pub struct Ablations {
-    pub ttt: bool,
-    pub augment: bool,
-}
-
-/// A task's submitted attempts (per test query) under each ablation run.
-#[derive(Clone, Debug, Default)]
-pub struct TaskResult {
-    pub id: String,
-    pub ft: Vec<Vec<Grid>>,
-    pub ft_ttt: Option<Vec<Vec<Grid>>>,
-    pub ft_ttt_aug: Option<Vec<Vec<Grid>>>,
-    pub ttt_tasks: usize,
-    /// the adapter's training (zeros without TTT)
-    pub ttt: ttt::AdapterStats,
-    pub seconds: f64,
-}
-
-fn attempts(model: &Transformer, codec: &dyn Codec, demos: &[Pair], q: &Grid, views: &[infer::View], cfg: &Config) -> Result<(Vec<Grid>, usize)> {
-    let (cands, n) = infer::predict(model, codec, demos, q, views, cfg.max_answer_tokens)?;
-    Ok((vote::vote(&cands, cfg.per_group), n))
-}
-
-/// Stages 2 and 3 for one task, the model read and written through `codec`.
-pub fn solve(base: &Transformer, codec: &dyn Codec, task: &Task, cfg: &Config, ab: Ablations) -> Result<TaskResult> {
-    let start = Instant::now();
-    let plain = infer::views(task.train.len(), false, 0, cfg.seed);
-    let aug = infer::views(task.train.len(), true, cfg.infer_colour_perms, cfg.seed);
-    let mut r = TaskResult { id: task.id.clone(), ..TaskResult::default() };
-    let (mut gen_tokens, mut train_tokens) = (0, 0);
-    for q in &task.test {
-        let (a, n) = attempts(base, codec, &task.train, &q.input, &plain, cfg)?;
-        r.ft.push(a);
-        gen_tokens += n;
-    }
-    if ab.ttt {
-        let set = ttt::ttt_set(codec, &task.train, cfg.ttt.colour_perms, cfg.ttt.cap, base.cfg.max_seq_len, cfg.seed)?;
-        r.ttt_tasks = set.len();
-        let model = if set.is_empty() {
-            base.clone()
-        } else {
-            let (m, stats) = ttt::train_adapter(base, codec, &set, &cfg.ttt, cfg.seed)?;
-            (train_tokens, r.ttt) = (stats.tokens, stats);
-            m
-        };
-        let (mut one, mut many) = (Vec::new(), Vec::new());
-        for q in &task.test {
-            let (a, n) = attempts(&model, codec, &task.train, &q.input, &plain, cfg)?;
-            one.push(a);
-            gen_tokens += n;
-            if ab.augment {
-                let (a, n) = attempts(&model, codec, &task.train, &q.input, &aug, cfg)?;
-                many.push(a);
-                gen_tokens += n;
-            }
-        }
-        r.ft_ttt = Some(one);
-        r.ft_ttt_aug = ab.augment.then_some(many);
-    }
-    r.seconds = start.elapsed().as_secs_f64();
-    eprintln!(
-        "ttt-arc task {}: {} TTT tasks, {} steps, loss {:.3} (first epoch) -> {:.3} (last), {:.1}s, {:.0} train tokens/s, {gen_tokens} tokens generated",
-        task.id,
-        r.ttt_tasks,
-        r.ttt.steps,
-        r.ttt.loss_first,
-        r.ttt.loss_last,
-        r.seconds,
-        train_tokens as f64 / r.seconds.max(1e-9)
-    );
-    Ok(r)
-}
-
-/// Solve every task (progress bar per task).
-pub fn solve_all(base: &Transformer, codec: &dyn Codec, tasks: &[Task], cfg: &Config, ab: Ablations) -> Result<Vec<TaskResult>> {
-    let bar = crate::report::progress(tasks.len() as u64, "ttt-arc tasks");
-    let mut out = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        bar.set_message(t.id.clone());
-        out.push(solve(base, codec, t, cfg, ab)?);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
     Ok(out)
 }
 
@@ -355,10 +272,10 @@ pub fn reproduce(cfg: &Config, out: &Path, model: Option<&Path>) -> Result<crate
 }
 
 /// The first `limit` tasks (all if None) whose test prompts and answer space fit a context of
-/// `ctx` tokens in `codec`'s ids (the answer taken as large as the query input), and how many
+/// `ctx` tokens in `codec`'s ids (with the decoding budget of `Codec::answer_budget`), and how many
 /// were skipped for length.
 pub fn fitting_tasks(codec: &dyn Codec, tasks: &[Task], ctx: usize, limit: Option<usize>) -> (Vec<Task>, usize) {
-    let fits = |t: &Task| t.test.iter().all(|q| codec.prompt(&t.train, &q.input).is_ok_and(|p| p.len() + codec.answer_len(&q.input) < ctx));
+    let fits = |t: &Task| t.test.iter().all(|q| codec.prompt(&t.train, &q.input).is_ok_and(|p| p.len() + codec.answer_budget(&t.train, &q.input) <= ctx));
     let mut skipped = 0;
     let mut out = Vec::new();
     for t in tasks {

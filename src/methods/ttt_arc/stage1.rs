@@ -75,7 +75,7 @@ pub fn seen_accuracy(model: &Transformer, codec: &dyn super::codec::Codec, cfg: 
         for i in 0..n {
             let t = families::generate(f, SEEN_EVAL_SEED + i as u64, cfg.n_demos, cfg.min_side, cfg.max_side)?;
             let q = &t.test[0];
-            let (cands, _) = infer::predict(model, codec, &t.train, &q.input, &plain, cfg.max_answer_tokens)?;
+            let (cands, _) = infer::predict(model, codec, &t.train, &q.input, &plain)?;
             hits += (cands[0].1.as_ref() == q.output.as_ref()) as usize;
         }
         out.push((f.to_string(), hits as f64 / n.max(1) as f64));

@@ -4,7 +4,13 @@
 //! each output followed by EOS (the end marker, as END in the grid vocabulary), BOS (if the
 //! tokenizer has one) first. The loss is on output grids and their EOS, every demonstration's but
 //! the first's and the query's. Every piece is tokenized on its own and the ids concatenated, so
-//! the answer's ids (scored in training) are exactly the tokenization of its text. A generated
+//! the answer's ids (scored in training) are exactly the tokenization of its text, and a prompt
+//! is always a prefix of its training sequence. Pieces after the first are tokenized as they
+//! read in running text, right after a newline (or EOS): SentencePiece-style tokenizers (a
+//! Llama-2 `Prepend("▁")` normalizer, a `Metaspace` pre-tokenizer) put a word-boundary "▁" in
+//! front of every text they encode, which would turn each answer "12\n" into " 12\n"; so a
+//! piece is encoded behind a "\n" and the newline's own ids are cut off again (byte-level BPE
+//! tokenizers such as Llama 3's give the same ids either way). A generated
 //! answer is the text up to EOS; it parses to a grid only if every line is a non-empty run of
 //! digits of one length (at most 30 lines of at most 30).
 
@@ -19,6 +25,8 @@ pub struct TextCodec {
     pub tok: HfTokenizer,
     bos: Option<u32>,
     eos: Vec<u32>,
+    /// the ids of "\n" on its own
+    newline: Vec<u32>,
 }
 
 /// Rows of digits, each ended by a newline.
@@ -53,7 +61,8 @@ impl TextCodec {
         if tok.eos_ids.is_empty() {
             return Err(Error::Msg(format!("{}: no EOS token (tokenizer_config.json / config.json): ttt-arc cannot end an answer", tok.path.display())));
         }
-        Ok(TextCodec { bos: tok.bos_id, eos: tok.eos_ids.clone(), tok })
+        let newline = tok.encode("\n", false)?;
+        Ok(TextCodec { bos: tok.bos_id, eos: tok.eos_ids.clone(), newline, tok })
     }
 
     /// The codec of an HF model directory (its tokenizer.json and special tokens).
@@ -65,6 +74,16 @@ impl TextCodec {
         self.tok.encode(text, false)
     }
 
+    /// The ids of `text` where it follows a newline in running text: "\n" + text encoded, the
+    /// newline's ids cut off (plain `enc` when the two do not split there).
+    pub fn enc_after_newline(&self, text: &str) -> Result<Vec<u32>> {
+        let both = self.enc(&format!("\n{text}"))?;
+        match both.strip_prefix(self.newline.as_slice()) {
+            Some(rest) if !self.newline.is_empty() => Ok(rest.to_vec()),
+            _ => self.enc(text),
+        }
+    }
+
     /// Demos, then the query input; with `answer`, the answer and EOS. Returns ids and the mask.
     fn build(&self, demos: &[Pair], query: &Grid, answer: Option<&Grid>) -> Result<(Vec<u32>, Vec<bool>)> {
         let (mut ids, mut scored) = (Vec::new(), Vec::new());
@@ -73,14 +92,19 @@ impl TextCodec {
             ids.extend(ids_);
         };
         push(self.bos.into_iter().collect(), false);
+        // the first piece opens the text; every later one follows a newline or EOS
+        let example = |g: &Grid, first: bool| {
+            let text = format!("input:\n{}output:\n", grid_text(g));
+            if first { self.enc(&text) } else { self.enc_after_newline(&text) }
+        };
         for (i, d) in demos.iter().enumerate() {
-            push(self.enc(&format!("input:\n{}output:\n", grid_text(&d.input)))?, false);
-            push(self.enc(&grid_text(&d.output))?, i > 0);
+            push(example(&d.input, i == 0)?, false);
+            push(self.enc_after_newline(&grid_text(&d.output))?, i > 0);
             push(vec![self.eos[0]], i > 0);
         }
-        push(self.enc(&format!("input:\n{}output:\n", grid_text(query)))?, false);
+        push(example(query, demos.is_empty())?, false);
         if let Some(a) = answer {
-            push(self.enc(&grid_text(a))?, !demos.is_empty());
+            push(self.enc_after_newline(&grid_text(a))?, !demos.is_empty());
             push(vec![self.eos[0]], !demos.is_empty());
         }
         Ok((ids, scored))
@@ -107,8 +131,10 @@ impl Codec for TextCodec {
     fn pad(&self) -> u32 {
         self.eos[0]
     }
-    fn answer_len(&self, g: &Grid) -> usize {
-        self.enc(&grid_text(g)).map_or(g.h * (g.w + 1), |v| v.len()) + 1
+    /// One id per character at most (digits and newlines are single bytes, which byte-level
+    /// and byte-fallback vocabularies hold; merges only shorten) and EOS.
+    fn answer_tokens(&self, h: usize, w: usize) -> usize {
+        h * (w + 1) + 1
     }
     fn vocab(&self) -> usize {
         self.tok.vocab_size()

@@ -85,6 +85,26 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 // Grid-stride loop over [0, n).
 #define GRID_STRIDE(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (long)(n); i += (long)blockDim.x * gridDim.x)
 
+// ---- GEMM epilogue and block order (matmul.cu, matmul_sm90.cu) -----------------------------------
+// Columns n, n + 1 of C's row at c + o (o = row * N + n) from f32 x0, x1, as bf16: one 4-byte store
+// when both exist and `pair` (N even, so the address is 4-byte aligned), else per element.
+__device__ __forceinline__ void store_bf16x2(bf16* c, long o, int n, int N, bool pair, float x0, float x1) {
+    if (pair && n + 1 < N) {
+        *reinterpret_cast<u32*>(c + o) = pack_bf16(x0, x1);
+    } else {
+        if (n < N) c[o] = f2bf(x0);
+        if (n + 1 < N) c[o + 1] = f2bf(x1);
+    }
+}
+// Block (bm, bn) of the output for this CTA: consecutive CTAs walk down a group of 8 block-rows
+// before moving right, so the A and B panels they share stay in L2.
+__device__ __forceinline__ void block_tile(int& bm, int& bn) {
+    const int nbm = gridDim.y, nbn = gridDim.x, id = blockIdx.y * nbn + blockIdx.x;
+    const int per = 8 * nbn, first = id / per * 8, rows = min(nbm - first, 8), r = id % per;
+    bm = first + r % rows;
+    bn = r / rows;
+}
+
 // ---- tensor cores and async copies (sm_80+) ----------------------------------------------------
 // Shared-memory address of a generic pointer, as the 32-bit value PTX shared-space operands take.
 __device__ __forceinline__ u32 smem_addr(const void* p) {

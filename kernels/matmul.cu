@@ -19,15 +19,6 @@
 //    16-byte cp.async needs the contiguous dimension to be a multiple of 8 elements; when it is
 //    not (va / vb == 0), the same tiles are filled by predicated scalar loads instead.
 
-// Block (bm, bn) of the output for this CTA: consecutive CTAs walk down a group of 8 block-rows
-// before moving right, so the A and B panels they share stay in L2.
-__device__ __forceinline__ void block_tile(int& bm, int& bn) {
-    const int nbm = gridDim.y, nbn = gridDim.x, id = blockIdx.y * nbn + blockIdx.x;
-    const int per = 8 * nbn, first = id / per * 8, rows = min(nbm - first, 8), r = id % per;
-    bm = first + r % rows;
-    bn = r / rows;
-}
-
 // ================================ f32: CUDA-core SGEMM ================================
 #define SG_BM 128
 #define SG_BN 128
@@ -319,13 +310,7 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
             for (int ni = 0; ni < 4; ni++) {
                 int n = n0 + wn * 32 + ni * 8 + 2 * t;
                 long o = (long)m * N + n;
-                float x0 = acc[mi][ni][2 * h], x1 = acc[mi][ni][2 * h + 1];
-                if (pair && n + 1 < N) {
-                    *reinterpret_cast<u32*>(c + o) = pack_bf16(x0, x1);
-                } else {
-                    if (n < N) c[o] = f2bf(x0);
-                    if (n + 1 < N) c[o + 1] = f2bf(x1);
-                }
+                store_bf16x2(c, o, n, N, pair, acc[mi][ni][2 * h], acc[mi][ni][2 * h + 1]);
             }
         }
 }

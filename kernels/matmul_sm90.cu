@@ -67,14 +67,6 @@ __device__ __forceinline__ void h9_load(unsigned char* s, const bf16* g, int row
     }
 }
 
-// Block (bm, bn) of the output for this CTA: groups of 8 block-rows, walked down then right (L2).
-__device__ __forceinline__ void h9_block_tile(int& bm, int& bn) {
-    const int nbm = gridDim.y, nbn = gridDim.x, id = blockIdx.y * nbn + blockIdx.x;
-    const int per = 8 * nbn, first = id / per * 8, rows = min(nbm - first, 8), r = id % per;
-    bm = first + r % rows;
-    bn = r / rows;
-}
-
 // CAT (batch 1, A and B unbatched): C = [A | A2] [B ; B2], k-tiles 0..ceil(K/64) from (a, b, K),
 // the next ceil(K2/64) from (a2, b2, K2); each part's last tile is zero-filled past its end.
 template <bool TA, bool TB, bool CAT>
@@ -84,7 +76,7 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
     unsigned char* base = h9_smem + ((1024 - (int)((unsigned long long)h9_smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7;
     int bm, bn;
-    h9_block_tile(bm, bn);
+    block_tile(bm, bn);
     const int m0 = bm * H9_BM, n0 = bn * H9_BN;
     const long z = blockIdx.z;
     a += z * (long)M * K;
@@ -160,13 +152,7 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
             for (int i = 0; i < 16; i++) {
                 const int n = n0 + h * 128 + 8 * i + 2 * (l & 3);
                 const long o = (long)m * N + n;
-                const float x0 = acc[h][4 * i + 2 * hh], x1 = acc[h][4 * i + 2 * hh + 1];
-                if (pair && n + 1 < N) {
-                    *reinterpret_cast<u32*>(c + o) = pack_bf16(x0, x1);
-                } else {
-                    if (n < N) c[o] = f2bf(x0);
-                    if (n + 1 < N) c[o + 1] = f2bf(x1);
-                }
+                store_bf16x2(c, o, n, N, pair, acc[h][4 * i + 2 * hh], acc[h][4 * i + 2 * hh + 1]);
             }
         }
 }

@@ -52,6 +52,32 @@ __device__ __forceinline__ void store4(bf16* p, long i, V4 r) {
     *reinterpret_cast<uint2*>(p + i) = make_uint2(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]));
 }
 
+// Sixteen bytes of consecutive elements as f32: 4 f32 or 8 bf16 per access, so bf16 rows move as
+// many bytes per load as f32 rows (i must keep the access 16-byte aligned: a multiple of W).
+template <typename T> struct V16 {
+    static constexpr int W = 16 / sizeof(T);
+    float v[16 / sizeof(T)];
+};
+__device__ __forceinline__ V16<float> load16(const float* p, long i) {
+    float4 t = *reinterpret_cast<const float4*>(p + i);
+    V16<float> r; r.v[0] = t.x; r.v[1] = t.y; r.v[2] = t.z; r.v[3] = t.w; return r;
+}
+__device__ __forceinline__ V16<bf16> load16(const bf16* p, long i) {
+    uint4 t = *reinterpret_cast<const uint4*>(p + i);
+    const u32 w[4] = {t.x, t.y, t.z, t.w};
+    V16<bf16> r;
+#pragma unroll
+    for (int k = 0; k < 4; k++) { r.v[2 * k] = __uint_as_float(w[k] << 16); r.v[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u); }
+    return r;
+}
+__device__ __forceinline__ void store16(float* p, long i, const V16<float>& r) {
+    *reinterpret_cast<float4*>(p + i) = make_float4(r.v[0], r.v[1], r.v[2], r.v[3]);
+}
+__device__ __forceinline__ void store16(bf16* p, long i, const V16<bf16>& r) {
+    *reinterpret_cast<uint4*>(p + i) = make_uint4(pack_bf16(r.v[0], r.v[1]), pack_bf16(r.v[2], r.v[3]),
+                                                  pack_bf16(r.v[4], r.v[5]), pack_bf16(r.v[6], r.v[7]));
+}
+
 // ---- reductions -------------------------------------------------------------------------------
 __device__ __forceinline__ float warp_sum(float v) {
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);

@@ -1,7 +1,8 @@
 // kernels/softmax_xent.cu: softmax / log-softmax over rows, their backward, and the fused
 // cross-entropy loss with an ignore index and its backward. Twin: src/backend/cpu/softmax_xent.rs.
 // x: (N, C) rows (C = V for the loss). One block per row (grid-stride over rows), threads stride
-// over C with 4-wide vector loads when C % 4 == 0. Arithmetic in f32 for f32 and bf16 storage.
+// over C with 16-byte vector loads (4 f32 or 8 bf16) when C is a multiple of that width.
+// Arithmetic in f32 for f32 and bf16 storage.
 //
 // Pass 1 keeps an online (max m, sum s of exp(x - m)) per thread, so max and sum-exp come from one
 // read of the row; the block combines them as M = max m, S = sum s exp(m - M). Pass 2 writes.
@@ -21,11 +22,12 @@ __device__ __forceinline__ void online(float& m, float& s, float v) {
 // (M, ln S) of one row, every thread gets both. sh: 32 floats of shared memory.
 template <typename T>
 __device__ __forceinline__ void row_stats(const T* row, long c, float* sh, float& M, float& lnS) {
+    constexpr int W = V16<T>::W;  // elements per 16-byte access
     float m = -KILN_INF, s = 0.f;
-    if ((c & 3) == 0) {
-        for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-            V4 v = load4(row, 4 * i);
-            for (int k = 0; k < 4; k++) online(m, s, v.v[k]);
+    if (c % W == 0) {
+        for (long i = threadIdx.x; i < c / W; i += blockDim.x) {
+            V16<T> v = load16(row, W * i);
+            for (int k = 0; k < W; k++) online(m, s, v.v[k]);
         }
     } else {
         for (long i = threadIdx.x; i < c; i += blockDim.x) online(m, s, load(row, i));
@@ -38,17 +40,18 @@ __device__ __forceinline__ void row_stats(const T* row, long c, float* sh, float
 // x, y: (N, C). log != 0: log-softmax.
 template <typename T>
 __device__ void softmax_fwd(const T* x, T* y, long n, long c, int log) {
+    constexpr int W = V16<T>::W;  // elements per 16-byte access
     __shared__ float sh[32];
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
         const T* xr = x + r * c;
         T* yr = y + r * c;
         float M, lnS;
         row_stats(xr, c, sh, M, lnS);
-        if ((c & 3) == 0) {
-            for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-                V4 v = load4(xr, 4 * i);
-                for (int k = 0; k < 4; k++) v.v[k] = log ? v.v[k] - M - lnS : expf(v.v[k] - M - lnS);
-                store4(yr, 4 * i, v);
+        if (c % W == 0) {
+            for (long i = threadIdx.x; i < c / W; i += blockDim.x) {
+                V16<T> v = load16(xr, W * i);
+                for (int k = 0; k < W; k++) v.v[k] = log ? v.v[k] - M - lnS : expf(v.v[k] - M - lnS);
+                store16(yr, W * i, v);
             }
         } else {
             for (long i = threadIdx.x; i < c; i += blockDim.x) {
@@ -62,27 +65,28 @@ __device__ void softmax_fwd(const T* x, T* y, long n, long c, int log) {
 // y, dy, dx: (N, C).
 template <typename T>
 __device__ void softmax_bwd(const T* y, const T* dy, T* dx, long n, long c, int log) {
+    constexpr int W = V16<T>::W;  // elements per 16-byte access
     __shared__ float sh[32];
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
         const T* yr = y + r * c;
         const T* gr = dy + r * c;
         T* dr = dx + r * c;
         float acc = 0.f;                                // sum dy (log) or sum dy y
-        bool vec = (c & 3) == 0;
+        bool vec = c % W == 0;
         if (vec) {
-            for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-                V4 a = load4(yr, 4 * i), g = load4(gr, 4 * i);
-                for (int k = 0; k < 4; k++) acc += log ? g.v[k] : g.v[k] * a.v[k];
+            for (long i = threadIdx.x; i < c / W; i += blockDim.x) {
+                V16<T> a = load16(yr, W * i), g = load16(gr, W * i);
+                for (int k = 0; k < W; k++) acc += log ? g.v[k] : g.v[k] * a.v[k];
             }
         } else {
             for (long i = threadIdx.x; i < c; i += blockDim.x) acc += log ? load(gr, i) : load(gr, i) * load(yr, i);
         }
         float s = block_sum(acc, sh);
         if (vec) {
-            for (long i = threadIdx.x; i < c / 4; i += blockDim.x) {
-                V4 a = load4(yr, 4 * i), g = load4(gr, 4 * i);
-                for (int k = 0; k < 4; k++) a.v[k] = log ? g.v[k] - expf(a.v[k]) * s : a.v[k] * (g.v[k] - s);
-                store4(dr, 4 * i, a);
+            for (long i = threadIdx.x; i < c / W; i += blockDim.x) {
+                V16<T> a = load16(yr, W * i), g = load16(gr, W * i);
+                for (int k = 0; k < W; k++) a.v[k] = log ? g.v[k] - expf(a.v[k]) * s : a.v[k] * (g.v[k] - s);
+                store16(dr, W * i, a);
             }
         } else {
             for (long i = threadIdx.x; i < c; i += blockDim.x) {
@@ -140,6 +144,7 @@ extern "C" __global__ void xent_count(const u32* tg, float* cnt, long n, u32 ign
 template <typename T>
 __device__ void xent_bwd(const T* x, const u32* tg, const void* dloss, int dl_bf16, const float* cnt,
                          T* dx, long n, long v, u32 ignore) {
+    constexpr int W = V16<T>::W;  // elements per 16-byte access
     __shared__ float sh[32];
     float g = dl_bf16 ? load((const bf16*)dloss, 0) : load((const float*)dloss, 0);
     float count = cnt[0];
@@ -154,16 +159,16 @@ __device__ void xent_bwd(const T* x, const u32* tg, const void* dloss, int dl_bf
             row_stats(xr, v, sh, M, lnS);
             if ((long)t >= v) bad = __int_as_float(0x7fc00000);   // out-of-range target: NaN row
         }
-        if ((v & 3) == 0) {
-            for (long i = threadIdx.x; i < v / 4; i += blockDim.x) {
-                V4 a;
-                if (skip) { for (int k = 0; k < 4; k++) a.v[k] = 0.f; }
+        if (v % W == 0) {
+            for (long i = threadIdx.x; i < v / W; i += blockDim.x) {
+                V16<T> a;
+                if (skip) { for (int k = 0; k < W; k++) a.v[k] = 0.f; }
                 else {
-                    a = load4(xr, 4 * i);
-                    for (int k = 0; k < 4; k++)
-                        a.v[k] = (expf(a.v[k] - M - lnS) * scale - (4 * i + k == (long)t ? scale : 0.f)) + bad;
+                    a = load16(xr, W * i);
+                    for (int k = 0; k < W; k++)
+                        a.v[k] = (expf(a.v[k] - M - lnS) * scale - (W * i + k == (long)t ? scale : 0.f)) + bad;
                 }
-                store4(dr, 4 * i, a);
+                store16(dr, W * i, a);
             }
         } else {
             for (long i = threadIdx.x; i < v; i += blockDim.x) {

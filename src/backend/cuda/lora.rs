@@ -97,7 +97,7 @@ fn hgemm_cat(dev: &Arc<Dev>, a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: 
     if !cat_ok(rows, k1, k2, cols, tb) {
         return Ok(None);
     }
-    if super::matmul::GemmPath::current().takes(dev, &[k1, k2, if tb { k1 } else { cols }]) {
+    if super::matmul::GemmPath::for_rows(rows).takes(dev, &[k1, k2, if tb { k1 } else { cols }]) {
         return super::matmul::wgmma_cat(a1, b1, k1, a2, b2, k2, rows, cols, tb).map(Some);
     }
     let c = CudaStorage::alloc(dev, DType::BF16, rows * cols)?;

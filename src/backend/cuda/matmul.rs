@@ -52,6 +52,12 @@ impl GemmPath {
         }
     }
 
+    /// The path for a GEMM with `rows` rows of C: [`GemmPath::current`], except mma.sync below
+    /// one 128-row wgmma tile.
+    pub fn for_rows(rows: usize) -> GemmPath {
+        if rows < H9_BM { GemmPath::Mma } else { GemmPath::current() }
+    }
+
     /// Make `self` the path of every later bf16 GEMM in this process (the bench times both).
     pub fn set(self) {
         PATH.store(self as u8 + 1, Ordering::Relaxed);
@@ -63,10 +69,11 @@ impl GemmPath {
     }
 }
 
-/// Batched matmul on the path `KILN_GEMM` picks; see [`matmul_on`].
+/// Batched matmul on the path `KILN_GEMM` picks (see [`matmul_on`]); fewer than 128 rows (decode
+/// shapes) stay on mma.sync, whose 128 x 128 tiles put twice as many blocks on a short, wide C.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<CudaStorage> {
-    matmul_on(GemmPath::current(), a, b, batch, b_batch, m, k, n, ta, tb)
+    matmul_on(GemmPath::for_rows(m), a, b, batch, b_batch, m, k, n, ta, tb)
 }
 
 /// Batched matmul: a is (batch, M, K) (or (batch, K, M) if ta), b is (b_batch, K, N) (or

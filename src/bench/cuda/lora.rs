@@ -27,8 +27,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let bytes = ((n * k + k * m + k * r + r * m + n * m) * es) as f64;
         let baseline = GemmPath::current();
         let mut paths = vec![GemmPath::Mma];
-        if ctx.dev.cc == (9, 0) {
-            paths.push(GemmPath::Wgmma);
+        if ctx.dev.cc == (9, 0) && n >= 128 {
+            paths.push(GemmPath::Wgmma); // (decode shapes stay on mma.sync: GemmPath::for_rows)
         }
         // cuBLAS baselines, once per shape: x W alone, the unfused 3 calls, one dgrad GEMM.
         let mut xw = None;

@@ -30,8 +30,9 @@ fn permute_narrow_concat_index_select_values() {
     assert_eq!(p.dims(), &[4, 2, 3]);
     // p[i, j, k] = x[j, k, i] = j*12 + k*4 + i
     let pv = p.to_vec_f32().unwrap();
-    assert_eq!(pv[0 * 6 + 1 * 3 + 2], (12 + 8) as f32);
-    assert_eq!(pv[3 * 6 + 0 * 3 + 1], (4 + 3) as f32);
+    let at = |i: usize, j: usize, k: usize| pv[i * 6 + j * 3 + k]; // p is (4, 2, 3), row-major
+    assert_eq!(at(0, 1, 2), (12 + 8) as f32);
+    assert_eq!(at(3, 0, 1), (4 + 3) as f32);
     let t = x.transpose(0, -1).unwrap();
     assert_eq!(t.dims(), &[4, 3, 2]);
     let n = x.narrow(1, 1, 2).unwrap();

@@ -122,13 +122,20 @@ __device__ __forceinline__ void store_bf16x2(bf16* c, long o, int n, int N, bool
         if (n + 1 < N) c[o + 1] = f2bf(x1);
     }
 }
-// Block (bm, bn) of the output for this CTA: consecutive CTAs walk down a group of 8 block-rows
-// before moving right, so the A and B panels they share stay in L2.
-__device__ __forceinline__ void block_tile(int& bm, int& bn) {
+// This CTA's output block of a batched GEMM: its first row m0 and column n0 for BM x BN tiles,
+// with a, b and c moved to batch blockIdx.z (b stays put when shared). Consecutive CTAs walk down
+// a group of 8 block-rows before moving right, so the A and B panels they share stay in L2.
+// (PA, PB, PC: the kernel's pointer parameters as declared, __restrict__ included.)
+template <int BM, int BN, typename PA, typename PB, typename PC>
+__device__ __forceinline__ void gemm_block(PA& a, PB& b, PC& c, int M, int K, int N, int b_shared, int& m0, int& n0) {
     const int nbm = gridDim.y, nbn = gridDim.x, id = blockIdx.y * nbn + blockIdx.x;
     const int per = 8 * nbn, first = id / per * 8, rows = min(nbm - first, 8), r = id % per;
-    bm = first + r % rows;
-    bn = r / rows;
+    m0 = (first + r % rows) * BM;
+    n0 = r / rows * BN;
+    const long z = blockIdx.z;
+    a += z * (long)M * K;
+    b += b_shared ? 0 : z * (long)K * N;
+    c += z * (long)M * N;
 }
 
 // ---- tensor cores and async copies (sm_80+) ----------------------------------------------------

@@ -1,7 +1,7 @@
 // kernels/matmul.cu: batched C[z] = op(A[z]) op(B[z]), row-major. Twin: backend/cpu/matmul.rs.
 // A: (batch, M, K), or (batch, K, M) when TA. B: (b_batch, K, N), or (b_batch, N, K) when TB;
 // b_shared != 0 means b_batch == 1 (one B for every z). C: (batch, M, N), same dtype as A and B.
-// grid = (ceil(N / 128), ceil(M / 128), batch), walked in L2-friendly order by block_tile; every
+// grid = (ceil(N / 128), ceil(M / 128), batch), walked in L2-friendly order by gemm_block; every
 // tile edge is predicated, any M, K, N >= 0.
 //
 // Two paths:
@@ -74,13 +74,8 @@ __device__ __forceinline__ void sgemm_body(const float* __restrict__ a, const fl
     __shared__ __align__(16) float As[2][SG_BK][SG_LD];
     __shared__ __align__(16) float Bs[2][SG_BK][SG_LD];
     const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
-    int bm, bn;
-    block_tile(bm, bn);
-    const int m0 = bm * SG_BM, n0 = bn * SG_BN;
-    const long z = blockIdx.z;
-    a += z * (long)M * K;
-    b += b_shared ? 0 : z * (long)K * N;
-    c += z * (long)M * N;
+    int m0, n0;
+    gemm_block<SG_BM, SG_BN>(a, b, c, M, K, N, b_shared, m0, n0);
 
     // Each operand's k-tile goes global -> 4 registers per thread -> shared (As[k][m], Bs[k][n]).
     const bool va = TA ? (M & 3) == 0 : (K & 3) == 0;   // float4 loads along the contiguous dim
@@ -224,13 +219,8 @@ __device__ __forceinline__ void hgemm_body(const bf16* __restrict__ a, const bf1
     bf16* sb = sa + HG_ST * HG_TILE;                    // HG_ST stages of B
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const int wm = warp >> 2, wn = warp & 3;            // warp tile: rows wm*64.., cols wn*32..
-    int bm, bn;
-    block_tile(bm, bn);
-    const int m0 = bm * HG_BM, n0 = bn * HG_BN;
-    const long z = blockIdx.z;
-    a += z * (long)M * K;
-    b += b_shared ? 0 : z * (long)K * N;
-    c += z * (long)M * N;
+    int m0, n0;
+    gemm_block<HG_BM, HG_BN>(a, b, c, M, K, N, b_shared, m0, n0);
 
     float acc[4][4][4];
 #pragma unroll

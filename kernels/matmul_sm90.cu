@@ -75,13 +75,8 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
                                         const bf16* __restrict__ a2, const bf16* __restrict__ b2, int K2) {
     unsigned char* base = h9_smem + ((1024 - (int)((unsigned long long)h9_smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7;
-    int bm, bn;
-    block_tile(bm, bn);
-    const int m0 = bm * H9_BM, n0 = bn * H9_BN;
-    const long z = blockIdx.z;
-    a += z * (long)M * K;
-    b += b_shared ? 0 : z * (long)K * N;
-    c += z * (long)M * N;
+    int m0, n0;
+    gemm_block<H9_BM, H9_BN>(a, b, c, M, K, N, b_shared, m0, n0);
 
     float acc[2][64];
 #pragma unroll

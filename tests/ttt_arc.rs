@@ -31,6 +31,17 @@ fn tmp(name: &str) -> PathBuf {
     p
 }
 
+/// Each task's own TTT adapter on `base` (stage 2, as `solve_all` trains them), in task order.
+fn task_adapters(base: &kiln::model::Transformer, tasks: &[arc::data::Task], cfg: &Config) -> Vec<kiln::model::Transformer> {
+    tasks
+        .iter()
+        .map(|t| {
+            let set = ttt_set(&GridCodec, &t.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed).unwrap();
+            train_adapter(base, &GridCodec, &set, &cfg.ttt, cfg.seed).unwrap().0
+        })
+        .collect()
+}
+
 fn g(rows: &[&[u8]]) -> Grid {
     Grid::from_rows(&rows.iter().map(|r| r.to_vec()).collect::<Vec<_>>()).unwrap()
 }
@@ -315,13 +326,7 @@ fn batched_serving_gives_the_per_task_answers() {
         assert_eq!((a.ttt_tasks, a.ttt.steps, a.ttt.loss_last), (b.ttt_tasks, b.ttt.steps, b.ttt.loss_last));
     }
     // view by view: the same greedy answers and token counts, each task under its own adapter
-    let models: Vec<_> = tasks
-        .iter()
-        .map(|t| {
-            let set = ttt_set(&GridCodec, &t.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed).unwrap();
-            train_adapter(&base, &GridCodec, &set, &cfg.ttt, cfg.seed).unwrap().0
-        })
-        .collect();
+    let models = task_adapters(&base, &tasks, &cfg);
     let stacked = base.with_adapters(&models.iter().collect::<Vec<_>>()).unwrap();
     let views: Vec<_> = tasks.iter().map(|t| infer::views(t.train.len(), true, 1, cfg.seed)).collect();
     let queries: Vec<_> = tasks.iter().zip(&views).enumerate().map(|(i, (t, v))| infer::Query { demos: &t.train, query: &t.test[0].input, views: v, adapter: i as u32 }).collect();
@@ -407,13 +412,7 @@ fn time_batched_vs_per_task_decode() {
     let base = arc::load_model(std::path::Path::new(&dir)).unwrap();
     let cfg = Config::small();
     let tasks: Vec<_> = arc::held_out_tasks(&cfg).unwrap().into_iter().step_by(40 / n).take(n).collect();
-    let models: Vec<_> = tasks
-        .iter()
-        .map(|t| {
-            let set = ttt_set(&GridCodec, &t.train, cfg.ttt.colour_perms, cfg.ttt.cap, cfg.seq_len, cfg.seed).unwrap();
-            train_adapter(&base, &GridCodec, &set, &cfg.ttt, cfg.seed).unwrap().0
-        })
-        .collect();
+    let models = task_adapters(&base, &tasks, &cfg);
     let views: Vec<_> = tasks.iter().map(|t| infer::views(t.train.len(), true, cfg.infer_colour_perms, cfg.seed)).collect();
     for round in 0..2 {
         let start = Instant::now();

@@ -9,8 +9,8 @@
 //! points gdb and compiler messages back at the original file. The kernel list is not parsed from
 //! the source: the TU is preprocessed once with -DKILN_EMU_SCAN, where emu.h turns `__global__` into
 //! the marker `kiln_emu_kernel`, and every `kiln_emu_kernel void NAME(` in the output (macro-stamped
-//! instances included) is a kernel. The same pass finds `extern __shared__` arrays, which get a
-//! definition. The TU then ends with a lookup function from kernel name to a caller that unpacks
+//! instances included) is a kernel. Each `extern __shared__ T name[];` in the copy becomes a pointer
+//! to the emulator's per-thread dynamic shared buffer (kiln_emu::dyn_smem, emu.h). The TU then ends with a lookup function from kernel name to a caller that unpacks
 //! cuLaunchKernel-style parameters into the kernel's own types (kiln_emu::entry, deduced from the
 //! function pointer), and a generated registry lists the families for kiln_emu_launch.
 //! KILN_EMU_CXXFLAGS adds compiler flags (scripts/emu-tsan.sh passes -fsanitize=thread);
@@ -97,7 +97,8 @@ mod emu {
         let src_path = kdir.join(format!("{fam}.cu"));
         let src = std::fs::read_to_string(&src_path).unwrap();
         // Same length, so columns stay right; the #line keeps lines and the file name right.
-        let copy = format!("#line 1 \"{}\"\n{}", src_path.display(), src.replace("extern \"C\"", "          "));
+        let src = rewrite_extern_shared(&src.replace("extern \"C\"", "          "), fam);
+        let copy = format!("#line 1 \"{}\"\n{}", src_path.display(), src);
         let cu = out.join(format!("{fam}.cu"));
         write_if_changed(&cu, &copy);
         let head = format!(
@@ -115,13 +116,12 @@ mod emu {
         }
         let text = String::from_utf8_lossy(&output.stdout);
         let kernels = scan_kernels(&text);
-        let shared = scan_extern_shared(&text, fam);
-
-        let mut tu = head.trim_end_matches("}\n").to_string();
-        for (ty, name) in &shared {
-            writeln!(tu, "thread_local __attribute__((aligned(16))) {ty} {name}[(KILN_EMU_DSMEM_BYTES + sizeof({ty}) - 1) / sizeof({ty})];").unwrap();
+        if let Some(end) = after_word(&text, "extern").find(|&e| ident_at(text.as_bytes(), skip_ws(text.as_bytes(), e)).0 == "kiln_emu_shared") {
+            let line = &text[end.saturating_sub(6)..text[end..].find(';').map_or(text.len(), |i| end + i + 1)];
+            panic!("kernels/{fam}.cu: `{line}` was not rewritten for the emulator (an extern __shared__ made by a macro?): declare it in the kernel's body, outside macros");
         }
-        tu.push_str("}\n");
+
+        let mut tu = head.clone();
         writeln!(tu, "extern \"C\" const kiln_emu::Entry* kiln_emu_find_{fam}(const char* name) {{").unwrap();
         writeln!(tu, "    static const kiln_emu::Entry table[] = {{").unwrap();
         for k in &kernels {
@@ -188,37 +188,37 @@ mod emu {
         names
     }
 
-    /// (element type, name) of each `extern __shared__ T name[];` in preprocessed text.
-    fn scan_extern_shared(text: &str, fam: &str) -> Vec<(String, String)> {
-        let b = text.as_bytes();
-        let mut found: Vec<(String, String)> = vec![];
-        for end in after_word(text, "extern") {
-            let (word, j) = ident_at(b, skip_ws(b, end));
-            if word != "kiln_emu_shared" {
-                continue;
-            }
-            let decl = &text[j..j + text[j..].find(';').unwrap()];
-            let decl = strip_attributes(decl);
-            let open = decl.find('[').unwrap_or_else(|| panic!("kernels/{fam}.cu: extern __shared__ `{decl}` is not an array"));
-            let head = decl[..open].trim_end();
+    /// `src` with each `extern __shared__ [attributes] T name[];` (dynamic shared memory) replaced by
+    /// `T* const name = kiln_emu::dyn_smem<T>(__func__);`, the emulator's per-thread buffer (emu.h).
+    fn rewrite_extern_shared(src: &str, fam: &str) -> String {
+        const KEY: &str = "extern __shared__";
+        let mut out = String::with_capacity(src.len());
+        let mut rest = src;
+        while let Some(i) = rest.find(KEY) {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + KEY.len()..];
+            let semi = after.find(';').unwrap_or_else(|| panic!("kernels/{fam}.cu: `{KEY}` without a `;`"));
+            let decl = strip_attributes(&after[..semi]);
+            let open = decl.find('[').unwrap_or_else(|| panic!("kernels/{fam}.cu: {KEY} `{}` is not an array", decl.trim()));
+            let head = decl[..open].trim();
             let split = head.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
-            let (ty, name) = (head[..split].trim().to_string(), head[split..].to_string());
-            match found.iter().find(|(_, n)| *n == name) {
-                Some((t, _)) if *t != ty => panic!("kernels/{fam}.cu: extern __shared__ {name} declared as {t}[] and {ty}[]"),
-                Some(_) => {}
-                None => found.push((ty, name)),
-            }
+            let (ty, name) = (head[..split].trim(), &head[split..]);
+            assert!(!ty.is_empty() && !name.is_empty(), "kernels/{fam}.cu: cannot read the type and name of {KEY} `{}`", decl.trim());
+            write!(out, "{ty}* const {name} = kiln_emu::dyn_smem<{ty}>(__func__);").unwrap();
+            rest = &after[semi + 1..];
         }
-        found
+        out.push_str(rest);
+        out
     }
 
-    /// `decl` without its `__attribute__((...))` groups.
+    /// `decl` without its `__align__(...)` and `__attribute__((...))` groups.
     fn strip_attributes(decl: &str) -> String {
         let mut out = String::new();
         let mut rest = decl;
-        while let Some(i) = rest.find("__attribute__") {
+        let next = |r: &str| ["__attribute__", "__align__"].iter().filter_map(|w| r.find(w).map(|i| (i, w.len()))).min();
+        while let Some((i, len)) = next(rest) {
             out.push_str(&rest[..i]);
-            let after = &rest[i + "__attribute__".len()..];
+            let after = &rest[i + len..];
             let mut depth = 0;
             let mut end = after.len();
             for (k, c) in after.char_indices() {

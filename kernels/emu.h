@@ -12,7 +12,7 @@
 // Shared memory: `__shared__` is `thread_local`, so a function's `__shared__` arrays are static
 // storage shared by all fibers of the launching OS thread (one block runs at a time there), and
 // two launches on two OS threads never share them. `extern __shared__` arrays (dynamic shared
-// memory) are defined by build.rs, one per name, KILN_EMU_DSMEM_BYTES long.
+// memory) all point at one KILN_EMU_DSMEM_BYTES buffer per OS thread (kiln_emu::dyn_smem below).
 //
 // Under -DKILN_EMU_SCAN (build.rs's preprocessing pass) only the keyword macros are defined, with
 // __global__ and __shared__ turned into marker words that build.rs looks for in the output.
@@ -72,6 +72,15 @@ struct BlockCtx { uint3 idx; dim3 dim, grid; };
 extern thread_local std::atomic<ThreadCtx*> t_self;
 extern thread_local BlockCtx t_block;
 inline ThreadCtx* self() { return t_self.load(std::memory_order_relaxed); }
+
+// Dynamic shared memory. build.rs rewrites every `extern __shared__ T name[];` of a kernel into
+// `T* const name = kiln_emu::dyn_smem<T>(__func__);`: one KILN_EMU_DSMEM_BYTES buffer per OS
+// thread serves every family (a thread runs one block at a time), instead of one thread_local array
+// per family and name, whose sum is static TLS that every thread of the process carries (it had
+// grown past 2 MiB and overflowed rayon threads' stacks). __func__ makes such a declaration at
+// namespace scope a compile error: the pointer must be taken inside the kernel, on its thread.
+inline thread_local __attribute__((aligned(16))) unsigned char t_dsmem[KILN_EMU_DSMEM_BYTES];
+template <typename T> inline T* dyn_smem(const char*) { return reinterpret_cast<T*>(t_dsmem); }
 
 void syncthreads();
 void syncwarp(unsigned mask);

@@ -24,14 +24,14 @@
 #define H9_STAGE (H9_A_BYTES + H9_BN * H9_BK * 2)   // + 32 KiB of B
 // dynamic shared memory: H9_ST * H9_STAGE + 1024 (the tiles start on a 1024-byte boundary)
 
-extern __shared__ __align__(16) unsigned char h9_smem[];
-
 // Matrix descriptor of the tile at p (PTX ISA "Matrix Descriptor Format"): 128-byte swizzle.
-__device__ __forceinline__ u64 h9_desc(const void* p, u32 lbo, u32 sbo) {
+// window: the block's dynamic shared array (the emulator's stand-in for the shared window).
+__device__ __forceinline__ u64 h9_desc(const void* p, u32 lbo, u32 sbo, const unsigned char* window) {
 #ifndef KILN_EMU
     u32 a = smem_addr(p);
+    (void)window;
 #else
-    u32 a = (u32)(static_cast<const unsigned char*>(p) - h9_smem);  // the emulated shared window
+    u32 a = (u32)(static_cast<const unsigned char*>(p) - window);  // offset into the emulated window
 #endif
     return (u64)((a & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16) | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
 }
@@ -73,6 +73,7 @@ template <bool TA, bool TB, bool CAT>
 __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* __restrict__ b, bf16* __restrict__ c,
                                         int M, int K, int N, int b_shared,
                                         const bf16* __restrict__ a2, const bf16* __restrict__ b2, int K2) {
+    extern __shared__ __align__(16) unsigned char h9_smem[];
     unsigned char* base = h9_smem + ((1024 - (int)((unsigned long long)h9_smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7;
     int m0, n0;
@@ -117,10 +118,10 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
 #pragma unroll
         for (int kk = 0; kk < H9_BK / 16; kk++) {
             // A: this warpgroup's 64 rows, k 16kk..16kk+15. B: columns 128h.., same k.
-            const u64 da = TA ? h9_desc(sa + wg * 8192 + kk * 2048, 8192, 1024) : h9_desc(sa + wg * 8192 + kk * 32, 16, 1024);
+            const u64 da = TA ? h9_desc(sa + wg * 8192 + kk * 2048, 8192, 1024, h9_smem) : h9_desc(sa + wg * 8192 + kk * 32, 16, 1024, h9_smem);
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const u64 db = TB ? h9_desc(sb + h * 16384 + kk * 32, 16, 1024) : h9_desc(sb + h * 16384 + kk * 2048, 8192, 1024);
+                const u64 db = TB ? h9_desc(sb + h * 16384 + kk * 32, 16, 1024, h9_smem) : h9_desc(sb + h * 16384 + kk * 2048, 8192, 1024, h9_smem);
                 wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc[h], da, db, h9_smem);
             }
         }

@@ -23,12 +23,13 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("lora", include_str!("../../../kernels/lora.cu")),
     ("lora_multi_adapter", include_str!("../../../kernels/lora_multi_adapter.cu")),
     ("linear_attention", include_str!("../../../kernels/linear_attention.cu")),
+    ("linear_attention_tc", include_str!("../../../kernels/linear_attention_tc.cu")),
     ("sampling", include_str!("../../../kernels/sampling.cu")),
 ];
 
 /// Families whose hot kernels must not spill registers to local memory (checked by the
 /// `kernels_compile` test from ptxas's report).
-pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "norm", "lora", "lora_multi_adapter", "linear_attention"];
+pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "norm", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc"];
 
 /// Families built on sm_90a-only instructions (wgmma): compiled for compute_90a alone, loadable
 /// only on a compute capability 9.0 device.

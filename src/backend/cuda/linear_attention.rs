@@ -18,6 +18,7 @@
 //! The `chunked` flag selects the CPU algorithm only; both compute the same function, so CUDA
 //! always runs the chunked form.
 
+use super::linear_attention_tc as tc;
 use super::{Arg, CudaStorage};
 use crate::backend::cuda::elementwise::typed;
 use crate::backend::LinAttnDims;
@@ -64,8 +65,6 @@ fn check(op: &'static str, d: LinAttnDims, seqs: &[(&CudaStorage, usize)], s0: O
     Ok(())
 }
 
-/// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
-/// `s0`: (buffer, row stride, column stride) of the initial state seen as (dk, dv).
 /// Kernel arguments of the optional states: the initial state's (buffer, row stride, column
 /// stride) and the final state's buffer; a null pointer (and zero strides) where absent.
 pub(super) fn state_args(s0: Option<(&CudaStorage, usize, usize)>, s_final: Option<&CudaStorage>) -> (Arg, usize, usize, Arg) {
@@ -76,14 +75,30 @@ pub(super) fn state_args(s0: Option<(&CudaStorage, usize, usize)>, s_final: Opti
     (s0a, ss0, ss1, s_final.map_or(Arg::U64(0), |s| s.arg()))
 }
 
+/// Which kernels a launch may use: the tensor-core kernel (bf16, head width <= 128, unless
+/// `KILN_LINATTN=cores`), else the CUDA-core two-phase pair when T > 64, else the sequential one.
+/// The bench pins the CUDA-core forms to compare.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Algo {
+    Auto,
+    Cores,
+    Sequential,
+}
+
+/// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
+/// `s0`: (buffer, row stride, column stride) of the initial state seen as (dk, dv).
 #[allow(clippy::too_many_arguments)]
 fn launch(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<(&CudaStorage, usize, usize)>,
-    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool, allow_two_phase: bool,
+    o: &CudaStorage, s_final: Option<&CudaStorage>, bh: usize, t: usize, dk: usize, dv: usize, rev: bool, algo: Algo,
 ) -> Result<()> {
     if bh == 0 || dv == 0 || (t == 0 && s_final.is_none()) {
         return Ok(());
     }
+    if let (Algo::Auto, true, Some(dkp)) = (algo, tc::enabled(), tc::width(q.dtype, dk)) {
+        return tc::launch(q, k, v, state_args(s0, s_final), o, bh, t, dk, dv, rev, dkp);
+    }
+    let allow_two_phase = algo != Algo::Sequential;
     let dev = q.dev();
     let (s0a, ss0, ss1, sfa) = state_args(s0, s_final);
     let nch = t.div_ceil(CHUNK);
@@ -120,15 +135,21 @@ fn launch(
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, chunked: bool) -> Result<Vec<CudaStorage>> {
     let _ = chunked;
-    forward(q, k, v, s0, dims, true)
+    forward(q, k, v, s0, dims, Algo::Auto)
 }
 
-/// The forward on the sequential kernel only (the bench's before/after row on the same GPU).
+/// The forward on the sequential CUDA-core kernel only (a bench comparison row on the same GPU).
 pub(crate) fn linear_attention_sequential(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims) -> Result<Vec<CudaStorage>> {
-    forward(q, k, v, s0, dims, false)
+    forward(q, k, v, s0, dims, Algo::Sequential)
 }
 
-fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, allow_two_phase: bool) -> Result<Vec<CudaStorage>> {
+/// The forward on the CUDA-core kernels (two-phase when T > 64), never on tensor cores (a bench
+/// comparison row for bf16).
+pub(crate) fn linear_attention_cores(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims) -> Result<Vec<CudaStorage>> {
+    forward(q, k, v, s0, dims, Algo::Cores)
+}
+
+fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, algo: Algo) -> Result<Vec<CudaStorage>> {
     const OP: &str = "linear_attention";
     let d = dims;
     check(OP, d, &[(q, d.dk), (k, d.dk), (v, d.dv)], s0)?;
@@ -140,7 +161,7 @@ fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaSt
         let z = CudaStorage::zeros(dev, q.dtype, d.bh * d.t * d.dv)?;
         return Ok(vec![z, s_final]);
     }
-    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false, allow_two_phase)?;
+    launch(q, k, v, s0.map(|s| (s, d.dv, 1)), &o, Some(&s_final), d.bh, d.t, d.dk, d.dv, false, algo)?;
     Ok(vec![o, s_final])
 }
 
@@ -167,11 +188,11 @@ pub fn linear_attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStora
     let ds0 = if d.t == 0 { CudaStorage::zeros(dev, dt, d.bh * d.dk * d.dv)? } else { CudaStorage::alloc(dev, dt, d.bh * d.dk * d.dv)? };
     if d.t > 0 {
         // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
-        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, true)?;
+        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, Algo::Auto)?;
         // dV = K G, final state G_0 = dS0 (Dk, Dv).
-        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, true)?;
+        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, Algo::Auto)?;
         // dK = V G^T, state G^T (Dv, Dk).
-        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, true)?;
+        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, Algo::Auto)?;
     }
     Ok(vec![dq, dk, dv, ds0])
 }

@@ -11,6 +11,7 @@
 //! as forward passes of the same kernel), with dsf, the gradient of s_final, as the initial
 //! state of the two reverse passes: G_end = dsf, so dK, dV and dS0 include it.
 
+use super::linear_attention_tc as tc;
 use super::{Arg, CudaStorage};
 use crate::backend::cpu::CpuStorage;
 use crate::backend::cuda::elementwise::typed;
@@ -57,6 +58,9 @@ fn launch(
     let (h, t, dk, dv) = (d.bh, d.t, d.dk, d.dv);
     if h == 0 || nseq == 0 || dv == 0 {
         return Ok(());
+    }
+    if let (true, Some(dkp)) = (tc::enabled(), tc::width(q.dtype, dk)) {
+        return tc::launch_varlen(q, k, v, state_args(s0, s_final), o, cu, nseq, h, t, dk, dv, rev, dkp);
     }
     let dev = q.dev();
     let (s0a, ss0, ss1, sfa) = state_args(s0, s_final);

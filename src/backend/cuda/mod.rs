@@ -38,6 +38,8 @@ pub mod lora_multi_adapter;
 #[cfg(feature = "cuda")]
 pub mod linear_attention;
 #[cfg(feature = "cuda")]
+pub mod linear_attention_tc;
+#[cfg(feature = "cuda")]
 pub mod linear_attention_varlen;
 #[cfg(feature = "cuda")]
 pub mod sampling;

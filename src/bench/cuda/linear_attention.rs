@@ -1,6 +1,7 @@
 //! GPU bench cases for kernels/linear_attention.cu: the chunked forward at BH = 64, T = 4096,
 //! D = 128 against the copy ceiling (q, k, v read once, o written once), and forward + backward
-//! against the forward alone; the sequential (run-1) kernel's forward against the two-phase one.
+//! against the forward alone; the sequential (run-1) kernel's forward against the default one, and
+//! for bf16 the CUDA-core kernels against the tensor-core one (kernels/linear_attention_tc.cu).
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::linear_attention as la;
 use crate::backend::LinAttnDims;
@@ -24,6 +25,11 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let flops = 2.0 * (bh * t) as f64 * (64.0 * dh as f64 * 2.0 + 2.0 * (dh * dh) as f64);
         let fwd = ctx.time_ms(|i| la::linear_attention(&q[i % sets], &k[i % sets], &v[i % sets], None, d, true).map(drop))?;
         rows.push(ctx.finish(Case::new("linear_attention_fwd", &var, shape.clone(), fwd).bytes((4 * len * es) as f64).flops(flops)));
+        if dt == DType::BF16 {
+            // bf16 runs on tensor cores by default: the CUDA-core two-phase pair beside it.
+            let cores = ctx.time_ms(|i| la::linear_attention_cores(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;
+            rows.push(ctx.finish(Case::new("linear_attention_fwd_cuda_cores", &var, shape.clone(), cores).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));
+        }
         // Before/after on the same GPU: the run-1 sequential kernel (one block per (head, Dv slice)).
         let seq = ctx.time_ms(|i| la::linear_attention_sequential(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;
         rows.push(ctx.finish(Case::new("linear_attention_fwd_sequential", &var, shape.clone(), seq).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));

@@ -1,0 +1,236 @@
+// kernels/linear_attention_tc.cu: chunked causal linear attention on tensor cores (bf16 operands,
+// f32 accumulate, f32 state). Twin: backend/cpu/linear_attention.rs; same contract and arguments as
+// linattn_chunk in linear_attention.cu (see there and backend/cuda/linear_attention.rs):
+//
+//   o_t = q_t S_t,   S_t = S0 + sum_{s <= t} k_s^T v_s          (rev = 0, causal)
+//   o_t = q_t S_t,   S_t = S0 + sum_{s >= t} k_s^T v_s          (rev = 1, anti-causal)
+//
+// Shapes: q, k (BH, T, Dk), v, o (BH, T, Dv), s0 and s_final (BH, Dk, Dv); s0 element (a, b) of a
+// head at sh[a * ss0 + b * ss1]; s0 == 0 means zeros, s_final == 0 "do not write". Dk <= DKP.
+//
+// Grid (BH, ceil(Dv / 64)), 256 threads (8 warps): one block walks one head's chunks (C = 64) in
+// order for a 64-wide slice of Dv, the state slice S (DKP x 64) living in f32 mma accumulators.
+// Per chunk of n <= 64 rows (rows past n and columns past Dk / Dv are zeros in shared memory):
+//   1. A = Q K^T (64 x 64) and O = Q S (64 x 64): warp (rg, ch) = (w % 4, w / 4) owns rows
+//      16 rg .. 16 rg + 15, A's columns and O's columns 32 ch .. 32 ch + 31; S is read from Sb, a
+//      bf16 copy of the state. A, masked (causal / anti-causal), goes to shared memory as bf16.
+//   2. O += A V over the chunk's 64 rows; O is written (bf16) for rows < n, columns < Dv.
+//   3. S += K^T V (Dk x 64, reduction over the chunk's rows): warp w owns S rows 16 (w % NB) ..
+//      and columns (w / NB) * 64 / CS .., NB = DKP / 16 row blocks, CS = 8 / NB column splits;
+//      then it refreshes its part of Sb for the next chunk.
+// The next chunk's Q, K, V are fetched (cp.async, double-buffered) while this one computes.
+// Barriers per chunk: one before step 1 (chunk landed, Sb refreshed, last chunk's readers done) and
+// one between steps 1 and 2 (A complete; every reader of Sb done, so step 3 may overwrite it).
+// Precision: the state stays f32; the products see it and the masked A rounded to bf16 (the
+// operands are bf16 already), which adds ~2^-9 relative error per term. Every output element is
+// written by one thread, in a fixed order: deterministic.
+
+#define LT_C 64     // chunk length
+#define LT_LD 72    // row stride (bf16) of the 64-wide tiles A, V and Sb: 144 B, ldmatrix rows on distinct banks
+
+// One 16-byte piece of 8 bf16 at g (elements g[0 .. lim) exist, 0 <= lim <= 8) into shared s:
+// cp.async when vec (lim is then 0 or 8, g 16-byte aligned), else predicated scalar loads.
+__device__ __forceinline__ void lt_piece(bf16* s, const bf16* g, const bf16* base, int lim, bool vec) {
+    if (vec) {
+        cp_async16(s, lim > 0 ? g : base, lim > 0);
+    } else {
+        u32 w[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            u32 lo = 2 * e < lim ? (u32)g[2 * e].bits : 0u;
+            u32 hi = 2 * e + 1 < lim ? (u32)g[2 * e + 1].bits : 0u;
+            w[e] = lo | (hi << 16);
+        }
+        *reinterpret_cast<uint4*>(s) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+
+// Rows c0 .. c0 + 63 (those < c0 + n exist) of a (T, width) matrix into a [64][ld] tile, columns
+// col0 .. col0 + cols - 1 (those < width exist); cols a multiple of 8.
+__device__ __forceinline__ void lt_tile(bf16* s, int ld, const bf16* g, int c0, int n, int width, int col0, int cols, bool vec) {
+    const int per = cols / 8;
+    for (int e = threadIdx.x; e < LT_C * per; e += blockDim.x) {
+        int r = e / per, c = (e % per) * 8;
+        int lim = (r < n && col0 + c < width) ? min(8, width - col0 - c) : 0;
+        lt_piece(s + r * ld + c, g + (lim > 0 ? (long)(c0 + r) * width + col0 + c : 0), g, lim, vec);
+    }
+}
+
+// Shared memory (bf16): Q, K [2][64][DKP + 8] | V [2][64][72] | A [64][72] | Sb [DKP][72].
+template <int DKP>
+__device__ void linattn_tc_body(const bf16* __restrict__ qh, const bf16* __restrict__ kh, const bf16* __restrict__ vh,
+                                const bf16* __restrict__ sh, long ss0, long ss1, bf16* __restrict__ oh,
+                                bf16* __restrict__ sfh, int first, int count, int t_len, int dk, int dv, int dv0,
+                                int rev, bool vec) {
+    constexpr int LQ = DKP + 8;             // row stride of the Q / K tiles: 4 words mod 8, conflict-free
+    constexpr int NB = DKP / 16, CS = 8 / NB, SN = 64 / CS / 8;  // state: row blocks, column splits, n-tiles per warp
+    static_assert(DKP == 64 || DKP == 128, "instances: DKP 64 and 128 (SN must be even)");
+    extern __shared__ __align__(16) unsigned char lt_smem[];
+    bf16* Qs = reinterpret_cast<bf16*>(lt_smem);
+    bf16* Ks = Qs + 2 * LT_C * LQ;
+    bf16* Vs = Ks + 2 * LT_C * LQ;
+    bf16* As = Vs + 2 * LT_C * LT_LD;
+    bf16* Sb = As + LT_C * LT_LD;
+
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+    const int rg = warp & 3, ch = warp >> 2;               // steps 1-2: rows 16 rg.., columns 32 ch..
+    const int rb = warp % NB, sc0 = (warp / NB) * SN * 8;   // step 3: S rows 16 rb.., columns sc0..
+
+    auto fetch = [&](int ci, int buf) {  // chunk number ci of the walk into buffer buf
+        const int c0 = (rev ? first - ci : first + ci) * LT_C, n = min(LT_C, t_len - c0);
+        lt_tile(Qs + buf * LT_C * LQ, LQ, qh, c0, n, dk, 0, DKP, vec);
+        lt_tile(Ks + buf * LT_C * LQ, LQ, kh, c0, n, dk, 0, DKP, vec);
+        lt_tile(Vs + buf * LT_C * LT_LD, LT_LD, vh, c0, n, dv, dv0, 64, vec);
+    };
+    // Step 3's fragment of S into Sb (bf16): rows 16 rb + g (+ 8), columns sc0 + 8 ni + 2 t (+ 1).
+    float S[SN][4];
+    auto publish = [&]() {
+#pragma unroll
+        for (int ni = 0; ni < SN; ni++)
+#pragma unroll
+            for (int h = 0; h < 2; h++)
+                *reinterpret_cast<u32*>(Sb + (16 * rb + g + 8 * h) * LT_LD + sc0 + 8 * ni + 2 * t) =
+                    pack_bf16(S[ni][2 * h], S[ni][2 * h + 1]);
+    };
+
+    if (count > 0) fetch(0, 0);
+    cp_async_commit();
+#pragma unroll
+    for (int ni = 0; ni < SN; ni++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            int a = 16 * rb + g + (e >> 1) * 8, b = dv0 + sc0 + 8 * ni + 2 * t + (e & 1);
+            S[ni][e] = (sh != 0 && a < dk && b < dv) ? bf2f(sh[a * ss0 + b * ss1]) : 0.f;
+        }
+    publish();
+
+    for (int ci = 0; ci < count; ci++) {
+        const int buf = ci & 1, c0 = (rev ? first - ci : first + ci) * LT_C, n = min(LT_C, t_len - c0);
+        cp_async_wait<0>();
+        __syncthreads();  // chunk ci landed for all; Sb refreshed; chunk ci - 1's readers are done
+        if (ci + 1 < count) fetch(ci + 1, buf ^ 1);
+        cp_async_commit();
+        const bf16* Q = Qs + buf * LT_C * LQ;
+        const bf16* K = Ks + buf * LT_C * LQ;
+        const bf16* V = Vs + buf * LT_C * LT_LD;
+
+        // ---- 1. A = Q K^T and O = Q S over DKP in steps of 16
+        float acc_a[4][4], acc_o[4][4];
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) { acc_a[i][e] = 0.f; acc_o[i][e] = 0.f; }
+#pragma unroll
+        for (int kk = 0; kk < DKP; kk += 16) {
+            u32 aq[4];
+            ldmatrix_x4(aq, Q + (16 * rg + (lane & 15)) * LQ + kk + (lane >> 4) * 8);
+#pragma unroll
+            for (int ni = 0; ni < 4; ni += 2) {
+                const int nc = 32 * ch + ni * 8;
+                u32 r[4], s[4];
+                // K rows are A's columns (B "col" layout); Sb rows are the reduction (B row layout).
+                ldmatrix_x4(r, K + (nc + (lane & 7) + (lane >> 4) * 8) * LQ + kk + ((lane >> 3) & 1) * 8);
+                ldmatrix_x4_trans(s, Sb + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LT_LD + nc + (lane >> 4) * 8);
+                const u32 b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]}, s0[2] = {s[0], s[1]}, s1[2] = {s[2], s[3]};
+                mma_bf16_16816(acc_a[ni], aq, b0);
+                mma_bf16_16816(acc_a[ni + 1], aq, b1);
+                mma_bf16_16816(acc_o[ni], aq, s0);
+                mma_bf16_16816(acc_o[ni + 1], aq, s1);
+            }
+        }
+        // A masked to shared memory: element (r, c) kept when c <= r (c >= r when rev).
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int r = 16 * rg + g + 8 * h, c = 32 * ch + 8 * ni + 2 * t;
+                float x0 = acc_a[ni][2 * h], x1 = acc_a[ni][2 * h + 1];
+                if (rev ? c < r : c > r) x0 = 0.f;
+                if (rev ? c + 1 < r : c + 1 > r) x1 = 0.f;
+                *reinterpret_cast<u32*>(As + r * LT_LD + c) = pack_bf16(x0, x1);
+            }
+        __syncthreads();  // A complete; nobody reads Sb any more in this chunk
+
+        // ---- 2. O += A V over the chunk's rows; O stored
+#pragma unroll
+        for (int kk = 0; kk < LT_C; kk += 16) {
+            u32 aa[4];
+            ldmatrix_x4(aa, As + (16 * rg + (lane & 15)) * LT_LD + kk + (lane >> 4) * 8);
+#pragma unroll
+            for (int ni = 0; ni < 4; ni += 2) {
+                u32 r[4];
+                ldmatrix_x4_trans(r, V + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LT_LD + 32 * ch + ni * 8 + (lane >> 4) * 8);
+                const u32 b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+                mma_bf16_16816(acc_o[ni], aa, b0);
+                mma_bf16_16816(acc_o[ni + 1], aa, b1);
+            }
+        }
+        const bool pair = (dv & 1) == 0;
+#pragma unroll
+        for (int ni = 0; ni < 4; ni++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int r = 16 * rg + g + 8 * h, c = dv0 + 32 * ch + 8 * ni + 2 * t;
+                if (r < n) store_bf16x2(oh, (long)(c0 + r) * dv + c, c, dv, pair, acc_o[ni][2 * h], acc_o[ni][2 * h + 1]);
+            }
+
+        // ---- 3. S += K^T V (skipped, uniformly, when neither a later chunk nor s_final needs S)
+        if (ci + 1 < count || sfh != 0) {
+#pragma unroll
+            for (int kk = 0; kk < LT_C; kk += 16) {
+                u32 ak[4];
+                // K^T's rows are K's columns: the transposing load of the (s, dk) tile.
+                ldmatrix_x4_trans(ak, K + (kk + (lane & 7) + (lane >> 4) * 8) * LQ + 16 * rb + ((lane >> 3) & 1) * 8);
+#pragma unroll
+                for (int ni = 0; ni < SN; ni += 2) {
+                    u32 r[4];
+                    ldmatrix_x4_trans(r, V + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LT_LD + sc0 + ni * 8 + (lane >> 4) * 8);
+                    const u32 b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+                    mma_bf16_16816(S[ni], ak, b0);
+                    mma_bf16_16816(S[ni + 1], ak, b1);
+                }
+            }
+            publish();
+        }
+    }
+    cp_async_wait<0>();  // nothing in flight at exit
+
+    if (sfh != 0) {
+#pragma unroll
+        for (int ni = 0; ni < SN; ni++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                int a = 16 * rb + g + (e >> 1) * 8, b = dv0 + sc0 + 8 * ni + 2 * t + (e & 1);
+                if (a < dk && b < dv) sfh[(long)a * dv + b] = f2bf(S[ni][e]);
+            }
+    }
+}
+
+// linattn_tc<DKP>_bf16: the arguments of linattn_chunk_bf16, plus vec (16-byte loads: Dk and Dv
+// multiples of 8 and 16-byte aligned buffers). Dynamic smem: linear_attention_tc::smem_bytes(DKP).
+// linattn_tc<DKP>_varlen_bf16: the arguments of linattn_varlen_bf16, plus vec.
+#define LINATTN_TC(DKP)                                                                                \
+    extern "C" __global__ void __launch_bounds__(256) linattn_tc##DKP##_bf16(                          \
+        const bf16* q, const bf16* k, const bf16* v, const bf16* s0, bf16* o, bf16* s_final,           \
+        int t_len, int dk, int dv, long ss0, long ss1, int rev, int vec) {                             \
+        const long h = blockIdx.x;                                                                     \
+        const int nchunks = (t_len + LT_C - 1) / LT_C;                                                 \
+        linattn_tc_body<DKP>(q + h * (long)t_len * dk, k + h * (long)t_len * dk, v + h * (long)t_len * dv, \
+                             s0 != 0 ? s0 + h * (long)dk * dv : s0, ss0, ss1, o + h * (long)t_len * dv, \
+                             s_final != 0 ? s_final + h * (long)dk * dv : s_final, rev ? nchunks - 1 : 0, \
+                             nchunks, t_len, dk, dv, (int)blockIdx.y * 64, rev, vec != 0);            \
+    }                                                                                                  \
+    extern "C" __global__ void __launch_bounds__(256) linattn_tc##DKP##_varlen_bf16(                   \
+        const bf16* q, const bf16* k, const bf16* v, const bf16* s0, bf16* o, bf16* s_final,           \
+        const u32* cu, int nseq, int t_total, int dk, int dv, long ss0, long ss1, int rev, int vec) {  \
+        const long hn = blockIdx.x, h = hn / nseq, n = hn % nseq, nh = gridDim.x / nseq;              \
+        const long t0 = cu[n];                                                                         \
+        const int len = (int)(cu[n + 1] - cu[n]), nchunks = (len + LT_C - 1) / LT_C;                  \
+        const long st = (n * nh + h) * (long)dk * dv, rq = h * (long)t_total + t0;                    \
+        linattn_tc_body<DKP>(q + rq * dk, k + rq * dk, v + rq * dv, s0 != 0 ? s0 + st : s0, ss0, ss1,  \
+                             o + rq * dv, s_final != 0 ? s_final + st : s_final, rev ? nchunks - 1 : 0, \
+                             nchunks, len, dk, dv, (int)blockIdx.y * 64, rev, vec != 0);              \
+    }
+
+LINATTN_TC(64)
+LINATTN_TC(128)

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Runs ON the GPU machine, from the repository root, staged by scripts/gpu-check.sh in .gpu/.
-# Every stage has its own time limit so a hang still leaves the other results under $OUT.
-# Usage: bash .gpu/run.sh [test-filter]   (env: TESTS_S, WGMMA_S, BENCH_S, BENCH_ONLY, TTT_S)
+# Every stage has its own time limit so a hang still leaves the other results under $OUT, and the
+# whole run stays inside TOTAL_S (default 560 s: the device tool allows 600 s per call): a stage
+# gets its own limit or what is left after the later stages' reserves, whichever is less.
+# Stage order is priority order: parity, bench, the wgmma rerun, ttt-arc, PyTorch baselines.
+# Usage: bash .gpu/run.sh [test-filter]   (env: TOTAL_S, TESTS_S, WGMMA_S, BENCH_S, BENCH_ONLY, TTT_S)
 set -uo pipefail
 OUT=${OUT:-/tmp/kiln-gpu}
 mkdir -p "$OUT"
+deadline=$(( $(date +%s) + ${TOTAL_S:-560} ))
+# limit OWN RESERVE: seconds for the next stage, OWN at most, leaving RESERVE for the later ones (>= 10)
+limit() { local left=$(( deadline - $(date +%s) - $2 )); (( left < $1 )) && echo $(( left > 10 ? left : 10 )) || echo "$1"; }
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia, os; [print(os.path.join(p, "cu13/lib")) for p in nvidia.__path__]' 2>/dev/null); do
   [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
 done
@@ -14,10 +20,14 @@ driver=$(cut -d, -f2 "$OUT/device.txt" | head -1 | xargs)
 sha=$(cat .gpu/git_sha)
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
-KILN_CUDA_POISON=1 timeout "${TESTS_S:-240}" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
+KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 300)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
+
+echo "== bench =="
+timeout "$(limit "${BENCH_S:-300}" 120)" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>"$OUT/bench.err"
+echo "bench exit code: $?"
 
 # The wgmma GEMM (kernels/matmul_sm90.cu) is opt-in (KILN_GEMM=wgmma) until it has passed here:
 # its own parity tests ran above; this pass reruns the GEMM users (matmul, LoRA, the bf16 and
@@ -25,7 +35,7 @@ failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
 wg_passed=0; wg_failed=0
 if [[ ${1:-} == "" ]] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9.0'; then
   echo "== parity again with KILN_GEMM=wgmma =="
-  KILN_GEMM=wgmma KILN_CUDA_POISON=1 timeout "${WGMMA_S:-90}" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
+  KILN_GEMM=wgmma KILN_CUDA_POISON=1 timeout "$(limit "${WGMMA_S:-90}" 70)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
     parity_matmul parity_lora parity_train >"$OUT/tests-wgmma.log" 2>&1
   echo "wgmma tests exit code: $?"
   wg_passed=$(grep -c '^test .* ok$' "$OUT/tests-wgmma.log")
@@ -34,19 +44,13 @@ fi
 printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d, "wgmma_tests_passed": %d, "wgmma_tests_failed": %d}\n' \
   "$device" "$driver" "$sha" "$passed" "$failed" "$wg_passed" "$wg_failed" > "$OUT/summary.json"
 
-echo "== bench =="
-timeout "${BENCH_S:-300}" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>"$OUT/bench.err"
-echo "bench exit code: $?"
-echo "== PyTorch on the same GPU =="
-timeout 90 python3 .gpu/torch_gpu_baselines.py "$device" >"$OUT/torch.jsonl" 2>"$OUT/torch.err"
-echo "torch exit code: $?"
 
 echo "== ttt-arc on the GPU with an HF model directory (issue 10) =="
 # tests/fixtures/hf_llama (a tiny Llama, random weights: plumbing and timing, not accuracy) on the
 # two tasks of tests/fixtures/arc_tasks_small.json, --scale small: per-task LoRA TTT + augmented
 # voting, end to end on the device; one bench row per task (the log's per-task time) in ttt_arc.jsonl.
 t0=$(date +%s.%N)
-timeout "${TTT_S:-120}" .gpu/kiln ttt-arc run --tasks tests/fixtures/arc_tasks_small.json --model tests/fixtures/hf_llama \
+timeout "$(limit "${TTT_S:-120}" 30)" .gpu/kiln ttt-arc run --tasks tests/fixtures/arc_tasks_small.json --model tests/fixtures/hf_llama \
   --scale small --device cuda --out "$OUT/ttt-arc" >"$OUT/ttt-arc.log" 2>&1
 echo "ttt-arc exit code: $? ($(python3 -c "import time; print(round(time.time() - $t0, 1))") s wall, model load included)"
 python3 - "$device" "$OUT/ttt-arc.log" >"$OUT/ttt_arc.jsonl" <<'PY'
@@ -58,6 +62,10 @@ for m in re.finditer(r"ttt-arc task (\S+): (.*?), ([0-9.]+)s, ([0-9.]+) train to
                       "baseline": None, "ratio": None, "train_tokens_per_s": float(m.group(4))}))
 PY
 cat "$OUT/ttt_arc.jsonl"
+
+echo "== PyTorch on the same GPU =="
+timeout "$(limit 90 5)" python3 .gpu/torch_gpu_baselines.py "$device" >"$OUT/torch.jsonl" 2>"$OUT/torch.err"
+echo "torch exit code: $?"
 
 echo; echo "== failures =="
 grep -E '^test .* FAILED$|panicked at|^---- ' "$OUT/tests.log" | head -40

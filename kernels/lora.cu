@@ -158,6 +158,57 @@ __device__ __forceinline__ void lm_stage(unsigned short (*tile)[LM_LD], const T*
     }
 }
 
+// The bf16 operands' tiles go through registers, so the next k-tile's global loads are in flight
+// while the tensor cores work on this one: lm_fetch (global -> 16 bf16 per thread, two 8-element
+// pieces) before lm_mac, lm_put (-> shared) after the next barrier. Piece e (= tid, tid + 128):
+//   k-contiguous (cs == 1) or general strides: row e / 4, k 8 (e % 4) .. + 7;
+//   row-contiguous (rs == 1):                  k e / 8, rows 8 (e % 8) .. + 7 (stored transposed).
+// A piece wholly inside the operand whose unit-stride run is 16-byte aligned is one 16-byte load;
+// any other piece is read element by element (zeros past the edges). Same bits as lm_stage.
+struct LmPieces { uint4 v[2]; };
+
+__device__ __forceinline__ void lm_fetch(LmPieces& out, const bf16* __restrict__ p, long rs, long cs, int row0, int rows,
+                                         int k0, int kend, int tid) {
+    const bool by_rows = rs == 1 && cs != 1;
+#pragma unroll
+    for (int l = 0; l < 2; ++l) {
+        const int e = tid + 128 * l;
+        const int r = by_rows ? row0 + 8 * (e % 8) : row0 + e / 4;   // first row of the piece
+        const int c = by_rows ? k0 + e / 8 : k0 + 8 * (e % 4);       // first k of the piece
+        const long o = (long)r * rs + (long)c * cs;
+        const bool whole = by_rows ? (c < kend && r + 8 <= rows) : (r < rows && c + 8 <= kend);
+        if ((by_rows || cs == 1) && whole && ((unsigned long long)(p + o) & 15) == 0) {
+            out.v[l] = *reinterpret_cast<const uint4*>(p + o);
+        } else {
+            u32 w[4];
+#pragma unroll
+            for (int j = 0; j < 8; j += 2) {
+                const int r0 = by_rows ? r + j : r, c0 = by_rows ? c : c + j;
+                const int r1 = by_rows ? r + j + 1 : r, c1 = by_rows ? c : c + j + 1;
+                const u32 lo = (r0 < rows && c0 < kend) ? (u32)p[(long)r0 * rs + (long)c0 * cs].bits : 0u;
+                const u32 hi = (r1 < rows && c1 < kend) ? (u32)p[(long)r1 * rs + (long)c1 * cs].bits : 0u;
+                w[j / 2] = lo | (hi << 16);
+            }
+            out.v[l] = make_uint4(w[0], w[1], w[2], w[3]);
+        }
+    }
+}
+
+__device__ __forceinline__ void lm_put(unsigned short (*tile)[LM_LD], const LmPieces& in, long rs, long cs, int tid) {
+    const bool by_rows = rs == 1 && cs != 1;
+#pragma unroll
+    for (int l = 0; l < 2; ++l) {
+        const int e = tid + 128 * l;
+        if (!by_rows) {
+            *reinterpret_cast<uint4*>(&tile[e / 4][8 * (e % 4)]) = in.v[l];
+        } else {
+            const u32 w[4] = {in.v[l].x, in.v[l].y, in.v[l].z, in.v[l].w};
+#pragma unroll
+            for (int j = 0; j < 8; ++j) tile[8 * (e % 8) + j][e / 8] = (unsigned short)(w[j / 2] >> (16 * (j & 1)));
+        }
+    }
+}
+
 __device__ __forceinline__ void lm_mac(float acc[2][4][4], const unsigned short (*As)[LM_LD], const unsigned short (*Bs)[LM_LD],
                                        int wm, int wn, int g, int t) {
 #pragma unroll
@@ -203,11 +254,21 @@ __device__ void lora_mma_body(const bf16* __restrict__ a1, long a1r, long a1c, c
 #pragma unroll
             for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.f;
 
+    // Pair 1, B^T (n, k) read with the strides swapped; tile k0 + LM_BK is fetched during tile k0's mma.
+    LmPieces pa, pb;
+    if (kbeg < kend) {
+        lm_fetch(pa, a1, a1r, a1c, row0, m, kbeg, kend, tid);
+        lm_fetch(pb, b1, b1c, b1r, col0, n, kbeg, kend, tid);
+    }
     for (int k0 = kbeg; k0 < kend; k0 += LM_BK) {
+        __syncthreads();  // the previous tile's readers are done
+        lm_put(As, pa, a1r, a1c, tid);
+        lm_put(Bs, pb, b1c, b1r, tid);
         __syncthreads();
-        lm_stage(As, a1, a1r, a1c, row0, m, k0, kend, tid);
-        lm_stage(Bs, b1, b1c, b1r, col0, n, k0, kend, tid);  // B^T (n, k): strides swapped
-        __syncthreads();
+        if (k0 + LM_BK < kend) {
+            lm_fetch(pa, a1, a1r, a1c, row0, m, k0 + LM_BK, kend, tid);
+            lm_fetch(pb, b1, b1c, b1r, col0, n, k0 + LM_BK, kend, tid);
+        }
         lm_mac(acc, As, Bs, wm, wn, g, t);
     }
     if (gridDim.z == 1) {

@@ -18,6 +18,7 @@ const CASES: &[(usize, usize, usize, usize)] = &[
     (72, 200, 136, 24),  // multiples of 8 (16-byte cp.async on every bf16 operand), K not of 64
     (130, 128, 256, 16), // K a multiple of the 64-wide k-tile
     (40, 64, 72, 64),    // one k-tile of x W, one of t B
+    (520, 264, 136, 16), // 16-byte loads in the thin products, a split whose last k-tile is partial
 ];
 
 fn tensors(n: usize, k: usize, m: usize, r: usize, seed: u64) -> [Tensor; 5] {

@@ -11,9 +11,9 @@
 //   g  = s * dY B^T           (f32)
 //   dX = [dY | g] [W^T ; A^T]
 //   dA = X^T g,  dB = s (X A)^T dY,  dW = X^T dY   (reductions over N, split over N: see below)
-// Split-K (gridDim.z > 1, pair 1 only): split z reduces k in [z * kchunk, (z + 1) * kchunk) into
-// its own f32 partial C + z * M * N (alpha = 1); `lora_reduce_*` then sums the partials in fixed
-// order z = 0, 1, ... and applies alpha (deterministic: no atomics).
+// Split-K (gridDim.z > 1): split z reduces pair 1's k in [z * kchunk, (z + 1) * kchunk) into its
+// own f32 partial C + z * M * N (alpha = 1), the last split adding pair 2 as well; `lora_reduce_*`
+// then sums the partials in fixed order z = 0, 1, ... and applies alpha (deterministic: no atomics).
 //
 // Tile: 64 x 64 outputs per block, BK = 16, 256 threads, each thread 4 x 4 outputs at rows
 // ty + 16 i, columns tx + 16 j (ty = tid / 16, tx = tid % 16). Tiles are staged through shared
@@ -70,8 +70,8 @@ __device__ __forceinline__ void lg_mac(float acc[4][4], const float (*As)[LG_BM 
 }
 
 // C (m x n, row-major, plus z * m * n for split z) = alpha * (A1 B1 + A2 B2).
-// Grid (ceil(n / 64), ceil(m / 64), splits), 256 threads. Pair 2 (A2 f32, B2 of type TA) only
-// when k2 > 0 and gridDim.z == 1.
+// Grid (ceil(n / 64), ceil(m / 64), splits), 256 threads. Pair 2 (A2 f32, B2 of type TA), when
+// k2 > 0, in the last split only.
 template <typename TA, typename TB, typename TC>
 __device__ void lora_gemm_body(const TA* __restrict__ a1, long a1r, long a1c, const TB* __restrict__ b1, long b1r, long b1c, int k1,
                                const float* __restrict__ a2, long a2r, long a2c, const TA* __restrict__ b2, long b2r, long b2c, int k2,
@@ -96,7 +96,7 @@ __device__ void lora_gemm_body(const TA* __restrict__ a1, long a1r, long a1c, co
         __syncthreads();
         lg_mac(acc, As, Bs, tx, ty);
     }
-    if (gridDim.z == 1) {
+    if (blockIdx.z == gridDim.z - 1) {  // pair 2 in the last split
         for (int k0 = 0; k0 < k2; k0 += LG_BK) {
             __syncthreads();
             lg_load_a(As, a2, a2r, a2c, row0, m, k0, k2, tid);
@@ -271,7 +271,7 @@ __device__ void lora_mma_body(const bf16* __restrict__ a1, long a1r, long a1c, c
         }
         lm_mac(acc, As, Bs, wm, wn, g, t);
     }
-    if (gridDim.z == 1) {
+    if (blockIdx.z == gridDim.z - 1) {  // pair 2 in the last split
         for (int k0 = 0; k0 < k2; k0 += LM_BK) {
             __syncthreads();
             lm_stage(As, a2, a2r, a2c, row0, m, k0, k2, tid);

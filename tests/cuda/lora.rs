@@ -19,6 +19,7 @@ const CASES: &[(usize, usize, usize, usize)] = &[
     (130, 128, 256, 16), // K a multiple of the 64-wide k-tile
     (40, 64, 72, 64),    // one k-tile of x W, one of t B
     (520, 264, 136, 16), // 16-byte loads in the thin products, a split whose last k-tile is partial
+    (16, 1032, 264, 16), // decode rows: y split over K, t B added by the last split
 ];
 
 fn tensors(n: usize, k: usize, m: usize, r: usize, seed: u64) -> [Tensor; 5] {

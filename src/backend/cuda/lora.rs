@@ -28,6 +28,9 @@ const TILE: usize = 64;
 const TARGET_BLOCKS: usize = 264;
 /// Each split reduces at least this many k.
 const MIN_SPLIT_K: usize = 256;
+/// At most this many rows (decode batches), bf16 products run split-K on `lora_mma_*` rather than
+/// on kernels/matmul.cu's 128 x 128 tiles (here and in matmul.rs).
+pub(super) const SKINNY_ROWS: usize = 32;
 /// kernels/matmul.cu's bf16 GEMM: 128 x 128 block tile, 3 stages x 2 operands x 128 x 72 bf16
 /// of dynamic shared memory (same numbers as backend/cuda/matmul.rs).
 const HG_TILE: usize = 128;
@@ -41,7 +44,7 @@ fn sfx(d: DType) -> &'static str {
 pub(super) type Op<'a> = (&'a CudaStorage, usize, usize);
 
 /// c (m x n) = alpha * (A1 B1 + A2 B2), c of dtype `out`; pair 2 has A2 in f32 and B2 of A1's dtype.
-/// A1 (m x k1), B1 (k1 x n), A2 (m x k2), B2 (k2 x n).
+/// A1 (m x k1), B1 (k1 x n), A2 (m x k2), B2 (k2 x n). Also matmul.rs's skinny bf16 path (few rows).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op, Op, usize)>, m: usize, n: usize, alpha: f32, out: DType) -> Result<CudaStorage> {
     let c = CudaStorage::alloc(dev, out, m * n)?;
@@ -51,7 +54,8 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
     let k2 = pair2.map_or(0, |p| p.2);
     let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
     let mut splits = 1;
-    if k2 == 0 && tiles < TARGET_BLOCKS && k1 >= 2 * MIN_SPLIT_K {
+    // Pair 1's reduction is split; pair 2 (short: a rank) joins the last split.
+    if tiles < TARGET_BLOCKS && k1 >= 2 * MIN_SPLIT_K {
         splits = TARGET_BLOCKS.div_ceil(tiles).min(k1 / MIN_SPLIT_K).clamp(1, 64);
     }
     // Each split's k range is a multiple of the k tile (16 on CUDA cores, 32 on tensor cores).
@@ -142,7 +146,9 @@ pub fn lora(x: &CudaStorage, w: &CudaStorage, a: &CudaStorage, b: &CudaStorage, 
     let LoraDims { n, k, m, r, scale } = dims;
     let dt = check("lora", dims, &[(x, n * k, "x (N, K)"), (w, k * m, "w (K, M)"), (a, k * r, "a (K, R)"), (b, r * m, "b (R, M)")])?;
     let dev = x.dev();
-    if dt == DType::BF16 && r > 0 && cat_ok(n, k, r, m, false) {
+    // Decode shapes (a few rows) take the split-K path below: one 128-row GEMM tile per column
+    // block would leave most of the GPU idle while W streams through.
+    if dt == DType::BF16 && r > 0 && n > SKINNY_ROWS && cat_ok(n, k, r, m, false) {
         // t = s x A in bf16, then y = [x | t] [W ; B] on the tensor-core GEMM (y written once).
         let t = gemm(dev, (x, k, 1), (a, r, 1), k, None, n, r, scale as f32, DType::BF16)?;
         if let Some(y) = hgemm_cat(dev, x, w, k, &t, b, r, n, m, false)? {

@@ -69,8 +69,9 @@ impl GemmPath {
     }
 }
 
-/// Batched matmul on the path `KILN_GEMM` picks (see [`matmul_on`]); fewer than 128 rows (decode
-/// shapes) stay on mma.sync, whose 128 x 128 tiles put twice as many blocks on a short, wide C.
+/// Batched matmul on the path `KILN_GEMM` picks (see [`matmul_on`]); fewer than 128 rows stay on
+/// mma.sync, whose 128 x 128 tiles put twice as many blocks on a short, wide C, and at most
+/// `lora::SKINNY_ROWS` rows (decode shapes, batch 1) run split-K on lora.rs's tensor-core GEMM.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(a: &CudaStorage, b: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Result<CudaStorage> {
     matmul_on(GemmPath::for_rows(m), a, b, batch, b_batch, m, k, n, ta, tb)
@@ -112,6 +113,13 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
             // SAFETY (all launches here): the argument list matches the kernel's declaration, and
             // the buffers hold batch*M*K, b_batch*K*N and batch*M*N elements as checked above.
             dev.launch(&f, grid, (THREADS, 1, 1), 0, &args)?;
+        }
+        _ if batch == 1 && m <= super::lora::SKINNY_ROWS => {
+            // Decode shapes: split-K over 64 x 64 tiles (lora.rs), so B streams through every SM.
+            // Element (i, kk) of A is a[i * K + kk] (a[kk * M + i] if ta); (kk, j) of B likewise.
+            let (ar, ac) = if ta { (1, m) } else { (k, 1) };
+            let (br, bc) = if tb { (1, k) } else { (n, 1) };
+            return super::lora::gemm(dev, (a, ar, ac), (b, br, bc), k, None, m, n, 1.0, DType::BF16);
         }
         _ if path.takes(dev, &[if ta { m } else { k }, if tb { k } else { n }]) => {
             let f = dev.func("matmul_sm90", &format!("h9gemm_{suffix}"))?;

@@ -1,6 +1,7 @@
 //! GPU bench cases for kernels/matmul.cu: the f32 SGEMM and the bf16 mma.sync GEMM against cuBLAS
 //! (same operands, same process) at 4096^3, 8192^3 and a model-ish odd shape (an MLP up-projection);
-//! on an sm_90 device also the bf16 wgmma GEMM of kernels/matmul_sm90.cu (variant "bf16 wgmma").
+//! on an sm_90 device also the bf16 wgmma GEMM of kernels/matmul_sm90.cu (variant "bf16 wgmma");
+//! and one decode shape (16 rows, bandwidth-bound: the split-K skinny path) against cuBLAS.
 use super::baseline::Cublas;
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::matmul::{matmul_on, GemmPath};
@@ -56,6 +57,18 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             case = case.vs(&format!("cublas_{v}"), ctx.time_ms(|_| blas.gemm(&a, &b, &c, s, s, s, true, false))?);
         }
         rows.push(ctx.finish(case));
+        if dtype == DType::BF16 && path == GemmPath::Mma {
+            // A decode step: 16 rows against a 4096 x 4096 weight, bandwidth-bound (split-K path).
+            let (m, k, n) = (16, 4096, 4096);
+            let (a, b) = (prefix(&sets[0], m * k), prefix(&sets[1], k * n));
+            let ms = ctx.time_ms(|_| matmul_on(path, &a, &b, 1, 1, m, k, n, false, false).map(drop))?;
+            let mut case = Case::new("matmul", "bf16 decode", format!("{m}x{k}x{n}"), ms).bytes((2 * (m * k + k * n + m * n)) as f64);
+            if let Some(blas) = &blas {
+                let c = CudaStorage::alloc(&ctx.dev, dtype, m * n)?;
+                case = case.vs("cublas_bf16", ctx.time_ms(|_| blas.gemm(&a, &b, &c, m, k, n, false, false))?);
+            }
+            rows.push(ctx.finish(case));
+        }
     }
     Ok(rows)
 }

@@ -8,8 +8,9 @@
 // Shapes: q, k (BH, T, Dk), v, o (BH, T, Dv), s0 and s_final (BH, Dk, Dv); s0 element (a, b) of a
 // head at sh[a * ss0 + b * ss1]; s0 == 0 means zeros, s_final == 0 "do not write". Dk <= DKP.
 //
-// Grid (BH, ceil(Dv / 64)), 256 threads (8 warps): one block walks one head's chunks (C = 64) in
-// order for a 64-wide slice of Dv, the state slice S (DKP x 64) living in f32 mma accumulators.
+// Grid (BH * ceil(Dv / 64)), the Dv slice fastest (a head's slices run together and share its Q and
+// K in L2), 256 threads (8 warps): one block walks one head's chunks (C = 64) in order for a
+// 64-wide slice of Dv, the state slice S (DKP x 64) living in f32 mma accumulators.
 // Per chunk of n <= 64 rows (rows past n and columns past Dk / Dv are zeros in shared memory):
 //   1. A = Q K^T (64 x 64) and O = Q S (64 x 64): warp (rg, ch) = (w % 4, w / 4) owns rows
 //      16 rg .. 16 rg + 15, A's columns and O's columns 32 ch .. 32 ch + 31; S is read from Sb, a
@@ -208,28 +209,31 @@ __device__ void linattn_tc_body(const bf16* __restrict__ qh, const bf16* __restr
 
 // linattn_tc<DKP>_bf16: the arguments of linattn_chunk_bf16, plus vec (16-byte loads: Dk and Dv
 // multiples of 8 and 16-byte aligned buffers). Dynamic smem: linear_attention_tc::smem_bytes(DKP).
-// linattn_tc<DKP>_varlen_bf16: the arguments of linattn_varlen_bf16, plus vec.
+// linattn_tc<DKP>_varlen_bf16: the arguments of linattn_varlen_bf16, plus vec; grid
+// (H * N * ceil(Dv / 64)), block x = (h * N + n) * ceil(Dv / 64) + slice.
 #define LINATTN_TC(DKP)                                                                                \
     extern "C" __global__ void __launch_bounds__(256) linattn_tc##DKP##_bf16(                          \
         const bf16* q, const bf16* k, const bf16* v, const bf16* s0, bf16* o, bf16* s_final,           \
         int t_len, int dk, int dv, long ss0, long ss1, int rev, int vec) {                             \
-        const long h = blockIdx.x;                                                                     \
+        const int ndv = (dv + 63) / 64, slice = (int)(blockIdx.x % ndv);                             \
+        const long h = blockIdx.x / ndv;                                                               \
         const int nchunks = (t_len + LT_C - 1) / LT_C;                                                 \
         linattn_tc_body<DKP>(q + h * (long)t_len * dk, k + h * (long)t_len * dk, v + h * (long)t_len * dv, \
                              s0 != 0 ? s0 + h * (long)dk * dv : s0, ss0, ss1, o + h * (long)t_len * dv, \
                              s_final != 0 ? s_final + h * (long)dk * dv : s_final, rev ? nchunks - 1 : 0, \
-                             nchunks, t_len, dk, dv, (int)blockIdx.y * 64, rev, vec != 0);            \
+                             nchunks, t_len, dk, dv, slice * 64, rev, vec != 0);                      \
     }                                                                                                  \
     extern "C" __global__ void __launch_bounds__(256) linattn_tc##DKP##_varlen_bf16(                   \
         const bf16* q, const bf16* k, const bf16* v, const bf16* s0, bf16* o, bf16* s_final,           \
         const u32* cu, int nseq, int t_total, int dk, int dv, long ss0, long ss1, int rev, int vec) {  \
-        const long hn = blockIdx.x, h = hn / nseq, n = hn % nseq, nh = gridDim.x / nseq;              \
+        const int ndv = (dv + 63) / 64, slice = (int)(blockIdx.x % ndv);                             \
+        const long hn = blockIdx.x / ndv, h = hn / nseq, n = hn % nseq, nh = gridDim.x / ndv / nseq;  \
         const long t0 = cu[n];                                                                         \
         const int len = (int)(cu[n + 1] - cu[n]), nchunks = (len + LT_C - 1) / LT_C;                  \
         const long st = (n * nh + h) * (long)dk * dv, rq = h * (long)t_total + t0;                    \
         linattn_tc_body<DKP>(q + rq * dk, k + rq * dk, v + rq * dv, s0 != 0 ? s0 + st : s0, ss0, ss1,  \
                              o + rq * dv, s_final != 0 ? s_final + st : s_final, rev ? nchunks - 1 : 0, \
-                             nchunks, len, dk, dv, (int)blockIdx.y * 64, rev, vec != 0);              \
+                             nchunks, len, dk, dv, slice * 64, rev, vec != 0);                        \
     }
 
 LINATTN_TC(64)

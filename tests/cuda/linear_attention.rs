@@ -107,6 +107,7 @@ const VARLEN_CASES: &[(usize, &[usize], usize, usize, bool)] = &[
     (3, &[130, 0, 7], 64, 60, false),
     (1, &[1], 64, 64, true),
     (2, &[200, 1, 1, 33], 60, 60, true),
+    (2, &[70, 3], 96, 136, true), // several 64-wide Dv slices (and Dk slices in the dQ / dK passes)
 ];
 
 fn check_varlen(dtype: DType, tol: f64) {

@@ -9,8 +9,8 @@
 //! `KILN_LINATTN=cores` turns this path off (a fallback, and the bench's comparison row).
 
 use super::{Arg, CudaStorage};
-use crate::tensor::DType;
-use crate::Result;
+use crate::tensor::{DType, Shape};
+use crate::{Error, Result};
 use std::sync::OnceLock;
 
 const FAMILY: &str = "linear_attention_tc";
@@ -39,6 +39,14 @@ fn smem_bytes(dkp: usize) -> u32 {
     ((4 * CHUNK * (dkp + 8) + 3 * CHUNK * 72 + dkp * 72) * 2) as u32
 }
 
+/// The grid's block count (heads x Dv slices, one dimension), or an error past CUDA's limit.
+fn blocks(op: &'static str, heads: usize, dv: usize) -> Result<u32> {
+    match heads.checked_mul(dv.div_ceil(64)) {
+        Some(b) if b <= i32::MAX as usize => Ok(b as u32),
+        _ => Err(Error::bad_shape(op, &Shape(vec![heads, dv]), "too many (head, 64-wide Dv slice) blocks for the CUDA grid")),
+    }
+}
+
 /// 16-byte loads need every row to start 16-byte aligned: Dk and Dv multiples of 8 bf16 (the
 /// buffers themselves are 256-byte aligned).
 fn vec_loads(dk: usize, dv: usize) -> Arg {
@@ -60,10 +68,10 @@ pub(super) fn launch(
         q.arg(), k.arg(), v.arg(), s0a, o.arg(), sfa,
         i(t), i(dk), i(dv), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32), vec_loads(dk, dv),
     ];
-    dev.launch(&f, (bh as u32, dv.div_ceil(64) as u32, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
+    dev.launch(&f, (blocks("linear_attention", bh, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
 }
 
-/// The packed variable-length form: grid (H * N, ceil(dv / 64)), sequence n on rows cu[n] ..
+/// The packed variable-length form: grid (H * N * ceil(dv / 64)), sequence n on rows cu[n] ..
 /// cu[n + 1] of every head (`cu` uploaded as u32), states (N, H, dk, dv).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn launch_varlen(
@@ -78,5 +86,5 @@ pub(super) fn launch_varlen(
         q.arg(), k.arg(), v.arg(), s0a, o.arg(), sfa, cu.arg(),
         i(nseq), i(t), i(dk), i(dv), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32), vec_loads(dk, dv),
     ];
-    dev.launch(&f, ((h * nseq) as u32, dv.div_ceil(64) as u32, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
+    dev.launch(&f, (blocks("linear_attention_varlen", h * nseq, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
 }

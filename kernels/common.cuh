@@ -221,6 +221,36 @@ template <int N> __device__ __forceinline__ void cp_async_wait() {
 #endif
 }
 
+// One 16-byte piece of 8 bf16 at g (elements g[0 .. lim) exist, 0 <= lim <= 8) into shared s:
+// cp.async when vec (lim is then 0 or 8 and g 16-byte aligned; base is any valid address, read
+// by none), else predicated scalar loads and one 16-byte shared store. Zeros past lim.
+__device__ __forceinline__ void load_piece8(bf16* s, const bf16* g, const bf16* base, int lim, bool vec) {
+    if (vec) {
+        cp_async16(s, lim > 0 ? g : base, lim > 0);
+    } else {
+        u32 w[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            u32 lo = 2 * e < lim ? (u32)g[2 * e].bits : 0u;
+            u32 hi = 2 * e + 1 < lim ? (u32)g[2 * e + 1].bits : 0u;
+            w[e] = lo | (hi << 16);
+        }
+        *reinterpret_cast<uint4*>(s) = make_uint4(w[0], w[1], w[2], w[3]);
+    }
+}
+// ROWS rows r0 .. r0 + ROWS - 1 (those < r0 + n exist) of a row-major (., width) bf16 matrix into a
+// [ROWS][ld] shared tile, columns col0 .. col0 + cols - 1 (those < width exist; cols a multiple
+// of 8), zeros elsewhere. vec: 16-byte cp.async (width and col0 multiples of 8, g 16-byte aligned).
+template <int ROWS>
+__device__ __forceinline__ void load_rows_bf16(bf16* s, int ld, const bf16* g, long r0, int n, int width, int col0, int cols, bool vec) {
+    const int per = cols / 8;
+    for (int e = threadIdx.x; e < ROWS * per; e += blockDim.x) {
+        int r = e / per, c = (e % per) * 8;
+        int lim = (r < n && col0 + c < width) ? min(8, width - col0 - c) : 0;
+        load_piece8(s + r * ld + c, g + (lim > 0 ? (r0 + r) * width + col0 + c : 0), g, lim, vec);
+    }
+}
+
 // ---- warpgroup MMA: sm_90a only (kernels/matmul_sm90.cu, compiled for compute_90a alone) -------
 // Templates, so these instructions reach only the PTX of the families that call them. `window` is
 // the emulator's stand-in for the shared window: the block's dynamic shared array, which descriptor

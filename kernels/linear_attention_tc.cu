@@ -29,34 +29,6 @@
 #define LT_C 64     // chunk length
 #define LT_LD 72    // row stride (bf16) of the 64-wide tiles A, V and Sb: 144 B, ldmatrix rows on distinct banks
 
-// One 16-byte piece of 8 bf16 at g (elements g[0 .. lim) exist, 0 <= lim <= 8) into shared s:
-// cp.async when vec (lim is then 0 or 8, g 16-byte aligned), else predicated scalar loads.
-__device__ __forceinline__ void lt_piece(bf16* s, const bf16* g, const bf16* base, int lim, bool vec) {
-    if (vec) {
-        cp_async16(s, lim > 0 ? g : base, lim > 0);
-    } else {
-        u32 w[4];
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            u32 lo = 2 * e < lim ? (u32)g[2 * e].bits : 0u;
-            u32 hi = 2 * e + 1 < lim ? (u32)g[2 * e + 1].bits : 0u;
-            w[e] = lo | (hi << 16);
-        }
-        *reinterpret_cast<uint4*>(s) = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-}
-
-// Rows c0 .. c0 + 63 (those < c0 + n exist) of a (T, width) matrix into a [64][ld] tile, columns
-// col0 .. col0 + cols - 1 (those < width exist); cols a multiple of 8.
-__device__ __forceinline__ void lt_tile(bf16* s, int ld, const bf16* g, int c0, int n, int width, int col0, int cols, bool vec) {
-    const int per = cols / 8;
-    for (int e = threadIdx.x; e < LT_C * per; e += blockDim.x) {
-        int r = e / per, c = (e % per) * 8;
-        int lim = (r < n && col0 + c < width) ? min(8, width - col0 - c) : 0;
-        lt_piece(s + r * ld + c, g + (lim > 0 ? (long)(c0 + r) * width + col0 + c : 0), g, lim, vec);
-    }
-}
-
 // Shared memory (bf16): Q, K [2][64][DKP + 8] | V [2][64][72] | A [64][72] | Sb [DKP][72].
 template <int DKP>
 __device__ void linattn_tc_body(const bf16* __restrict__ qh, const bf16* __restrict__ kh, const bf16* __restrict__ vh,
@@ -79,9 +51,9 @@ __device__ void linattn_tc_body(const bf16* __restrict__ qh, const bf16* __restr
 
     auto fetch = [&](int ci, int buf) {  // chunk number ci of the walk into buffer buf
         const int c0 = (rev ? first - ci : first + ci) * LT_C, n = min(LT_C, t_len - c0);
-        lt_tile(Qs + buf * LT_C * LQ, LQ, qh, c0, n, dk, 0, DKP, vec);
-        lt_tile(Ks + buf * LT_C * LQ, LQ, kh, c0, n, dk, 0, DKP, vec);
-        lt_tile(Vs + buf * LT_C * LT_LD, LT_LD, vh, c0, n, dv, dv0, 64, vec);
+        load_rows_bf16<LT_C>(Qs + buf * LT_C * LQ, LQ, qh, c0, n, dk, 0, DKP, vec);
+        load_rows_bf16<LT_C>(Ks + buf * LT_C * LQ, LQ, kh, c0, n, dk, 0, DKP, vec);
+        load_rows_bf16<LT_C>(Vs + buf * LT_C * LT_LD, LT_LD, vh, c0, n, dv, dv0, 64, vec);
     };
     // Step 3's fragment of S into Sb (bf16): rows 16 rb + g (+ 8), columns sc0 + 8 ni + 2 t (+ 1).
     float S[SN][4];

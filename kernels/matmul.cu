@@ -161,23 +161,6 @@ SGEMM(sgemm_tt, true, true)
 #define HG_LDW 136              // row of a [k][128] tile: 128 + 8 pad (272 B)
 #define HG_TILE (128 * HG_LDK)  // bf16 per operand per stage (>= HG_BK * HG_LDW)
 
-// One 16-byte chunk of 8 bf16 at g (elements g[0..lim) exist, lim <= 8) into shared s.
-// vec: cp.async (lim is then 0 or 8 and g 16-byte aligned); else predicated scalar loads.
-__device__ __forceinline__ void hg_chunk(bf16* s, const bf16* g, const bf16* base, int lim, bool vec) {
-    if (vec) {
-        cp_async16(s, lim > 0 ? g : base, lim > 0);
-    } else {
-        u32 w[4];
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            u32 lo = 2 * e < lim ? (u32)g[2 * e].bits : 0u;
-            u32 hi = 2 * e + 1 < lim ? (u32)g[2 * e + 1].bits : 0u;
-            w[e] = lo | (hi << 16);
-        }
-        *reinterpret_cast<uint4*>(s) = make_uint4(w[0], w[1], w[2], w[3]);
-    }
-}
-
 // Fill one stage with the k-tile starting at k0: 1024 chunks per operand, 4 per thread.
 template <bool TA, bool TB>
 __device__ __forceinline__ void hg_load(bf16* sa, bf16* sb, const bf16* a, const bf16* b, int M, int K, int N,
@@ -189,20 +172,20 @@ __device__ __forceinline__ void hg_load(bf16* sa, bf16* sb, const bf16* a, const
         if (!TA) {  // A (M, K): row m, 8 k's
             int r = idx / HG_CH, ch = idx % HG_CH, m = m0 + r, k = k0 + ch * 8;
             int lim = (m < M && k < K) ? min(8, K - k) : 0;
-            hg_chunk(sa + r * HG_LDK + ch * 8, a + (lim > 0 ? (long)m * K + k : 0), a, lim, va);
+            load_piece8(sa + r * HG_LDK + ch * 8, a + (lim > 0 ? (long)m * K + k : 0), a, lim, va);
         } else {    // A (K, M): row k, 8 m's
             int r = idx >> 4, ch = idx & 15, k = k0 + r, m = m0 + ch * 8;
             int lim = (k < K && m < M) ? min(8, M - m) : 0;
-            hg_chunk(sa + r * HG_LDW + ch * 8, a + (lim > 0 ? (long)k * M + m : 0), a, lim, va);
+            load_piece8(sa + r * HG_LDW + ch * 8, a + (lim > 0 ? (long)k * M + m : 0), a, lim, va);
         }
         if (TB) {   // B (N, K): row n, 8 k's
             int r = idx / HG_CH, ch = idx % HG_CH, n = n0 + r, k = k0 + ch * 8;
             int lim = (n < N && k < K) ? min(8, K - k) : 0;
-            hg_chunk(sb + r * HG_LDK + ch * 8, b + (lim > 0 ? (long)n * K + k : 0), b, lim, vb);
+            load_piece8(sb + r * HG_LDK + ch * 8, b + (lim > 0 ? (long)n * K + k : 0), b, lim, vb);
         } else {    // B (K, N): row k, 8 n's
             int r = idx >> 4, ch = idx & 15, k = k0 + r, n = n0 + ch * 8;
             int lim = (k < K && n < N) ? min(8, N - n) : 0;
-            hg_chunk(sb + r * HG_LDW + ch * 8, b + (lim > 0 ? (long)k * N + n : 0), b, lim, vb);
+            load_piece8(sb + r * HG_LDW + ch * 8, b + (lim > 0 ? (long)k * N + n : 0), b, lim, vb);
         }
     }
 }

@@ -11,6 +11,7 @@ const CASES: &[(usize, usize, usize, usize, usize, usize)] = &[
     (1, 2, 2, 1, 70, 128),   // one query over 70 keys (crosses a 64-key tile)
     (1, 2, 1, 100, 130, 96), // several tiles of both kinds, Tq < Tk
     (1, 1, 1, 33, 33, 7),
+    (1, 2, 2, 130, 130, 64), // three 64-row query blocks (the bf16 tensor-core forward), 16-byte loads
 ];
 
 fn dims(&(b, hq, hkv, tq, tk, d): &(usize, usize, usize, usize, usize, usize)) -> AttnDims {

@@ -1,6 +1,7 @@
-//! Launch wrappers for kernels/attention.cu. Twin: backend/cpu/attention.rs.
+//! Launch wrappers for kernels/attention.cu and kernels/attention_tc.cu. Twin: backend/cpu/attention.rs.
 //! Flash-style causal GQA attention on CUDA cores (f32 arithmetic, f32 or bf16 storage), any
-//! head dim D <= 128. The backward runs the forward again for the row logsumexp (lse), then one
+//! head dim D <= 128; the bf16 forward runs on tensor cores (attention_tc.cu: mma.sync, f32
+//! online softmax, P rounded to bf16 for P V) unless `KILN_ATTN=cores`. The backward runs the forward again for the row logsumexp (lse), then one
 //! kernel for dQ (which also writes delta = rowsum(dO * O)) and one for dK, dV: no atomics.
 
 use super::{Arg, CudaStorage};
@@ -51,9 +52,39 @@ fn smem_bytes(d: usize, extra: usize) -> u32 {
     (4 * (2 * ROWS * d + 2 * TILE * (d | 1) + extra)) as u32
 }
 
-/// Forward into `o`, and the row logsumexp into `lse` when given.
+/// Is the bf16 forward on tensor cores (kernels/attention_tc.cu, the default), or turned off with
+/// `KILN_ATTN=cores` (a fallback, and the bench's comparison row)?
+pub fn tensor_cores() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_ATTN").map_or(true, |v| v != "cores"))
+}
+
+/// Shared bytes of `attn_fwd_tc<dp>_bf16`: Q [64][dp + 8] and K, V [2][64][dp + 8], bf16.
+fn tc_smem_bytes(dp: usize) -> u32 {
+    (5 * TC_ROWS * (dp + 8) * 2) as u32
+}
+/// Query rows per block of the tensor-core forward.
+const TC_ROWS: usize = 64;
+
+/// Forward into `o`, and the row logsumexp into `lse` when given: bf16 on tensor cores unless
+/// `KILN_ATTN=cores` (or `cores`), otherwise the CUDA-core kernel.
 fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, o: &CudaStorage, lse: Option<&CudaStorage>, dm: &AttnDims) -> Result<()> {
+    forward_on(q, k, v, o, lse, dm, tensor_cores())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward_on(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, o: &CudaStorage, lse: Option<&CudaStorage>, dm: &AttnDims, tc: bool) -> Result<()> {
     let dev = q.dev();
+    if tc && q.dtype == DType::BF16 && dm.d > 0 {
+        let dp = if dm.d <= 64 { 64 } else { 128 };
+        let f = dev.func("attention_tc", &format!("attn_fwd_tc{dp}_bf16"))?;
+        let grid = (dm.tq.div_ceil(TC_ROWS) as u32, (dm.b * dm.hq) as u32, 1);
+        let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), lse.map(|l| l.arg()).unwrap_or(Arg::Ptr(0))];
+        args.extend(common_args(dm));
+        args.push(Arg::I32((dm.d % 8 == 0) as i32)); // 16-byte row loads
+        // SAFETY: arguments match attn_fwd_tc*_bf16; buffer lengths were checked against dm.
+        return dev.launch(&f, grid, (128, 1, 1), tc_smem_bytes(dp), &args);
+    }
     let f = dev.func(FAMILY, &typed("attention", "attn_fwd", q.dtype)?)?;
     let grid = (dm.tq.div_ceil(ROWS) as u32, (dm.b * dm.hq) as u32, 1);
     let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), lse.map(|l| l.arg()).unwrap_or(Arg::Ptr(0))];
@@ -64,13 +95,18 @@ fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, o: &CudaStorage, l
 
 /// -> o (B, Hq, Tq, D)
 pub fn attention(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dims: AttnDims) -> Result<CudaStorage> {
+    attention_on(q, k, v, dims, tensor_cores())
+}
+
+/// The forward with the bf16 tensor-core kernel allowed (`tc`) or not (the bench times both).
+pub fn attention_on(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dims: AttnDims, tc: bool) -> Result<CudaStorage> {
     let (nq, nk) = (dims.b * dims.hq * dims.tq * dims.d, dims.b * dims.hkv * dims.tk * dims.d);
     let dt = check("attention", &dims, &[("q", q, nq), ("k", k, nk), ("v", v, nk)])?;
     let o = CudaStorage::alloc(q.dev(), dt, nq)?;
     if nq == 0 {
         return Ok(o);
     }
-    forward(q, k, v, &o, None, &dims)?;
+    forward_on(q, k, v, &o, None, &dims, tc)?;
     Ok(o)
 }
 

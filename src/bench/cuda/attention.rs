@@ -1,11 +1,12 @@
 //! GPU bench cases for kernels/attention.cu: causal flash-style attention, forward and backward,
-//! f32, at B = 4, H = 32, T = 2048, D = 128. FLOPs count the causal half (fwd 2 matmuls, bwd 5,
+//! f32 (and the bf16 forward on tensor cores and on CUDA cores), at B = 4, H = 32, T = 2048, D = 128. FLOPs count the causal half (fwd 2 matmuls, bwd 5,
 //! the usual convention; the backward's recomputed forward is not counted).
 //! Baseline: the cuBLAS f32 GEMMs an unfused composition runs for every head (fwd: S = Q K^T,
 //! O = P V; bwd: dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q), full T x T, issued B * H
 //! times on one head's buffers, without the softmax passes: a lower bound on the unfused time.
 use super::baseline::Cublas;
 use super::{Case, Ctx, Row};
+use crate::backend::cuda::elementwise::cast;
 use crate::backend::cuda::{attention, CudaStorage};
 use crate::backend::AttnDims;
 use crate::tensor::DType;
@@ -49,6 +50,18 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         case = case.vs("cublas_unfused_gemms", unfused_ms(ctx, blas, t, d, b * h, false)?);
     }
     rows.push(ctx.finish(case));
+
+    // bf16: the tensor-core forward (attention_tc.cu) and, beside it, the CUDA-core one.
+    let (qb, kb, vb) = (cast(&q, DType::BF16)?, cast(&k, DType::BF16)?, cast(&v, DType::BF16)?);
+    let ms = ctx.time_ms(|_| attention::attention_on(&qb, &kb, &vb, dm, true).map(drop))?;
+    let mut case = Case::new("attention_fwd", "bf16 tensor cores", shape.clone(), ms).flops(fwd_flops);
+    if let Some(blas) = &blas {
+        case = case.vs("cublas_unfused_gemms", unfused_ms(ctx, blas, t, d, b * h, false)?);
+    }
+    rows.push(ctx.finish(case));
+    let cores = ctx.time_ms(|_| attention::attention_on(&qb, &kb, &vb, dm, false).map(drop))?;
+    rows.push(ctx.finish(Case::new("attention_fwd", "bf16 cuda cores", shape.clone(), cores).flops(fwd_flops).vs("bf16 tensor cores", ms)));
+    drop((qb, kb, vb));
 
     let ms = ctx.time_ms(|_| attention::attention_backward(&q, &k, &v, &g, dm).map(drop))?;
     let mut case = Case::new("attention_bwd", "f32", shape, ms).flops(2.5 * fwd_flops);

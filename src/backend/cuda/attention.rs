@@ -1,7 +1,8 @@
 //! Launch wrappers for kernels/attention.cu and kernels/attention_tc.cu. Twin: backend/cpu/attention.rs.
 //! Flash-style causal GQA attention on CUDA cores (f32 arithmetic, f32 or bf16 storage), any
-//! head dim D <= 128; the bf16 forward runs on tensor cores (attention_tc.cu: mma.sync, f32
-//! online softmax, P rounded to bf16 for P V) unless `KILN_ATTN=cores`. The backward runs the forward again for the row logsumexp (lse), then one
+//! head dim D <= 128; bf16 runs on tensor cores unless `KILN_ATTN=cores`: the forward in
+//! attention_tc.cu (mma.sync, f32 online softmax, P rounded to bf16 for P V), the backward in
+//! attention_tc_bwd.cu (dQ with delta, then dK / dV; P and dS rounded to bf16 for their products). The backward runs the forward again for the row logsumexp (lse), then one
 //! kernel for dQ (which also writes delta = rowsum(dO * O)) and one for dK, dV: no atomics.
 
 use super::{Arg, CudaStorage};
@@ -125,6 +126,11 @@ pub fn attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dou
     forward(q, k, v, &o, Some(&lse), &dm)?;
 
     let dq = CudaStorage::alloc(dev, dt, nq)?;
+    let (dk, dv) = (CudaStorage::alloc(dev, dt, nk)?, CudaStorage::alloc(dev, dt, nk)?);
+    if tensor_cores() && dt == DType::BF16 {
+        backward_tc(q, k, v, &o, dout, &lse, &delta, [&dq, &dk, &dv], &dm)?;
+        return Ok(vec![dq, dk, dv]);
+    }
     let f = dev.func(FAMILY, &typed("attention_backward", "attn_bwd_dq", dt)?)?;
     let grid = (dm.tq.div_ceil(ROWS) as u32, (dm.b * dm.hq) as u32, 1);
     let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), dout.arg(), lse.arg(), delta.arg(), dq.arg()];
@@ -132,7 +138,6 @@ pub fn attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dou
     // SAFETY: arguments match attn_bwd_dq_*; lse and delta hold B*Hq*Tq floats.
     dev.launch(&f, grid, (THREADS, 1, 1), smem_bytes(dm.d, 0), &args)?;
 
-    let (dk, dv) = (CudaStorage::alloc(dev, dt, nk)?, CudaStorage::alloc(dev, dt, nk)?);
     if nk > 0 {
         let f = dev.func(FAMILY, &typed("attention_backward", "attn_bwd_dkdv", dt)?)?;
         let grid = (dm.tk.div_ceil(ROWS) as u32, (dm.b * dm.hkv) as u32, 1);
@@ -142,4 +147,34 @@ pub fn attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dou
         dev.launch(&f, grid, (THREADS, 1, 1), smem_bytes(dm.d, 2 * TILE), &args)?;
     }
     Ok(vec![dq, dk, dv])
+}
+
+/// The bf16 backward on tensor cores (kernels/attention_tc_bwd.cu): dQ (and delta), then dK, dV;
+/// `lse` from the forward just run. Shared bytes: six [64][dp + 8] bf16 tiles and 64 (dQ) or 128
+/// (dK / dV) f32 pairs of lse and delta.
+#[allow(clippy::too_many_arguments)]
+fn backward_tc(
+    q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, o: &CudaStorage, dout: &CudaStorage, lse: &CudaStorage, delta: &CudaStorage,
+    [dq, dk, dv]: [&CudaStorage; 3], dm: &AttnDims,
+) -> Result<()> {
+    let dev = q.dev();
+    let dp = if dm.d <= 64 { 64 } else { 128 };
+    let tiles = (6 * TC_ROWS * (dp + 8) * 2) as u32;
+    let vec = Arg::I32((dm.d % 8 == 0) as i32);
+    let f = dev.func("attention_tc_bwd", &format!("attn_bwd_dq_tc{dp}_bf16"))?;
+    let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), dout.arg(), lse.arg(), delta.arg(), dq.arg()];
+    args.extend(common_args(dm));
+    args.push(vec.clone());
+    // SAFETY: arguments match attn_bwd_dq_tc*_bf16; lse and delta hold B*Hq*Tq floats.
+    dev.launch(&f, (dm.tq.div_ceil(TC_ROWS) as u32, (dm.b * dm.hq) as u32, 1), (128, 1, 1), tiles + 2 * 64 * 4, &args)?;
+    if dm.tk > 0 {
+        let f = dev.func("attention_tc_bwd", &format!("attn_bwd_dkdv_tc{dp}_bf16"))?;
+        let mut args = vec![q.arg(), k.arg(), v.arg(), dout.arg(), lse.arg(), delta.arg(), dk.arg(), dv.arg()];
+        args.extend(common_args(dm));
+        args.push(vec);
+        // SAFETY: arguments match attn_bwd_dkdv_tc*_bf16; delta was written by the dQ launch.
+        // 2 dp threads: one set of four warps per 64 columns of dK and dV.
+        dev.launch(&f, (dm.tk.div_ceil(TC_ROWS) as u32, (dm.b * dm.hkv) as u32, 1), (2 * dp as u32, 1, 1), tiles + 4 * 64 * 4, &args)?;
+    }
+    Ok(())
 }

@@ -21,6 +21,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("matmul_sm90", include_str!("../../../kernels/matmul_sm90.cu")),
     ("attention", include_str!("../../../kernels/attention.cu")),
     ("attention_tc", include_str!("../../../kernels/attention_tc.cu")),
+    ("attention_tc_bwd", include_str!("../../../kernels/attention_tc_bwd.cu")),
     ("lora", include_str!("../../../kernels/lora.cu")),
     ("lora_multi_adapter", include_str!("../../../kernels/lora_multi_adapter.cu")),
     ("linear_attention", include_str!("../../../kernels/linear_attention.cu")),
@@ -30,7 +31,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
 
 /// Families whose hot kernels must not spill registers to local memory (checked by the
 /// `kernels_compile` test from ptxas's report).
-pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "attention_tc", "norm", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc"];
+pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "attention_tc", "attention_tc_bwd", "norm", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc"];
 
 /// Families built on sm_90a-only instructions (wgmma): compiled for compute_90a alone, loadable
 /// only on a compute capability 9.0 device.

@@ -61,7 +61,16 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     rows.push(ctx.finish(case));
     let cores = ctx.time_ms(|_| attention::attention_on(&qb, &kb, &vb, dm, false).map(drop))?;
     rows.push(ctx.finish(Case::new("attention_fwd", "bf16 cuda cores", shape.clone(), cores).flops(fwd_flops).vs("bf16 tensor cores", ms)));
-    drop((qb, kb, vb));
+    // bf16 backward (tensor cores unless KILN_ATTN=cores; the forward it reruns for lse included).
+    let gb = cast(&g, DType::BF16)?;
+    let ms = ctx.time_ms(|_| attention::attention_backward(&qb, &kb, &vb, &gb, dm).map(drop))?;
+    let variant = if attention::tensor_cores() { "bf16 tensor cores" } else { "bf16 cuda cores" };
+    let mut case = Case::new("attention_bwd", variant, shape.clone(), ms).flops(2.5 * fwd_flops);
+    if let Some(blas) = &blas {
+        case = case.vs("cublas_unfused_gemms", unfused_ms(ctx, blas, t, d, b * h, true)?);
+    }
+    rows.push(ctx.finish(case));
+    drop((qb, kb, vb, gb));
 
     let ms = ctx.time_ms(|_| attention::attention_backward(&q, &k, &v, &g, dm).map(drop))?;
     let mut case = Case::new("attention_bwd", "f32", shape, ms).flops(2.5 * fwd_flops);

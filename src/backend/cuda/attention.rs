@@ -164,7 +164,7 @@ fn backward_tc(
     let f = dev.func("attention_tc_bwd", &format!("attn_bwd_dq_tc{dp}_bf16"))?;
     let mut args = vec![q.arg(), k.arg(), v.arg(), o.arg(), dout.arg(), lse.arg(), delta.arg(), dq.arg()];
     args.extend(common_args(dm));
-    args.push(vec.clone());
+    args.push(vec);
     // SAFETY: arguments match attn_bwd_dq_tc*_bf16; lse and delta hold B*Hq*Tq floats.
     dev.launch(&f, (dm.tq.div_ceil(TC_ROWS) as u32, (dm.b * dm.hq) as u32, 1), (128, 1, 1), tiles + 2 * 64 * 4, &args)?;
     if dm.tk > 0 {

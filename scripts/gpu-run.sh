@@ -20,6 +20,7 @@ driver=$(cut -d, -f2 "$OUT/device.txt" | head -1 | xargs)
 sha=$(cat .gpu/git_sha)
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
+export KILN_BIN=$PWD/.gpu/kiln   # tests/cuda/ttt_arc.rs runs the staged binary
 KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 300)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")

@@ -23,6 +23,7 @@ mod sampling;
 mod softmax_xent;
 mod train;
 mod train_bf16;
+mod ttt_arc;
 
 pub use kiln::backend::{self, Storage};
 pub use kiln::tensor::{DType, Device, Shape, Tensor};

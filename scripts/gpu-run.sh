@@ -25,6 +25,16 @@ KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 300)" .gpu/cuda-tests --in
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
+# Tests that failed, rerun with the bf16 tensor-core attention / linear attention turned off
+# (KILN_ATTN=cores KILN_LINATTN=cores: the CUDA-core kernels that passed on the H100 before):
+# tells at once whether a failure is in the new kernels (tests-cores.log).
+if (( failed > 0 )); then
+  echo "== failed tests again on the CUDA-core attention kernels =="
+  names=$(grep -oP '^test \K\S+(?= \.\.\. FAILED$)' "$OUT/tests.log")
+  KILN_ATTN=cores KILN_LINATTN=cores KILN_CUDA_POISON=1 timeout "$(limit 60 300)" .gpu/cuda-tests --include-ignored --test-threads=1 \
+    --show-output --exact $names >"$OUT/tests-cores.log" 2>&1
+  echo "cores rerun: $(grep -c '^test .* ok$' "$OUT/tests-cores.log") ok, $(grep -c '^test .* FAILED$' "$OUT/tests-cores.log") failed"
+fi
 
 echo "== bench =="
 timeout "$(limit "${BENCH_S:-300}" 120)" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>"$OUT/bench.err"

@@ -78,10 +78,16 @@ pub fn softmax_backward(y: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, l
         return Ok(dx);
     }
     let dev = y.dev();
-    let f = dev.func(FAMILY, &typed("softmax_backward", "softmax_backward", y.dtype)?)?;
+    // bf16 with C % 8 == 0 and C <= 32768: the row-in-registers kernel (y and dy read once).
+    let (base, threads) = match rc_threads(c, DType::F32).filter(|_| y.dtype == DType::BF16) {
+        Some(t) => ("softmax_backward_rc", t),
+        None => ("softmax_backward", row_threads(c)),
+    };
+    let f = dev.func(FAMILY, &typed("softmax_backward", base, y.dtype)?)?;
     let args = [y.arg(), dy.arg(), dx.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)];
-    // SAFETY: y, dy, dx hold n*c elements of the kernel's type; rows are bounds-checked.
-    dev.launch(&f, grid(n), (row_threads(c), 1, 1), 0, &args)?;
+    // SAFETY: y, dy, dx hold n*c elements of the kernel's type; rows are bounds-checked; the _rc
+    // kernel (bf16 only) gets C % 8 == 0 and C / 8 <= 4 * threads (rc_threads at 4 chunks a thread).
+    dev.launch(&f, grid(n), (threads, 1, 1), 0, &args)?;
     Ok(dx)
 }
 

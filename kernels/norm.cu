@@ -259,16 +259,20 @@ __device__ __forceinline__ void st8(bf16* p, const float* a) {
     *reinterpret_cast<uint4*>(p) = make_uint4(pack_bf16(a[0], a[1]), pack_bf16(a[2], a[3]),
                                               pack_bf16(a[4], a[5]), pack_bf16(a[6], a[7]));
 }
-// Two block sums in one barrier round; every thread gets both. sh: 64 floats.
-__device__ __forceinline__ void block_sum2(float& a, float& b, float* sh) {
+// Two block sums in one barrier round; every thread gets both. sh: 2 x 64 floats used in turn
+// (ph flips each call), so ONE barrier per call suffices: a thread writes sh[ph] again only two
+// calls later, after the barrier of the call between, which every thread reaches only once it has
+// read this call's sums.
+__device__ __forceinline__ void block_sum2(float& a, float& b, float (*sh)[64], int& ph) {
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    float* s = sh[ph];
+    ph ^= 1;
     a = warp_sum(a);
     b = warp_sum(b);
-    __syncthreads();                                // sh may still be read from a previous call
-    if (lane == 0) { sh[warp] = a; sh[32 + warp] = b; }
+    if (lane == 0) { s[warp] = a; s[32 + warp] = b; }
     __syncthreads();
-    a = warp_sum(lane < nw ? sh[lane] : 0.f);
-    b = warp_sum(lane < nw ? sh[32 + lane] : 0.f);
+    a = warp_sum(lane < nw ? s[lane] : 0.f);
+    b = warp_sum(lane < nw ? s[32 + lane] : 0.f);
 }
 
 // x, y: (N, C), w, b: (C); layer != 0: LayerNorm (b used), else RMSNorm (b unused, may be x).
@@ -307,7 +311,8 @@ __device__ void norm_fwd_rc(const T* x, const T* w, const T* b, T* y, long n, lo
 template <typename T>
 __device__ void norm_bwd_rc(const T* x, const T* w, const T* dy, T* dx, float* pw, float* pb,
                             long n, long c, float eps, int layer) {
-    __shared__ float sh[64];
+    __shared__ float sh[2][64];
+    int ph = 0;                                     // block_sum2 buffer in turn
     long j = 8L * threadIdx.x;
     bool own = j < c;
     long jj = own ? j : 0;                          // a safe offset for threads owning nothing
@@ -327,11 +332,11 @@ __device__ void norm_bwd_rc(const T* x, const T* w, const T* dy, T* dx, float* p
             // round 1: sum x, sum w dy; round 2: sum (x - mu)^2, sum w dy (x - mu)
             float sx = 0.f, s1 = 0.f;
             for (int e = 0; e < 8; e++) { sx += a[e]; s1 += ww[e] * g[e]; }
-            block_sum2(sx, s1, sh);
+            block_sum2(sx, s1, sh, ph);
             float mu = sx / (float)c, m1 = s1 / (float)c;
             float sv = 0.f, s2 = 0.f;
             if (own) for (int e = 0; e < 8; e++) { float d = a[e] - mu; sv += d * d; s2 += ww[e] * g[e] * d; }
-            block_sum2(sv, s2, sh);
+            block_sum2(sv, s2, sh, ph);
             float s = rsqrtf(sv / (float)c + eps);
             float m2 = s * s2 / (float)c;           // mean(w dy xh)
             for (int e = 0; e < 8; e++) {
@@ -343,7 +348,7 @@ __device__ void norm_bwd_rc(const T* x, const T* w, const T* dy, T* dx, float* p
         } else {
             float ss = 0.f, wgx = 0.f;
             for (int e = 0; e < 8; e++) { ss += a[e] * a[e]; wgx += ww[e] * g[e] * a[e]; }
-            block_sum2(ss, wgx, sh);
+            block_sum2(ss, wgx, sh, ph);
             float ri = rsqrtf(ss / (float)c + eps);
             float kk = ri * ri * ri * (wgx / (float)c);
             for (int e = 0; e < 8; e++) {

@@ -179,24 +179,65 @@ __device__ void xent_bwd(const T* x, const u32* tg, const void* dloss, int dl_bf
     }
 }
 
-// ---- Row-in-registers path: C % 8 == 0 and C / 8 <= RC_VPT * blockDim.x (C <= 32768 at 1024) --
+// ---- Row-in-registers path: C % 8 == 0 and C / 8 <= RcChunk<T>::VPT * blockDim.x ------------
 // The row is read from memory ONCE: chunk j (8 elements, one 16- or 32-byte access) lives in
-// registers of thread j % blockDim.x, slot j / blockDim.x, as f32. Then two fixed-order block
-// reductions (M = max, S = sum exp(x - M), as the CPU twin) and the output pass from registers.
-// Output uses exp(x - M) * (1/S) (one exp per element) instead of exp(x - M - ln S).
-#define RC_VPT 4
+// registers of thread j % blockDim.x, slot j / blockDim.x. Then two fixed-order block reductions
+// (M = max, S = sum exp(x - M), as the CPU twin) and the output pass from registers.
+// Output uses exp(x - M) * (1/S) (one exp per element on the write pass) instead of exp(x - M - ln S).
+// f32 chunks are held as 8 floats (VPT = 4 chunks a thread: C <= 32768 at 1024 threads); bf16
+// chunks stay packed, 4 u32 (VPT = 8: C <= 65536), so a bf16 row of 32000 needs 512 threads with
+// the same 32 data registers, and two rows (blocks) share an SM: one loads while the other reduces
+// and writes (one 1024-thread block per SM left the memory idle during its reductions).
+template <typename T> struct RcChunk;
+template <> struct RcChunk<float> {
+    static constexpr int VPT = 4;
+    float v[8];
+    __device__ __forceinline__ float get(int e) const { return v[e]; }
+    __device__ __forceinline__ void ld(const float* p, long i) {
+        float4 u = *reinterpret_cast<const float4*>(p + i), w = *reinterpret_cast<const float4*>(p + i + 4);
+        v[0] = u.x; v[1] = u.y; v[2] = u.z; v[3] = u.w; v[4] = w.x; v[5] = w.y; v[6] = w.z; v[7] = w.w;
+    }
+    __device__ __forceinline__ void fill(float f) {
+#pragma unroll
+        for (int e = 0; e < 8; e++) v[e] = f;
+    }
+    __device__ __forceinline__ float max(float m) const {
+#pragma unroll
+        for (int e = 0; e < 8; e++) m = fmaxf(m, v[e]);
+        return m;
+    }
+};
+template <> struct RcChunk<bf16> {
+    static constexpr int VPT = 8;
+    u32 w[4];                                          // element 2k in the low half of w[k]
+    __device__ __forceinline__ float get(int e) const {
+        return __uint_as_float((e & 1) ? (w[e >> 1] & 0xffff0000u) : (w[e >> 1] << 16));
+    }
+    __device__ __forceinline__ void ld(const bf16* p, long i) {
+        uint4 u = *reinterpret_cast<const uint4*>(p + i);
+        w[0] = u.x; w[1] = u.y; w[2] = u.z; w[3] = u.w;
+    }
+    __device__ __forceinline__ void fill(float f) {     // f is -inf here: exact in bf16
+        u32 b = __float_as_uint(f) >> 16;
+#pragma unroll
+        for (int k = 0; k < 4; k++) w[k] = b | (b << 16);
+    }
+    // max(m, the chunk's elements), taken on the 16-bit patterns as ordered integers (sign-magnitude
+    // flipped to two's complement) so the max pass shares no unpacked value with the exp pass: the
+    // compiler would otherwise keep all 8 x VPT unpacked floats alive across the block reduction
+    // (spills). A NaN element is ignored or wins; either way S, and the row, become NaN, as before.
+    __device__ __forceinline__ static int key(int s) { return s ^ ((s >> 15) & 0x7fff); }
+    __device__ __forceinline__ float max(float m) const {
+        int k = key((short)(w[0] & 0xffffu));
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            k = ::max(k, key((short)(w[i] & 0xffffu)));
+            k = ::max(k, key((int)w[i] >> 16));
+        }
+        return fmaxf(m, __uint_as_float((u32)(key(k) & 0xffff) << 16));
+    }
+};
 
-__device__ __forceinline__ void ld8(const float* p, long i, float* a) {
-    float4 u = *reinterpret_cast<const float4*>(p + i), w = *reinterpret_cast<const float4*>(p + i + 4);
-    a[0] = u.x; a[1] = u.y; a[2] = u.z; a[3] = u.w; a[4] = w.x; a[5] = w.y; a[6] = w.z; a[7] = w.w;
-}
-__device__ __forceinline__ void ld8(const bf16* p, long i, float* a) {
-    uint4 u = *reinterpret_cast<const uint4*>(p + i);
-    a[0] = __uint_as_float(u.x << 16); a[1] = __uint_as_float(u.x & 0xffff0000u);
-    a[2] = __uint_as_float(u.y << 16); a[3] = __uint_as_float(u.y & 0xffff0000u);
-    a[4] = __uint_as_float(u.z << 16); a[5] = __uint_as_float(u.z & 0xffff0000u);
-    a[6] = __uint_as_float(u.w << 16); a[7] = __uint_as_float(u.w & 0xffff0000u);
-}
 __device__ __forceinline__ void st8(float* p, long i, const float* a) {
     *reinterpret_cast<float4*>(p + i) = make_float4(a[0], a[1], a[2], a[3]);
     *reinterpret_cast<float4*>(p + i + 4) = make_float4(a[4], a[5], a[6], a[7]);
@@ -208,37 +249,30 @@ __device__ __forceinline__ void st8(bf16* p, long i, const float* a) {
 
 // Loads the row's chunks (slots past the row end hold -inf) and returns the block max M.
 template <typename T>
-__device__ __forceinline__ float rc_load_max(const T* row, long chunks, float (&a)[RC_VPT][8], float* sh) {
+__device__ __forceinline__ float rc_load_max(const T* row, int chunks, RcChunk<T> (&a)[RcChunk<T>::VPT], float* sh) {
+    constexpr int VPT = RcChunk<T>::VPT;
     float m = -KILN_INF;
 #pragma unroll
-    for (int k = 0; k < RC_VPT; k++) {
-        long j = threadIdx.x + (long)k * blockDim.x;
-        if (j < chunks) ld8(row, 8 * j, a[k]);
-        else {
-#pragma unroll
-            for (int e = 0; e < 8; e++) a[k][e] = -KILN_INF;
-        }
+    for (int k = 0; k < VPT; k++) {
+        int j = threadIdx.x + k * blockDim.x;       // chunks <= 8192
+        if (j < chunks) a[k].ld(row, 8L * j);
+        else a[k].fill(-KILN_INF);
     }
 #pragma unroll
-    for (int k = 0; k < RC_VPT; k++)                // after every load is issued
-#pragma unroll
-        for (int e = 0; e < 8; e++) m = fmaxf(m, a[k][e]);
+    for (int k = 0; k < VPT; k++) m = a[k].max(m);  // after every load is issued
     return block_max(m, sh);
 }
 
-// Block sum S of exp(x - M) over the row; keep != 0 replaces each value by exp(x - M).
-__device__ __forceinline__ float rc_sum_exp(float (&a)[RC_VPT][8], long chunks, float M, bool keep, float* sh) {
+// Block sum S of exp(x - M) over the row.
+template <typename T>
+__device__ __forceinline__ float rc_sum_exp(const RcChunk<T> (&a)[RcChunk<T>::VPT], int chunks, float M, float* sh) {
     float s = 0.f;
 #pragma unroll
-    for (int k = 0; k < RC_VPT; k++) {
-        long j = threadIdx.x + (long)k * blockDim.x;
+    for (int k = 0; k < RcChunk<T>::VPT; k++) {
+        int j = threadIdx.x + k * blockDim.x;       // chunks <= 8192
         if (j < chunks) {
 #pragma unroll
-            for (int e = 0; e < 8; e++) {
-                float ex = expf(a[k][e] - M);
-                s += ex;
-                if (keep) a[k][e] = ex;
-            }
+            for (int e = 0; e < 8; e++) s += expf(a[k].get(e) - M);
         }
     }
     return block_sum(s, sh);
@@ -247,21 +281,23 @@ __device__ __forceinline__ float rc_sum_exp(float (&a)[RC_VPT][8], long chunks, 
 // x, y: (N, C), C % 8 == 0. log != 0: log-softmax.
 template <typename T>
 __device__ void softmax_rc(const T* x, T* y, long n, long c, int log) {
+    constexpr int VPT = RcChunk<T>::VPT;
     __shared__ float sh[32];
-    long chunks = c >> 3;
+    int chunks = (int)(c >> 3);
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
-        float a[RC_VPT][8];
+        RcChunk<T> a[VPT];
         float M = rc_load_max(x + r * c, chunks, a, sh);
-        float S = rc_sum_exp(a, chunks, M, !log, sh);
+        float S = rc_sum_exp(a, chunks, M, sh);
         float lnS = logf(S), inv = 1.f / S;
         T* yr = y + r * c;
 #pragma unroll
-        for (int k = 0; k < RC_VPT; k++) {
-            long j = threadIdx.x + (long)k * blockDim.x;
+        for (int k = 0; k < VPT; k++) {
+            int j = threadIdx.x + k * blockDim.x;       // chunks <= 8192
             if (j < chunks) {
+                float o[8];
 #pragma unroll
-                for (int e = 0; e < 8; e++) a[k][e] = log ? a[k][e] - M - lnS : a[k][e] * inv;
-                st8(yr, 8 * j, a[k]);
+                for (int e = 0; e < 8; e++) o[e] = log ? a[k].get(e) - M - lnS : expf(a[k].get(e) - M) * inv;
+                st8(yr, 8L * j, o);
             }
         }
     }
@@ -271,7 +307,7 @@ __device__ void softmax_rc(const T* x, T* y, long n, long c, int log) {
 template <typename T>
 __device__ void xent_rows_rc(const T* x, const u32* tg, float* loss_row, long n, long v, u32 ignore) {
     __shared__ float sh[32];
-    long chunks = v >> 3;
+    int chunks = (int)(v >> 3);
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
         u32 t = tg[r];
         if (t == ignore) {                              // uniform across the block
@@ -279,9 +315,9 @@ __device__ void xent_rows_rc(const T* x, const u32* tg, float* loss_row, long n,
             continue;
         }
         const T* xr = x + r * v;
-        float a[RC_VPT][8];
+        RcChunk<T> a[RcChunk<T>::VPT];
         float M = rc_load_max(xr, chunks, a, sh);
-        float S = rc_sum_exp(a, chunks, M, false, sh);
+        float S = rc_sum_exp(a, chunks, M, sh);
         if (threadIdx.x == 0) loss_row[r] = (long)t < v ? M + logf(S) - load(xr, (long)t) : __int_as_float(0x7fc00000);
     }
 }
@@ -290,40 +326,88 @@ __device__ void xent_rows_rc(const T* x, const u32* tg, float* loss_row, long n,
 template <typename T>
 __device__ void xent_bwd_rc(const T* x, const u32* tg, const void* dloss, int dl_bf16, const float* cnt,
                             T* dx, long n, long v, u32 ignore) {
+    constexpr int VPT = RcChunk<T>::VPT;
     __shared__ float sh[32];
     float g = dl_bf16 ? load((const bf16*)dloss, 0) : load((const float*)dloss, 0);
     float count = cnt[0];
     float scale = count == 0.f ? 0.f : g / count;
-    long chunks = v >> 3;
+    int chunks = (int)(v >> 3);
     for (long r = blockIdx.x; r < n; r += gridDim.x) {
         u32 t = tg[r];
         T* dr = dx + r * v;
-        float a[RC_VPT][8];
         if (t == ignore || count == 0.f) {              // uniform across the block: a zero row
+            float z[8];
 #pragma unroll
-            for (int k = 0; k < RC_VPT; k++) {
-                long j = threadIdx.x + (long)k * blockDim.x;
+            for (int e = 0; e < 8; e++) z[e] = 0.f;
 #pragma unroll
-                for (int e = 0; e < 8; e++) a[k][e] = 0.f;
-                if (j < chunks) st8(dr, 8 * j, a[k]);
+            for (int k = 0; k < VPT; k++) {
+                int j = threadIdx.x + k * blockDim.x;       // chunks <= 8192
+                if (j < chunks) st8(dr, 8L * j, z);
             }
             continue;
         }
+        RcChunk<T> a[VPT];
         float M = rc_load_max(x + r * v, chunks, a, sh);
-        float S = rc_sum_exp(a, chunks, M, true, sh);
+        float S = rc_sum_exp(a, chunks, M, sh);
         float f = scale / S;
         float bad = (long)t >= v ? __int_as_float(0x7fc00000) : 0.f;   // out-of-range target: NaN row
 #pragma unroll
-        for (int k = 0; k < RC_VPT; k++) {
-            long j = threadIdx.x + (long)k * blockDim.x;
+        for (int k = 0; k < VPT; k++) {
+            int j = threadIdx.x + k * blockDim.x;       // chunks <= 8192
             if (j < chunks) {
+                float o[8];
 #pragma unroll
                 for (int e = 0; e < 8; e++)
-                    a[k][e] = (a[k][e] * f - (8 * j + e == (long)t ? scale : 0.f)) + bad;
-                st8(dr, 8 * j, a[k]);
+                    o[e] = (expf(a[k].get(e) - M) * f - (8L * j + e == (long)t ? scale : 0.f)) + bad;
+                st8(dr, 8L * j, o);
             }
         }
     }
+}
+
+// Softmax backward with the row in registers, bf16 only (y and dy chunks both held packed:
+// 2 x 4 x 4 = 32 data registers, C <= 32768 at 1024 threads): y and dy are read once instead of
+// twice (the second read missed L2 when the rows in flight outgrew it). f32 would need twice the
+// registers and keeps the two-pass kernel. y, dy, dx: (N, C), C % 8 == 0.
+#define SB_VPT 4
+__device__ void softmax_bwd_rc(const bf16* y, const bf16* dy, bf16* dx, long n, long c, int log) {
+    __shared__ float sh[32];
+    int chunks = (int)(c >> 3);
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        RcChunk<bf16> a[SB_VPT], g[SB_VPT];
+#pragma unroll
+        for (int k = 0; k < SB_VPT; k++) {
+            int j = threadIdx.x + k * blockDim.x;       // chunks <= 4096
+            if (j < chunks) { a[k].ld(y + r * c, 8L * j); g[k].ld(dy + r * c, 8L * j); }
+        }
+        float acc = 0.f;                                // sum dy (log) or sum dy y
+#pragma unroll
+        for (int k = 0; k < SB_VPT; k++) {
+            int j = threadIdx.x + k * blockDim.x;
+            if (j < chunks) {
+#pragma unroll
+                for (int e = 0; e < 8; e++) acc += log ? g[k].get(e) : g[k].get(e) * a[k].get(e);
+            }
+        }
+        float s = block_sum(acc, sh);
+#pragma unroll
+        for (int k = 0; k < SB_VPT; k++) {
+            int j = threadIdx.x + k * blockDim.x;
+            if (j < chunks) {
+                float o[8];
+#pragma unroll
+                for (int e = 0; e < 8; e++) {
+                    float av = a[k].get(e), gv = g[k].get(e);
+                    o[e] = log ? gv - expf(av) * s : av * (gv - s);
+                }
+                st8(dx + r * c, 8L * j, o);
+            }
+        }
+    }
+}
+extern "C" __global__ void __launch_bounds__(1024) softmax_backward_rc_bf16(const bf16* y, const bf16* dy, bf16* dx,
+                                                                         long n, long c, int log) {
+    softmax_bwd_rc(y, dy, dx, n, c, log);
 }
 
 #define SOFTMAX_KERNELS(T, S)                                                                         \

@@ -57,6 +57,12 @@ fn parity_layout_permute_ranks_1_to_9() {
         (&[2, 64, 64], &[0, 2, 1]),
         (&[3, 70, 128], &[0, 2, 1]),
         (&[4, 6, 10], &[2, 0, 1]),
+        // 16-byte tiled path (both tile dims multiples of 4 for f32, of 8 for bf16): partial
+        // 64 x 64 tiles, a batch dim; 12 x 20 takes it for f32 only (bf16 takes the pair path).
+        (&[136, 72], &[1, 0]),
+        (&[3, 40, 24], &[0, 2, 1]),
+        (&[12, 20], &[1, 0]),
+        (&[2, 128, 64], &[2, 1, 0]),
     ];
     for (i, (shape, perm)) in cases.iter().enumerate() {
         let s = Shape(shape.to_vec());

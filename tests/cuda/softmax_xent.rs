@@ -3,8 +3,12 @@
 use super::*;
 
 /// (N, C): size 1, scalar path (C % 4 != 0), vector path, long vocab rows, and the row-in-registers
-/// path (C % 8 == 0, C <= 32768) at its smallest, typical and largest C (32776 falls back).
-const SHAPES: &[(usize, usize)] = &[(1, 1), (3, 7), (5, 1000), (4, 1001), (2, 32003), (3, 128256), (3, 8), (2, 32000), (2, 32768), (2, 32776)];
+/// path (C % 8 == 0; C <= 32768 f32, C <= 65536 bf16) at its smallest, typical and largest C
+/// (32776 falls back for f32 only, 65544 for both).
+const SHAPES: &[(usize, usize)] = &[
+    (1, 1), (3, 7), (5, 1000), (4, 1001), (2, 32003), (3, 128256), (3, 8), (2, 32000), (2, 32768), (2, 32776),
+    (2, 50304), (2, 65536), (2, 65544),
+];
 
 fn tensor(s: Storage, shape: &[usize]) -> Tensor {
     Tensor::from_storage(s, shape.to_vec()).unwrap()
@@ -33,7 +37,8 @@ fn parity_softmax_xent_softmax_fwd_bwd() {
             let got = twice1(&what, || backend::softmax_backward(&gy, &gdy, n, c, log).unwrap());
             assert_close(&format!("{what} backward f32"), &got, &want, TOL_F32);
             let want_b = backend::softmax_backward(&on_cpu(&y, DType::BF16), &on_cpu(&dy, DType::BF16), n, c, log).unwrap();
-            let got_b = backend::softmax_backward(&on_gpu(&y, DType::BF16), &on_gpu(&dy, DType::BF16), n, c, log).unwrap();
+            let (gyb, gdyb) = (on_gpu(&y, DType::BF16), on_gpu(&dy, DType::BF16));
+            let got_b = twice1(&what, || backend::softmax_backward(&gyb, &gdyb, n, c, log).unwrap());
             assert_close(&format!("{what} backward bf16"), &got_b, &want_b, TOL_BF16);
         }
     }
@@ -47,7 +52,8 @@ fn parity_softmax_xent_cross_entropy_ignore() {
     let cases: &[(usize, usize, u32, usize)] = &[
         (1, 1, u32::MAX, 0), (37, 1001, u32::MAX, 5), (9, 1000, 3, 0), (5, 32000, 7, 2),
         (3, 128256, u32::MAX, 0), (4, 64, u32::MAX, 1), (300, 257, u32::MAX, 7),
-        (3, 32768, u32::MAX, 0), (6, 8, 2, 3), (2, 32776, u32::MAX, 0),
+        (3, 32768, u32::MAX, 0), (6, 8, 2, 3), (2, 32776, u32::MAX, 0), (4, 50304, 9, 2),
+        (2, 65536, u32::MAX, 0), (2, 65544, u32::MAX, 0),
     ];
     for (s, &(n, v, ignore, every)) in cases.iter().enumerate() {
         let x = randn(&[n, v], 500 + s as u64).affine(2.0, 0.0).unwrap();

@@ -149,7 +149,16 @@ fn permute_tiled(x: &CudaStorage, y: CudaStorage, dims: &[usize], st: &[usize], 
     let w = x.dtype.size_in_bytes();
     // 2-byte elements with both tile dims even: 64 x 64 tiles moved as 4-byte pairs (every x
     // stride is then a multiple of nq, every y stride of na, so each pair is 4-byte aligned).
-    let (base, edge) = if w == 2 && na % 2 == 0 && nq % 2 == 0 { ("permute_tiled2", 64) } else { ("permute_tiled", 32) };
+    // Both tile dims multiples of 16 / w (8 bf16, 4 f32): 64 x 64 tiles moved as 16-byte vectors
+    // (buffers are whole allocations, so 16-byte aligned, and so is every access, as above).
+    let v16 = 16 / w;
+    let (base, edge) = if (w == 2 || w == 4) && na % v16 == 0 && nq % v16 == 0 {
+        ("permute_tiled16", 64)
+    } else if w == 2 && na % 2 == 0 && nq % 2 == 0 {
+        ("permute_tiled2", 64)
+    } else {
+        ("permute_tiled", 32)
+    };
     let tiles = count * na.div_ceil(edge) * nq.div_ceil(edge);
     let small = fits_i32(x.len + tiles);
     let dev = x.dev();

@@ -17,20 +17,23 @@ pub fn row_threads(c: usize) -> u32 {
     c.div_ceil(16).next_power_of_two().clamp(32, 1024) as u32
 }
 
-/// Chunks of 8 elements each thread keeps in registers on the row-in-registers path (RC_VPT in
-/// kernels/softmax_xent.cu).
-const RC_VPT: usize = 4;
+/// Chunks of 8 elements each thread keeps in registers on the row-in-registers path
+/// (RcChunk<T>::VPT in kernels/softmax_xent.cu): 4 for f32 (8 floats a chunk), 8 for bf16 (the
+/// chunk stays packed in 4 u32), so both hold 32 data registers a thread.
+fn rc_vpt(dtype: DType) -> usize {
+    if dtype == DType::BF16 { 8 } else { 4 }
+}
 
 /// Threads for the row-in-registers kernels (`*_rc_*`), when C fits: C % 8 == 0 and the row's
-/// C / 8 chunks fit RC_VPT per thread in at most 1024 threads (C <= 32768). Those kernels read
-/// the row once instead of twice.
-pub fn rc_threads(c: usize) -> Option<u32> {
+/// C / 8 chunks fit rc_vpt per thread in at most 1024 threads (C <= 32768 f32, 65536 bf16).
+/// Those kernels read the row once instead of twice.
+pub fn rc_threads(c: usize, dtype: DType) -> Option<u32> {
     if c == 0 || c % 8 != 0 {
         return None;
     }
-    let chunks = c / 8;
-    let t = chunks.div_ceil(RC_VPT).next_power_of_two().clamp(32, 1024);
-    (chunks <= t * RC_VPT).then_some(t as u32)
+    let (chunks, vpt) = (c / 8, rc_vpt(dtype));
+    let t = chunks.div_ceil(vpt).next_power_of_two().clamp(32, 1024);
+    (chunks <= t * vpt).then_some(t as u32)
 }
 
 fn expect_len(op: &'static str, what: &str, s: &CudaStorage, want: usize) -> Result<()> {
@@ -53,13 +56,13 @@ pub fn softmax(x: &CudaStorage, n: usize, c: usize, log: bool) -> Result<CudaSto
         return Ok(y);
     }
     let dev = x.dev();
-    let (base, threads) = match rc_threads(c) {
+    let (base, threads) = match rc_threads(c, x.dtype) {
         Some(t) => ("softmax_rc", t),
         None => ("softmax", row_threads(c)),
     };
     let f = dev.func(FAMILY, &typed("softmax", base, x.dtype)?)?;
     // SAFETY: x and y hold n*c elements of the kernel's type; rows are bounds-checked; the _rc
-    // kernel gets C % 8 == 0 and C / 8 <= 4 * threads (rc_threads).
+    // kernel gets C % 8 == 0 and C / 8 <= VPT * threads (rc_threads).
     dev.launch(&f, grid(n), (threads, 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)])?;
     Ok(y)
 }
@@ -75,10 +78,16 @@ pub fn softmax_backward(y: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, l
         return Ok(dx);
     }
     let dev = y.dev();
-    let f = dev.func(FAMILY, &typed("softmax_backward", "softmax_backward", y.dtype)?)?;
+    // bf16 with C % 8 == 0 and C <= 32768: the row-in-registers kernel (y and dy read once).
+    let (base, threads) = match rc_threads(c, DType::F32).filter(|_| y.dtype == DType::BF16) {
+        Some(t) => ("softmax_backward_rc", t),
+        None => ("softmax_backward", row_threads(c)),
+    };
+    let f = dev.func(FAMILY, &typed("softmax_backward", base, y.dtype)?)?;
     let args = [y.arg(), dy.arg(), dx.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)];
-    // SAFETY: y, dy, dx hold n*c elements of the kernel's type; rows are bounds-checked.
-    dev.launch(&f, grid(n), (row_threads(c), 1, 1), 0, &args)?;
+    // SAFETY: y, dy, dx hold n*c elements of the kernel's type; rows are bounds-checked; the _rc
+    // kernel (bf16 only) gets C % 8 == 0 and C / 8 <= 4 * threads (rc_threads at 4 chunks a thread).
+    dev.launch(&f, grid(n), (threads, 1, 1), 0, &args)?;
     Ok(dx)
 }
 
@@ -97,7 +106,7 @@ pub fn cross_entropy(logits: &CudaStorage, targets: &CudaStorage, n: usize, v: u
     let rows = CudaStorage::alloc(dev, DType::F32, n.max(1))?;
     let (nn, vv, ig) = (Arg::U64(n as u64), Arg::U64(v as u64), Arg::U32(ignore));
     if v > 0 {
-        let (base, threads) = match rc_threads(v) {
+        let (base, threads) = match rc_threads(v, logits.dtype) {
             Some(t) => ("xent_rows_rc", t),
             None => ("xent_rows", row_threads(v)),
         };
@@ -134,7 +143,7 @@ pub fn cross_entropy_backward(logits: &CudaStorage, targets: &CudaStorage, dloss
     let fc = dev.func(FAMILY, "xent_count")?;
     // SAFETY: one block reads n targets and writes cnt[0].
     dev.launch(&fc, (1, 1, 1), (1024, 1, 1), 0, &[targets.arg(), cnt.arg(), nn, ig])?;
-    let (base, threads) = match rc_threads(v) {
+    let (base, threads) = match rc_threads(v, logits.dtype) {
         Some(t) => ("xent_backward_rc", t),
         None => ("xent_backward", row_threads(v)),
     };

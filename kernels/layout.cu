@@ -280,30 +280,42 @@ extern "C" __global__ void bucket_count(const u32* ids, u32 n, u32 dim, u32* cou
         if (ids[j] < dim) atomicAdd(&counts[ids[j]], 1u);
 }
 
-// One block of 1024 threads: thread t owns the contiguous segment [t*seg, (t+1)*seg) of counts.
+// One block (blockDim.x a multiple of 32, <= 1024) walks counts in coalesced pieces of blockDim.x:
+// a warp-shuffle inclusive scan per warp, one warp scans the warp totals, then each count becomes
+// carry + its exclusive prefix in the piece; carry grows by the piece's total. Three barriers per
+// piece (126 pieces at V = 128256) instead of a serial walk of 126 strided counts per thread, twice.
 extern "C" __global__ void bucket_scan(u32* counts, u32* cursor, u32 dim) {
-    __shared__ u32 part[1024];
-    u32 tid = threadIdx.x, nt = blockDim.x;   // nt <= 1024
-    u32 seg = (dim + nt - 1) / nt;
-    u32 lo = min(tid * seg, dim), hi = min(lo + seg, dim);
-    u32 s = 0;
-    for (u32 v = lo; v < hi; v++) s += counts[v];
-    part[tid] = s;
-    __syncthreads();
-    for (u32 off = 1; off < nt; off <<= 1) {   // Hillis-Steele inclusive scan of the segment sums
-        u32 t = tid >= off ? part[tid - off] : 0u;
+    __shared__ u32 wsum[32];
+    const u32 tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
+    u32 carry = 0;                               // the same in every thread
+    for (u32 base = 0; base < dim; base += blockDim.x) {
+        const u32 v = base + tid;
+        const u32 c = v < dim ? counts[v] : 0u;
+        u32 x = c;                               // inclusive scan within the warp
+        for (u32 off = 1; off < 32; off <<= 1) {
+            u32 y = __shfl_up_sync(0xffffffffu, x, off);
+            if (lane >= off) x += y;
+        }
+        if (lane == 31) wsum[warp] = x;
         __syncthreads();
-        part[tid] += t;
+        if (warp == 0) {                         // inclusive scan of the warp totals
+            u32 w = lane < nw ? wsum[lane] : 0u;
+            for (u32 off = 1; off < 32; off <<= 1) {
+                u32 y = __shfl_up_sync(0xffffffffu, w, off);
+                if (lane >= off) w += y;
+            }
+            if (lane < nw) wsum[lane] = w;
+        }
         __syncthreads();
+        const u32 excl = carry + (warp > 0 ? wsum[warp - 1] : 0u) + x - c;
+        if (v < dim) {
+            counts[v] = excl;
+            cursor[v] = excl;
+        }
+        carry += wsum[nw - 1];
+        __syncthreads();                         // wsum is rewritten by the next piece
     }
-    u32 run = part[tid] - s;                   // exclusive prefix of this segment
-    for (u32 v = lo; v < hi; v++) {
-        u32 c = counts[v];
-        counts[v] = run;
-        cursor[v] = run;
-        run += c;
-    }
-    if (tid == nt - 1) counts[dim] = part[tid];
+    if (tid == 0) counts[dim] = carry;
 }
 
 extern "C" __global__ void bucket_place(const u32* ids, u32 n, u32 dim, u32* cursor, u32* tmp) {

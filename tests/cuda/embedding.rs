@@ -35,6 +35,25 @@ fn parity_embedding_forward_backward() {
 
 #[test]
 #[ignore = "needs a CUDA device"]
+fn parity_embedding_backward_vocab_over_several_scan_pieces() {
+    setup();
+    // V = 3001: the bucket scan walks it in pieces of 1024 (carry across pieces, a partial last
+    // piece); ids at the piece edges and repeated ones.
+    let (v, c) = (3001usize, 16usize);
+    let list: Vec<u32> = (0..500u32).map(|j| (j * j * 7919 + 13) % v as u32).chain([3000, 3000, 0, 1023, 1024, 2047, 2048, 1024]).collect();
+    let (ic, ig) = ids(&list);
+    let dy = randn(&[list.len(), c], 970);
+    for dt in [DType::F32, DType::BF16] {
+        let tol = if dt == DType::F32 { TOL_F32 } else { TOL_BF16 };
+        let want = backend::embedding_backward(&on_cpu(&dy, dt), &ic, v, c).unwrap();
+        let dg = on_gpu(&dy, dt);
+        let got = twice1("embedding_backward", || backend::embedding_backward(&dg, &ig, v, c).unwrap().cast(DType::F32).unwrap());
+        assert_close(&format!("embedding_backward {dt:?} V={v}"), &got, &want, tol);
+    }
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
 fn parity_embedding_out_of_range_ids_are_skipped() {
     setup();
     let (v, c) = (6, 8);

@@ -50,24 +50,34 @@ __device__ __forceinline__ void permute_k(const W* x, W* y, I n, const Perm& p) 
 // with their x and y strides. Exactly 128 bytes.
 struct Batch { u32 rank; u32 dim[6]; u32 pad; u64 xs[6]; u64 ys[6]; };
 
+// Tile t (a-tiles fastest, then q-tiles, then the batch index, outermost last) of SIDE x SIDE:
+// its first a and q, and the x / y offsets of its batch index. ta, tq: tiles along A and q. The
+// dim loop is unrolled with a uniform `d < rank` test, so bt stays in the parameter bank.
+template <int SIDE, typename I>
+__device__ __forceinline__ void tile_origin(I t, I ta, I tq, const Batch& bt, I& a0, I& q0, I& xo, I& yo) {
+    I rem = t;
+    a0 = (rem % ta) * SIDE; rem /= ta;
+    q0 = (rem % tq) * SIDE; rem /= tq;
+    xo = 0;
+    yo = 0;
+#pragma unroll
+    for (int d = 5; d >= 0; d--) {
+        if (d < (int)bt.rank) {
+            I dim = (I)bt.dim[d], k = rem / dim, i = rem - k * dim;
+            xo += i * (I)bt.xs[d];
+            yo += i * (I)bt.ys[d];
+            rem = k;
+        }
+    }
+}
+
 template <typename W, typename I>
 __device__ __forceinline__ void permute_tiled_k(const W* x, W* y, I nA, I nQ, I xsA, I ysQ, I tiles, const Batch& bt) {
     __shared__ W tile[32][33];
     I ta = (nA + 31) / 32, tq = (nQ + 31) / 32;
     for (I t = blockIdx.x; t < tiles; t += gridDim.x) {
-        I rem = t;
-        I a0 = (rem % ta) * 32; rem /= ta;
-        I q0 = (rem % tq) * 32; rem /= tq;
-        I xo = 0, yo = 0;
-#pragma unroll
-        for (int d = 5; d >= 0; d--) {
-            if (d < (int)bt.rank) {
-                I dim = (I)bt.dim[d], k = rem / dim, i = rem - k * dim;
-                xo += i * (I)bt.xs[d];
-                yo += i * (I)bt.ys[d];
-                rem = k;
-            }
-        }
+        I a0, q0, xo, yo;
+        tile_origin<32>(t, ta, tq, bt, a0, q0, xo, yo);
         __syncthreads();                           // the previous tile's readers are done
         for (int k = threadIdx.y; k < 32; k += blockDim.y)
             for (int c = threadIdx.x; c < 32; c += blockDim.x) {
@@ -105,19 +115,8 @@ __device__ __forceinline__ void permute_tiled2_k(const u16* x, u16* y, I nA, I n
     u32* y2 = reinterpret_cast<u32*>(y);
     I ta = (nA + 63) / 64, tq = (nQ + 63) / 64;
     for (I t = blockIdx.x; t < tiles; t += gridDim.x) {
-        I rem = t;
-        I a0 = (rem % ta) * 64; rem /= ta;
-        I q0 = (rem % tq) * 64; rem /= tq;
-        I xo = 0, yo = 0;
-#pragma unroll
-        for (int d = 5; d >= 0; d--) {
-            if (d < (int)bt.rank) {
-                I dim = (I)bt.dim[d], k = rem / dim, i = rem - k * dim;
-                xo += i * (I)bt.xs[d];
-                yo += i * (I)bt.ys[d];
-                rem = k;
-            }
-        }
+        I a0, q0, xo, yo;
+        tile_origin<64>(t, ta, tq, bt, a0, q0, xo, yo);
         __syncthreads();                           // the previous tile's readers are done
         for (int k = threadIdx.y; k < 64; k += blockDim.y)
             for (int c = threadIdx.x; c < 32; c += blockDim.x) {
@@ -177,19 +176,8 @@ __device__ __forceinline__ void permute_tiled16_k(const W* x, W* y, I nA, I nQ, 
     const int tid = threadIdx.y * blockDim.x + threadIdx.x, nt = blockDim.x * blockDim.y;   // any block shape
     I ta = (nA + 63) / 64, tq = (nQ + 63) / 64;
     for (I t = blockIdx.x; t < tiles; t += gridDim.x) {
-        I rem = t;
-        I a0 = (rem % ta) * 64; rem /= ta;
-        I q0 = (rem % tq) * 64; rem /= tq;
-        I xo = 0, yo = 0;
-#pragma unroll
-        for (int d = 5; d >= 0; d--) {
-            if (d < (int)bt.rank) {
-                I dim = (I)bt.dim[d], k = rem / dim, i = rem - k * dim;
-                xo += i * (I)bt.xs[d];
-                yo += i * (I)bt.ys[d];
-                rem = k;
-            }
-        }
+        I a0, q0, xo, yo;
+        tile_origin<64>(t, ta, tq, bt, a0, q0, xo, yo);
         __syncthreads();                           // the previous tile's readers are done
         for (int i0 = tid; i0 < 64 * R; i0 += 4 * nt) {
             uint4 v[4];                             // all loads issued before the shared stores

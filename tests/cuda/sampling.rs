@@ -228,6 +228,56 @@ fn parity_sampling_errors() {
     assert!(cs::sample(&g, v + 1, &ps, 1, &[0, 1], 0).is_err(), "a shape mismatch must be refused");
 }
 
+/// The two-launch path (kernels/sampling.cu: sample_scan per 4096-logit chunk, then sample_pick)
+/// and its ways back to the multi-pass sampler, each against the CPU: a row of ties (every chunk
+/// passes more than CHUNK_CAP candidates), 1500 ids tied inside the top 100 (more than
+/// PICK_SURVIVORS survivors), fewer finite logits than k, k = 128 (the largest on the fast path)
+/// and k = 129 (the first past it), greedy rows whose maximum sits in a late chunk, min-p alone.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_sampling_topk_chunks_and_fallbacks_match_cpu() {
+    setup();
+    let (b, v) = (8usize, 20_000usize);
+    let mut x = normal_vec(5, 0, b * v, 0.0, 1.0);
+    x[..v].iter_mut().for_each(|xi| *xi = 1.5);
+    (0..v).step_by(13).take(1500).for_each(|i| x[v + i] = 5.0);
+    x[2 * v..3 * v].iter_mut().enumerate().filter(|(i, _)| i % 600 != 7).for_each(|(_, xi)| *xi = f32::NEG_INFINITY);
+    x[5 * v + 19_999] = 9.0; // greedy rows: the maximum in the last chunk, and twice in chunks 2 and 4
+    x[6 * v + 9_000] = 9.0;
+    x[6 * v + 17_000] = 9.0;
+    let ps = [
+        params(1.0, 50, 0.9, 0.0),
+        params(0.8, 100, 1.0, 0.0),
+        params(1.2, 50, 0.95, 0.0),
+        params(0.9, 128, 0.8, 0.02),
+        params(0.9, 129, 0.8, 0.02),
+        SamplingParams::greedy(),
+        SamplingParams::greedy(),
+        params(1.0, 100, 1.0, 0.3),
+    ];
+    let rows: Vec<u32> = (0..b as u32).map(|r| 40 + r).collect();
+    let mut mismatches = 0;
+    for dtype in [DType::F32, DType::BF16] {
+        let (g, xr) = upload(&x, b, v, dtype);
+        for step in 0..4u32 {
+            let what = format!("chunks {dtype:?} step {step}");
+            let got = cs::sample(&g, v, &ps, 77, &rows, step).unwrap();
+            assert_eq!(got, cs::sample(&g, v, &ps, 77, &rows, step).unwrap(), "{what}: two runs differ (a race)");
+            assert_eq!((got[5], got[6]), (19_999, 9_000), "{what}: greedy tokens");
+            mismatches += check_batch(&what, &xr, v, &ps, 77, &rows, step, &got);
+        }
+    }
+    assert!(mismatches <= 1, "{mismatches} mismatches: more than u-on-an-edge can explain");
+    // a bad logit in a late chunk is found on the top-k and greedy paths, and the first one named
+    x[v + 15_000] = f32::NAN;
+    x[v + 6_000] = f32::INFINITY;
+    let (g, _) = upload(&x, b, v, DType::F32);
+    for p in [params(1.0, 50, 1.0, 0.0), SamplingParams::greedy()] {
+        let e = cs::sample(&g, v, &vec![p; b], 1, &rows, 0).unwrap_err().to_string();
+        assert!(e.contains("batch row 1") && e.contains("token 6000"), "{p:?}: {e}");
+    }
+}
+
 #[test]
 #[ignore = "needs a CUDA device"]
 fn parity_sampling_empirical_frequencies() {

@@ -54,13 +54,34 @@ pub fn arch_for(family: &str, cc: (i32, i32)) -> Result<String> {
     Ok(format!("compute_{}{}", cc.0, cc.1))
 }
 
-/// The full translation unit NVRTC sees for `family`.
+/// Headers a family may `#include "<name>"` (on a line of its own). `source` splices them in, so
+/// NVRTC needs no include path (DESIGN.md, decision 3); the emulator's C++ build finds them in
+/// kernels/.
+pub const HEADERS: &[(&str, &str)] = &[("sampling_row.cuh", include_str!("../../../kernels/sampling_row.cuh"))];
+
+/// The full translation unit NVRTC sees for `family`: common.cuh, then the family's source with
+/// its `#include "<header>"` lines replaced by the headers' text (`#line` keeps messages right).
 pub fn source(family: &str) -> Result<String> {
     let (_, src) = FAMILIES
         .iter()
         .find(|(f, _)| *f == family)
         .ok_or_else(|| Error::Msg(format!("no kernel family `{family}` in kernels/")))?;
-    Ok(format!("{COMMON}\n#line 1 \"{family}.cu\"\n{src}"))
+    let mut tu = format!("{COMMON}\n#line 1 \"{family}.cu\"\n");
+    for (i, line) in src.lines().enumerate() {
+        match line.trim().strip_prefix("#include \"").and_then(|r| r.strip_suffix('"')) {
+            Some(name) => {
+                let (_, header) = HEADERS.iter().find(|(h, _)| *h == name).ok_or_else(|| {
+                    Error::Msg(format!("kernels/{family}.cu:{}: `{name}` is not a header kernels.rs knows (HEADERS)", i + 1))
+                })?;
+                tu.push_str(&format!("#line 1 \"{name}\"\n{header}\n#line {} \"{family}.cu\"\n", i + 2));
+            }
+            None => {
+                tu.push_str(line);
+                tu.push('\n');
+            }
+        }
+    }
+    Ok(tu)
 }
 
 /// Compile `family` to PTX for `arch` (e.g. "compute_90"); a compile error carries NVRTC's log.

@@ -9,8 +9,15 @@ use crate::{Error, Result};
 use std::sync::Arc;
 
 const FAMILY: &str = "sampling";
-/// Threads per block (one block per row): SAMPLE_THREADS in the .cu.
+/// Threads per sample_pick block (one block per row): SAMPLE_THREADS in the .cu.
 pub const THREADS: u32 = 1024;
+/// sample_scan's block and the logits each block reads (SCAN_THREADS, SCAN_CHUNK).
+const SCAN_THREADS: u32 = 256;
+const SCAN_CHUNK: usize = 4096;
+/// Candidates one chunk may pass on (CHUNK_CAP) and the most top-k survivors the sparse path
+/// takes (PICK_SURVIVORS).
+const CHUNK_CAP: usize = 512;
+const PICK_SURVIVORS: usize = 1024;
 /// Ids per block of the two-level inverse CDF (SAMPLE_BLOCK, row.rs BLOCK).
 const BLOCK: usize = 256;
 /// First radix level's bins (HIST_BINS).
@@ -18,9 +25,15 @@ const HIST_BINS: usize = 4096;
 /// Dynamic shared memory we allow ourselves (fits sm_80's 163 KiB opt-in): V <= ~1.0M.
 const MAX_SMEM: usize = 160 * 1024;
 
-/// Dynamic shared memory for vocabulary size `v`: the f64 histogram and 4 f64 lane sums per block.
-fn smem_bytes(v: usize) -> usize {
-    (HIST_BINS + 4 * v.div_ceil(BLOCK)) * 8
+/// sample_pick's dynamic shared memory for vocabulary size `v`: the larger of sample_row's layout
+/// (the f64 histogram and 4 f64 lane sums per 256-id block) and pick_sparse's (histogram, then
+/// the survivors' block masses, ids and weights), then the chunk offsets. Returns (offset of the
+/// chunk offsets, total bytes).
+fn smem_bytes(v: usize) -> (usize, usize) {
+    let row = (HIST_BINS + 4 * v.div_ceil(BLOCK)) * 8;
+    let sparse = (HIST_BINS + PICK_SURVIVORS) * 8 + 2 * PICK_SURVIVORS * 4;
+    let at = row.max(sparse);
+    (at, at + 4 * (v.div_ceil(SCAN_CHUNK) + 1))
 }
 
 /// Per-row parameter words for the kernel: [temperature, top_k (0 = off), top_p, min_p, row id].
@@ -35,24 +48,49 @@ pub fn param_words(v: usize, params: &[SamplingParams], rows: &[u32]) -> Vec<u32
         .collect()
 }
 
-/// The kernel launch alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,) u32.
+/// The two launches alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,)
+/// u32. sample_scan reads each 4096-logit chunk once (grid B x chunks), sample_pick finishes each
+/// row from the chunks' results (kernels/sampling.cu); the scratch comes from the pool.
 pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf) -> Result<()> {
     let dev = logits.dev();
-    let name = match logits.dtype {
-        DType::F32 => "sample_f32",
-        DType::BF16 => "sample_bf16",
+    let (scan, pick) = match logits.dtype {
+        DType::F32 => ("sample_scan_f32", "sample_pick_f32"),
+        DType::BF16 => ("sample_scan_bf16", "sample_pick_bf16"),
         d => return Err(Error::UnsupportedDType { op: "sample", dtype: d, detail: "CUDA sampling takes F32 or BF16 logits" }),
     };
-    let smem = smem_bytes(v);
+    let (coff_at, smem) = smem_bytes(v);
     if smem > MAX_SMEM {
-        return Err(Error::Msg(format!("sample: the CUDA sampler supports V up to {}, got {v}", (MAX_SMEM / 8 - HIST_BINS) / 4 * BLOCK)));
+        let most = (MAX_SMEM / 8 - HIST_BINS) / 4 * BLOCK * 31 / 32; // leaves room for the chunk offsets
+        return Err(Error::Msg(format!("sample: the CUDA sampler supports V up to about {most}, got {v}")));
     }
     if b > i32::MAX as usize {
         return Err(Error::Msg(format!("sample: too many rows ({b}) for one launch")));
     }
-    let f = dev.func(FAMILY, name)?;
-    let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), Arg::U64(seed), Arg::U32(step), out.arg(), Arg::U32(b as u32)];
-    // SAFETY (launch): logits hold B * V elements, prm 5B words and out 2B words (checked by callers).
+    let nchunk = v.div_ceil(SCAN_CHUNK);
+    let stats = dev.alloc(b * nchunk * 4 * 4)?;
+    let (cval, cid) = (dev.alloc(b * nchunk * CHUNK_CAP * 4)?, dev.alloc(b * nchunk * CHUNK_CAP * 4)?);
+    let f = dev.func(FAMILY, scan)?;
+    let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), stats.arg(), cval.arg(), cid.arg()];
+    // SAFETY (launch): logits hold B * V elements, prm 5B words (checked by callers); stats,
+    // cval and cid are sized above for (B, nchunk) blocks.
+    dev.launch(&f, (b as u32, nchunk as u32, 1), (SCAN_THREADS, 1, 1), 0, &args)?;
+    let f = dev.func(FAMILY, pick)?;
+    let args = [
+        logits.arg(),
+        Arg::U32(v as u32),
+        prm.arg(),
+        Arg::U64(seed),
+        Arg::U32(step),
+        out.arg(),
+        Arg::U32(b as u32),
+        Arg::U32(nchunk as u32),
+        stats.arg(),
+        cval.arg(),
+        cid.arg(),
+        Arg::U32(coff_at as u32),
+    ];
+    // SAFETY (launch): as above; out holds 2B words (checked by callers); smem covers coff_at plus
+    // nchunk + 1 offsets.
     dev.launch(&f, (b as u32, 1, 1), (THREADS, 1, 1), smem as u32, &args)
 }
 

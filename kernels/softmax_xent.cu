@@ -368,7 +368,7 @@ __device__ void xent_bwd_rc(const T* x, const u32* tg, const void* dloss, int dl
 // Softmax backward with the row in registers, bf16 only (y and dy chunks both held packed:
 // 2 x 4 x 4 = 32 data registers, C <= 32768 at 1024 threads): y and dy are read once instead of
 // twice (the second read missed L2 when the rows in flight outgrew it). f32 would need twice the
-// registers and keeps the two-pass kernel. y, dy, dx: (N, C), C % 8 == 0.
+// registers: softmax_backward_smem_f32 below keeps dy in shared memory instead. y, dy, dx: (N, C), C % 8 == 0.
 #define SB_VPT 4
 __device__ void softmax_bwd_rc(const bf16* y, const bf16* dy, bf16* dx, long n, long c, int log) {
     __shared__ float sh[32];
@@ -408,6 +408,76 @@ __device__ void softmax_bwd_rc(const bf16* y, const bf16* dy, bf16* dx, long n, 
 extern "C" __global__ void __launch_bounds__(1024) softmax_backward_rc_bf16(const bf16* y, const bf16* dy, bf16* dx,
                                                                          long n, long c, int log) {
     softmax_bwd_rc(y, dy, dx, n, c, log);
+}
+
+// ---- f32 softmax backward, the row split between shared memory and registers ----------------
+// An f32 row of 32000 fits neither registers for y and dy (64 floats a thread at 1024 threads) nor
+// 48 KB of static shared memory, so softmax_bwd reads y and dy twice. Here, one block per row: dy
+// goes to dynamic shared memory by cp.async (16 (C / 4) bytes, opt-in above 48 KB), y to registers,
+// so y and dy are read once and dx written once: 3 row passes of traffic instead of 5. Each thread
+// reads back only the shared chunks it copied itself (no barrier between copy and use).
+// Row r starts at element r C (buffers 16-byte aligned): its first h = (-r C) mod 4 elements
+// (head) and its last (C - h) mod 4 (tail), at most 6, are one extra element on each of threads
+// 0 .. 5; the rest are 16-byte chunks, chunk j (elements h + 4j ..) in thread j % blockDim.x,
+// slot j / blockDim.x. Needs C / 4 <= SX_VPT * blockDim.x and blockDim.x >= 32.
+// y, dy, dx: (N, C), any C.
+#define SX_VPT 8
+// One row: yr, gr, dr the row's y, dy, dx; h its head; sx the dy chunks; sh 32 floats.
+template <bool LOG>
+__device__ __forceinline__ void softmax_bwd_smem_row(const float* yr, const float* gr, float* dr, int c, int h,
+                                                     float4* sx, float* sh) {
+    int chunks = (c - h) >> 2, extra = c - 4 * chunks;  // extra = head + tail
+    const float4* y4 = reinterpret_cast<const float4*>(yr + h);
+    const float4* g4 = reinterpret_cast<const float4*>(gr + h);
+    float4* d4 = reinterpret_cast<float4*>(dr + h);
+#ifdef KILN_EMU
+    if (((size_t)y4 | (size_t)g4 | (size_t)d4) & 15) __trap();   // a GPU would fault
+#endif
+    float4 a[SX_VPT];                                   // y chunks
+#pragma unroll
+    for (int k = 0; k < SX_VPT; k++) {
+        int j = threadIdx.x + k * blockDim.x;           // chunks <= 8192
+        if (j < chunks) { cp_async16(&sx[j], &g4[j], true); a[k] = y4[j]; }
+    }
+    cp_async_commit();
+    int t = threadIdx.x, xi = t < h ? t : 4 * chunks + t;   // this thread's extra element
+    bool hx = t < extra;
+    float ye = hx ? yr[xi] : 0.f, ge = hx ? gr[xi] : 0.f;
+    cp_async_wait<0>();
+    float acc = LOG ? ge : ge * ye;                     // sum dy (log) or sum dy y
+#pragma unroll
+    for (int k = 0; k < SX_VPT; k++) {
+        int j = threadIdx.x + k * blockDim.x;
+        if (j < chunks) {
+            float4 g = sx[j];
+            if (LOG) acc += g.x + g.y + g.z + g.w;
+            else acc += g.x * a[k].x + g.y * a[k].y + g.z * a[k].z + g.w * a[k].w;
+        }
+    }
+    float s = block_sum(acc, sh);
+#pragma unroll
+    for (int k = 0; k < SX_VPT; k++) {
+        int j = threadIdx.x + k * blockDim.x;
+        if (j < chunks) {
+            float4 g = sx[j], v = a[k];
+            if (LOG) v = make_float4(g.x - expf(v.x) * s, g.y - expf(v.y) * s, g.z - expf(v.z) * s, g.w - expf(v.w) * s);
+            else v = make_float4(v.x * (g.x - s), v.y * (g.y - s), v.z * (g.z - s), v.w * (g.w - s));
+            d4[j] = v;
+        }
+    }
+    if (hx) dr[xi] = LOG ? ge - expf(ye) * s : ye * (ge - s);
+}
+extern "C" __global__ void __launch_bounds__(1024) softmax_backward_smem_f32(const float* y, const float* dy, float* dx,
+                                                                          long n, long c, int log) {
+    extern __shared__ __align__(16) float4 sx_dy[];     // (C / 4) chunks of the dy row
+    __shared__ float sh[32];
+    for (long r = blockIdx.x; r < n; r += gridDim.x) {
+        __syncthreads();                                // the previous row's reads of sx_dy are done
+        int h = (int)((4 - (r * c) % 4) % 4);
+        if (h > c) h = (int)c;
+        if (log) softmax_bwd_smem_row<true>(y + r * c, dy + r * c, dx + r * c, (int)c, h, sx_dy, sh);
+        else softmax_bwd_smem_row<false>(y + r * c, dy + r * c, dx + r * c, (int)c, h, sx_dy, sh);
+    }
 }
 
 #define SOFTMAX_KERNELS(T, S)                                                                         \

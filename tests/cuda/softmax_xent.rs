@@ -4,10 +4,12 @@ use super::*;
 
 /// (N, C): size 1, scalar path (C % 4 != 0), vector path, long vocab rows, and the row-in-registers
 /// path (C % 8 == 0; C <= 32768 f32, C <= 65536 bf16) at its smallest, typical and largest C
-/// (32776 falls back for f32 only, 65544 for both).
+/// (32776 falls back for f32 only, 65544 for both). The f32 backward's shared-memory kernel
+/// (2048 <= C < 32772, emulated as sm_80) takes 3001 (rows starting at all four alignments: heads
+/// of 0, 3, 2, 1 elements, tails of 1, 2, 3, 0), 32003, 32000 and 32768.
 const SHAPES: &[(usize, usize)] = &[
     (1, 1), (3, 7), (5, 1000), (4, 1001), (2, 32003), (3, 128256), (3, 8), (2, 32000), (2, 32768), (2, 32776),
-    (2, 50304), (2, 65536), (2, 65544),
+    (2, 50304), (2, 65536), (2, 65544), (4, 3001),
 ];
 
 fn tensor(s: Storage, shape: &[usize]) -> Tensor {
@@ -42,6 +44,21 @@ fn parity_softmax_xent_softmax_fwd_bwd() {
             assert_close(&format!("{what} backward bf16"), &got_b, &want_b, TOL_BF16);
         }
     }
+}
+
+/// Which f32 rows `softmax_backward_smem_f32` takes: (threads, dynamic shared bytes) by C and the
+/// device's opt-in shared memory (227 KiB sm_90, 163 KiB sm_80, 99 KiB sm_86).
+#[test]
+fn softmax_backward_smem_routing() {
+    use kiln::backend::cuda::softmax_xent::smem_backward_launch as route;
+    let (h100, a100, a10) = (227 * 1024, 163 * 1024, 99 * 1024);
+    assert_eq!(route(32000, h100), Some((1024, 128000)));
+    assert_eq!(route(32000, a100), Some((1024, 128000)));
+    assert_eq!(route(32000, a10), None);
+    assert_eq!(route(3001, a100), Some((128, 12000)));
+    assert_eq!(route(32771, h100), Some((1024, 131072)));
+    assert_eq!(route(32772, h100), None);
+    assert_eq!((route(2047, h100), route(1001, h100)), (None, None));
 }
 
 #[test]

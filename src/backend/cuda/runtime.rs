@@ -49,6 +49,9 @@ pub struct Dev {
     /// Compute capability (major, minor).
     pub cc: (i32, i32),
     pub sm_count: u32,
+    /// Most shared memory one block may opt into (static + dynamic, bytes): 227 KiB on sm_90,
+    /// 163 KiB on sm_80, 99 KiB on sm_86 (CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN).
+    pub smem_optin: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     funcs: Mutex<HashMap<(&'static str, String), CudaFunction>>,
     poison: bool,
@@ -83,6 +86,7 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
             stream: RealOnly(None),
             cc: (8, 0),
             sm_count: 4,
+            smem_optin: 163 * 1024, // as sm_80 (the emulator's buffer holds 227 KiB)
             modules: Default::default(),
             funcs: Default::default(),
             poison: flag("KILN_CUDA_POISON"),
@@ -101,6 +105,9 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
     let sm_count = ctx
         .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
         .map_err(|e| cuda_err("multiprocessor count", e))? as u32;
+    let smem_optin = ctx
+        .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+        .map_err(|e| cuda_err("opt-in shared memory per block", e))? as u32;
     // SAFETY: plain driver calls on the device this context was made for.
     unsafe {
         let pool = cu::device::get_default_mem_pool(ctx.cu_device()).map_err(|e| cuda_err("default memory pool", e))?;
@@ -118,6 +125,7 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
         stream: RealOnly(Some(stream)),
         cc,
         sm_count,
+        smem_optin,
         modules: Default::default(),
         funcs: Default::default(),
         poison: flag("KILN_CUDA_POISON"),

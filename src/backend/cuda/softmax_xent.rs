@@ -36,6 +36,25 @@ pub fn rc_threads(c: usize, dtype: DType) -> Option<u32> {
     (chunks <= t * vpt).then_some(t as u32)
 }
 
+/// 16-byte chunks of y each thread holds in registers in `softmax_backward_smem_f32` (SX_VPT).
+const SX_VPT: usize = 8;
+/// f32 rows narrower than this stay on the generic backward: its second read of the row pair
+/// (8 C bytes, at most 16 KiB here) still comes from cache.
+pub const SMEM_BWD_MIN_C: usize = 2048;
+
+/// (threads, dynamic shared bytes) for `softmax_backward_smem_f32` (f32 backward, y and dy read
+/// once: dy in shared memory, y in registers), when an f32 row of C fits: C >= SMEM_BWD_MIN_C, the
+/// C / 4 chunks at SX_VPT a thread in at most 1024 threads (C < 32772), and the dy row's 16 (C / 4)
+/// bytes plus 1 KiB (the static part, with room) within the device's opt-in limit `smem_optin`
+/// (227 KiB sm_90, 163 KiB sm_80, 99 KiB sm_86: C = 32000 needs 125 KiB). Otherwise None.
+pub fn smem_backward_launch(c: usize, smem_optin: u32) -> Option<(u32, u32)> {
+    let chunks = c / 4;
+    let t = chunks.div_ceil(SX_VPT).next_power_of_two().clamp(32, 1024);
+    let bytes = 16 * chunks;
+    let fits = c >= SMEM_BWD_MIN_C && chunks <= t * SX_VPT && bytes + 1024 <= smem_optin as usize;
+    fits.then_some((t as u32, bytes as u32))
+}
+
 fn expect_len(op: &'static str, what: &str, s: &CudaStorage, want: usize) -> Result<()> {
     if s.len == want {
         return Ok(());
@@ -78,16 +97,21 @@ pub fn softmax_backward(y: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, l
         return Ok(dx);
     }
     let dev = y.dev();
-    // bf16 with C % 8 == 0 and C <= 32768: the row-in-registers kernel (y and dy read once).
-    let (base, threads) = match rc_threads(c, DType::F32).filter(|_| y.dtype == DType::BF16) {
-        Some(t) => ("softmax_backward_rc", t),
-        None => ("softmax_backward", row_threads(c)),
+    // bf16 with C % 8 == 0 and C <= 32768: the row-in-registers kernel (y and dy read once);
+    // f32 rows that fit shared memory: the shared-memory kernel (y and dy read once).
+    let smem = smem_backward_launch(c, dev.smem_optin).filter(|_| y.dtype == DType::F32);
+    let (base, threads, bytes) = match (rc_threads(c, DType::F32).filter(|_| y.dtype == DType::BF16), smem) {
+        (Some(t), _) => ("softmax_backward_rc", t, 0),
+        (None, Some((t, bytes))) => ("softmax_backward_smem", t, bytes),
+        (None, None) => ("softmax_backward", row_threads(c), 0),
     };
     let f = dev.func(FAMILY, &typed("softmax_backward", base, y.dtype)?)?;
     let args = [y.arg(), dy.arg(), dx.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)];
     // SAFETY: y, dy, dx hold n*c elements of the kernel's type; rows are bounds-checked; the _rc
-    // kernel (bf16 only) gets C % 8 == 0 and C / 8 <= 4 * threads (rc_threads at 4 chunks a thread).
-    dev.launch(&f, grid(n), (threads, 1, 1), 0, &args)?;
+    // kernel (bf16 only) gets C % 8 == 0 and C / 8 <= 4 * threads (rc_threads at 4 chunks a thread);
+    // the _smem kernel (f32 only) gets C / 4 <= 8 * threads and 16 (C / 4) bytes of dynamic shared
+    // memory within the device's opt-in limit (smem_backward_launch); buffers are 16-byte aligned.
+    dev.launch(&f, grid(n), (threads, 1, 1), bytes, &args)?;
     Ok(dx)
 }
 

@@ -26,46 +26,50 @@
 #define PICK_PER 8                                // candidates per sample_pick thread: 8192 a row
 #define TOPK_FAST 128                             // largest top-k the two-launch path takes
 
-// Sum of c over the block, for every thread. slots: 64 u32 of shared memory used by nothing else;
+// Sum of c over the block, for every thread. slots: 64 u64 of shared memory used by nothing else;
 // `par` alternates between consecutive calls, so one barrier each suffices (a call's slots are
 // rewritten two calls later, after every thread has passed the barrier of the call between).
-__device__ __forceinline__ u32 block_count(u32 c, u32* slots, int par) {
+__device__ __forceinline__ u64 block_count(u64 c, u64* slots, int par) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
-    u32* s = slots + 32 * (par & 1);
+    u64* s = slots + 32 * (par & 1);
     if (lane == 0) s[warp] = c;
     __syncthreads();
-    c = lane < nw ? s[lane] : 0u;
+    c = lane < nw ? s[lane] : 0ull;
     for (int o = 16; o > 0; o >>= 1) c += __shfl_xor_sync(0xffffffffu, c, o);
     return c;
 }
 
-// The largest key t with #{keys >= t} >= k over the block's keys (PER a thread; 0 = no key), set
-// bit by bit from the top: the key of the k-th largest, or 0 when fewer than k keys are >= 1.
+// The largest key t with #{keys >= t} >= k over the block's keys (PER a thread, at most 2^21 in
+// all; 0 = no key): the key of the k-th largest, or 0 when fewer than k keys are >= 1. Two bits
+// a step from the top: the three probes' counts travel packed in one u64 (21 bits each), so 16
+// block reductions settle the 32 bits.
 template <int PER>
-__device__ u32 kth_key(const u32 (&key)[PER], u32 k, u32* slots) {
+__device__ u32 kth_key(const u32 (&key)[PER], u32 k, u64* slots) {
     u32 t = 0;
-    for (int b = 31; b >= 0; b--) {
-        const u32 probe = t | (1u << b);
-        u32 c = 0;
+    for (int b = 30; b >= 0; b -= 2) {
+        u64 c = 0;
         #pragma unroll
-        for (int j = 0; j < PER; j++) c += key[j] >= probe;
-        if (block_count(c, slots, b) >= k) t = probe;
+        for (int j = 0; j < PER; j++)
+            c += (u64)(key[j] >= (t | 1u << b)) + ((u64)(key[j] >= (t | 2u << b)) << 21) + ((u64)(key[j] >= (t | 3u << b)) << 42);
+        c = block_count(c, slots, b >> 1);
+        const u32 c1 = (u32)(c & 0x1fffffu), c2 = (u32)((c >> 21) & 0x1fffffu), c3 = (u32)(c >> 42);
+        t |= (c3 >= k ? 3u : c2 >= k ? 2u : c1 >= k ? 1u : 0u) << b;
     }
     return t;
 }
 
-// Ordered compaction: item j of thread t sits at position j * blockDim.x + t. Returns the number of
-// kept items and, in dst, each kept item's rank among them in position order. scan: n + 1 u32 of
-// shared memory, n = PER * blockDim.x / 32 (a multiple of 32).
+// Ordered compaction: item j of thread t (kept if bit j of `keep` is set) sits at position
+// j * blockDim.x + t. rank_scan returns the number of kept items and leaves in `scan` what
+// rank_of needs to give item j its rank among them, in position order. scan: n + 1 u32 of shared
+// memory, n = PER * blockDim.x / 32 (a multiple of 32).
 template <int PER>
-__device__ u32 rank_kept(const bool (&keep)[PER], u32 (&dst)[PER], u32* scan) {
+__device__ u32 rank_scan(u32 keep, u32* scan) {
     const u32 lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5, n = PER * nw, per = n / 32;
-    __syncthreads(); // a previous call's totals may still be read
+    __syncthreads(); // a previous call's offsets may still be read
     #pragma unroll
     for (int j = 0; j < PER; j++) {
-        const u32 ball = __ballot_sync(0xffffffffu, keep[j]);
-        dst[j] = __popc(ball & ((1u << lane) - 1u));
+        const u32 ball = __ballot_sync(0xffffffffu, keep >> j & 1);
         if (lane == 0) scan[j * nw + warp] = __popc(ball);
     }
     __syncthreads();
@@ -86,9 +90,12 @@ __device__ u32 rank_kept(const bool (&keep)[PER], u32 (&dst)[PER], u32* scan) {
         if (lane == 31) scan[n] = incl;
     }
     __syncthreads();
-    #pragma unroll
-    for (int j = 0; j < PER; j++) dst[j] += scan[j * nw + warp];
     return scan[n];
+}
+// Item j's rank (meaningful when kept); every lane of the warp must call it (a ballot).
+__device__ __forceinline__ u32 rank_of(int j, u32 keep, const u32* scan) {
+    const u32 lane = threadIdx.x & 31, ball = __ballot_sync(0xffffffffu, keep >> j & 1);
+    return scan[j * (blockDim.x >> 5) + (threadIdx.x >> 5)] + __popc(ball & ((1u << lane) - 1u));
 }
 
 // Does row `pr` use the two-launch path's chunk results (greedy, or a small top-k)?
@@ -108,58 +115,51 @@ extern "C" __global__ void sampler_uniform(const u32* rows, u32 n, u64 seed, u32
 // ids in id order (written only when the count is <= CHUNK_CAP).
 template <typename T>
 __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
-    __shared__ float s_f32[32];
-    __shared__ u32 s_u32[32], s_cnt[64], s_rank[SCAN_PER * (SCAN_THREADS / 32) + 1];
+    __shared__ u32 s_u32[32], s_rank[SCAN_PER * (SCAN_THREADS / 32) + 1];
+    __shared__ u64 s_cnt[64];
     const u32 r = blockIdx.x, c = blockIdx.y, nchunk = gridDim.y, tid = threadIdx.x;
     const u32* pr = prm + 5 * r;
     if (!scan_row(pr)) return;
     x += (long)r * v;
     const u32 c0 = c * SCAN_CHUNK;
-    float xs[SCAN_PER];
+    // order keys of the finite logits (0 for -inf, NaN, +inf and ids past V): the logits are
+    // not kept, key_logit gives them back bit for bit (-0.0 as +0.0, which compares equal)
+    u32 key[SCAN_PER], kmax = 0, bad = 0xffffffffu;
     #pragma unroll
     for (int j = 0; j < SCAN_PER; j++) {
-        u32 i = c0 + j * SCAN_THREADS + tid;
-        xs[j] = i < v ? load(x, i) : -KILN_INF;
+        const u32 i = c0 + j * SCAN_THREADS + tid;
+        const float xi = i < v ? load(x, i) : -KILN_INF;
+        if (xi != xi || xi == KILN_INF) bad = min(bad, i);
+        key[j] = xi > -KILN_INF && xi < KILN_INF ? logit_key(xi) : 0u;
+        kmax = max(kmax, key[j]);
     }
-    float lmax = -KILN_INF;
-    u32 bad = 0xffffffffu;
-    #pragma unroll
-    for (int j = 0; j < SCAN_PER; j++) {
-        if (xs[j] != xs[j] || xs[j] == KILN_INF) bad = min(bad, c0 + j * SCAN_THREADS + tid);
-        else lmax = fmaxf(lmax, xs[j]);
-    }
-    const float m = block_max(lmax, s_f32);
     bad = block_min_u32(bad, s_u32);
+    const u32 kbig = ~block_min_u32(~kmax, s_u32); // the chunk's largest key; 0: every logit -inf
     u32 first = 0xffffffffu;
-    for (int j = SCAN_PER - 1; j >= 0; j--) {
-        u32 i = c0 + j * SCAN_THREADS + tid;
-        if (i < v && xs[j] == m) first = i;
-    }
+    #pragma unroll
+    for (int j = SCAN_PER - 1; j >= 0; j--)
+        if (key[j] == kbig) first = c0 + j * SCAN_THREADS + tid;
     first = block_min_u32(first, s_u32);
 
     u32 n = 0;
     if (__uint_as_float(pr[0]) != 0.f && bad == 0xffffffffu) {
-        // keys of the finite logits (0 = none); the bound: k-th largest per-thread maximum key
-        u32 key[SCAN_PER], kmax = 0;
-        #pragma unroll
-        for (int j = 0; j < SCAN_PER; j++) {
-            key[j] = xs[j] > -KILN_INF ? logit_key(xs[j]) : 0u;
-            kmax = max(kmax, key[j]);
-        }
+        // the bound: the k-th largest per-thread maximum key (k distinct logits reach it)
         const u32 lo[1] = {kmax};
         const u32 bound = max(kth_key<1>(lo, pr[1], s_cnt), 1u);
-        bool keep[SCAN_PER];
+        u32 keep = 0;
         #pragma unroll
-        for (int j = 0; j < SCAN_PER; j++) keep[j] = key[j] >= bound;
-        u32 dst[SCAN_PER];
-        n = rank_kept<SCAN_PER>(keep, dst, s_rank);
+        for (int j = 0; j < SCAN_PER; j++) keep |= (u32)(key[j] >= bound) << j;
+        n = rank_scan<SCAN_PER>(keep, s_rank);
         if (n <= CHUNK_CAP) {
             const long base = ((long)r * nchunk + c) * CHUNK_CAP;
             #pragma unroll
-            for (int j = 0; j < SCAN_PER; j++)
-                if (keep[j]) { cval[base + dst[j]] = xs[j]; cid[base + dst[j]] = c0 + j * SCAN_THREADS + tid; }
+            for (int j = 0; j < SCAN_PER; j++) {
+                const u32 at = rank_of(j, keep, s_rank);
+                if (keep >> j & 1) { cval[base + at] = key_logit(key[j]); cid[base + at] = c0 + j * SCAN_THREADS + tid; }
+            }
         }
     }
+    const float m = kbig ? key_logit(kbig) : -KILN_INF;
     if (tid == 0) {
         u32* st = stats + ((long)r * nchunk + c) * 4;
         st[0] = __float_as_uint(m); st[1] = first; st[2] = bad; st[3] = n;
@@ -172,7 +172,8 @@ __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float*
 __device__ bool pick_from_chunks(u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows, u32 nchunk,
                                  const u32* stats, const float* cval, const u32* cid, double* smem, u32* coff) {
     __shared__ float s_f32[32];
-    __shared__ u32 s_u32[32], s_cnt[64], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1];
+    __shared__ u32 s_u32[32], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1];
+    __shared__ u64 s_cnt[64];
     const u32 r = blockIdx.x, tid = threadIdx.x, nthr = blockDim.x;
     const u32* pr = prm + 5 * r;
     if (!scan_row(pr)) return false;
@@ -198,7 +199,7 @@ __device__ bool pick_from_chunks(u32 v, const u32* prm, u64 seed, u32 step, u32*
         if (tid == 0) { out[r] = first; out[nrows + r] = 0u; }
         return true;
     }
-    over = block_count(over, s_cnt, 0);
+    over = (u32)block_count(over, s_cnt, 0);
     if (tid < 32) { // chunk offsets of the candidates (exclusive prefix of the counts)
         u32 run = 0;
         for (u32 c0 = 0; c0 < nchunk; c0 += 32) {
@@ -236,27 +237,28 @@ __device__ bool pick_from_chunks(u32 v, const u32* prm, u64 seed, u32 step, u32*
     }
     const u32 tk = kth_key<PICK_PER>(key, pr[1], s_cnt);
     const float xk = tk > 0 ? key_logit(tk) : -KILN_INF; // fewer than k finite logits: keep them all
-    bool keep[PICK_PER];
-    u32 dst[PICK_PER];
+    u32 keep = 0;
     #pragma unroll
-    for (int j = 0; j < PICK_PER; j++) keep[j] = key[j] > 0 && key[j] >= tk;
-    const u32 ns = rank_kept<PICK_PER>(keep, dst, s_rank);
+    for (int j = 0; j < PICK_PER; j++) keep |= (u32)(key[j] > 0 && key[j] >= tk) << j;
+    const u32 ns = rank_scan<PICK_PER>(keep, s_rank);
     if (ns == 0 || ns > PICK_SURVIVORS) return false;
     const Survivors s = survivors(smem);
     const float t = __uint_as_float(pr[0]);
     #pragma unroll
-    for (int j = 0; j < PICK_PER; j++)
-        if (keep[j]) { s.id[dst[j]] = id[j]; s.w[dst[j]] = weight(val[j], m, t, xk); }
+    for (int j = 0; j < PICK_PER; j++) {
+        const u32 at = rank_of(j, keep, s_rank);
+        if (keep >> j & 1) { s.id[at] = id[j]; s.w[at] = weight(val[j], m, t, xk); }
+    }
     __syncthreads();
     pick_sparse(s, ns, v, pr, seed, step, out, nrows);
     return true;
 }
 
 // logits: (B, V); grid (B, ceil(V / SCAN_CHUNK)), block (SCAN_THREADS).
-extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_scan_f32(const float* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
+extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_f32(const float* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
     scan_chunk(logits, v, prm, stats, cval, cid);
 }
-extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_scan_bf16(const bf16* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
+extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_bf16(const bf16* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
     scan_chunk(logits, v, prm, stats, cval, cid);
 }
 // -> out: (2B,) tokens then status; grid (B), block (SAMPLE_THREADS); dynamic smem: coff_at bytes

@@ -5,16 +5,19 @@
 // top_p bits, min_p bits, row id], out: (2B,) u32 = tokens (B,) then status (B,):
 // 0 ok, 1 NaN / +inf logit (the token word holds its first index), 2 every logit -inf.
 //
-// Two launches per batch, no sort:
+// Per batch, two or three launches and no sort:
 //   sample_scan: grid (B, ceil(V / 4096)), every block reads its 4096 logits once: max, first
 //     index of the max, first bad index and, for top-k rows (k <= TOPK_FAST), the chunk's
 //     candidates, every logit >= a lower bound of the chunk's k-th largest (the k-th largest of
 //     the 256 per-thread maxima: k distinct logits reach it), in id order.
-//   sample_pick: grid (B), one block per row: merges the chunk results; greedy rows are done; a
-//     top-k row finds its exact k-th largest logit among the candidates (a superset of the row's
-//     top k: each chunk's bound is <= the row's k-th largest) and runs the rest of row.rs on the
-//     survivors alone (pick_sparse in sampling_row.cuh). Every other row (no top-k, k > TOPK_FAST,
-//     or a chunk with more than CHUNK_CAP candidates: ties) runs sample_row, the multi-pass path.
+//   sample_mass (only if a row is plain: no filter but min-p): grid as sample_scan; with the
+//     row's max from the scan, the weights' block sums of row.rs per 256-id block.
+//   sample_pick: grid (B), one block per row: merges the chunk results; greedy rows are done;
+//     plain rows draw over the block sums; a top-k row finds its exact k-th largest logit among
+//     the candidates (a superset of the row's top k: each chunk's bound is <= the row's k-th
+//     largest) and runs the rest of row.rs on the survivors alone (pick_sparse). Every other row
+//     (top-p without top-k, k > TOPK_FAST, or candidates past CHUNK_CAP / PICK_SURVIVORS: ties)
+//     runs sample_row, the multi-pass path of one block.
 // Masked tokens have weight 0 and add exactly nothing to any CPU sum, so the sparse walk gives
 // the same bits as the CPU's walk over all V.
 #include "sampling_row.cuh"
@@ -98,10 +101,16 @@ __device__ __forceinline__ u32 rank_of(int j, u32 keep, const u32* scan) {
     return scan[j * (blockDim.x >> 5) + (threadIdx.x >> 5)] + __popc(ball & ((1u << lane) - 1u));
 }
 
-// Does row `pr` use the two-launch path's chunk results (greedy, or a small top-k)?
+// Which rows the two-launch path serves: greedy ones; a top-k <= TOPK_FAST ("top-k rows"); no
+// filter but min-p ("plain rows": top-k off, top-p 1). The others run sample_row.
+__device__ __forceinline__ bool topk_row(const u32* pr) {
+    return __uint_as_float(pr[0]) != 0.f && pr[1] > 0 && pr[1] <= TOPK_FAST;
+}
+__device__ __forceinline__ bool plain_row(const u32* pr) {
+    return __uint_as_float(pr[0]) != 0.f && pr[1] == 0 && !(__uint_as_float(pr[2]) < 1.f);
+}
 __device__ __forceinline__ bool scan_row(const u32* pr) {
-    const float temp = __uint_as_float(pr[0]);
-    return temp == 0.f || (pr[1] > 0 && pr[1] <= TOPK_FAST);
+    return __uint_as_float(pr[0]) == 0.f || topk_row(pr) || plain_row(pr);
 }
 
 // rows: (n,) row ids -> out: (n,) the sampler's uniforms (parity test of the RNG port).
@@ -142,7 +151,7 @@ __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float*
     first = block_min_u32(first, s_u32);
 
     u32 n = 0;
-    if (__uint_as_float(pr[0]) != 0.f && bad == 0xffffffffu) {
+    if (topk_row(pr) && bad == 0xffffffffu) {
         // the bound: the k-th largest per-thread maximum key (k distinct logits reach it)
         const u32 lo[1] = {kmax};
         const u32 bound = max(kth_key<1>(lo, pr[1], s_cnt), 1u);
@@ -169,8 +178,9 @@ __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float*
 // Row blockIdx.x from its chunk results (layout as scan_chunk, nchunk of them). Returns false,
 // for the caller to run sample_row, when the scan did not serve the row or its candidates or
 // survivors overflow (block-uniform). smem: dynamic, pick_sparse's layout; coff: nchunk + 1 u32.
-__device__ bool pick_from_chunks(u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows, u32 nchunk,
-                                 const u32* stats, const float* cval, const u32* cid, double* smem, u32* coff) {
+__device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
+                                 u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass,
+                                 double* smem, u32* coff) {
     __shared__ float s_f32[32];
     __shared__ u32 s_u32[32], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1];
     __shared__ u64 s_cnt[64];
@@ -197,6 +207,16 @@ __device__ bool pick_from_chunks(u32 v, const u32* prm, u64 seed, u32 step, u32*
             if (__uint_as_float(st[4 * c]) == m) first = min(first, st[4 * c + 1]);
         first = block_min_u32(first, s_u32);
         if (tid == 0) { out[r] = first; out[nrows + r] = 0u; }
+        return true;
+    }
+    if (plain_row(pr)) { // row.rs draw over sample_mass's block masses
+        const u32 nblk = (v + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
+        const double* bm = bmass + (long)r * nblk;
+        const float t = __uint_as_float(pr[0]), wmin = fmaxf(W_TINY, __uint_as_float(pr[3]));
+        const long row = (long)r * v;
+        const u32 tok = draw_dense(xf ? xf + row : xf, xb ? xb + row : xb, v, m, t, -KILN_INF, wmin, nblk, [&](u32 j) { return bm[j]; },
+                                   row_uniform(seed, pr[4], step));
+        if (tid == 0) { out[r] = tok; out[nrows + r] = 0u; }
         return true;
     }
     over = (u32)block_count(over, s_cnt, 0);
@@ -254,6 +274,53 @@ __device__ bool pick_from_chunks(u32 v, const u32* prm, u64 seed, u32 step, u32*
     return true;
 }
 
+// Plain row blockIdx.x, chunk blockIdx.y: row.rs block_sums of the weights >= w_min (min-p) for
+// the chunk's 16 blocks of 256 ids, with the row's max from sample_scan's results. bmass: (B,
+// ceil(V / 256)) f64. The weights go through shared memory, each 256-id block padded by 4 floats
+// so the 64 lane sums (lane l of a block: ids 4q + l in order) hit 32 different banks.
+#define PADDED(o) ((o) + ((o) >> 8) * 4)
+template <typename T>
+__device__ void mass_chunk(const T* x, u32 v, const u32* prm, const u32* stats, double* bmass) {
+    __shared__ float s_w[PADDED(SCAN_CHUNK)], s_f32[32];
+    __shared__ u32 s_u32[32];
+    __shared__ double s_lane[4 * SCAN_CHUNK / SAMPLE_BLOCK];
+    const u32 r = blockIdx.x, c = blockIdx.y, nchunk = gridDim.y, tid = threadIdx.x;
+    const u32* pr = prm + 5 * r;
+    if (!plain_row(pr)) return;
+    const u32* st = stats + (long)r * nchunk * 4;
+    float lmax = -KILN_INF;
+    u32 bad = 0xffffffffu;
+    for (u32 q = tid; q < nchunk; q += blockDim.x) {
+        lmax = fmaxf(lmax, __uint_as_float(st[4 * q]));
+        bad = min(bad, st[4 * q + 2]);
+    }
+    const float m = block_max(lmax, s_f32);
+    if (block_min_u32(bad, s_u32) != 0xffffffffu || m == -KILN_INF) return; // sample_pick reports it
+    const float t = __uint_as_float(pr[0]), wmin = fmaxf(W_TINY, __uint_as_float(pr[3]));
+    x += (long)r * v;
+    const u32 c0 = c * SCAN_CHUNK;
+    #pragma unroll
+    for (int j = 0; j < SCAN_PER; j++) {
+        const u32 o = j * SCAN_THREADS + tid;
+        s_w[PADDED(o)] = c0 + o < v ? weight(load(x, c0 + o), m, t, -KILN_INF) : 0.f;
+    }
+    __syncthreads();
+    const u32 blk = tid >> 2, l = tid & 3, start = c0 + blk * SAMPLE_BLOCK;
+    if (tid < 4 * SCAN_CHUNK / SAMPLE_BLOCK && start < v) {
+        const u32 len = min((u32)SAMPLE_BLOCK, v - start), nq = len >> 2, rem = len & 3;
+        const float* w = s_w + PADDED(blk * SAMPLE_BLOCK);
+        double acc = 0.0;
+        if (l == 0) // a short last block's 1-3 trailing ids go first into lane 0
+            for (u32 q = 0; q < rem; q++) if (w[4 * nq + q] >= wmin) acc = __dadd_rn(acc, (double)w[4 * nq + q]);
+        for (u32 q = 0; q < nq; q++) if (w[4 * q + l] >= wmin) acc = __dadd_rn(acc, (double)w[4 * q + l]);
+        s_lane[tid] = acc;
+    }
+    __syncthreads();
+    const u32 b0 = c * (SCAN_CHUNK / SAMPLE_BLOCK) + tid, nblk = (v + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
+    if (tid < SCAN_CHUNK / SAMPLE_BLOCK && b0 < nblk)
+        bmass[(long)r * nblk + b0] = block_mass(s_lane, tid);
+}
+
 // logits: (B, V); grid (B, ceil(V / SCAN_CHUNK)), block (SCAN_THREADS).
 extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_f32(const float* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
     scan_chunk(logits, v, prm, stats, cval, cid);
@@ -261,18 +328,25 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_f32(co
 extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_bf16(const bf16* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
     scan_chunk(logits, v, prm, stats, cval, cid);
 }
+// grid (B, ceil(V / SCAN_CHUNK)), block (SCAN_THREADS); stats from sample_scan -> bmass.
+extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_mass_f32(const float* logits, u32 v, const u32* prm, const u32* stats, double* bmass) {
+    mass_chunk(logits, v, prm, stats, bmass);
+}
+extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_mass_bf16(const bf16* logits, u32 v, const u32* prm, const u32* stats, double* bmass) {
+    mass_chunk(logits, v, prm, stats, bmass);
+}
 // -> out: (2B,) tokens then status; grid (B), block (SAMPLE_THREADS); dynamic smem: coff_at bytes
 // (max of sample_row's and pick_sparse's layouts), then nchunk + 1 u32 chunk offsets.
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_pick_f32(const float* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
-                                                                              u32 nchunk, const u32* stats, const float* cval, const u32* cid, u32 coff_at) {
+                                                                              u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at) {
     extern __shared__ double smem[];
-    if (!pick_from_chunks(v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, smem, (u32*)((char*)smem + coff_at)))
+    if (!pick_from_chunks(logits, (const bf16*)0, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at)))
         sample_row(logits, (const bf16*)0, v, prm, seed, step, out, nrows, smem);
 }
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_pick_bf16(const bf16* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
-                                                                               u32 nchunk, const u32* stats, const float* cval, const u32* cid, u32 coff_at) {
+                                                                               u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at) {
     extern __shared__ double smem[];
-    if (!pick_from_chunks(v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, smem, (u32*)((char*)smem + coff_at)))
+    if (!pick_from_chunks((const float*)0, logits, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at)))
         sample_row((const float*)0, logits, v, prm, seed, step, out, nrows, smem);
 }
 

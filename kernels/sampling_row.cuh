@@ -139,6 +139,53 @@ __device__ __forceinline__ double block_mass(const double* lanes, u32 j) {
     return __dadd_rn(__dadd_rn(lanes[4 * j], lanes[4 * j + 1]), __dadd_rn(lanes[4 * j + 2], lanes[4 * j + 3]));
 }
 
+// row.rs draw: the sequential sum of the block masses mass(j), j < nblk, picks the block, then a
+// sequential sum over its ids the token (run by warp 0, every lane the same chain); if that
+// finds no survivor (a broken invariant), row.rs's guard: the first weight equal to 1. Every
+// thread of the block must call it; every thread gets the token.
+template <typename F>
+__device__ u32 draw_dense(const float* xf, const bf16* xb, u32 v, float m, float t, float xk, float wmin, u32 nblk, F mass, double u) {
+    __shared__ u32 s_tok, s_min[32];
+    const u32 tid = threadIdx.x;
+    if (tid < 32) {
+        double total = 0.0;
+        for (u32 j = 0; j < nblk; j++) total = __dadd_rn(total, mass(j));
+        const double target = __dmul_rn(u, total);
+        double acc = 0.0;
+        u32 b = nblk - 1;
+        for (u32 j = 0; j < nblk; j++) {
+            const double next = __dadd_rn(acc, mass(j));
+            if (next > target) { b = j; break; }
+            acc = next;
+        }
+        const double rest = __dsub_rn(target, acc);
+        const u32 start = b * SAMPLE_BLOCK, end = min(start + SAMPLE_BLOCK, v);
+        double run = 0.0;
+        u32 last = 0xffffffffu, tok = 0xffffffffu;
+        for (u32 base = start; base < end && tok == 0xffffffffu; base += 32) {
+            const u32 i = base + tid;
+            const float w = i < end ? weight(xf ? xf[i] : bf2f(xb[i]), m, t, xk) : 0.f;
+            u32 surv = __ballot_sync(0xffffffffu, i < end && w >= wmin);
+            while (surv) {
+                const int l = __ffs(surv) - 1;
+                surv &= surv - 1;
+                run = __dadd_rn(run, (double)__shfl_sync(0xffffffffu, w, l));
+                last = base + l;
+                if (run > rest) { tok = base + l; break; }
+            }
+        }
+        if (tid == 0) s_tok = tok != 0xffffffffu ? tok : last;
+    }
+    __syncthreads();
+    const u32 tok = s_tok;
+    if (tok != 0xffffffffu) return tok;
+    u32 first = 0xffffffffu;
+    for (u32 i = tid; i < v; i += blockDim.x)
+        if (weight(xf ? xf[i] : bf2f(xb[i]), m, t, xk) == 1.f) { first = i; break; }
+    first = block_min_u32(first, s_min);
+    return first == 0xffffffffu ? 0u : first;
+}
+
 // The whole multi-pass sampler for row blockIdx.x. Exactly one of xf / xb is non-null.
 // smem (dynamic): hist (HIST_BINS f64, also used as u32 counts) then lanes (4 * ceil(V/256) f64).
 __device__ void sample_row(const float* xf, const bf16* xb, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
@@ -149,7 +196,7 @@ __device__ void sample_row(const float* xf, const bf16* xb, u32 v, const u32* pr
     double* lanes = smem + HIST_BINS;
     __shared__ u32 s_u32[32];
     __shared__ float s_f32[32];
-    __shared__ u32 s_prefix, s_stop, s_tok;
+    __shared__ u32 s_prefix, s_stop;
     __shared__ float s_t;
 
     const u32 r = blockIdx.x, tid = threadIdx.x, nthr = blockDim.x;
@@ -272,45 +319,7 @@ __device__ void sample_row(const float* xf, const bf16* xb, u32 v, const u32* pr
         __syncthreads();
     }
 
-    // draw (row.rs draw): sequential sums over blocks, then over the ids of the chosen block
-    if (tid < 32) {
-        const double u = row_uniform(seed, row_id, step);
-        double total = 0.0;
-        for (u32 j = 0; j < nblk; j++) total = __dadd_rn(total, block_mass(lanes, j));
-        const double target = __dmul_rn(u, total);
-        double acc = 0.0;
-        u32 b = nblk - 1;
-        for (u32 j = 0; j < nblk; j++) {
-            double bs = block_mass(lanes, j), next = __dadd_rn(acc, bs);
-            if (next > target) { b = j; break; }
-            acc = next;
-        }
-        const double rest = __dsub_rn(target, acc);
-        const u32 start = b * SAMPLE_BLOCK, end = min(start + SAMPLE_BLOCK, v);
-        double run = 0.0;
-        u32 last = 0xffffffffu, tok = 0xffffffffu;
-        for (u32 base = start; base < end && tok == 0xffffffffu; base += 32) {
-            u32 i = base + tid;
-            float w = i < end ? weight(XI(i), m, t, xk) : 0.f;
-            u32 surv = __ballot_sync(0xffffffffu, i < end && w >= wmin);
-            while (surv) {
-                int l = __ffs(surv) - 1;
-                surv &= surv - 1;
-                run = __dadd_rn(run, (double)__shfl_sync(0xffffffffu, w, l));
-                last = base + l;
-                if (run > rest) { tok = base + l; break; }
-            }
-        }
-        if (tid == 0) s_tok = tok != 0xffffffffu ? tok : last;
-    }
-    __syncthreads();
-    u32 tok = s_tok;
-    if (tok == 0xffffffffu) { // broken invariant guard (row.rs): the first weight equal to 1
-        u32 first = 0xffffffffu;
-        for (u32 i = tid; i < v; i += nthr) if (weight(XI(i), m, t, xk) == 1.f) { first = i; break; }
-        first = block_min_u32(first, s_u32);
-        tok = first == 0xffffffffu ? 0u : first;
-    }
+    const u32 tok = draw_dense(xf, xb, v, m, t, xk, wmin, nblk, [&](u32 j) { return block_mass(lanes, j); }, row_uniform(seed, row_id, step));
     if (tid == 0) { out[r] = tok; out[nrows + r] = 0u; }
     #undef XI
 }

@@ -228,16 +228,17 @@ fn parity_sampling_errors() {
     assert!(cs::sample(&g, v + 1, &ps, 1, &[0, 1], 0).is_err(), "a shape mismatch must be refused");
 }
 
-/// The two-launch path (kernels/sampling.cu: sample_scan per 4096-logit chunk, then sample_pick)
+/// The chunked path (kernels/sampling.cu: sample_scan per 4096-logit chunk, sample_mass, sample_pick)
 /// and its ways back to the multi-pass sampler, each against the CPU: a row of ties (every chunk
 /// passes more than CHUNK_CAP candidates), 1500 ids tied inside the top 100 (more than
 /// PICK_SURVIVORS survivors), fewer finite logits than k, k = 128 (the largest on the fast path)
-/// and k = 129 (the first past it), greedy rows whose maximum sits in a late chunk, min-p alone.
+/// and k = 129 (the first past it), greedy rows whose maximum sits in a late chunk, min-p with
+/// top-k; plain rows (sample_mass: no filter, min-p alone) with a short last 256-id block.
 #[test]
 #[ignore = "needs a CUDA device"]
 fn parity_sampling_topk_chunks_and_fallbacks_match_cpu() {
     setup();
-    let (b, v) = (8usize, 20_000usize);
+    let (b, v) = (10usize, 20_001usize);
     let mut x = normal_vec(5, 0, b * v, 0.0, 1.0);
     x[..v].iter_mut().for_each(|xi| *xi = 1.5);
     (0..v).step_by(13).take(1500).for_each(|i| x[v + i] = 5.0);
@@ -254,6 +255,8 @@ fn parity_sampling_topk_chunks_and_fallbacks_match_cpu() {
         SamplingParams::greedy(),
         SamplingParams::greedy(),
         params(1.0, 100, 1.0, 0.3),
+        SamplingParams::default(),
+        params(0.7, 0, 1.0, 0.05),
     ];
     let rows: Vec<u32> = (0..b as u32).map(|r| 40 + r).collect();
     let mut mismatches = 0;

@@ -48,14 +48,22 @@ pub fn param_words(v: usize, params: &[SamplingParams], rows: &[u32]) -> Vec<u32
         .collect()
 }
 
-/// The two launches alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,)
-/// u32. sample_scan reads each 4096-logit chunk once (grid B x chunks), sample_pick finishes each
-/// row from the chunks' results (kernels/sampling.cu); the scratch comes from the pool.
-pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf) -> Result<()> {
+/// Whether any row samples with no filter but min-p (top-k off, top-p 1, T > 0): such rows need
+/// sample_mass, the third launch.
+pub fn any_plain(v: usize, params: &[SamplingParams]) -> bool {
+    params.iter().any(|p| p.temperature != 0.0 && (p.top_k == 0 || p.top_k >= v) && p.top_p >= 1.0)
+}
+
+/// The launches alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,) u32,
+/// `plain` from `any_plain`. sample_scan reads each 4096-logit chunk once (grid B x chunks);
+/// sample_mass (only when `plain`) sums the plain rows' weights per 256-id block; sample_pick
+/// finishes each row (kernels/sampling.cu). The scratch comes from the pool.
+#[allow(clippy::too_many_arguments)]
+pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf, plain: bool) -> Result<()> {
     let dev = logits.dev();
-    let (scan, pick) = match logits.dtype {
-        DType::F32 => ("sample_scan_f32", "sample_pick_f32"),
-        DType::BF16 => ("sample_scan_bf16", "sample_pick_bf16"),
+    let (scan, mass, pick) = match logits.dtype {
+        DType::F32 => ("sample_scan_f32", "sample_mass_f32", "sample_pick_f32"),
+        DType::BF16 => ("sample_scan_bf16", "sample_mass_bf16", "sample_pick_bf16"),
         d => return Err(Error::UnsupportedDType { op: "sample", dtype: d, detail: "CUDA sampling takes F32 or BF16 logits" }),
     };
     let (coff_at, smem) = smem_bytes(v);
@@ -74,6 +82,13 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
     // SAFETY (launch): logits hold B * V elements, prm 5B words (checked by callers); stats,
     // cval and cid are sized above for (B, nchunk) blocks.
     dev.launch(&f, (b as u32, nchunk as u32, 1), (SCAN_THREADS, 1, 1), 0, &args)?;
+    let bmass = dev.alloc(if plain { b * v.div_ceil(BLOCK) * 8 } else { 8 })?;
+    if plain {
+        let f = dev.func(FAMILY, mass)?;
+        let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), stats.arg(), bmass.arg()];
+        // SAFETY (launch): as above; bmass holds B * ceil(V / 256) f64.
+        dev.launch(&f, (b as u32, nchunk as u32, 1), (SCAN_THREADS, 1, 1), 0, &args)?;
+    }
     let f = dev.func(FAMILY, pick)?;
     let args = [
         logits.arg(),
@@ -87,10 +102,11 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
         stats.arg(),
         cval.arg(),
         cid.arg(),
+        bmass.arg(),
         Arg::U32(coff_at as u32),
     ];
     // SAFETY (launch): as above; out holds 2B words (checked by callers); smem covers coff_at plus
-    // nchunk + 1 offsets.
+    // nchunk + 1 offsets; bmass is read only for plain rows, which exist only when `plain`.
     dev.launch(&f, (b as u32, 1, 1), (THREADS, 1, 1), smem as u32, &args)
 }
 
@@ -118,7 +134,7 @@ pub fn sample(logits: &CudaStorage, v: usize, params: &[SamplingParams], seed: u
     let dev = logits.dev();
     let prm = dev.upload(&param_words(v, params, rows))?;
     let out = dev.alloc(2 * b * 4)?;
-    launch(logits, v, b, &prm, seed, step, &out)?;
+    launch(logits, v, b, &prm, seed, step, &out, any_plain(v, params))?;
     let host: Vec<u32> = out.download()?;
     let (tokens, status) = host.split_at(b);
     for r in 0..b {

@@ -54,12 +54,45 @@ pub fn any_plain(v: usize, params: &[SamplingParams]) -> bool {
     params.iter().any(|p| p.temperature != 0.0 && (p.top_k == 0 || p.top_k >= v) && p.top_p >= 1.0)
 }
 
+/// The chunked sampler's scratch for B rows of V logits: per-chunk results (B, nchunk, 4) u32,
+/// candidates (B, nchunk, CHUNK_CAP) f32 logits and u32 ids, block masses (B, ceil(V / 256)) f64
+/// (allocated only when `plain`). Made once per call by `sample`, once per shape by the bench.
+pub struct Scratch {
+    v: usize,
+    b: usize,
+    plain: bool,
+    stats: DevBuf,
+    cval: DevBuf,
+    cid: DevBuf,
+    bmass: DevBuf,
+}
+
+impl Scratch {
+    pub fn new(dev: &Arc<Dev>, v: usize, b: usize, plain: bool) -> Result<Self> {
+        let nchunk = v.div_ceil(SCAN_CHUNK);
+        Ok(Scratch {
+            v,
+            b,
+            plain,
+            stats: dev.alloc(b * nchunk * 4 * 4)?,
+            cval: dev.alloc(b * nchunk * CHUNK_CAP * 4)?,
+            cid: dev.alloc(b * nchunk * CHUNK_CAP * 4)?,
+            bmass: dev.alloc(if plain { b * v.div_ceil(BLOCK) * 8 } else { 8 })?,
+        })
+    }
+}
+
 /// The launches alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,) u32,
-/// `plain` from `any_plain`. sample_scan reads each 4096-logit chunk once (grid B x chunks);
-/// sample_mass (only when `plain`) sums the plain rows' weights per 256-id block; sample_pick
-/// finishes each row (kernels/sampling.cu). The scratch comes from the pool.
+/// `scratch` made for (V, B) with `plain` from `any_plain`. sample_scan reads each 4096-logit
+/// chunk once (grid B x chunks); sample_mass (only when plain) sums the plain rows' weights per
+/// 256-id block; sample_pick finishes each row (kernels/sampling.cu).
 #[allow(clippy::too_many_arguments)]
-pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf, plain: bool) -> Result<()> {
+pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf, scratch: &Scratch) -> Result<()> {
+    if (scratch.v, scratch.b) != (v, b) {
+        return Err(Error::Msg(format!("sample: scratch made for V = {}, B = {}, used for V = {v}, B = {b}", scratch.v, scratch.b)));
+    }
+    let Scratch { plain, stats, cval, cid, bmass, .. } = scratch;
+    let plain = *plain;
     let dev = logits.dev();
     let (scan, mass, pick) = match logits.dtype {
         DType::F32 => ("sample_scan_f32", "sample_mass_f32", "sample_pick_f32"),
@@ -75,18 +108,15 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
         return Err(Error::Msg(format!("sample: too many rows ({b}) for one launch")));
     }
     let nchunk = v.div_ceil(SCAN_CHUNK);
-    let stats = dev.alloc(b * nchunk * 4 * 4)?;
-    let (cval, cid) = (dev.alloc(b * nchunk * CHUNK_CAP * 4)?, dev.alloc(b * nchunk * CHUNK_CAP * 4)?);
     let f = dev.func(FAMILY, scan)?;
     let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), stats.arg(), cval.arg(), cid.arg()];
-    // SAFETY (launch): logits hold B * V elements, prm 5B words (checked by callers); stats,
-    // cval and cid are sized above for (B, nchunk) blocks.
+    // SAFETY (launch): logits hold B * V elements, prm 5B words (checked by callers); the scratch
+    // was made for this (V, B) (checked above).
     dev.launch(&f, (b as u32, nchunk as u32, 1), (SCAN_THREADS, 1, 1), 0, &args)?;
-    let bmass = dev.alloc(if plain { b * v.div_ceil(BLOCK) * 8 } else { 8 })?;
     if plain {
         let f = dev.func(FAMILY, mass)?;
         let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), stats.arg(), bmass.arg()];
-        // SAFETY (launch): as above; bmass holds B * ceil(V / 256) f64.
+        // SAFETY (launch): as above; with `plain` bmass holds B * ceil(V / 256) f64.
         dev.launch(&f, (b as u32, nchunk as u32, 1), (SCAN_THREADS, 1, 1), 0, &args)?;
     }
     let f = dev.func(FAMILY, pick)?;
@@ -134,7 +164,8 @@ pub fn sample(logits: &CudaStorage, v: usize, params: &[SamplingParams], seed: u
     let dev = logits.dev();
     let prm = dev.upload(&param_words(v, params, rows))?;
     let out = dev.alloc(2 * b * 4)?;
-    launch(logits, v, b, &prm, seed, step, &out, any_plain(v, params))?;
+    let scratch = Scratch::new(dev, v, b, any_plain(v, params))?;
+    launch(logits, v, b, &prm, seed, step, &out, &scratch)?;
     let host: Vec<u32> = out.download()?;
     let (tokens, status) = host.split_at(b);
     for r in 0..b {

@@ -37,8 +37,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
                 if let Some(t) = tokens.iter().find(|&&t| t as usize >= v) {
                     return Err(crate::Error::Msg(format!("bench sample: token {t} >= V = {v}")));
                 }
-                let plain = smp::any_plain(v, &ps);
-                let ms = ctx.time_ms(|i| smp::launch(&x[i % sets], v, b, &prm, 1, i as u32, &out, plain))?;
+                let scratch = smp::Scratch::new(&ctx.dev, v, b, smp::any_plain(v, &ps))?;
+                let ms = ctx.time_ms(|i| smp::launch(&x[i % sets], v, b, &prm, 1, i as u32, &out, &scratch))?;
                 let case = Case::new("sample", name, shape.clone(), ms).bytes(n as f64 * 4.0);
                 rows.push(ctx.finish(case));
                 if ci > 0 {

@@ -3,9 +3,15 @@
 //! is left out: RMSNorm's dx is then pure cancellation, eps / (x^2 + eps), on both devices.)
 use super::*;
 
-/// The last four: the row-in-registers path (C % 8 == 0, C <= 8192) at its smallest and largest C,
+/// From (3, 4096): the row-in-registers path (C % 8 == 0, C <= 8192) at its smallest and largest C,
 /// its fall-back just past it, and several rows per backward block with the next-row prefetch.
-const SHAPES: &[(usize, usize)] = &[(1, 3), (7, 60), (33, 96), (4, 257), (300, 257), (513, 64), (3, 4096), (5, 8), (9, 8192), (2, 8200), (300, 1032)];
+/// bf16 with C % 8 == 0 runs the warp-per-row kernels (norm_warp.cu): pieces a lane P = 4 at C = 8,
+/// 64 and 1000 (125 pieces: the last round part-filled), P = 16 at 1032 and 4096, forward P = 32
+/// at 8192 (whose backward stays on norm.cu); 37 rows give warps of several, one and no rows.
+const SHAPES: &[(usize, usize)] = &[
+    (1, 3), (7, 60), (33, 96), (4, 257), (300, 257), (513, 64), (3, 4096), (5, 8), (9, 8192), (2, 8200), (300, 1032),
+    (37, 8), (37, 1000), (37, 4096),
+];
 const EPS: f64 = 1e-5;
 
 fn tol(dtype: DType) -> f64 {

@@ -14,6 +14,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("layout", include_str!("../../../kernels/layout.cu")),
     ("softmax_xent", include_str!("../../../kernels/softmax_xent.cu")),
     ("norm", include_str!("../../../kernels/norm.cu")),
+    ("norm_warp", include_str!("../../../kernels/norm_warp.cu")),
     ("rope", include_str!("../../../kernels/rope.cu")),
     ("embedding", include_str!("../../../kernels/embedding.cu")),
     ("adamw", include_str!("../../../kernels/adamw.cu")),
@@ -31,7 +32,7 @@ pub const FAMILIES: &[(&str, &str)] = &[
 
 /// Families whose hot kernels must not spill registers to local memory (checked by the
 /// `kernels_compile` test from ptxas's report).
-pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "attention_tc", "attention_tc_bwd", "norm", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc"];
+pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "attention_tc", "attention_tc_bwd", "norm", "norm_warp", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc"];
 
 /// Families built on sm_90a-only instructions (wgmma): compiled for compute_90a alone, loadable
 /// only on a compute capability 9.0 device.

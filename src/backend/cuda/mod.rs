@@ -22,6 +22,8 @@ pub mod softmax_xent;
 #[cfg(feature = "cuda")]
 pub mod norm;
 #[cfg(feature = "cuda")]
+pub mod norm_warp;
+#[cfg(feature = "cuda")]
 pub mod rope;
 #[cfg(feature = "cuda")]
 pub mod embedding;

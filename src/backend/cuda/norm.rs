@@ -2,11 +2,12 @@
 //! Forward: one block per row. Backward: BWD_BLOCKS blocks, each accumulating its rows' dw / db
 //! terms into its own f32 partial row, then norm_colsum adds the partial rows per column in a
 //! fixed order (deterministic, no float atomics). x, w, b, dy share one dtype (F32 or BF16);
-//! outputs take that dtype; eps is passed as f32.
+//! outputs take that dtype; eps is passed as f32. bf16 rows with C % 8 == 0 and C <= 8192
+//! (forward) / 4096 (backward) go to the warp-per-row kernels instead (backend/cuda/norm_warp.rs).
 
 use super::elementwise::typed;
 use super::softmax_xent::row_threads;
-use super::{blocks_for, Arg, CudaStorage};
+use super::{blocks_for, norm_warp, Arg, CudaStorage};
 use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
@@ -68,6 +69,10 @@ pub fn rms_norm(x: &CudaStorage, w: &CudaStorage, n: usize, c: usize, eps: f64) 
     if c == 0 {
         return Ok(y);
     }
+    if norm_warp::forward_fits(t, n, c) {
+        norm_warp::forward(x, w, x, &y, n, c, eps, false)?;
+        return Ok(y);
+    }
     if let Some(threads) = rc_threads(n, c).filter(|_| rc_forward_pays(t)) {
         norm_rc(x, w, x, &y, n, c, eps, false, threads)?;
         return Ok(y);
@@ -88,6 +93,10 @@ pub fn layer_norm(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, n: usize, c
     expect("layer_norm", "b", b, t, c)?;
     let y = CudaStorage::alloc(x.dev(), t, n * c)?;
     if c == 0 {
+        return Ok(y);
+    }
+    if norm_warp::forward_fits(t, n, c) {
+        norm_warp::forward(x, w, b, &y, n, c, eps, true)?;
         return Ok(y);
     }
     if let Some(threads) = rc_threads(n, c).filter(|_| rc_forward_pays(t)) {
@@ -133,10 +142,13 @@ pub fn rms_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n: 
     if n == 0 || c == 0 {
         return Ok(vec![dx, zeros_like_w(x, c)?]);
     }
-    let g = n.min(BWD_BLOCKS);
+    let warp = norm_warp::backward_launch(dev, t, n, c, false);
+    let g = warp.map_or(n.min(BWD_BLOCKS), |(_, g)| g);
     let part = CudaStorage::alloc(dev, DType::F32, g * c)?;
     let dw = CudaStorage::alloc(dev, t, c)?;
-    if let Some(threads) = rc_bwd_threads(n, c) {
+    if let Some(launch) = warp {
+        norm_warp::backward(x, w, dy, &dx, &part, &part, n, c, eps, false, launch)?;
+    } else if let Some(threads) = rc_bwd_threads(n, c) {
         let f = dev.func(FAMILY, &typed("rms_norm_backward", "norm_backward_rc", t)?)?;
         let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(0)];
         // SAFETY: as below; C % 8 == 0 and C / 8 <= threads (rc_threads); with layer = 0 the
@@ -164,10 +176,13 @@ pub fn layer_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n
     if n == 0 || c == 0 {
         return Ok(vec![dx, zeros_like_w(x, c)?, zeros_like_w(x, c)?]);
     }
-    let g = n.min(BWD_BLOCKS);
+    let warp = norm_warp::backward_launch(dev, t, n, c, true);
+    let g = warp.map_or(n.min(BWD_BLOCKS), |(_, g)| g);
     let (pw, pb) = (CudaStorage::alloc(dev, DType::F32, g * c)?, CudaStorage::alloc(dev, DType::F32, g * c)?);
     let (dw, db) = (CudaStorage::alloc(dev, t, c)?, CudaStorage::alloc(dev, t, c)?);
-    if let Some(threads) = rc_bwd_threads(n, c) {
+    if let Some(launch) = warp {
+        norm_warp::backward(x, w, dy, &dx, &pw, &pb, n, c, eps, true, launch)?;
+    } else if let Some(threads) = rc_bwd_threads(n, c) {
         let f = dev.func(FAMILY, &typed("layer_norm_backward", "norm_backward_rc", t)?)?;
         let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(1)];
         // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32; C % 8 == 0 and

@@ -1,0 +1,75 @@
+//! Launch wrappers for kernels/norm_warp.cu: bf16 RMSNorm / LayerNorm with one warp per row, for
+//! C % 8 == 0 and C <= 8192 (forward) / 4096 (backward). Called by backend/cuda/norm.rs, which
+//! routes there and keeps the other shapes (and f32) on kernels/norm.cu. Twin: backend/cpu/norm.rs.
+//! The backward writes per-block f32 partial dw (db) rows, which norm.rs sums with norm_colsum.
+
+use super::{Arg, CudaStorage, Dev};
+use crate::tensor::DType;
+use crate::Result;
+
+const FAMILY: &str = "norm_warp";
+/// Warps per block (and most warps per block of the backward).
+const WARPS: usize = 8;
+const MAX_GRID: usize = 65535 * 8;
+
+/// Pieces of 8 bf16 a lane holds for C (C % 8 == 0): the kernel instances are P = 4, 16, 32.
+fn pieces(c: usize) -> usize {
+    match c / 8 {
+        0..=128 => 4,
+        129..=512 => 16,
+        _ => 32,
+    }
+}
+
+/// Whether the bf16 forward runs here: C % 8 == 0, C <= 8192 (P = 32 holds 128 registers of row).
+pub fn forward_fits(t: DType, n: usize, c: usize) -> bool {
+    t == DType::BF16 && n > 0 && c > 0 && c % 8 == 0 && c <= 8192
+}
+
+/// (warps a block, blocks) of the backward for (N, C), or None when it does not run here:
+/// bf16, C % 8 == 0, C <= 4096 (x and dy held: 128 registers at P = 16), and each warp's f32 dw
+/// (db) rows, (1 + layer) 4 C bytes, fit the block's opt-in shared memory. Blocks: as many as are
+/// resident at once (by shared memory) on every SM, at most one per WARPS rows; that count is the
+/// number of partial rows, so it depends on the device, never on the run.
+pub fn backward_launch(dev: &Dev, t: DType, n: usize, c: usize, layer: bool) -> Option<(usize, usize)> {
+    if t != DType::BF16 || n == 0 || c == 0 || c % 8 != 0 || c > 4096 {
+        return None;
+    }
+    let per_warp = (1 + layer as usize) * 4 * c;
+    let optin = dev.smem_optin as usize;
+    let warps = (optin.saturating_sub(1024) / per_warp).min(WARPS);
+    if warps == 0 {
+        return None;
+    }
+    // per SM: about opt-in + 1 KiB of shared memory, 1 KiB of it reserved per block
+    let per_sm = ((optin + 1024) / (warps * per_warp + 1024)).clamp(1, 2048 / (32 * warps));
+    Some((warps, n.div_ceil(warps).min(dev.sm_count as usize * per_sm)))
+}
+
+/// Forward; `layer` selects LayerNorm (b used) or RMSNorm (b unused, may be x).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, y: &CudaStorage, n: usize, c: usize, eps: f64, layer: bool) -> Result<()> {
+    let dev = x.dev();
+    let f = dev.func(FAMILY, &format!("norm_fwd_warp{}_bf16", pieces(c)))?;
+    let args = [x.arg(), w.arg(), b.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
+    // SAFETY: x, y hold n*c bf16 and w, b c (b is read only when layer); forward_fits gave
+    // C % 8 == 0 (16-byte pieces, row starts aligned) and C / 8 <= 32 P; rows are bounds-checked.
+    dev.launch(&f, (n.div_ceil(WARPS).min(MAX_GRID) as u32, 1, 1), ((32 * WARPS) as u32, 1, 1), 0, &args)
+}
+
+/// Backward into dx and the partial rows pw, pb (g x C f32 each, g = the launch's blocks from
+/// backward_launch; pb is written only when layer, and may be pw otherwise).
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, dx: &CudaStorage, pw: &CudaStorage, pb: &CudaStorage,
+    n: usize, c: usize, eps: f64, layer: bool, (warps, g): (usize, usize),
+) -> Result<()> {
+    let dev = x.dev();
+    let f = dev.func(FAMILY, &format!("norm_backward_warp{}_bf16", pieces(c).min(16)))?;
+    let smem = ((1 + layer as usize) * 4 * c * warps) as u32;
+    let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
+    // SAFETY: x, dy, dx hold n*c bf16, w c; pw (pb when layer) hold g*c f32 and block b writes
+    // only row b; C % 8 == 0 and C <= 4096 (backward_launch); smem is each warp's (1 + layer) C
+    // f32 within the opt-in limit.
+    dev.launch(&f, (g as u32, 1, 1), ((32 * warps) as u32, 1, 1), smem, &args)
+}

@@ -119,16 +119,17 @@ extern "C" __global__ void sampler_uniform(const u32* rows, u32 n, u64 seed, u32
     if (i < n) out[i] = row_uniform(seed, rows[i], step);
 }
 
-// Chunk blockIdx.y of row blockIdx.x. stats: (B, nchunk, 4) u32 [max bits, first index of the max,
+// Chunk blockIdx.y of row blockIdx.x (chunked == 0: no work; every row runs sample_row). stats:
+// (B, nchunk, 4) u32 [max bits, first index of the max,
 // first bad index, candidate count]; cval / cid: (B, nchunk, CHUNK_CAP) the candidates' logits and
 // ids in id order (written only when the count is <= CHUNK_CAP).
 template <typename T>
-__device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
+__device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float* cval, u32* cid, u32 chunked) {
     __shared__ u32 s_u32[32], s_rank[SCAN_PER * (SCAN_THREADS / 32) + 1];
     __shared__ u64 s_cnt[64];
     const u32 r = blockIdx.x, c = blockIdx.y, nchunk = gridDim.y, tid = threadIdx.x;
     const u32* pr = prm + 5 * r;
-    if (!scan_row(pr)) return;
+    if (!chunked || !scan_row(pr)) return;
     x += (long)r * v;
     const u32 c0 = c * SCAN_CHUNK;
     // order keys of the finite logits (0 for -inf, NaN, +inf and ids past V): the logits are
@@ -180,13 +181,13 @@ __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float*
 // survivors overflow (block-uniform). smem: dynamic, pick_sparse's layout; coff: nchunk + 1 u32.
 __device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
                                  u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass,
-                                 double* smem, u32* coff) {
+                                 double* smem, u32* coff, u32 chunked) {
     __shared__ float s_f32[32];
     __shared__ u32 s_u32[32], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1];
     __shared__ u64 s_cnt[64];
     const u32 r = blockIdx.x, tid = threadIdx.x, nthr = blockDim.x;
     const u32* pr = prm + 5 * r;
-    if (!scan_row(pr)) return false;
+    if (!chunked || !scan_row(pr)) return false;
     const u32* st = stats + (long)r * nchunk * 4;
     float lmax = -KILN_INF;
     u32 bad = 0xffffffffu, over = 0;
@@ -322,11 +323,11 @@ __device__ void mass_chunk(const T* x, u32 v, const u32* prm, const u32* stats, 
 }
 
 // logits: (B, V); grid (B, ceil(V / SCAN_CHUNK)), block (SCAN_THREADS).
-extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_f32(const float* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
-    scan_chunk(logits, v, prm, stats, cval, cid);
+extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_f32(const float* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid, u32 chunked) {
+    scan_chunk(logits, v, prm, stats, cval, cid, chunked);
 }
-extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_bf16(const bf16* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid) {
-    scan_chunk(logits, v, prm, stats, cval, cid);
+extern "C" __global__ void __launch_bounds__(SCAN_THREADS, 4) sample_scan_bf16(const bf16* logits, u32 v, const u32* prm, u32* stats, float* cval, u32* cid, u32 chunked) {
+    scan_chunk(logits, v, prm, stats, cval, cid, chunked);
 }
 // grid (B, ceil(V / SCAN_CHUNK)), block (SCAN_THREADS); stats from sample_scan -> bmass.
 extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_mass_f32(const float* logits, u32 v, const u32* prm, const u32* stats, double* bmass) {
@@ -338,15 +339,15 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_mass_bf16(cons
 // -> out: (2B,) tokens then status; grid (B), block (SAMPLE_THREADS); dynamic smem: coff_at bytes
 // (max of sample_row's and pick_sparse's layouts), then nchunk + 1 u32 chunk offsets.
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_pick_f32(const float* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
-                                                                              u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at) {
+                                                                              u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at, u32 chunked) {
     extern __shared__ double smem[];
-    if (!pick_from_chunks(logits, (const bf16*)0, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at)))
+    if (!pick_from_chunks(logits, (const bf16*)0, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at), chunked))
         sample_row(logits, (const bf16*)0, v, prm, seed, step, out, nrows, smem);
 }
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_pick_bf16(const bf16* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
-                                                                               u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at) {
+                                                                               u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at, u32 chunked) {
     extern __shared__ double smem[];
-    if (!pick_from_chunks((const float*)0, logits, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at)))
+    if (!pick_from_chunks((const float*)0, logits, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at), chunked))
         sample_row((const float*)0, logits, v, prm, seed, step, out, nrows, smem);
 }
 

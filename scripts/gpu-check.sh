@@ -4,8 +4,8 @@
 # the device-side script in .gpu/ (git-ignored), and prints the device command and its carry list.
 # On the GPU machine, .gpu/run.sh runs every parity test with --include-ignored, then
 # `kiln bench --device cuda` and the PyTorch-on-the-same-GPU baselines, writing under $OUT:
-#   tests.log, tests-cores.log (failed tests rerun with KILN_ATTN=cores KILN_LINATTN=cores, only if
-#   any failed), tests-wgmma.log (the GEMM users rerun with KILN_GEMM=wgmma, sm_90 only), bench.jsonl
+#   tests.log, tests-cores.log (failed tests rerun with KILN_ATTN=cores KILN_LINATTN=cores
+#   KILN_NORM=rc KILN_SAMPLE=rows, only if any failed), tests-wgmma.log (the GEMM users rerun with KILN_GEMM=wgmma, sm_90 only), bench.jsonl
 #   (bench rows), summary.json ({device, driver, git_sha, tests_passed, tests_failed,
 #   wgmma_tests_passed, wgmma_tests_failed}), torch.jsonl, ttt_arc.jsonl (ttt-arc with an HF model
 #   directory on the GPU: one row per task, its time); the tables are printed last.

@@ -25,13 +25,14 @@ KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 300)" .gpu/cuda-tests --in
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
-# Tests that failed, rerun with the bf16 tensor-core attention / linear attention turned off
-# (KILN_ATTN=cores KILN_LINATTN=cores: the CUDA-core kernels that passed on the H100 before):
-# tells at once whether a failure is in the new kernels (tests-cores.log).
+# Tests that failed, rerun with every kernel written since the H100 run of session 2 turned off
+# (KILN_ATTN=cores KILN_LINATTN=cores: the CUDA-core attention kernels; KILN_NORM=rc: norm.cu's
+# row kernels for bf16; KILN_SAMPLE=rows: the one-block sampler): tells at once whether a
+# failure is in the new kernels (tests-cores.log).
 if (( failed > 0 )); then
-  echo "== failed tests again on the CUDA-core attention kernels =="
+  echo "== failed tests again on the kernels measured before (KILN_ATTN, KILN_LINATTN, KILN_NORM, KILN_SAMPLE) =="
   names=$(grep -oP '^test \K\S+(?= \.\.\. FAILED$)' "$OUT/tests.log")
-  KILN_ATTN=cores KILN_LINATTN=cores KILN_CUDA_POISON=1 timeout "$(limit 60 300)" .gpu/cuda-tests --include-ignored --test-threads=1 \
+  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_CUDA_POISON=1 timeout "$(limit 60 300)" .gpu/cuda-tests --include-ignored --test-threads=1 \
     --show-output --exact $names >"$OUT/tests-cores.log" 2>&1
   echo "cores rerun: $(grep -c '^test .* ok$' "$OUT/tests-cores.log") ok, $(grep -c '^test .* FAILED$' "$OUT/tests-cores.log") failed"
 fi

@@ -21,9 +21,16 @@ fn pieces(c: usize) -> usize {
     }
 }
 
+/// Are the warp-per-row kernels on (the default), or turned off with `KILN_NORM=rc` (bf16 back on
+/// norm.cu's row kernels, which were measured on the H100)?
+pub fn enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc"))
+}
+
 /// Whether the bf16 forward runs here: C % 8 == 0, C <= 8192 (P = 32 holds 128 registers of row).
 pub fn forward_fits(t: DType, n: usize, c: usize) -> bool {
-    t == DType::BF16 && n > 0 && c > 0 && c % 8 == 0 && c <= 8192
+    enabled() && t == DType::BF16 && n > 0 && c > 0 && c % 8 == 0 && c <= 8192
 }
 
 /// (warps a block, blocks) of the backward for (N, C), or None when it does not run here:
@@ -32,7 +39,7 @@ pub fn forward_fits(t: DType, n: usize, c: usize) -> bool {
 /// resident at once (by shared memory) on every SM, at most one per WARPS rows; that count is the
 /// number of partial rows, so it depends on the device, never on the run.
 pub fn backward_launch(dev: &Dev, t: DType, n: usize, c: usize, layer: bool) -> Option<(usize, usize)> {
-    if t != DType::BF16 || n == 0 || c == 0 || c % 8 != 0 || c > 4096 {
+    if !enabled() || t != DType::BF16 || n == 0 || c == 0 || c % 8 != 0 || c > 4096 {
         return None;
     }
     let per_warp = (1 + layer as usize) * 4 * c;

@@ -82,6 +82,13 @@ impl Scratch {
     }
 }
 
+/// Is the chunked path on (the default), or turned off with `KILN_SAMPLE=rows` (every row on
+/// `sample_row`, the one-block multi-pass kernel that was measured on the H100)?
+pub fn chunked() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_SAMPLE").map_or(true, |v| v != "rows"))
+}
+
 /// The launches alone (the bench times this): `prm` from `param_words` uploaded, `out` (2B,) u32,
 /// `scratch` made for (V, B) with `plain` from `any_plain`. sample_scan reads each 4096-logit
 /// chunk once (grid B x chunks); sample_mass (only when plain) sums the plain rows' weights per
@@ -92,7 +99,8 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
         return Err(Error::Msg(format!("sample: scratch made for V = {}, B = {}, used for V = {v}, B = {b}", scratch.v, scratch.b)));
     }
     let Scratch { plain, stats, cval, cid, bmass, .. } = scratch;
-    let plain = *plain;
+    let on = chunked();
+    let plain = *plain && on;
     let dev = logits.dev();
     let (scan, mass, pick) = match logits.dtype {
         DType::F32 => ("sample_scan_f32", "sample_mass_f32", "sample_pick_f32"),
@@ -109,7 +117,7 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
     }
     let nchunk = v.div_ceil(SCAN_CHUNK);
     let f = dev.func(FAMILY, scan)?;
-    let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), stats.arg(), cval.arg(), cid.arg()];
+    let args = [logits.arg(), Arg::U32(v as u32), prm.arg(), stats.arg(), cval.arg(), cid.arg(), Arg::U32(on as u32)];
     // SAFETY (launch): logits hold B * V elements, prm 5B words (checked by callers); the scratch
     // was made for this (V, B) (checked above).
     dev.launch(&f, (b as u32, nchunk as u32, 1), (SCAN_THREADS, 1, 1), 0, &args)?;
@@ -134,6 +142,7 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
         cid.arg(),
         bmass.arg(),
         Arg::U32(coff_at as u32),
+        Arg::U32(on as u32),
     ];
     // SAFETY (launch): as above; out holds 2B words (checked by callers); smem covers coff_at plus
     // nchunk + 1 offsets; bmass is read only for plain rows, which exist only when `plain`.

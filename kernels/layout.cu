@@ -257,7 +257,7 @@ MOVE_KERNELS(uint4, w16, u64, i64)
 // CPU's order), with no float atomics. Four small passes turn ids into a CSR list of the js of
 // each v, sorted by j:
 //   1. bucket_count: counts[v] = #{j : ids[j] == v}           (integer atomics: exact)
-//   2. bucket_scan:  counts -> exclusive offsets (dim + 1), cursor = offsets   (one block)
+//   2. bucket_scan:  counts -> exclusive offsets (dim + 1), cursor = offsets   (in pieces of 1024)
 //   3. bucket_place: tmp[atomicAdd(cursor[v], 1)] = j         (a bucket's order is arbitrary here)
 //   4. bucket_order: order[offsets[v] + #{k in bucket v : tmp[k] < j}] = j   (sorted: js are unique)
 // Pass 4 costs the sum of squared bucket sizes (N^2 if every id is the same, tiny for real text).
@@ -268,42 +268,65 @@ extern "C" __global__ void bucket_count(const u32* ids, u32 n, u32 dim, u32* cou
         if (ids[j] < dim) atomicAdd(&counts[ids[j]], 1u);
 }
 
-// One block (blockDim.x a multiple of 32, <= 1024) walks counts in coalesced pieces of blockDim.x:
-// a warp-shuffle inclusive scan per warp, one warp scans the warp totals, then each count becomes
-// carry + its exclusive prefix in the piece; carry grows by the piece's total. Three barriers per
-// piece (126 pieces at V = 128256) instead of a serial walk of 126 strided counts per thread, twice.
-extern "C" __global__ void bucket_scan(u32* counts, u32* cursor, u32 dim) {
-    __shared__ u32 wsum[32];
+// Exclusive scan of the piece a[base, base + blockDim.x) (entries >= n read as 0), plus carry,
+// written back to a (and to copy when not null); returns the piece's total to every thread.
+// blockDim.x a multiple of 32, <= 1024: a warp-shuffle inclusive scan per warp, one warp scans the
+// warp totals, three barriers. wsum: 32 u32 of shared memory.
+__device__ u32 scan_piece(u32* a, u32* copy, u32 base, u32 n, u32 carry, u32* wsum) {
     const u32 tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;
-    u32 carry = 0;                               // the same in every thread
-    for (u32 base = 0; base < dim; base += blockDim.x) {
-        const u32 v = base + tid;
-        const u32 c = v < dim ? counts[v] : 0u;
-        u32 x = c;                               // inclusive scan within the warp
-        for (u32 off = 1; off < 32; off <<= 1) {
-            u32 y = __shfl_up_sync(0xffffffffu, x, off);
-            if (lane >= off) x += y;
-        }
-        if (lane == 31) wsum[warp] = x;
-        __syncthreads();
-        if (warp == 0) {                         // inclusive scan of the warp totals
-            u32 w = lane < nw ? wsum[lane] : 0u;
-            for (u32 off = 1; off < 32; off <<= 1) {
-                u32 y = __shfl_up_sync(0xffffffffu, w, off);
-                if (lane >= off) w += y;
-            }
-            if (lane < nw) wsum[lane] = w;
-        }
-        __syncthreads();
-        const u32 excl = carry + (warp > 0 ? wsum[warp - 1] : 0u) + x - c;
-        if (v < dim) {
-            counts[v] = excl;
-            cursor[v] = excl;
-        }
-        carry += wsum[nw - 1];
-        __syncthreads();                         // wsum is rewritten by the next piece
+    const u32 v = base + tid;
+    const u32 c = v < n ? a[v] : 0u;
+    u32 x = c;                                   // inclusive scan within the warp
+    for (u32 off = 1; off < 32; off <<= 1) {
+        u32 y = __shfl_up_sync(0xffffffffu, x, off);
+        if (lane >= off) x += y;
     }
-    if (tid == 0) counts[dim] = carry;
+    if (lane == 31) wsum[warp] = x;
+    __syncthreads();
+    if (warp == 0) {                             // inclusive scan of the warp totals
+        u32 w = lane < nw ? wsum[lane] : 0u;
+        for (u32 off = 1; off < 32; off <<= 1) {
+            u32 y = __shfl_up_sync(0xffffffffu, w, off);
+            if (lane >= off) w += y;
+        }
+        if (lane < nw) wsum[lane] = w;
+    }
+    __syncthreads();
+    const u32 excl = carry + (warp > 0 ? wsum[warp - 1] : 0u) + x - c;
+    if (v < n) {
+        a[v] = excl;
+        if (copy) copy[v] = excl;
+    }
+    const u32 total = wsum[nw - 1];
+    __syncthreads();                             // wsum is rewritten by the next piece
+    return total;
+}
+
+// counts (n + 1) -> exclusive offsets, offsets[n] = total, cursor (when not null) = offsets: one
+// block walks the pieces in order, carrying the running total. Used alone when n fits one piece,
+// and on the piece totals of the three-launch scan below.
+extern "C" __global__ void bucket_scan(u32* counts, u32* cursor, u32 n) {
+    __shared__ u32 wsum[32];
+    u32 carry = 0;                               // the same in every thread
+    for (u32 base = 0; base < n; base += blockDim.x) carry += scan_piece(counts, cursor, base, n, carry, wsum);
+    if (threadIdx.x == 0) counts[n] = carry;
+}
+// The scan of a long counts array over the whole GPU (V = 128256: 126 pieces at once, where one
+// block walking them in order took ~0.2 ms): (1) every block scans its piece, part[b] = its total;
+// (2) bucket_scan on part (one block, few pieces); (3) every piece adds its part offset.
+extern "C" __global__ void bucket_scan_local(u32* counts, u32 dim, u32* part) {
+    __shared__ u32 wsum[32];
+    const u32 total = scan_piece(counts, (u32*)0, blockIdx.x * blockDim.x, dim, 0u, wsum);
+    if (threadIdx.x == 0) part[blockIdx.x] = total;
+}
+extern "C" __global__ void bucket_scan_add(u32* counts, u32* cursor, u32 dim, const u32* part) {
+    const u32 v = blockIdx.x * blockDim.x + threadIdx.x;
+    if (v < dim) {
+        const u32 o = counts[v] + part[blockIdx.x];
+        counts[v] = o;
+        cursor[v] = o;
+    }
+    if (v == 0) counts[dim] = part[gridDim.x];
 }
 
 extern "C" __global__ void bucket_place(const u32* ids, u32 n, u32 dim, u32* cursor, u32* tmp) {

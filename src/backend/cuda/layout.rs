@@ -258,9 +258,19 @@ fn buckets(dev: &Arc<Dev>, ids: &CudaStorage, dim: usize) -> Result<(CudaStorage
     let (nn, dd) = (Arg::U32(n as u32), Arg::U32(dim as u32));
     let grid = (blocks_for(n, THREADS), 1, 1);
     let blk = (THREADS, 1, 1);
-    // SAFETY (all four): buffers sized above; ids < dim are the only ones used as indices.
+    // SAFETY (all): buffers sized above (part: pieces + 1); ids < dim are the only ones used as indices.
     dev.launch(&dev.func(FAMILY, "bucket_count")?, grid, blk, 0, &[ids.arg(), nn, dd, offsets.arg()])?;
-    dev.launch(&dev.func(FAMILY, "bucket_scan")?, (1, 1, 1), (1024, 1, 1), 0, &[offsets.arg(), cursor.arg(), dd])?;
+    let pieces = dim.div_ceil(1024);
+    if pieces <= 1 {
+        dev.launch(&dev.func(FAMILY, "bucket_scan")?, (1, 1, 1), (1024, 1, 1), 0, &[offsets.arg(), cursor.arg(), dd])?;
+    } else {
+        // every piece of 1024 counts at once, then the piece totals, then each piece's offset
+        let part = CudaStorage::alloc(dev, DType::U32, pieces + 1)?;
+        let np = Arg::U32(pieces as u32);
+        dev.launch(&dev.func(FAMILY, "bucket_scan_local")?, (pieces as u32, 1, 1), (1024, 1, 1), 0, &[offsets.arg(), dd, part.arg()])?;
+        dev.launch(&dev.func(FAMILY, "bucket_scan")?, (1, 1, 1), (1024, 1, 1), 0, &[part.arg(), Arg::Ptr(0), np])?;
+        dev.launch(&dev.func(FAMILY, "bucket_scan_add")?, (pieces as u32, 1, 1), (1024, 1, 1), 0, &[offsets.arg(), cursor.arg(), dd, part.arg()])?;
+    }
     dev.launch(&dev.func(FAMILY, "bucket_place")?, grid, blk, 0, &[ids.arg(), nn, dd, cursor.arg(), tmp.arg()])?;
     dev.launch(&dev.func(FAMILY, "bucket_order")?, grid, blk, 0, &[ids.arg(), nn, dd, offsets.arg(), tmp.arg(), order.arg()])?;
     Ok((offsets, order))

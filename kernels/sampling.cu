@@ -107,7 +107,7 @@ __device__ __forceinline__ bool topk_row(const u32* pr) {
     return __uint_as_float(pr[0]) != 0.f && pr[1] > 0 && pr[1] <= TOPK_FAST;
 }
 __device__ __forceinline__ bool plain_row(const u32* pr) {
-    return __uint_as_float(pr[0]) != 0.f && pr[1] == 0 && !(__uint_as_float(pr[2]) < 1.f);
+    return __uint_as_float(pr[0]) != 0.f && pr[1] == 0 && __uint_as_float(pr[2]) >= 1.f;
 }
 __device__ __forceinline__ bool scan_row(const u32* pr) {
     return __uint_as_float(pr[0]) == 0.f || topk_row(pr) || plain_row(pr);
@@ -176,18 +176,19 @@ __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float*
     }
 }
 
-// Row blockIdx.x from its chunk results (layout as scan_chunk, nchunk of them). Returns false,
+// Row blockIdx.x from its chunk results (layout as scan_chunk, nchunk of them); mode: bit 0 the
+// chunked path is on, bit 1 sample_mass ran (bmass holds the plain rows' block sums). Returns false,
 // for the caller to run sample_row, when the scan did not serve the row or its candidates or
 // survivors overflow (block-uniform). smem: dynamic, pick_sparse's layout; coff: nchunk + 1 u32.
 __device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
                                  u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass,
-                                 double* smem, u32* coff, u32 chunked) {
+                                 double* smem, u32* coff, u32 mode) {
     __shared__ float s_f32[32];
     __shared__ u32 s_u32[32], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1];
     __shared__ u64 s_cnt[64];
     const u32 r = blockIdx.x, tid = threadIdx.x, nthr = blockDim.x;
     const u32* pr = prm + 5 * r;
-    if (!chunked || !scan_row(pr)) return false;
+    if (!(mode & 1) || !scan_row(pr)) return false;
     const u32* st = stats + (long)r * nchunk * 4;
     float lmax = -KILN_INF;
     u32 bad = 0xffffffffu, over = 0;
@@ -210,7 +211,8 @@ __device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u
         if (tid == 0) { out[r] = first; out[nrows + r] = 0u; }
         return true;
     }
-    if (plain_row(pr)) { // row.rs draw over sample_mass's block masses
+    if (plain_row(pr)) { // row.rs draw over sample_mass's block masses (if it ran)
+        if (!(mode & 2)) return false;
         const u32 nblk = (v + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
         const double* bm = bmass + (long)r * nblk;
         const float t = __uint_as_float(pr[0]), wmin = fmaxf(W_TINY, __uint_as_float(pr[3]));
@@ -339,15 +341,15 @@ extern "C" __global__ void __launch_bounds__(SCAN_THREADS) sample_mass_bf16(cons
 // -> out: (2B,) tokens then status; grid (B), block (SAMPLE_THREADS); dynamic smem: coff_at bytes
 // (max of sample_row's and pick_sparse's layouts), then nchunk + 1 u32 chunk offsets.
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_pick_f32(const float* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
-                                                                              u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at, u32 chunked) {
+                                                                              u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at, u32 mode) {
     extern __shared__ double smem[];
-    if (!pick_from_chunks(logits, (const bf16*)0, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at), chunked))
+    if (!pick_from_chunks(logits, (const bf16*)0, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at), mode))
         sample_row(logits, (const bf16*)0, v, prm, seed, step, out, nrows, smem);
 }
 extern "C" __global__ void __launch_bounds__(SAMPLE_THREADS, 1) sample_pick_bf16(const bf16* logits, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
-                                                                               u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at, u32 chunked) {
+                                                                               u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass, u32 coff_at, u32 mode) {
     extern __shared__ double smem[];
-    if (!pick_from_chunks((const float*)0, logits, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at), chunked))
+    if (!pick_from_chunks((const float*)0, logits, v, prm, seed, step, out, nrows, nchunk, stats, cval, cid, bmass, smem, (u32*)((char*)smem + coff_at), mode))
         sample_row((const float*)0, logits, v, prm, seed, step, out, nrows, smem);
 }
 

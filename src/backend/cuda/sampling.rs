@@ -142,10 +142,10 @@ pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64,
         cid.arg(),
         bmass.arg(),
         Arg::U32(coff_at as u32),
-        Arg::U32(on as u32),
+        Arg::U32(on as u32 | (plain as u32) << 1),
     ];
     // SAFETY (launch): as above; out holds 2B words (checked by callers); smem covers coff_at plus
-    // nchunk + 1 offsets; bmass is read only for plain rows, which exist only when `plain`.
+    // nchunk + 1 offsets; bmass is read only when mode bit 1 says sample_mass filled it.
     dev.launch(&f, (b as u32, 1, 1), (THREADS, 1, 1), smem as u32, &args)
 }
 

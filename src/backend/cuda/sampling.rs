@@ -95,11 +95,17 @@ pub fn chunked() -> bool {
 /// 256-id block; sample_pick finishes each row (kernels/sampling.cu).
 #[allow(clippy::too_many_arguments)]
 pub fn launch(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf, scratch: &Scratch) -> Result<()> {
+    launch_on(logits, v, b, prm, seed, step, out, scratch, chunked())
+}
+
+/// `launch` with the chunked path on or off (off: every row on the one-block `sample_row`, what
+/// `KILN_SAMPLE=rows` does; the bench's comparison row).
+#[allow(clippy::too_many_arguments)]
+pub fn launch_on(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u64, step: u32, out: &DevBuf, scratch: &Scratch, on: bool) -> Result<()> {
     if (scratch.v, scratch.b) != (v, b) {
         return Err(Error::Msg(format!("sample: scratch made for V = {}, B = {}, used for V = {v}, B = {b}", scratch.v, scratch.b)));
     }
     let Scratch { plain, stats, cval, cid, bmass, .. } = scratch;
-    let on = chunked();
     let plain = *plain && on;
     let dev = logits.dev();
     let (scan, mass, pick) = match logits.dtype {

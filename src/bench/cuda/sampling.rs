@@ -44,6 +44,10 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
                 if ci > 0 {
                     continue;
                 }
+                // the one-block multi-pass kernel on the same rows (KILN_SAMPLE=rows), for the gain
+                let rows_ms = ctx.time_ms(|i| smp::launch_on(&x[i % sets], v, b, &prm, 1, i as u32, &out, &scratch, false))?;
+                let case = Case::new("sample", "vs one-block rows", shape.clone(), ms).bytes(n as f64 * 4.0).vs("one_block_rows", rows_ms);
+                rows.push(ctx.finish(case));
                 match sort_ms(ctx, &x, v, b, &prm) {
                     Ok(sort) => {
                         let case = Case::new("sample", "vs sort_based", shape.clone(), ms).bytes(n as f64 * 4.0).vs("sort_based", sort);

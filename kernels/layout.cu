@@ -93,14 +93,14 @@ __device__ __forceinline__ void permute_tiled_k(const W* x, W* y, I nA, I nQ, I 
     }
 }
 
-#define TILED_KERNELS(W, WS, I, IS)                                                                   \
-extern "C" __global__ void permute_tiled_##WS##_##IS(const W* x, W* y, I nA, I nQ, I xsA, I ysQ, I tiles, Batch bt) { \
-    permute_tiled_k(x, y, nA, nQ, xsA, ysQ, tiles, bt);                                               \
+// The entry points of a tiled transpose body K##_k: 2- and 4-byte elements, 32- and 64-bit indices.
+#define TILED_ONE(K, W, WS, I, IS)                                                                    \
+extern "C" __global__ void K##_##WS##_##IS(const W* x, W* y, I nA, I nQ, I xsA, I ysQ, I tiles, Batch bt) { \
+    K##_k(x, y, nA, nQ, xsA, ysQ, tiles, bt);                                                         \
 }
-TILED_KERNELS(u16, w2, u32, i32)
-TILED_KERNELS(u32, w4, u32, i32)
-TILED_KERNELS(u16, w2, u64, i64)
-TILED_KERNELS(u32, w4, u64, i64)
+#define TILED_KERNELS(K) TILED_ONE(K, u16, w2, u32, i32) TILED_ONE(K, u32, w4, u32, i32) \
+                         TILED_ONE(K, u16, w2, u64, i64) TILED_ONE(K, u32, w4, u64, i64)
+TILED_KERNELS(permute_tiled)
 
 // 2-byte elements with nA and nQ even: 64 x 64 tiles moved as u32 pairs, so every global access
 // is 4 bytes (128 bytes per warp) instead of 2. Loads take pairs (q, q+1) of one row a; stores
@@ -201,14 +201,7 @@ __device__ __forceinline__ void permute_tiled16_k(const W* x, W* y, I nA, I nQ, 
         }
     }
 }
-#define TILED16_KERNELS(W, WS, I, IS)                                                                 \
-extern "C" __global__ void permute_tiled16_##WS##_##IS(const W* x, W* y, I nA, I nQ, I xsA, I ysQ, I tiles, Batch bt) { \
-    permute_tiled16_k(x, y, nA, nQ, xsA, ysQ, tiles, bt);                                             \
-}
-TILED16_KERNELS(u16, w2, u32, i32)
-TILED16_KERNELS(u32, w4, u32, i32)
-TILED16_KERNELS(u16, w2, u64, i64)
-TILED16_KERNELS(u32, w4, u64, i64)
+TILED_KERNELS(permute_tiled16)
 
 // ---- strided block copy: narrow and concat ----------------------------------------------------
 // rows x cols words: y[r * ypitch + yoff + c] = x[r * xpitch + xoff + c]

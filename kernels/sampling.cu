@@ -310,13 +310,8 @@ __device__ void mass_chunk(const T* x, u32 v, const u32* prm, const u32* stats, 
     __syncthreads();
     const u32 blk = tid >> 2, l = tid & 3, start = c0 + blk * SAMPLE_BLOCK;
     if (tid < 4 * SCAN_CHUNK / SAMPLE_BLOCK && start < v) {
-        const u32 len = min((u32)SAMPLE_BLOCK, v - start), nq = len >> 2, rem = len & 3;
         const float* w = s_w + PADDED(blk * SAMPLE_BLOCK);
-        double acc = 0.0;
-        if (l == 0) // a short last block's 1-3 trailing ids go first into lane 0
-            for (u32 q = 0; q < rem; q++) if (w[4 * nq + q] >= wmin) acc = __dadd_rn(acc, (double)w[4 * nq + q]);
-        for (u32 q = 0; q < nq; q++) if (w[4 * q + l] >= wmin) acc = __dadd_rn(acc, (double)w[4 * q + l]);
-        s_lane[tid] = acc;
+        s_lane[tid] = lane_sum([&](u32 o) { return w[o]; }, min((u32)SAMPLE_BLOCK, v - start), l, wmin);
     }
     __syncthreads();
     const u32 b0 = c * (SCAN_CHUNK / SAMPLE_BLOCK) + tid, nblk = (v + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;

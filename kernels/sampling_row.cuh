@@ -116,23 +116,32 @@ __device__ int walk_down(const H* hist, int nb, double target, double& above) {
     return lowest;
 }
 
-// Per-256-id block, the CPU's 4 f64 lane sums of the weights >= wmin (lane j: ids 4q + j in
-// order; a short last block's 1-3 trailing ids go first into lane 0). lanes: (4 * nblk,).
+// One lane of row.rs block_sums for a block of len ids: the sum in f64 of the weights w(o) >= wmin
+// at offsets o = 4q + l in order, a short block's 1-3 trailing offsets first into lane 0.
+template <typename F>
+__device__ __forceinline__ double lane_sum(F w, u32 len, u32 l, float wmin) {
+    const u32 nq = len >> 2, rem = len & 3;
+    double acc = 0.0;
+    for (u32 q = (l == 0 ? 0 : rem); q < rem + nq; q++) {
+        const float wi = w(q < rem ? 4 * nq + q : 4 * (q - rem) + l);
+        if (wi >= wmin) acc = __dadd_rn(acc, (double)wi);
+    }
+    return acc;
+}
+
+// Per-256-id block, the CPU's 4 f64 lane sums of the weights >= wmin. lanes: (4 * nblk,).
 // With hist != 0 it also adds every positive weight to hist[bits >> 20] (top-p level 1).
 __device__ void lane_sums(const float* xf, const bf16* xb, u32 v, float m, float t, float xk, float wmin,
                           double* lanes, u32 nblk, double* hist) {
     for (u32 c = threadIdx.x; c < 4 * nblk; c += blockDim.x) {
-        u32 j = c >> 2, l = c & 3, start = j * SAMPLE_BLOCK;
-        u32 len = min((u32)SAMPLE_BLOCK, v - start), nq = len >> 2, rem = len & 3;
-        double acc = 0.0;
-        for (u32 q = (l == 0 ? 0 : rem); q < rem + nq; q++) {
-            u32 i = q < rem ? start + 4 * nq + q : start + 4 * (q - rem) + l;
-            float xi = xf ? xf[i] : bf2f(xb[i]);
-            float w = weight(xi, m, t, xk);
-            if (w >= wmin) acc = __dadd_rn(acc, (double)w);
-            if (hist && w > 0.f) atomicAdd(&hist[__float_as_uint(w) >> 20], (double)w);
-        }
-        lanes[c] = acc;
+        const u32 start = (c >> 2) * SAMPLE_BLOCK;
+        lanes[c] = lane_sum(
+            [&](u32 o) {
+                const float w = weight(xf ? xf[start + o] : bf2f(xb[start + o]), m, t, xk);
+                if (hist && w > 0.f) atomicAdd(&hist[__float_as_uint(w) >> 20], (double)w);
+                return w;
+            },
+            min((u32)SAMPLE_BLOCK, v - start), c & 3, wmin);
     }
 }
 __device__ __forceinline__ double block_mass(const double* lanes, u32 j) {

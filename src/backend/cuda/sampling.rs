@@ -22,8 +22,9 @@ const PICK_SURVIVORS: usize = 1024;
 const BLOCK: usize = 256;
 /// First radix level's bins (HIST_BINS).
 const HIST_BINS: usize = 4096;
-/// Dynamic shared memory we allow ourselves (fits sm_80's 163 KiB opt-in): V <= ~1.0M.
-const MAX_SMEM: usize = 160 * 1024;
+/// Shared memory sample_pick declares statically (the scan and reduction buffers), with room: the
+/// dynamic part may take the device's opt-in limit less this.
+const STATIC_SMEM: usize = 4 * 1024;
 
 /// sample_pick's dynamic shared memory for vocabulary size `v`: the larger of sample_row's layout
 /// (the f64 histogram and 4 f64 lane sums per 256-id block) and pick_sparse's (histogram, then
@@ -114,8 +115,9 @@ pub fn launch_on(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u
         d => return Err(Error::UnsupportedDType { op: "sample", dtype: d, detail: "CUDA sampling takes F32 or BF16 logits" }),
     };
     let (coff_at, smem) = smem_bytes(v);
-    if smem > MAX_SMEM {
-        let most = (MAX_SMEM / 8 - HIST_BINS) / 4 * BLOCK * 31 / 32; // leaves room for the chunk offsets
+    let max_smem = (dev.smem_optin as usize).saturating_sub(STATIC_SMEM);
+    if smem > max_smem {
+        let most = (max_smem / 8).saturating_sub(HIST_BINS) / 4 * BLOCK * 31 / 32; // leaves room for the chunk offsets
         return Err(Error::Msg(format!("sample: the CUDA sampler supports V up to about {most}, got {v}")));
     }
     if b > i32::MAX as usize {

@@ -3,12 +3,13 @@
 # binary and the `cuda` parity-test binary HERE (the GPU machine has no Rust), stages them with
 # the device-side script in .gpu/ (git-ignored), and prints the device command and its carry list.
 # On the GPU machine, .gpu/run.sh runs every parity test with --include-ignored, then
-# `kiln bench --device cuda` and the PyTorch-on-the-same-GPU baselines, writing under $OUT:
-#   tests.log, tests-cores.log (failed tests rerun with KILN_ATTN=cores KILN_LINATTN=cores
-#   KILN_NORM=rc KILN_SAMPLE=rows, only if any failed), tests-wgmma.log (the GEMM users rerun with KILN_GEMM=wgmma, sm_90 only), bench.jsonl
-#   (bench rows), summary.json ({device, driver, git_sha, tests_passed, tests_failed,
-#   wgmma_tests_passed, wgmma_tests_failed}), torch.jsonl, ttt_arc.jsonl (ttt-arc with an HF model
-#   directory on the GPU: one row per task, its time); the tables are printed last.
+# `kiln bench --device cuda`, the GEMM users again on mma.sync (KILN_GEMM=mma), an A/B bench of
+# the older norm and linear-attention paths, ttt-arc with an HF model directory, and the PyTorch
+# baselines on the same GPU; under $OUT (at most 8 files come back): tests.log, tests-mma.log,
+# tests-cores.log (failed tests rerun with KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc
+# KILN_SAMPLE=rows, only if any failed), bench.jsonl (every row), bench.txt (the tables), misc.log
+# (device, stderr, the ttt-arc log) and summary.json ({device, driver, git_sha, tests_passed,
+# tests_failed, mma_tests_passed, mma_tests_failed}); the tables are printed last.
 # Commit what comes back under bench/results/ (the JSONL is the only lasting record of GPU numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -3,8 +3,11 @@
 # Every stage has its own time limit so a hang still leaves the other results under $OUT, and the
 # whole run stays inside TOTAL_S (default 560 s: the device tool allows 600 s per call): a stage
 # gets its own limit or what is left after the later stages' reserves, whichever is less.
-# Stage order is priority order: parity, bench, the wgmma rerun, ttt-arc, PyTorch baselines.
-# Usage: bash .gpu/run.sh [test-filter]   (env: TOTAL_S, TESTS_S, WGMMA_S, BENCH_S, BENCH_ONLY, TTT_S)
+# Stage order is priority order: parity, bench, the mma.sync rerun, the A/B bench of the older
+# kernels, ttt-arc, PyTorch baselines. At most 8 files come back from $OUT, so it holds 7: tests.log,
+# tests-mma.log, tests-cores.log (only on failures), bench.jsonl (every row: kiln, the A/B rows,
+# PyTorch, ttt-arc), bench.txt (the tables and the stages' stderr), misc.log, summary.json.
+# Usage: bash .gpu/run.sh [test-filter]   (env: TOTAL_S, TESTS_S, MMA_S, BENCH_S, BENCH_ONLY, TTT_S)
 set -uo pipefail
 OUT=${OUT:-/tmp/kiln-gpu}
 mkdir -p "$OUT"
@@ -14,9 +17,9 @@ limit() { local left=$(( deadline - $(date +%s) - $2 )); (( left < $1 )) && echo
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia, os; [print(os.path.join(p, "cu13/lib")) for p in nvidia.__path__]' 2>/dev/null); do
   [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
 done
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
-device=$(cut -d, -f1 "$OUT/device.txt" | head -1 | xargs)
-driver=$(cut -d, -f2 "$OUT/device.txt" | head -1 | xargs)
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/misc.log"
+device=$(cut -d, -f1 "$OUT/misc.log" | head -1 | xargs)
+driver=$(cut -d, -f2 "$OUT/misc.log" | head -1 | xargs)
 sha=$(cat .gpu/git_sha)
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
@@ -38,34 +41,50 @@ if (( failed > 0 )); then
 fi
 
 echo "== bench =="
-timeout "$(limit "${BENCH_S:-300}" 120)" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>"$OUT/bench.err"
+timeout "$(limit "${BENCH_S:-300}" 120)" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>>"$OUT/misc.log"
 echo "bench exit code: $?"
 
-# The wgmma GEMM (kernels/matmul_sm90.cu) is opt-in (KILN_GEMM=wgmma) until it has passed here:
-# its own parity tests ran above; this pass reruns the GEMM users (matmul, LoRA, the bf16 and
-# f32 training curves) with every bf16 GEMM on it. Only on sm_90 (H100/H200).
-wg_passed=0; wg_failed=0
+# bf16 GEMMs run on the wgmma kernels (kernels/matmul_sm90.cu) on sm_90 by default; this pass
+# reruns the GEMM users (matmul, LoRA, the bf16 and f32 training curves) on the mma.sync kernels
+# (KILN_GEMM=mma: the path of every other GPU). Only on sm_90 (H100/H200), where the two differ.
+mma_passed=0; mma_failed=0
 if [[ ${1:-} == "" ]] && nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9.0'; then
-  echo "== parity again with KILN_GEMM=wgmma =="
-  KILN_GEMM=wgmma KILN_CUDA_POISON=1 timeout "$(limit "${WGMMA_S:-90}" 70)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
-    parity_matmul parity_lora parity_train >"$OUT/tests-wgmma.log" 2>&1
-  echo "wgmma tests exit code: $?"
-  wg_passed=$(grep -c '^test .* ok$' "$OUT/tests-wgmma.log")
-  wg_failed=$(grep -c '^test .* FAILED$' "$OUT/tests-wgmma.log")
+  echo "== parity again with KILN_GEMM=mma =="
+  KILN_GEMM=mma KILN_CUDA_POISON=1 timeout "$(limit "${MMA_S:-90}" 70)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
+    parity_matmul parity_lora parity_train >"$OUT/tests-mma.log" 2>&1
+  echo "mma tests exit code: $?"
+  mma_passed=$(grep -c '^test .* ok$' "$OUT/tests-mma.log")
+  mma_failed=$(grep -c '^test .* FAILED$' "$OUT/tests-mma.log")
 fi
-printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d, "wgmma_tests_passed": %d, "wgmma_tests_failed": %d}\n' \
-  "$device" "$driver" "$sha" "$passed" "$failed" "$wg_passed" "$wg_failed" > "$OUT/summary.json"
+printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d, "mma_tests_passed": %d, "mma_tests_failed": %d}\n' \
+  "$device" "$driver" "$sha" "$passed" "$failed" "$mma_passed" "$mma_failed" > "$OUT/summary.json"
 
+
+echo "== A/B: the kernels measured before, on the same card =="
+# bf16 RMSNorm / LayerNorm on norm.cu's row kernels (KILN_NORM=rc) and linear attention in one
+# launch over T (KILN_LINATTN_SPLIT=off); rows tagged with the switches, in bench.jsonl.
+KILN_NORM=rc KILN_LINATTN_SPLIT=off timeout "$(limit 60 60)" .gpu/kiln bench --device cuda --repeats 20 --only norm,linear_attention \
+  --jsonl /tmp/kiln-ab.jsonl >>"$OUT/bench.txt" 2>>"$OUT/misc.log"
+echo "A/B bench exit code: $?"
+python3 - /tmp/kiln-ab.jsonl >>"$OUT/bench.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if not r["op"].startswith("ceiling"):
+        r["variant"] += " [KILN_NORM=rc KILN_LINATTN_SPLIT=off]"
+        print(json.dumps(r))
+PY
 
 echo "== ttt-arc on the GPU with an HF model directory (issue 10) =="
 # tests/fixtures/hf_llama (a tiny Llama, random weights: plumbing and timing, not accuracy) on the
 # two tasks of tests/fixtures/arc_tasks_small.json, --scale small: per-task LoRA TTT + augmented
-# voting, end to end on the device; one bench row per task (the log's per-task time) in ttt_arc.jsonl.
+# voting, end to end on the device; one row per task (the log's per-task time) in bench.jsonl.
 t0=$(date +%s.%N)
 timeout "$(limit "${TTT_S:-120}" 30)" .gpu/kiln ttt-arc run --tasks tests/fixtures/arc_tasks_small.json --model tests/fixtures/hf_llama \
-  --scale small --device cuda --out "$OUT/ttt-arc" >"$OUT/ttt-arc.log" 2>&1
+  --scale small --device cuda --out /tmp/kiln-ttt-arc >/tmp/kiln-ttt-arc.log 2>&1
 echo "ttt-arc exit code: $? ($(python3 -c "import time; print(round(time.time() - $t0, 1))") s wall, model load included)"
-python3 - "$device" "$OUT/ttt-arc.log" >"$OUT/ttt_arc.jsonl" <<'PY'
+cat /tmp/kiln-ttt-arc.log >>"$OUT/misc.log"
+python3 - "$device" /tmp/kiln-ttt-arc.log <<'PY' | tee -a "$OUT/bench.jsonl"
 import json, re, sys
 device, log = sys.argv[1], open(sys.argv[2]).read()
 for m in re.finditer(r"ttt-arc task (\S+): (.*?), ([0-9.]+)s, ([0-9.]+) train tokens/s", log):
@@ -73,17 +92,17 @@ for m in re.finditer(r"ttt-arc task (\S+): (.*?), ([0-9.]+)s, ([0-9.]+) train to
                       "shape": m.group(1), "median_ms": 1000 * float(m.group(3)), "gbps": None, "tflops": None,
                       "baseline": None, "ratio": None, "train_tokens_per_s": float(m.group(4))}))
 PY
-cat "$OUT/ttt_arc.jsonl"
 
 echo "== PyTorch on the same GPU =="
-timeout "$(limit 90 5)" python3 .gpu/torch_gpu_baselines.py "$device" >"$OUT/torch.jsonl" 2>"$OUT/torch.err"
+timeout "$(limit 90 5)" python3 .gpu/torch_gpu_baselines.py "$device" >/tmp/kiln-torch.jsonl 2>>"$OUT/misc.log"
 echo "torch exit code: $?"
+cat /tmp/kiln-torch.jsonl >>"$OUT/bench.jsonl"
 
 echo; echo "== failures =="
 grep -E '^test .* FAILED$|panicked at|^---- ' "$OUT/tests.log" | head -40
-[[ -f $OUT/tests-wgmma.log ]] && grep -E '^test .* FAILED$|panicked at' "$OUT/tests-wgmma.log" | head -20
+[[ -f $OUT/tests-mma.log ]] && grep -E '^test .* FAILED$|panicked at' "$OUT/tests-mma.log" | head -20
 grep -E 'rel_l2' "$OUT/tests.log" | sort -t= -k2 -g | tail -5
-tail -3 "$OUT/bench.err"; tail -3 "$OUT/torch.err"
-echo; echo "== torch =="; cat "$OUT/torch.jsonl"
-echo; echo "== bench table =="; cat "$OUT/bench.txt"
+tail -5 "$OUT/misc.log"
+echo; echo "== torch =="; cat /tmp/kiln-torch.jsonl
+echo; echo "== bench tables (kiln, then the A/B run) =="; cat "$OUT/bench.txt"
 echo; cat "$OUT/summary.json"

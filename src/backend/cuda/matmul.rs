@@ -38,14 +38,16 @@ pub enum GemmPath {
 
 impl GemmPath {
     /// The path bf16 GEMMs take now: `KILN_GEMM` (`wgmma` or `mma`) until [`GemmPath::set`] is
-    /// called. The default stays Mma until the wgmma kernels have passed parity on a GPU (they
-    /// were written and checked on the emulated device only: bench/results/GPU-NOTES.md).
+    /// called. The default is Wgmma (where [`GemmPath::takes`] allows it: sm_90, contiguous
+    /// dimensions multiples of 8; Mma elsewhere): on the H200 of 2026-11-27 it passed every parity
+    /// test and ran at 1.57-1.88x cuBLAS against mma.sync's 2.97-3.68x (bench/results/GPU-NOTES.md).
+    /// `KILN_GEMM=mma` keeps every bf16 GEMM on mma.sync.
     pub fn current() -> GemmPath {
         match PATH.load(Ordering::Relaxed) {
             1 => GemmPath::Mma,
             2 => GemmPath::Wgmma,
             _ => {
-                let p = if std::env::var("KILN_GEMM").as_deref() == Ok("wgmma") { GemmPath::Wgmma } else { GemmPath::Mma };
+                let p = if std::env::var("KILN_GEMM").as_deref() == Ok("mma") { GemmPath::Mma } else { GemmPath::Wgmma };
                 PATH.store(p as u8 + 1, Ordering::Relaxed);
                 p
             }

@@ -168,6 +168,12 @@ template <class T> inline T __shfl_down_sync(unsigned mask, T v, unsigned delta,
     return kiln_emu::shfl_from(mask, v, lane + delta < base + unsigned(width) ? lane + delta : lane);
 }
 inline unsigned __ballot_sync(unsigned mask, int pred) { return kiln_emu::ballot(mask, pred != 0); }
+inline unsigned __match_any_sync(unsigned mask, unsigned v) {  // the lanes of mask holding v
+    unsigned peers = 0;
+    for (unsigned l = 0; l < 32; l++)
+        if ((mask >> l & 1u) && kiln_emu::shfl_from(mask, v, l) == v) peers |= 1u << l;
+    return peers;
+}
 inline int __any_sync(unsigned mask, int pred) { return kiln_emu::ballot(mask, pred != 0) != 0; }
 inline int __all_sync(unsigned mask, int pred) { return kiln_emu::ballot(mask, pred == 0) == 0; }
 

@@ -43,23 +43,80 @@ __device__ __forceinline__ u64 block_count(u64 c, u64* slots, int par) {
     return c;
 }
 
-// The largest key t with #{keys >= t} >= k over the block's keys (PER a thread, at most 2^21 in
-// all; 0 = no key): the key of the k-th largest, or 0 when fewer than k keys are >= 1. Two bits
-// a step from the top: the three probes' counts travel packed in one u64 (21 bits each), so 16
-// block reductions settle the 32 bits.
+// The k-th largest of the block's nonzero keys (PER a thread; 0 = no key), or 0 when fewer than k
+// are nonzero. Radix select from the top byte: a step counts the keys that share the bytes found
+// so far in a 256-bin shared histogram (a warp's equal digits add once: __match_any_sync), and
+// warp 0 picks the next byte from suffix sums of the bins. 4 steps, 3 barriers each (the per-bit
+// block reductions this replaced cost 16 and were the sampler's largest fixed cost on the H200).
+// hist: 256 u32 and ctl: 2 u32 of shared memory used by nothing else.
 template <int PER>
-__device__ u32 kth_key(const u32 (&key)[PER], u32 k, u64* slots) {
-    u32 t = 0;
-    for (int b = 30; b >= 0; b -= 2) {
-        u64 c = 0;
+__device__ u32 kth_key(const u32 (&key)[PER], u32 k, u32* hist, u32* ctl) {
+    const u32 tid = threadIdx.x, lane = tid & 31;
+    u32 t = 0, need = k;  // the answer's bytes so far; its rank among the keys that share them
+    for (int shift = 24; shift >= 0; shift -= 8) {
+        for (u32 i = tid; i < 256; i += blockDim.x) hist[i] = 0u;
+        __syncthreads();
+        const u32 hi = shift == 24 ? 0u : ~0u << (shift + 8);
         #pragma unroll
-        for (int j = 0; j < PER; j++)
-            c += (u64)(key[j] >= (t | 1u << b)) + ((u64)(key[j] >= (t | 2u << b)) << 21) + ((u64)(key[j] >= (t | 3u << b)) << 42);
-        c = block_count(c, slots, b >> 1);
-        const u32 c1 = (u32)(c & 0x1fffffu), c2 = (u32)((c >> 21) & 0x1fffffu), c3 = (u32)(c >> 42);
-        t |= (c3 >= k ? 3u : c2 >= k ? 2u : c1 >= k ? 1u : 0u) << b;
+        for (int j = 0; j < PER; j++) {
+            const bool in = key[j] != 0u && (key[j] & hi) == t;
+            const u32 d = in ? (key[j] >> shift) & 255u : 0xffffffffu;
+            const u32 peers = __match_any_sync(0xffffffffu, d); // the whole warp: lanes out share d = ~0
+            if (in && lane == (u32)__ffs(peers) - 1) atomicAdd(&hist[d], (u32)__popc(peers));
+        }
+        __syncthreads();
+        if (tid < 32) { // lane l: bins 8l .. 8l + 7; suf = keys in bins 8l .. 255
+            u32 c[8], own = 0;
+            #pragma unroll
+            for (int e = 0; e < 8; e++) { c[e] = hist[8 * lane + e]; own += c[e]; }
+            u32 suf = own;
+            for (int o = 1; o < 32; o <<= 1) {
+                const u32 y = __shfl_down_sync(0xffffffffu, suf, o);
+                if (lane + o < 32) suf += y;
+            }
+            const u32 ok = __ballot_sync(0xffffffffu, suf >= need);
+            if (ok == 0u && lane == 0) { ctl[0] = 0u; ctl[1] = 0u; } // fewer than k keys
+            if (ok != 0u && lane == 31 - (u32)__clz(ok)) {           // the highest such lane holds it
+                u32 above = suf - own, d = 7;
+                #pragma unroll
+                for (int e = 7; e > 0; e--)
+                    if (d == (u32)e && above + c[e] < need) { above += c[e]; d = e - 1; }
+                ctl[0] = t | (8 * lane + d) << shift;
+                ctl[1] = need - above;
+            }
+        }
+        __syncthreads();
+        t = ctl[0];
+        need = ctl[1];
+        if (need == 0u) return 0u;
     }
     return t;
+}
+
+// The k-th largest (1 <= k <= blockDim.x) of the block's values m, one a thread: each warp sorts
+// its 32 (bitonic, by shuffles) into `lists` (blockDim.x u32 of shared memory, warp w's list
+// descending at 32 w), then each thread counts the values >= its own by a binary search in every
+// list; the largest value whose count reaches k is the k-th largest. scratch: block_min_u32's.
+__device__ u32 kth_largest(u32 m, u32 k, u32* lists, u32* scratch) {
+    const u32 lane = threadIdx.x & 31, nw = blockDim.x >> 5;
+    u32 v = m;
+    for (u32 s = 2; s <= 32; s <<= 1)
+        for (u32 j = s >> 1; j > 0; j >>= 1) { // pairs (lane, lane ^ j); blocks of s alternate direction
+            const u32 o = __shfl_xor_sync(0xffffffffu, v, j);
+            v = ((lane & j) == 0) == ((lane & s) == 0) ? max(v, o) : min(v, o);
+        }
+    lists[threadIdx.x] = v;
+    __syncthreads();
+    u32 rank = 0;
+    for (u32 w = 0; w < nw; w++) {
+        const u32* l = lists + 32 * w;
+        u32 c = 0;
+        #pragma unroll
+        for (u32 s = 16; s > 0; s >>= 1)
+            if (l[c + s - 1] >= m) c += s;
+        rank += c + (l[c] >= m);
+    }
+    return ~block_min_u32(rank >= k ? ~m : 0xffffffffu, scratch);
 }
 
 // Ordered compaction: item j of thread t (kept if bit j of `keep` is set) sits at position
@@ -125,8 +182,7 @@ extern "C" __global__ void sampler_uniform(const u32* rows, u32 n, u64 seed, u32
 // ids in id order (written only when the count is <= CHUNK_CAP).
 template <typename T>
 __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float* cval, u32* cid, u32 chunked) {
-    __shared__ u32 s_u32[32], s_rank[SCAN_PER * (SCAN_THREADS / 32) + 1];
-    __shared__ u64 s_cnt[64];
+    __shared__ u32 s_u32[32], s_rank[SCAN_PER * (SCAN_THREADS / 32) + 1], s_lists[SCAN_THREADS];
     const u32 r = blockIdx.x, c = blockIdx.y, nchunk = gridDim.y, tid = threadIdx.x;
     const u32* pr = prm + 5 * r;
     if (!chunked || !scan_row(pr)) return;
@@ -154,8 +210,7 @@ __device__ void scan_chunk(const T* x, u32 v, const u32* prm, u32* stats, float*
     u32 n = 0;
     if (topk_row(pr) && bad == 0xffffffffu) {
         // the bound: the k-th largest per-thread maximum key (k distinct logits reach it)
-        const u32 lo[1] = {kmax};
-        const u32 bound = max(kth_key<1>(lo, pr[1], s_cnt), 1u);
+        const u32 bound = max(kth_largest(kmax, pr[1], s_lists, s_u32), 1u);
         u32 keep = 0;
         #pragma unroll
         for (int j = 0; j < SCAN_PER; j++) keep |= (u32)(key[j] >= bound) << j;
@@ -184,7 +239,7 @@ __device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u
                                  u32 nchunk, const u32* stats, const float* cval, const u32* cid, const double* bmass,
                                  double* smem, u32* coff, u32 mode) {
     __shared__ float s_f32[32];
-    __shared__ u32 s_u32[32], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1];
+    __shared__ u32 s_u32[32], s_rank[PICK_PER * (SAMPLE_THREADS / 32) + 1], s_hist[256], s_ctl[2];
     __shared__ u64 s_cnt[64];
     const u32 r = blockIdx.x, tid = threadIdx.x, nthr = blockDim.x;
     const u32* pr = prm + 5 * r;
@@ -218,7 +273,7 @@ __device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u
         const float t = __uint_as_float(pr[0]), wmin = fmaxf(W_TINY, __uint_as_float(pr[3]));
         const long row = (long)r * v;
         const u32 tok = draw_dense(xf ? xf + row : xf, xb ? xb + row : xb, v, m, t, -KILN_INF, wmin, nblk, [&](u32 j) { return bm[j]; },
-                                   row_uniform(seed, pr[4], step));
+                                   row_uniform(seed, pr[4], step), smem);
         if (tid == 0) { out[r] = tok; out[nrows + r] = 0u; }
         return true;
     }
@@ -258,7 +313,7 @@ __device__ bool pick_from_chunks(const float* xf, const bf16* xb, u32 v, const u
             val[j] = cval[at]; id[j] = cid[at]; key[j] = logit_key(val[j]);
         }
     }
-    const u32 tk = kth_key<PICK_PER>(key, pr[1], s_cnt);
+    const u32 tk = kth_key<PICK_PER>(key, pr[1], s_hist, s_ctl);
     const float xk = tk > 0 ? key_logit(tk) : -KILN_INF; // fewer than k finite logits: keep them all
     u32 keep = 0;
     #pragma unroll

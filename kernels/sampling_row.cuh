@@ -151,22 +151,31 @@ __device__ __forceinline__ double block_mass(const double* lanes, u32 j) {
 // row.rs draw: the sequential sum of the block masses mass(j), j < nblk, picks the block, then a
 // sequential sum over its ids the token (run by warp 0, every lane the same chain); if that
 // finds no survivor (a broken invariant), row.rs's guard: the first weight equal to 1. Every
-// thread of the block must call it; every thread gets the token.
+// thread of the block must call it; every thread gets the token. The masses are gathered into
+// pre (nblk + 1 f64 of shared memory) by the whole block first, so the one thread that keeps the
+// running sum (its order is the CPU's) reads shared memory, not a chain of global loads.
 template <typename F>
-__device__ u32 draw_dense(const float* xf, const bf16* xb, u32 v, float m, float t, float xk, float wmin, u32 nblk, F mass, double u) {
+__device__ u32 draw_dense(const float* xf, const bf16* xb, u32 v, float m, float t, float xk, float wmin, u32 nblk, F mass, double u,
+                          double* pre) {
     __shared__ u32 s_tok, s_min[32];
     const u32 tid = threadIdx.x;
-    if (tid < 32) {
-        double total = 0.0;
-        for (u32 j = 0; j < nblk; j++) total = __dadd_rn(total, mass(j));
-        const double target = __dmul_rn(u, total);
+    for (u32 j = tid; j < nblk; j += blockDim.x) pre[j + 1] = mass(j); // every block's mass at once
+    __syncthreads();
+    if (tid == 0) { // row.rs's running sum, in block order: pre[j] = the masses of blocks < j
         double acc = 0.0;
-        u32 b = nblk - 1;
-        for (u32 j = 0; j < nblk; j++) {
-            const double next = __dadd_rn(acc, mass(j));
-            if (next > target) { b = j; break; }
-            acc = next;
-        }
+        pre[0] = 0.0;
+        for (u32 j = 0; j < nblk; j++) { acc = __dadd_rn(acc, pre[j + 1]); pre[j + 1] = acc; }
+    }
+    __syncthreads();
+    // the block: the first whose running sum passes the target (else the last, with the total)
+    const double target = __dmul_rn(u, pre[nblk]);
+    u32 pass = 0xffffffffu;
+    for (u32 j = tid; j < nblk; j += blockDim.x)
+        if (pre[j + 1] > target) { pass = j; break; }
+    pass = block_min_u32(pass, s_min);
+    const u32 b = pass != 0xffffffffu ? pass : nblk - 1;
+    const double acc = pre[pass != 0xffffffffu ? pass : nblk];
+    if (tid < 32) {
         const double rest = __dsub_rn(target, acc);
         const u32 start = b * SAMPLE_BLOCK, end = min(start + SAMPLE_BLOCK, v);
         double run = 0.0;
@@ -196,13 +205,14 @@ __device__ u32 draw_dense(const float* xf, const bf16* xb, u32 v, float m, float
 }
 
 // The whole multi-pass sampler for row blockIdx.x. Exactly one of xf / xb is non-null.
-// smem (dynamic): hist (HIST_BINS f64, also used as u32 counts) then lanes (4 * ceil(V/256) f64).
+// smem (dynamic): hist (max(HIST_BINS, ceil(V/256) + 1) f64, also used as u32 counts and for
+// draw_dense's running sums) then lanes (4 * ceil(V/256) f64).
 __device__ void sample_row(const float* xf, const bf16* xb, u32 v, const u32* prm, u64 seed, u32 step, u32* out, u32 nrows,
                            double* smem) {
     double* hist = smem;
     u32* cnt = (u32*)smem;
     u32 nblk = (v + SAMPLE_BLOCK - 1) / SAMPLE_BLOCK;
-    double* lanes = smem + HIST_BINS;
+    double* lanes = smem + max((u32)HIST_BINS, nblk + 1); // hist also holds draw_dense's nblk + 1 running sums
     __shared__ u32 s_u32[32];
     __shared__ float s_f32[32];
     __shared__ u32 s_prefix, s_stop;
@@ -328,7 +338,7 @@ __device__ void sample_row(const float* xf, const bf16* xb, u32 v, const u32* pr
         __syncthreads();
     }
 
-    const u32 tok = draw_dense(xf, xb, v, m, t, xk, wmin, nblk, [&](u32 j) { return block_mass(lanes, j); }, row_uniform(seed, row_id, step));
+    const u32 tok = draw_dense(xf, xb, v, m, t, xk, wmin, nblk, [&](u32 j) { return block_mass(lanes, j); }, row_uniform(seed, row_id, step), hist);
     if (tid == 0) { out[r] = tok; out[nrows + r] = 0u; }
     #undef XI
 }

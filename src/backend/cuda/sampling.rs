@@ -27,11 +27,13 @@ const HIST_BINS: usize = 4096;
 const STATIC_SMEM: usize = 4 * 1024;
 
 /// sample_pick's dynamic shared memory for vocabulary size `v`: the larger of sample_row's layout
-/// (the f64 histogram and 4 f64 lane sums per 256-id block) and pick_sparse's (histogram, then
-/// the survivors' block masses, ids and weights), then the chunk offsets. Returns (offset of the
-/// chunk offsets, total bytes).
+/// (the f64 histogram, at least one f64 per 256-id block and one more for draw_dense's running
+/// sums, and 4 f64 lane sums per block) and pick_sparse's (histogram, then the survivors' block
+/// masses, ids and weights), then the chunk offsets. Returns (offset of the chunk offsets, total
+/// bytes).
 fn smem_bytes(v: usize) -> (usize, usize) {
-    let row = (HIST_BINS + 4 * v.div_ceil(BLOCK)) * 8;
+    let nblk = v.div_ceil(BLOCK);
+    let row = (HIST_BINS.max(nblk + 1) + 4 * nblk) * 8;
     let sparse = (HIST_BINS + PICK_SURVIVORS) * 8 + 2 * PICK_SURVIVORS * 4;
     let at = row.max(sparse);
     (at, at + 4 * (v.div_ceil(SCAN_CHUNK) + 1))
@@ -118,6 +120,7 @@ pub fn launch_on(logits: &CudaStorage, v: usize, b: usize, prm: &DevBuf, seed: u
     let max_smem = (dev.smem_optin as usize).saturating_sub(STATIC_SMEM);
     if smem > max_smem {
         let most = (max_smem / 8).saturating_sub(HIST_BINS) / 4 * BLOCK * 31 / 32; // leaves room for the chunk offsets
+        let most = most.min((max_smem / 8 / 5).saturating_sub(1) * BLOCK); // hist grown to nblk + 1
         return Err(Error::Msg(format!("sample: the CUDA sampler supports V up to about {most}, got {v}")));
     }
     if b > i32::MAX as usize {

@@ -14,7 +14,8 @@ fn ids(ids: &[u32]) -> (Storage, Storage) {
 fn parity_embedding_forward_backward() {
     setup();
     let v = 50;
-    for (i, &c) in [1usize, 7, 64, 130].iter().enumerate() {
+    // 1040: 130 bf16 words of 8 (260 f32 words of 4) a row, more than the 64 threads across a row
+    for (i, &c) in [1usize, 7, 64, 130, 1040].iter().enumerate() {
         let list: Vec<u32> = (0..37u32).map(|j| (j * j * 31 + 7) % v as u32).chain([0, 0, 49, 49, 49]).collect();
         let (ic, ig) = ids(&list);
         let table = randn(&[v, c], 800 + i as u64);

@@ -28,10 +28,13 @@ cp "$exe" .gpu/cuda-tests
 strip .gpu/kiln .gpu/cuda-tests 2>/dev/null || true
 cp scripts/gpu-run.sh .gpu/run.sh
 cp scripts/torch_gpu_baselines.py .gpu/
+cp scripts/gpu-ncu.sh .gpu/ncu.sh
+cp scripts/ncu_summary.py .gpu/
 git rev-parse HEAD > .gpu/git_sha
 git diff --quiet HEAD -- src kernels tests || echo "$(cat .gpu/git_sha)-dirty" > .gpu/git_sha
 du -sh .gpu >&2
 echo "staged: $(cat .gpu/git_sha)"
 
-echo "device command:  bash .gpu/run.sh"
+echo "device command:  bash .gpu/run.sh   (then, in the same call if time allows: bash .gpu/ncu.sh FAMILIES SECONDS,
+                 each launch of those bench families timed by Nsight Compute, into \$OUT/misc.log)"
 echo "carry:           [\".gpu\"]"

@@ -99,6 +99,50 @@ fn parity_linear_attention_f32_tight() {
     assert_close("linear_attention s_final (tight)", &got[1], &want[1], 1e-5);
 }
 
+// ---- parity_linear_attention_split: the bf16 tensor-core walk split into segments -------------
+
+/// (bh, t, dk, dv, segment counts): T not a multiple of 64, one-chunk segments, a short last
+/// segment (1000 = 16 chunks in 3 or 5), two Dv slices.
+const SPLIT_CASES: &[(usize, usize, usize, usize, &[usize])] = &[(1, 1000, 60, 64, &[2, 3, 16]), (2, 300, 128, 96, &[2, 5])];
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_linear_attention_split() {
+    use kiln::backend::cuda::linear_attention::{linear_attention_backward_segmented as bwd, linear_attention_segmented as fwd};
+    setup();
+    let dt = DType::BF16;
+    let cuda = |s: &Storage| match s {
+        Storage::Cuda(c) => c.clone(),
+        _ => panic!("expected a CUDA storage"),
+    };
+    for (ci, &(bh, t, dk, dv, seg_counts)) in SPLIT_CASES.iter().enumerate() {
+        let d = LinAttnDims { bh, t, dk, dv };
+        let x = inputs(bh, t, dk, dv, 900 + 10 * ci as u64);
+        let c = |t: &Tensor| on_cpu(t, dt);
+        let (qc, kc, vc, sc, dc) = (c(&x.q), c(&x.k), c(&x.v), c(&x.s0), c(&x.dout));
+        let g = |t: &Tensor| cuda(&on_gpu(t, dt));
+        let (qg, kg, vg, sg, dg) = (g(&x.q), g(&x.k), g(&x.v), g(&x.s0), g(&x.dout));
+        // Forward (rev = 0, s0 and s_final) and backward (dQ with s0^T strided, dV rev = 1 with its
+        // final state dS0, dK rev = 1 without), s0 non-zero throughout.
+        let want_f = backend::linear_attention(&qc, &kc, &vc, Some(&sc), d, true).unwrap();
+        let want_b = backend::linear_attention_backward(&qc, &kc, &vc, Some(&sc), &dc, d, true).unwrap();
+        // 1 is the single launch: both forms must be within the tolerance.
+        for &segs in [1].iter().chain(seg_counts) {
+            let tag = format!("bh={bh} t={t} dk={dk} dv={dv} segments={segs}");
+            let got = twice_n("linear_attention (split)", || fwd(&qg, &kg, &vg, Some(&sg), d, segs).unwrap().into_iter().map(Storage::Cuda).collect());
+            for (i, name) in ["o", "s_final"].iter().enumerate() {
+                assert_close(&format!("linear_attention {name} {tag}"), &f32_of(&got[i]), &want_f[i], TOL_BF16);
+            }
+            let got = twice_n("linear_attention_backward (split)", || {
+                bwd(&qg, &kg, &vg, Some(&sg), &dg, d, segs).unwrap().into_iter().map(Storage::Cuda).collect()
+            });
+            for (i, name) in ["dq", "dk", "dv", "ds0"].iter().enumerate() {
+                assert_close(&format!("linear_attention_backward {name} {tag}"), &f32_of(&got[i]), &want_b[i], TOL_BF16);
+            }
+        }
+    }
+}
+
 // ---- parity_linear_attention_varlen_*: packed sequences (linattn_varlen_*) -----------------
 
 /// (heads, sequence lengths, dk, dv, with s0): 1-token and empty sequences, T not a multiple of 64.

@@ -77,12 +77,14 @@ pub(super) fn state_args(s0: Option<(&CudaStorage, usize, usize)>, s_final: Opti
 
 /// Which kernels a launch may use: the tensor-core kernel (bf16, head width <= 128, unless
 /// `KILN_LINATTN=cores`), else the CUDA-core two-phase pair when T > 64, else the sequential one.
-/// The bench pins the CUDA-core forms to compare.
+/// The bench pins the CUDA-core forms to compare; `Segments(s)` pins the tensor-core walk's
+/// segment count (1: the single launch; see linear_attention_tc) where that kernel applies.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Algo {
     Auto,
     Cores,
     Sequential,
+    Segments(usize),
 }
 
 /// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
@@ -95,8 +97,13 @@ fn launch(
     if bh == 0 || dv == 0 || (t == 0 && s_final.is_none()) {
         return Ok(());
     }
-    if let (Algo::Auto, true, Some(dkp)) = (algo, tc::enabled(), tc::width(q.dtype, dk)) {
-        return tc::launch(q, k, v, state_args(s0, s_final), o, bh, t, dk, dv, rev, dkp);
+    let segs = match algo {
+        Algo::Auto if tc::enabled() => Some(0),
+        Algo::Segments(s) => Some(s.max(1)),
+        _ => None,
+    };
+    if let (Some(segs), Some(dkp)) = (segs, tc::width(q.dtype, dk)) {
+        return tc::launch(q, k, v, state_args(s0, s_final), o, bh, t, dk, dv, rev, dkp, segs);
     }
     let allow_two_phase = algo != Algo::Sequential;
     let dev = q.dev();
@@ -149,6 +156,17 @@ pub(crate) fn linear_attention_cores(q: &CudaStorage, k: &CudaStorage, v: &CudaS
     forward(q, k, v, s0, dims, Algo::Cores)
 }
 
+/// The forward and the backward with the bf16 tensor-core walk in `segs` segments (1: the single
+/// launch, as `KILN_LINATTN_SPLIT=off`); other dtypes and head widths run as usual. For the parity
+/// tests and the bench.
+pub fn linear_attention_segmented(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, segs: usize) -> Result<Vec<CudaStorage>> {
+    forward(q, k, v, s0, dims, Algo::Segments(segs))
+}
+#[allow(clippy::too_many_arguments)]
+pub fn linear_attention_backward_segmented(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dout: &CudaStorage, dims: LinAttnDims, segs: usize) -> Result<Vec<CudaStorage>> {
+    backward(q, k, v, s0, dout, dims, Algo::Segments(segs))
+}
+
 fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, algo: Algo) -> Result<Vec<CudaStorage>> {
     const OP: &str = "linear_attention";
     let d = dims;
@@ -167,8 +185,12 @@ fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaSt
 
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dout: &CudaStorage, dims: LinAttnDims, chunked: bool) -> Result<Vec<CudaStorage>> {
-    const OP: &str = "linear_attention_backward";
     let _ = chunked;
+    backward(q, k, v, s0, dout, dims, Algo::Auto)
+}
+
+fn backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dout: &CudaStorage, dims: LinAttnDims, algo: Algo) -> Result<Vec<CudaStorage>> {
+    const OP: &str = "linear_attention_backward";
     let d = dims;
     check(OP, d, &[(q, d.dk), (k, d.dk), (v, d.dv), (dout, d.dv)], s0)?;
     let dev = q.dev();
@@ -188,11 +210,11 @@ pub fn linear_attention_backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStora
     let ds0 = if d.t == 0 { CudaStorage::zeros(dev, dt, d.bh * d.dk * d.dv)? } else { CudaStorage::alloc(dev, dt, d.bh * d.dk * d.dv)? };
     if d.t > 0 {
         // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
-        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, Algo::Auto)?;
+        launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, algo)?;
         // dV = K G, final state G_0 = dS0 (Dk, Dv).
-        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, Algo::Auto)?;
+        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, algo)?;
         // dK = V G^T, state G^T (Dv, Dk).
-        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, Algo::Auto)?;
+        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, algo)?;
     }
     Ok(vec![dq, dk, dv, ds0])
 }

@@ -7,6 +7,20 @@
 //! most 128, the CUDA-core kernels otherwise. f32 stays on CUDA cores on purpose: a tensor-core f32
 //! product would compute in bf16 or tf32 and no longer be the f32 the caller asked for.
 //! `KILN_LINATTN=cores` turns this path off (a fallback, and the bench's comparison row).
+//!
+//! One (head, 64-wide Dv slice) block walks all of a head's chunks in order, so a launch with few
+//! heads and a long T has too few blocks for the GPU and each one is latency-bound. Then the walk is
+//! split into S segments of whole chunks (a scan over chunk groups, [`segments`] picks S):
+//!   1. `linattn_tc<dkp>_seg_states_bf16`, grid (BH x S x Dv slices): each segment's own sum of
+//!      k^T v (K and V read, no outputs) into an f32 scratch (BH, S, Dk, Dv);
+//!   2. `linattn_seg_prefix`: in place, each segment's starting state S0 + seg_0 + ... + seg_{j-1}
+//!      (fixed order; segments in walk order, so for rev the last chunks come first) and s_final;
+//!   3. `linattn_tc<dkp>_seg_out_bf16`, grid (BH x S x Dv slices): the usual chunk walk over one
+//!      segment from its f32 starting state.
+//!
+//! Deterministic (fixed orders, no atomics); the carried state stays f32. The result differs from
+//! the single walk's only in f32 rounding (the segment sums are added as sums).
+//! `KILN_LINATTN_SPLIT=off` keeps the single launch everywhere (a fallback, and the bench's row).
 
 use super::{Arg, CudaStorage};
 use crate::tensor::{DType, Shape};
@@ -21,6 +35,12 @@ const CHUNK: usize = 64;
 pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var("KILN_LINATTN").map_or(true, |v| v != "cores"))
+}
+
+/// May long walks be split into segments (the default), or is that off (`KILN_LINATTN_SPLIT=off`)?
+pub fn split_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_LINATTN_SPLIT").map_or(true, |v| v != "off"))
 }
 
 /// The padded head width (64 or 128) the tensor-core kernel runs `dk` at, or None where the
@@ -39,6 +59,41 @@ fn smem_bytes(dkp: usize) -> u32 {
     ((4 * CHUNK * (dkp + 8) + 3 * CHUNK * 72 + dkp * 72) * 2) as u32
 }
 
+/// Dynamic shared memory of the states-only walk: K [2][64][dkp + 8] | V [2][64][72], bf16.
+fn smem_states_bytes(dkp: usize) -> u32 {
+    ((2 * CHUNK * (dkp + 8) + 2 * CHUNK * 72) * 2) as u32
+}
+
+/// Fewest chunks a segment: shorter ones spend more on the extra passes than they win.
+const MIN_SEG_CHUNKS: usize = 4;
+
+/// How many segments a (bh, T, dv) walk runs in (1: the single launch). A wave model: with `slots`
+/// blocks resident on the GPU (SMs x the blocks one SM's shared memory holds), a grid of n blocks
+/// each walking L chunks takes about ceil(n / slots) * L chunk-steps; the states pass (one step in
+/// four of the work, twice the residency) adds a quarter of its own. The cheapest S in
+/// 1 ..= nch / MIN_SEG_CHUNKS wins, the smallest on ties. E.g. an H200 (132 SMs, 2 blocks of 113 KiB
+/// each), BH = 64, Dv = 128 (128 blocks), T = 4096 (64 chunks): S = 4, 512 blocks of 16 chunks.
+pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: usize, dkp: usize) -> usize {
+    let nch = t.div_ceil(CHUNK);
+    let blocks = bh.saturating_mul(dv.div_ceil(64)).max(1);
+    let resident = |smem: u32| ((smem_optin as usize + 1024) / (smem as usize + 1024)).max(1) * sm_count.max(1) as usize;
+    let (slots, slots_states) = (resident(smem_bytes(dkp)), resident(smem_states_bytes(dkp)));
+    let cost = |s: usize| {
+        let l = nch.div_ceil(s);
+        let out = blocks.saturating_mul(s).div_ceil(slots) * l * 4;
+        let states = if s > 1 { blocks.saturating_mul(s).div_ceil(slots_states) * l } else { 0 };
+        out + states
+    };
+    let mut best = 1;
+    for s in 2..=nch / MIN_SEG_CHUNKS {
+        let s = nch.div_ceil(nch.div_ceil(s)); // no empty segments
+        if cost(s) < cost(best) {
+            best = s;
+        }
+    }
+    best
+}
+
 /// The grid's block count (heads x Dv slices, one dimension), or an error past CUDA's limit.
 fn blocks(op: &'static str, heads: usize, dv: usize) -> Result<u32> {
     match heads.checked_mul(dv.div_ceil(64)) {
@@ -53,14 +108,25 @@ fn vec_loads(dk: usize, dv: usize) -> Arg {
     Arg::I32((dk % 8 == 0 && dv % 8 == 0) as i32)
 }
 
-/// One launch over `bh` heads: o (BH, T, dv) and, when given, s_final (BH, dk, dv); the state
-/// arguments as `linear_attention::state_args` builds them. `dkp` from [`width`].
+/// One walk over `bh` heads: o (BH, T, dv) and, when given, s_final (BH, dk, dv); the state
+/// arguments as `linear_attention::state_args` builds them. `dkp` from [`width`]; `segs` segments
+/// (0: chosen by [`segments`], or 1 with `KILN_LINATTN_SPLIT=off`; 1: the single launch).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn launch(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, state: (Arg, usize, usize, Arg), o: &CudaStorage,
-    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize,
+    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize, segs: usize,
 ) -> Result<()> {
     let dev = q.dev();
+    let nch = t.div_ceil(CHUNK);
+    let segs = match segs {
+        _ if nch < 2 => 1,
+        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp),
+        0 => 1,
+        s => nch.div_ceil(nch.div_ceil(s.min(nch))), // no empty segments
+    };
+    if segs > 1 {
+        return launch_split(q, k, v, state, o, bh, t, dk, dv, rev, dkp, segs);
+    }
     let (s0a, ss0, ss1, sfa) = state;
     let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_bf16"))?;
     let i = |x: usize| Arg::I32(x as i32);
@@ -87,4 +153,62 @@ pub(super) fn launch_varlen(
         i(nseq), i(t), i(dk), i(dv), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), Arg::I32(rev as i32), vec_loads(dk, dv),
     ];
     dev.launch(&f, (blocks("linear_attention_varlen", h * nseq, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
+}
+
+/// The segmented walk (module docs): `segs` >= 2 segments of ceil(nch / segs) chunks, none empty.
+#[allow(clippy::too_many_arguments)]
+fn launch_split(
+    q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, state: (Arg, usize, usize, Arg), o: &CudaStorage,
+    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize, segs: usize,
+) -> Result<()> {
+    const OP: &str = "linear_attention";
+    let dev = q.dev();
+    let (s0a, ss0, ss1, sfa) = state;
+    let with_final = !matches!(sfa, Arg::U64(0)); // state_args' null pointer: no s_final
+    let seg_len = t.div_ceil(CHUNK).div_ceil(segs);
+    let per = dk * dv;
+    let too_big = || Error::bad_shape(OP, &Shape(vec![bh, segs, dk, dv]), "segment states too large for the CUDA grid");
+    let ws_len = bh.checked_mul(segs).and_then(|x| x.checked_mul(per)).ok_or_else(too_big)?;
+    // ws: (BH, S, Dk, Dv) f32, the segments' sums, then their starting states; back to the
+    // stream-ordered pool after these launches.
+    let ws = CudaStorage::alloc(dev, DType::F32, ws_len)?;
+    let i = |x: usize| Arg::I32(x as i32);
+    let (ri, vl) = (Arg::I32(rev as i32), vec_loads(dk, dv));
+    // 1. The sums of the segments whose sum is needed: all but the last one unless s_final is.
+    let nrun = if with_final { segs } else { segs - 1 };
+    let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_states_bf16"))?;
+    let args = [k.arg(), v.arg(), ws.arg(), i(t), i(dk), i(dv), i(segs), i(nrun), i(seg_len), ri, vl];
+    dev.launch(&f, (blocks(OP, bh * nrun, dv)?, 1, 1), (THREADS, 1, 1), smem_states_bytes(dkp), &args)?;
+    // 2. Starting states and s_final, one thread per state element.
+    let nb = per.div_ceil(256);
+    let grid = bh.checked_mul(nb).filter(|&g| g <= i32::MAX as usize).ok_or_else(too_big)?;
+    let f = dev.func(FAMILY, "linattn_seg_prefix")?;
+    let args = [s0a, ws.arg(), sfa, i(dk), i(dv), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), i(segs)];
+    dev.launch(&f, (grid as u32, 1, 1), (256, 1, 1), 0, &args)?;
+    // 3. Every segment's outputs from its starting state.
+    let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_out_bf16"))?;
+    let args = [q.arg(), k.arg(), v.arg(), ws.arg(), o.arg(), i(t), i(dk), i(dv), i(segs), i(seg_len), ri, vl];
+    dev.launch(&f, (blocks(OP, bh * segs, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H200: (u32, u32) = (132, 227 * 1024);
+
+    #[test]
+    fn segments_fill_the_gpu_with_long_enough_segments() {
+        let seg = |bh, t, dv, dkp| segments(H200.0, H200.1, bh, t, dv, dkp);
+        // The bench shape: 128 blocks on 264 slots, 64 chunks -> 4 segments of 16 chunks.
+        assert_eq!(seg(64, 4096, 128, 128), 4);
+        // Enough blocks already (8 full waves): the single launch.
+        assert_eq!(seg(512, 4096, 128, 128), 1);
+        // Never fewer than MIN_SEG_CHUNKS chunks a segment, never an empty one.
+        assert_eq!(seg(1, 7 * 64, 64, 128), 1);
+        for t in [8 * 64, 4096, 1000 * 64 + 5] {
+            let (s, nch) = (seg(1, t, 64, 64), t.div_ceil(64));
+            assert!(s > 1 && nch / s >= MIN_SEG_CHUNKS && (s - 1) * nch.div_ceil(s) < nch, "t={t}: {s} segments");
+        }
+    }
 }

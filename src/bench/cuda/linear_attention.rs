@@ -1,7 +1,8 @@
 //! GPU bench cases for kernels/linear_attention.cu: the chunked forward at BH = 64, T = 4096,
 //! D = 128 against the copy ceiling (q, k, v read once, o written once), and forward + backward
 //! against the forward alone; the sequential (run-1) kernel's forward against the default one, and
-//! for bf16 the CUDA-core kernels against the tensor-core one (kernels/linear_attention_tc.cu).
+//! for bf16 the CUDA-core kernels and the unsplit tensor-core walk against the default tensor-core
+//! one (kernels/linear_attention_tc.cu, split into segments when the heads are few).
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::linear_attention as la;
 use crate::backend::LinAttnDims;
@@ -29,6 +30,9 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             // bf16 runs on tensor cores by default: the CUDA-core two-phase pair beside it.
             let cores = ctx.time_ms(|i| la::linear_attention_cores(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;
             rows.push(ctx.finish(Case::new("linear_attention_fwd_cuda_cores", &var, shape.clone(), cores).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));
+            // The tensor-core walk as one launch (KILN_LINATTN_SPLIT=off) beside the default split.
+            let one = ctx.time_ms(|i| la::linear_attention_segmented(&q[i % sets], &k[i % sets], &v[i % sets], None, d, 1).map(drop))?;
+            rows.push(ctx.finish(Case::new("linear_attention_fwd_unsplit", &var, shape.clone(), one).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));
         }
         // Before/after on the same GPU: the run-1 sequential kernel (one block per (head, Dv slice)).
         let seq = ctx.time_ms(|i| la::linear_attention_sequential(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;

@@ -24,7 +24,7 @@ sha=$(cat .gpu/git_sha)
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
 export KILN_BIN=$PWD/.gpu/kiln   # tests/cuda/ttt_arc.rs runs the staged binary
-KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 300)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
+KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 200)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
@@ -35,13 +35,13 @@ failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
 if (( failed > 0 )); then
   echo "== failed tests again on the kernels measured before (KILN_ATTN, KILN_LINATTN, KILN_NORM, KILN_SAMPLE) =="
   names=$(grep -oP '^test \K\S+(?= \.\.\. FAILED$)' "$OUT/tests.log")
-  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_CUDA_POISON=1 timeout "$(limit 60 300)" .gpu/cuda-tests --include-ignored --test-threads=1 \
+  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_CUDA_POISON=1 timeout "$(limit 60 200)" .gpu/cuda-tests --include-ignored --test-threads=1 \
     --show-output --exact $names >"$OUT/tests-cores.log" 2>&1
   echo "cores rerun: $(grep -c '^test .* ok$' "$OUT/tests-cores.log") ok, $(grep -c '^test .* FAILED$' "$OUT/tests-cores.log") failed"
 fi
 
 echo "== bench =="
-timeout "$(limit "${BENCH_S:-300}" 120)" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>>"$OUT/misc.log"
+timeout "$(limit "${BENCH_S:-300}" 100)" .gpu/kiln bench --device cuda --repeats 20 ${BENCH_ONLY:+--only $BENCH_ONLY} --jsonl "$OUT/bench.jsonl" >"$OUT/bench.txt" 2>>"$OUT/misc.log"
 echo "bench exit code: $?"
 
 # bf16 GEMMs run on the wgmma kernels (kernels/matmul_sm90.cu) on sm_90 by default; this pass

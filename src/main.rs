@@ -392,15 +392,25 @@ fn info() -> kiln::Result<()> {
 
 #[cfg(feature = "cuda")]
 fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<&Path>) -> kiln::Result<()> {
-    let rows = kiln::bench::cuda::run(ordinal, repeats, only)?;
-    if let Some(path) = jsonl {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() })?;
-        for r in &rows {
-            writeln!(f, "{}", serde_json::to_string(r).expect("rows serialise")).map_err(|e| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() })?;
+    use std::io::Write;
+    let file_err = |path: &Path, e: std::io::Error| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() };
+    let mut out = match jsonl {
+        Some(path) => Some((path, std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| file_err(path, e))?)),
+        None => None,
+    };
+    // each family's rows are appended (and printed) as soon as it is done: a run stopped by a time
+    // limit keeps what it measured
+    print!("{}", kiln::bench::cuda::format_header());
+    kiln::bench::cuda::run(ordinal, repeats, only, |rows| {
+        if let Some((path, f)) = out.as_mut() {
+            for r in rows {
+                writeln!(f, "{}", serde_json::to_string(r).expect("rows serialise")).map_err(|e| file_err(path, e))?;
+            }
+            f.flush().map_err(|e| file_err(path, e))?;
         }
-    }
-    print!("{}", kiln::bench::cuda::format_rows(&rows));
+        print!("{}", kiln::bench::cuda::format_rows(rows));
+        std::io::stdout().flush().map_err(|e| kiln::Error::Msg(format!("bench: writing the table: {e}")))
+    })?;
     Ok(())
 }
 

@@ -139,28 +139,39 @@ impl Ctx {
     }
 }
 
-/// Run every family's cases on cuda:`ordinal` (only the families in `filter`, if given).
-pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>) -> Result<Vec<Row>> {
+/// Run every family's cases on cuda:`ordinal` (only the families in `filter`, if given). `sink`
+/// gets the ceilings' rows, then each family's as soon as it is done, so a run cut short (a time
+/// limit on a lent GPU) keeps what it measured.
+pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>, mut sink: impl FnMut(&[Row]) -> Result<()>) -> Result<Vec<Row>> {
     let dev = crate::backend::cuda::dev(ordinal)?;
     let name = dev.ctx.name().map_err(|e| Error::Cuda(format!("{e:?}")))?;
     let mut ctx = Ctx { dev, name, copy_gbps: 1.0, repeats };
     let mut rows = baseline::ceilings(&mut ctx)?;
+    sink(&rows)?;
     for (family, f) in families::ALL {
         if filter.is_some_and(|want| !want.split(',').any(|w| w == *family)) {
             continue;
         }
         eprintln!("bench: {family} ...");
         match f(&ctx) {
-            Ok(r) => rows.extend(r),
+            Ok(r) => {
+                sink(&r)?;
+                rows.extend(r);
+            }
             Err(e) => eprintln!("bench: {family} failed: {e}"),
         }
     }
     Ok(rows)
 }
 
-/// The table printed after the run.
+/// The table's header line.
+pub fn format_header() -> String {
+    format!("{:<22} {:<18} {:<26} {:>10} {:>9} {:>8} {:>14} {:>7}\n", "op", "variant", "shape", "median_ms", "GB/s", "TFLOP/s", "baseline", "ratio")
+}
+
+/// The table's lines for `rows` (no header).
 pub fn format_rows(rows: &[Row]) -> String {
-    let mut s = format!("{:<22} {:<18} {:<26} {:>10} {:>9} {:>8} {:>14} {:>7}\n", "op", "variant", "shape", "median_ms", "GB/s", "TFLOP/s", "baseline", "ratio");
+    let mut s = String::new();
     let opt = |v: Option<f64>, p: usize| v.map(|x| format!("{x:.p$}")).unwrap_or_else(|| "-".into());
     for r in rows {
         s += &format!(

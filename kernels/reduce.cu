@@ -1,7 +1,7 @@
 // kernels/reduce.cu: sum / max / argmax along one axis. Twin: src/backend/cpu/reduce.rs.
 // x is viewed as (outer, dim, inner) and reduced over dim -> (outer, inner).
 //   inner == 1 (row reduce): reduce_rows_* (one warp per row when dim is short, else one block
-//     per row, 4-wide vector loads when dim % 4 == 0).
+//     per row; 16-byte loads: 8 bf16 when dim % 8 == 0, 4 f32 (or 4 bf16) when dim % 4 == 0).
 //   inner  > 1 (column reduce): reduce_cols_*, block (32, 8): threadIdx.x walks 32 consecutive
 //     inner indices (coalesced), threadIdx.y splits dim 8 ways; the 8 partials are combined in
 //     shared memory in a fixed order.
@@ -22,10 +22,35 @@ __device__ __forceinline__ float warp_red(int op, float v) {
     return v;
 }
 
+// 16 bytes = VW(T) consecutive elements (4 f32, 8 bf16) as f32; p must be 16-byte aligned.
+template <typename T> struct VW { static const int n = 16 / sizeof(T); };
+__device__ __forceinline__ void ld16(const float* p, float* a) {
+    float4 t = *reinterpret_cast<const float4*>(p);
+    a[0] = t.x; a[1] = t.y; a[2] = t.z; a[3] = t.w;
+}
+__device__ __forceinline__ void ld16(const bf16* p, float* a) {
+    uint4 t = *reinterpret_cast<const uint4*>(p);
+    a[0] = __uint_as_float(t.x << 16); a[1] = __uint_as_float(t.x & 0xffff0000u);
+    a[2] = __uint_as_float(t.y << 16); a[3] = __uint_as_float(t.y & 0xffff0000u);
+    a[4] = __uint_as_float(t.z << 16); a[5] = __uint_as_float(t.z & 0xffff0000u);
+    a[6] = __uint_as_float(t.w << 16); a[7] = __uint_as_float(t.w & 0xffff0000u);
+}
+
 // This thread's share of one row of length dim, threads t = lane, lane + nt, ...
 template <typename T>
 __device__ __forceinline__ float row_part(int op, const T* row, long dim, int lane, int nt) {
     float acc = red_init(op);
+    if constexpr (sizeof(T) == 2) {
+        if ((dim & 7) == 0) { // bf16: 16-byte loads, as many bytes a load as f32's
+#pragma unroll 4
+            for (long i = lane; i < dim / 8; i += nt) {
+                float a[8];
+                ld16(row + 8 * i, a);
+                for (int k = 0; k < 8; k++) acc = red2(op, acc, a[k]);
+            }
+            return acc;
+        }
+    }
     if ((dim & 3) == 0) {
         for (long i = lane; i < dim / 4; i += nt) {
             V4 v = load4(row, 4 * i);
@@ -83,20 +108,6 @@ __device__ void reduce_cols(const T* x, T* y, long outer, long dim, long inner, 
             store(y, o * inner + i, a);
         }
     }
-}
-
-// 16 bytes = VW(T) consecutive elements (4 f32, 8 bf16) as f32; p must be 16-byte aligned.
-template <typename T> struct VW { static const int n = 16 / sizeof(T); };
-__device__ __forceinline__ void ld16(const float* p, float* a) {
-    float4 t = *reinterpret_cast<const float4*>(p);
-    a[0] = t.x; a[1] = t.y; a[2] = t.z; a[3] = t.w;
-}
-__device__ __forceinline__ void ld16(const bf16* p, float* a) {
-    uint4 t = *reinterpret_cast<const uint4*>(p);
-    a[0] = __uint_as_float(t.x << 16); a[1] = __uint_as_float(t.x & 0xffff0000u);
-    a[2] = __uint_as_float(t.y << 16); a[3] = __uint_as_float(t.y & 0xffff0000u);
-    a[4] = __uint_as_float(t.z << 16); a[5] = __uint_as_float(t.z & 0xffff0000u);
-    a[6] = __uint_as_float(t.w << 16); a[7] = __uint_as_float(t.w & 0xffff0000u);
 }
 
 // As reduce_cols when inner % VW == 0 (so every 16-byte access is aligned): thread x takes the

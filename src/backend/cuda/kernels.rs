@@ -58,7 +58,10 @@ pub fn arch_for(family: &str, cc: (i32, i32)) -> Result<String> {
 /// Headers a family may `#include "<name>"` (on a line of its own). `source` splices them in, so
 /// NVRTC needs no include path (DESIGN.md, decision 3); the emulator's C++ build finds them in
 /// kernels/.
-pub const HEADERS: &[(&str, &str)] = &[("sampling_row.cuh", include_str!("../../../kernels/sampling_row.cuh"))];
+pub const HEADERS: &[(&str, &str)] = &[
+    ("sampling_row.cuh", include_str!("../../../kernels/sampling_row.cuh")),
+    ("sampling_select.cuh", include_str!("../../../kernels/sampling_select.cuh")),
+];
 
 /// The full translation unit NVRTC sees for `family`: common.cuh, then the family's source with
 /// its `#include "<header>"` lines replaced by the headers' text (`#line` keeps messages right).

@@ -1,7 +1,9 @@
-// kernels/norm_warp.cu: RMSNorm and LayerNorm for bf16 rows of moderate width, one warp per row.
+// kernels/norm_warp.cu: RMSNorm and LayerNorm for rows of moderate width, one warp per row: the
+// forward for bf16 (C % 8 == 0, C <= 8192) and f32 (C % 4 == 0, C <= 4096), the backward for bf16.
 // Twin: src/backend/cpu/norm.rs; same formulas, f32 arithmetic and thread-level sums as the
 // row-in-registers ("rc") kernels of kernels/norm.cu, whose header states them.
-// x, y, dy, dx: (N, C) bf16; w, b: (C) bf16; pw, pb: (gridDim.x, C) f32 partial dw / db rows.
+// x, y, dy, dx: (N, C) bf16 (the forward also f32); w, b: (C) likewise; pw, pb: (gridDim.x, C)
+// f32 partial dw / db rows. Below, for bf16 (f32 pieces hold 4 values, so C <= 128 P).
 // Why: a bf16 row of 4096 is 8 KB; one 512-thread block per row (the rc kernels) spends its time
 // in block barriers. Here a warp owns a row: C % 8 == 0, the row is C / 8 pieces of 16 bytes
 // (8 bf16), lane l holds pieces l, l + 32, .., l + 32 (P - 1) that are < C / 8 packed in
@@ -18,12 +20,32 @@ __device__ __forceinline__ uint4 pack8(const float* a) {
     return make_uint4(pack_bf16(a[0], a[1]), pack_bf16(a[2], a[3]), pack_bf16(a[4], a[5]), pack_bf16(a[6], a[7]));
 }
 
+// A 16-byte piece of the forward's rows: 8 bf16 or 4 f32 (the forward also runs f32 rows of
+// C <= 4096, C % 4 == 0: the same 128 registers of row at P = 32).
+template <typename T> struct Piece;
+template <> struct Piece<bf16> {
+    static constexpr int K = 8;
+    __device__ __forceinline__ static float get(const uint4& u, int k) { return bf8(u, k); }
+    __device__ __forceinline__ static uint4 pack(const float* a) { return pack8(a); }
+};
+template <> struct Piece<float> {
+    static constexpr int K = 4;
+    __device__ __forceinline__ static float get(const uint4& u, int k) {
+        return __uint_as_float(k == 0 ? u.x : k == 1 ? u.y : k == 2 ? u.z : u.w);
+    }
+    __device__ __forceinline__ static uint4 pack(const float* a) {
+        return make_uint4(__float_as_uint(a[0]), __float_as_uint(a[1]), __float_as_uint(a[2]), __float_as_uint(a[3]));
+    }
+};
+
 // ---- forward: x, y: (N, C), w, b: (C); layer != 0: LayerNorm (b used), else RMSNorm (b unused).
-// Blocks of 8 warps; w and b are re-read per row (16 KB at most, from L1).
-template <int P>
-__device__ void norm_fwd_warp(const bf16* x, const bf16* w, const bf16* b, bf16* y, long n, long c, float eps, int layer) {
+// Blocks of 8 warps; w and b are re-read per row (16 KB at most, from L1). T = bf16 or float.
+template <typename T, int P>
+__device__ void norm_fwd_warp(const T* x, const T* w, const T* b, T* y, long n, long c, float eps, int layer) {
+    typedef Piece<T> E;
+    constexpr int K = E::K;
     const int lane = threadIdx.x & 31;
-    const long np = c >> 3, warps = (long)gridDim.x * (blockDim.x >> 5);
+    const long np = c / K, warps = (long)gridDim.x * (blockDim.x >> 5);
     const uint4* w4 = reinterpret_cast<const uint4*>(w);
     const uint4* b4 = reinterpret_cast<const uint4*>(b);
     for (long r = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < n; r += warps) {
@@ -39,17 +61,17 @@ __device__ void norm_fwd_warp(const bf16* x, const bf16* w, const bf16* b, bf16*
         if (layer) {
             float sx = 0.f;
 #pragma unroll
-            for (int i = 0; i < P; i++) for (int k = 0; k < 8; k++) sx += bf8(u[i], k);
+            for (int i = 0; i < P; i++) for (int k = 0; k < K; k++) sx += E::get(u[i], k);
             mu = warp_sum(sx) / (float)c;
             float sv = 0.f;
 #pragma unroll
             for (int i = 0; i < P; i++)
-                if (lane + 32 * i < np) for (int k = 0; k < 8; k++) { float d = bf8(u[i], k) - mu; sv += d * d; }
+                if (lane + 32 * i < np) for (int k = 0; k < K; k++) { float d = E::get(u[i], k) - mu; sv += d * d; }
             s = rsqrtf(warp_sum(sv) / (float)c + eps);
         } else {
             float ss = 0.f;
 #pragma unroll
-            for (int i = 0; i < P; i++) for (int k = 0; k < 8; k++) { float a = bf8(u[i], k); ss += a * a; }
+            for (int i = 0; i < P; i++) for (int k = 0; k < K; k++) { float a = E::get(u[i], k); ss += a * a; }
             s = rsqrtf(warp_sum(ss) / (float)c + eps);
         }
 #pragma unroll
@@ -57,10 +79,10 @@ __device__ void norm_fwd_warp(const bf16* x, const bf16* w, const bf16* b, bf16*
             long p = lane + 32 * i;
             if (p >= np) continue;
             uint4 g = w4[p], h = layer ? b4[p] : make_uint4(0u, 0u, 0u, 0u);
-            float o[8];
-            for (int k = 0; k < 8; k++)
-                o[k] = layer ? (bf8(u[i], k) - mu) * s * bf8(g, k) + bf8(h, k) : bf8(u[i], k) * s * bf8(g, k);
-            yr[p] = pack8(o);
+            float o[K];
+            for (int k = 0; k < K; k++)
+                o[k] = layer ? (E::get(u[i], k) - mu) * s * E::get(g, k) + E::get(h, k) : E::get(u[i], k) * s * E::get(g, k);
+            yr[p] = E::pack(o);
         }
     }
 }
@@ -193,18 +215,21 @@ __device__ void norm_bwd_warp(const bf16* x, const bf16* w, const bf16* dy, bf16
 // P = pieces a lane holds: C <= 1024 (P = 4), 4096 (16), 8192 (32, forward only: the backward
 // holds x and dy, 8 P registers). Backward blocks: at most 8 warps, as many as the shared
 // memory allows (backend/cuda/norm_warp.rs).
-#define NORM_WARP_FWD(P)                                                                              \
-extern "C" __global__ void __launch_bounds__(256) norm_fwd_warp##P##_bf16(const bf16* x, const bf16* w, const bf16* b, \
-                                                                          bf16* y, long n, long c, float eps, int layer) { \
-    norm_fwd_warp<P>(x, w, b, y, n, c, eps, layer);                                                   \
+#define NORM_WARP_FWD(P, T, S)                                                                        \
+extern "C" __global__ void __launch_bounds__(256) norm_fwd_warp##P##_##S(const T* x, const T* w, const T* b, \
+                                                                         T* y, long n, long c, float eps, int layer) { \
+    norm_fwd_warp<T, P>(x, w, b, y, n, c, eps, layer);                                                \
 }
 #define NORM_WARP_BWD(P)                                                                              \
 extern "C" __global__ void __launch_bounds__(256) norm_backward_warp##P##_bf16(const bf16* x, const bf16* w, const bf16* dy, \
                                             bf16* dx, float* pw, float* pb, long n, long c, float eps, int layer) { \
     norm_bwd_warp<P>(x, w, dy, dx, pw, pb, n, c, eps, layer);                                         \
 }
-NORM_WARP_FWD(4)
-NORM_WARP_FWD(16)
-NORM_WARP_FWD(32)
+NORM_WARP_FWD(4, bf16, bf16)
+NORM_WARP_FWD(16, bf16, bf16)
+NORM_WARP_FWD(32, bf16, bf16)
+NORM_WARP_FWD(4, float, f32)
+NORM_WARP_FWD(16, float, f32)
+NORM_WARP_FWD(32, float, f32)
 NORM_WARP_BWD(4)
 NORM_WARP_BWD(16)

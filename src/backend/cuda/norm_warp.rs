@@ -1,6 +1,7 @@
-//! Launch wrappers for kernels/norm_warp.cu: bf16 RMSNorm / LayerNorm with one warp per row, for
-//! C % 8 == 0 and C <= 8192 (forward) / 4096 (backward). Called by backend/cuda/norm.rs, which
-//! routes there and keeps the other shapes (and f32) on kernels/norm.cu. Twin: backend/cpu/norm.rs.
+//! Launch wrappers for kernels/norm_warp.cu: RMSNorm / LayerNorm with one warp per row: the
+//! forward for bf16 (C % 8 == 0, C <= 8192) and f32 (C % 4 == 0, C <= 4096), the backward for bf16
+//! (C % 8 == 0, C <= 4096). Called by backend/cuda/norm.rs, which routes there and keeps the other
+//! shapes (and the f32 backward) on kernels/norm.cu. Twin: backend/cpu/norm.rs.
 //! The backward writes per-block f32 partial dw (db) rows, which norm.rs sums with norm_colsum.
 
 use super::{Arg, CudaStorage, Dev};
@@ -12,25 +13,36 @@ const FAMILY: &str = "norm_warp";
 const WARPS: usize = 8;
 const MAX_GRID: usize = 65535 * 8;
 
-/// Pieces of 8 bf16 a lane holds for C (C % 8 == 0): the kernel instances are P = 4, 16, 32.
-fn pieces(c: usize) -> usize {
-    match c / 8 {
+/// 16-byte pieces a lane holds for a row of `np` pieces: the kernel instances are P = 4, 16, 32.
+fn pieces(np: usize) -> usize {
+    match np {
         0..=128 => 4,
         129..=512 => 16,
         _ => 32,
     }
 }
 
-/// Are the warp-per-row kernels on (the default), or turned off with `KILN_NORM=rc` (bf16 back on
-/// norm.cu's row kernels, which were measured on the H100)?
+/// Are the warp-per-row kernels on (the default), or turned off with `KILN_NORM=rc` (back on
+/// norm.cu's row kernels, which were measured on the H100 and, for the f32 forward, the H200)?
 pub fn enabled() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc"))
 }
 
-/// Whether the bf16 forward runs here: C % 8 == 0, C <= 8192 (P = 32 holds 128 registers of row).
+/// Values of dtype `t` in a 16-byte piece (8 bf16, 4 f32).
+fn per_piece(t: DType) -> usize {
+    16 / t.size_in_bytes()
+}
+
+/// Whether the forward runs here: bf16 with C % 8 == 0, C <= 8192, or f32 with C % 4 == 0,
+/// C <= 4096 (P = 32 pieces, 128 registers of row, either way). f32 joined after the H200 of
+/// 2026-11-27 measured norm.cu's f32 rows at 0.61 of the copy rate and the bf16 warp rows at 0.75.
 pub fn forward_fits(t: DType, n: usize, c: usize) -> bool {
-    enabled() && t == DType::BF16 && n > 0 && c > 0 && c % 8 == 0 && c <= 8192
+    let k = match t {
+        DType::BF16 | DType::F32 => per_piece(t),
+        _ => return false,
+    };
+    enabled() && n > 0 && c > 0 && c % k == 0 && c / k <= 1024
 }
 
 /// (warps a block, blocks) of the backward for (N, C), or None when it does not run here:
@@ -57,10 +69,12 @@ pub fn backward_launch(dev: &Dev, t: DType, n: usize, c: usize, layer: bool) -> 
 #[allow(clippy::too_many_arguments)]
 pub fn forward(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, y: &CudaStorage, n: usize, c: usize, eps: f64, layer: bool) -> Result<()> {
     let dev = x.dev();
-    let f = dev.func(FAMILY, &format!("norm_fwd_warp{}_bf16", pieces(c)))?;
+    let t = x.dtype;
+    let f = dev.func(FAMILY, &format!("norm_fwd_warp{}_{}", pieces(c / per_piece(t)), if t == DType::F32 { "f32" } else { "bf16" }))?;
     let args = [x.arg(), w.arg(), b.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
-    // SAFETY: x, y hold n*c bf16 and w, b c (b is read only when layer); forward_fits gave
-    // C % 8 == 0 (16-byte pieces, row starts aligned) and C / 8 <= 32 P; rows are bounds-checked.
+    // SAFETY: x, y hold n*c elements of x's dtype and w, b c (b is read only when layer);
+    // forward_fits gave C % K == 0 (16-byte pieces of K values, row starts aligned) and C / K <= 32 P;
+    // rows are bounds-checked.
     dev.launch(&f, (n.div_ceil(WARPS).min(MAX_GRID) as u32, 1, 1), ((32 * WARPS) as u32, 1, 1), 0, &args)
 }
 
@@ -72,7 +86,7 @@ pub fn backward(
     n: usize, c: usize, eps: f64, layer: bool, (warps, g): (usize, usize),
 ) -> Result<()> {
     let dev = x.dev();
-    let f = dev.func(FAMILY, &format!("norm_backward_warp{}_bf16", pieces(c).min(16)))?;
+    let f = dev.func(FAMILY, &format!("norm_backward_warp{}_bf16", pieces(c / 8).min(16)))?;
     let smem = ((1 + layer as usize) * 4 * c * warps) as u32;
     let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
     // SAFETY: x, dy, dx hold n*c bf16, w c; pw (pb when layer) hold g*c f32 and block b writes

@@ -394,10 +394,9 @@ fn info() -> kiln::Result<()> {
 fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<&Path>) -> kiln::Result<()> {
     use std::io::Write;
     let file_err = |path: &Path, e: std::io::Error| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() };
-    let mut out = match jsonl {
-        Some(path) => Some((path, std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(|e| file_err(path, e))?)),
-        None => None,
-    };
+    let mut out = jsonl
+        .map(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).map(|f| (path, f)).map_err(|e| file_err(path, e)))
+        .transpose()?;
     // each family's rows are appended (and printed) as soon as it is done: a run stopped by a time
     // limit keeps what it measured
     print!("{}", kiln::bench::cuda::format_header());

@@ -67,6 +67,11 @@ fn smem_states_bytes(dkp: usize) -> u32 {
 /// Fewest chunks a segment: shorter ones spend more on the extra passes than they win.
 const MIN_SEG_CHUNKS: usize = 4;
 
+/// At most `s` segments of ceil(nch / s) chunks each, none of them empty: the count that runs.
+fn whole_segments(nch: usize, s: usize) -> usize {
+    nch.div_ceil(nch.div_ceil(s))
+}
+
 /// How many segments a (bh, T, dv) walk runs in (1: the single launch). A wave model: with `slots`
 /// blocks resident on the GPU (SMs x the blocks one SM's shared memory holds), a grid of n blocks
 /// each walking L chunks takes about ceil(n / slots) * L chunk-steps; the states pass (one step in
@@ -86,7 +91,7 @@ pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: 
     };
     let mut best = 1;
     for s in 2..=nch / MIN_SEG_CHUNKS {
-        let s = nch.div_ceil(nch.div_ceil(s)); // no empty segments
+        let s = whole_segments(nch, s);
         if cost(s) < cost(best) {
             best = s;
         }
@@ -122,7 +127,7 @@ pub(super) fn launch(
         _ if nch < 2 => 1,
         0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp),
         0 => 1,
-        s => nch.div_ceil(nch.div_ceil(s.min(nch))), // no empty segments
+        s => whole_segments(nch, s.min(nch)),
     };
     if segs > 1 {
         return launch_split(q, k, v, state, o, bh, t, dk, dv, rev, dkp, segs);

@@ -30,12 +30,13 @@ passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
 # Tests that failed, rerun with every kernel written since the H100 run of session 2 turned off
 # (KILN_ATTN=cores KILN_LINATTN=cores: the CUDA-core attention kernels; KILN_NORM=rc: norm.cu's
-# row kernels for bf16; KILN_SAMPLE=rows: the one-block sampler): tells at once whether a
+# row kernels for bf16; KILN_SAMPLE=rows: the one-block sampler; KILN_SOFTMAX=rc: softmax rows
+# without staging): tells at once whether a
 # failure is in the new kernels (tests-cores.log).
 if (( failed > 0 )); then
-  echo "== failed tests again on the kernels measured before (KILN_ATTN, KILN_LINATTN, KILN_NORM, KILN_SAMPLE) =="
+  echo "== failed tests again on the kernels measured before (KILN_ATTN, KILN_LINATTN, KILN_NORM, KILN_SAMPLE, KILN_SOFTMAX) =="
   names=$(grep -oP '^test \K\S+(?= \.\.\. FAILED$)' "$OUT/tests.log")
-  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_CUDA_POISON=1 timeout "$(limit 60 200)" .gpu/cuda-tests --include-ignored --test-threads=1 \
+  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_SOFTMAX=rc KILN_CUDA_POISON=1 timeout "$(limit 60 200)" .gpu/cuda-tests --include-ignored --test-threads=1 \
     --show-output --exact $names >"$OUT/tests-cores.log" 2>&1
   echo "cores rerun: $(grep -c '^test .* ok$' "$OUT/tests-cores.log") ok, $(grep -c '^test .* FAILED$' "$OUT/tests-cores.log") failed"
 fi
@@ -61,9 +62,11 @@ printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "t
 
 
 echo "== A/B: the kernels measured before, on the same card =="
-# bf16 RMSNorm / LayerNorm on norm.cu's row kernels (KILN_NORM=rc) and linear attention in one
-# launch over T (KILN_LINATTN_SPLIT=off); rows tagged with the switches, in bench.jsonl.
-KILN_NORM=rc KILN_LINATTN_SPLIT=off timeout "$(limit 60 60)" .gpu/kiln bench --device cuda --repeats 20 --only norm,linear_attention \
+# bf16 RMSNorm / LayerNorm on norm.cu's row kernels (KILN_NORM=rc), linear attention in one
+# launch over T (KILN_LINATTN_SPLIT=off), softmax / cross-entropy rows without staging the next
+# row (KILN_SOFTMAX=rc); rows tagged with the switches, in bench.jsonl.
+KILN_NORM=rc KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc timeout "$(limit 70 60)" .gpu/kiln bench --device cuda --repeats 20 \
+  --only norm,linear_attention,softmax_xent \
   --jsonl /tmp/kiln-ab.jsonl >>"$OUT/bench.txt" 2>>"$OUT/misc.log"
 echo "A/B bench exit code: $?"
 python3 - /tmp/kiln-ab.jsonl >>"$OUT/bench.jsonl" <<'PY'
@@ -71,7 +74,7 @@ import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if not r["op"].startswith("ceiling"):
-        r["variant"] += " [KILN_NORM=rc KILN_LINATTN_SPLIT=off]"
+        r["variant"] += " [KILN_NORM=rc KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc]"
         print(json.dumps(r))
 PY
 

@@ -2,6 +2,7 @@
 //! every target arch (sm_80 and sm_90; sm_90a alone for `kernels::SM90A_ONLY`), and ptxas's report shows registers and spills per kernel. Fails on any
 //! compile error, and on spills in the families listed in `kernels::NO_SPILL`.
 //! Needs the toolchain from scripts/cuda-toolchain.sh on LD_LIBRARY_PATH (scripts/test.sh does it).
+//! While working on kernels, `KILN_COMPILE_ONLY=norm,softmax_xent` checks just those families.
 #![cfg(feature = "cuda")]
 
 use kiln::backend::cuda::kernels::{compile_ptx, target_archs, FAMILIES, NO_SPILL};
@@ -53,7 +54,9 @@ fn kernels_compile_every_family_every_arch() {
     let mut failures = vec![];
     let mut table = vec![format!("{:<18} {:<34} {:>6} {:>5} {:>6} {:>6}", "family", "kernel", "arch", "regs", "stack", "spill")];
     let mut kernels = 0;
-    for (family, _) in FAMILIES {
+    let only = std::env::var("KILN_COMPILE_ONLY").ok();
+    let picked = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x.trim() == f));
+    for (family, _) in FAMILIES.iter().filter(|(f, _)| picked(f)) {
         for arch in target_archs(family) {
             let ptx = match compile_ptx(family, &format!("compute_{arch}")) {
                 Ok(p) => p,

@@ -6,10 +6,12 @@ use super::*;
 /// path (C % 8 == 0; C <= 32768 f32, C <= 65536 bf16) at its smallest, typical and largest C
 /// (32776 falls back for f32 only, 65544 for both). The f32 backward's shared-memory kernel
 /// (2048 <= C < 32772, emulated as sm_80) takes 3001 (rows starting at all four alignments: heads
-/// of 0, 3, 2, 1 elements, tails of 1, 2, 3, 0), 32003, 32000 and 32768.
+/// of 0, 3, 2, 1 elements, tails of 1, 2, 3, 0), 32003, 32000 and 32768. The rc kernels stage a
+/// block's next row while they work on one: (23, 1000) and (21, 4096) give each block (8 on the
+/// emulator, the resident count on a GPU) several rows.
 const SHAPES: &[(usize, usize)] = &[
     (1, 1), (3, 7), (5, 1000), (4, 1001), (2, 32003), (3, 128256), (3, 8), (2, 32000), (2, 32768), (2, 32776),
-    (2, 50304), (2, 65536), (2, 65544), (4, 3001),
+    (2, 50304), (2, 65536), (2, 65544), (4, 3001), (23, 1000), (21, 4096),
 ];
 
 fn tensor(s: Storage, shape: &[usize]) -> Tensor {
@@ -61,6 +63,19 @@ fn softmax_backward_smem_routing() {
     assert_eq!((route(2047, h100), route(1001, h100)), (None, None));
 }
 
+/// The rc kernels stage the next row in a row's bytes of shared memory when that fits the
+/// device's opt-in limit with 1 KiB to spare.
+#[test]
+fn softmax_rc_staging_routing() {
+    use kiln::backend::cuda::softmax_xent::rc_stage_bytes as stage;
+    let (h100, a100, a10) = (227 * 1024, 163 * 1024, 99 * 1024);
+    assert_eq!(stage(32000, DType::F32, h100), Some(128000));
+    assert_eq!(stage(32000, DType::BF16, a10), Some(64000));
+    assert_eq!(stage(32768, DType::F32, a100), Some(131072));
+    assert_eq!(stage(32000, DType::F32, a10), None);
+    assert_eq!(stage(65536, DType::BF16, 128 * 1024), None);
+}
+
 #[test]
 #[ignore = "needs a CUDA device"]
 fn parity_softmax_xent_cross_entropy_ignore() {
@@ -70,7 +85,8 @@ fn parity_softmax_xent_cross_entropy_ignore() {
         (1, 1, u32::MAX, 0), (37, 1001, u32::MAX, 5), (9, 1000, 3, 0), (5, 32000, 7, 2),
         (3, 128256, u32::MAX, 0), (4, 64, u32::MAX, 1), (300, 257, u32::MAX, 7),
         (3, 32768, u32::MAX, 0), (6, 8, 2, 3), (2, 32776, u32::MAX, 0), (4, 50304, 9, 2),
-        (2, 65536, u32::MAX, 0), (2, 65544, u32::MAX, 0),
+        (2, 65536, u32::MAX, 0), (2, 65544, u32::MAX, 0), (29, 1000, 3, 4), (17, 4096, u32::MAX, 0),
+        (600, 64, u32::MAX, 3),
     ];
     for (s, &(n, v, ignore, every)) in cases.iter().enumerate() {
         let x = randn(&[n, v], 500 + s as u64).affine(2.0, 0.0).unwrap();

@@ -61,6 +61,7 @@ pub fn arch_for(family: &str, cc: (i32, i32)) -> Result<String> {
 pub const HEADERS: &[(&str, &str)] = &[
     ("sampling_row.cuh", include_str!("../../../kernels/sampling_row.cuh")),
     ("sampling_select.cuh", include_str!("../../../kernels/sampling_select.cuh")),
+    ("softmax_rows.cuh", include_str!("../../../kernels/softmax_rows.cuh")),
 ];
 
 /// The full translation unit NVRTC sees for `family`: common.cuh, then the family's source with

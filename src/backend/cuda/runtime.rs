@@ -228,6 +228,27 @@ impl Dev {
         Ok(())
     }
 
+    /// Blocks of `f` resident at once on the whole GPU at `threads` a block and `smem` dynamic
+    /// shared bytes (the driver's occupancy calculator x SMs; at least one per SM). A kernel that
+    /// walks its rows with a grid of this size keeps every block busy to the end. Emulated: two
+    /// blocks per emulated SM, so a handful of rows already gives each block several.
+    pub fn resident_blocks(&self, f: &Func, threads: u32, smem: u32) -> Result<u32> {
+        let f = match f {
+            Func::Cuda(f) => f,
+            #[cfg(feature = "emu")]
+            Func::Emu(_) => return Ok(2 * self.sm_count), // emulated
+        };
+        self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
+        if smem > 48 * 1024 {
+            f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
+                .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
+        }
+        let per_sm = f
+            .occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
+            .map_err(|e| cuda_err("the occupancy calculator", e))?;
+        Ok(per_sm.max(1) * self.sm_count)
+    }
+
     pub fn synchronize(&self) -> Result<()> {
         if self.is_emu() {
             return Ok(()); // emulated: launches and copies finish before they return

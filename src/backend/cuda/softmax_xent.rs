@@ -5,7 +5,9 @@
 //! that is neither `ignore` nor < V makes the loss (and its row of dlogits) NaN instead.
 
 use super::elementwise::typed;
+use super::runtime::{Dev, Func};
 use super::{Arg, CudaStorage};
+use std::sync::Arc;
 use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
@@ -34,6 +36,41 @@ pub fn rc_threads(c: usize, dtype: DType) -> Option<u32> {
     let (chunks, vpt) = (c / 8, rc_vpt(dtype));
     let t = chunks.div_ceil(vpt).next_power_of_two().clamp(32, 1024);
     (chunks <= t * vpt).then_some(t as u32)
+}
+
+/// Is staging on for the rc kernels (the default), or off with `KILN_SOFTMAX=rc` (the kernels then
+/// load each row straight into registers on a grid of one block per row: the A/B baseline)?
+fn staging_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_SOFTMAX").map_or(true, |v| v != "rc"))
+}
+
+/// Dynamic shared bytes the rc kernels stage the next row in: one row of C elements (each thread
+/// copies its own chunks by cp.async while the block works on the row before), when that fits the
+/// device's opt-in limit with 1 KiB to spare (C = 32000: 125 KiB f32, 62.5 KiB bf16), else None.
+pub fn rc_stage_bytes(c: usize, dtype: DType, smem_optin: u32) -> Option<u32> {
+    let bytes = c * dtype.size_in_bytes();
+    (bytes + 1024 <= smem_optin as usize).then_some(bytes as u32)
+}
+
+/// Launches one of the rc kernels (`args` without the trailing stage flag) over n rows of C:
+/// staged on a grid of the blocks resident at once, or unstaged on one block per row.
+fn launch_rc(dev: &Arc<Dev>, f: &Func, n: usize, c: usize, dtype: DType, threads: u32, args: &[Arg]) -> Result<()> {
+    let mut args = args.to_vec();
+    match rc_stage_bytes(c, dtype, dev.smem_optin).filter(|_| staging_on()) {
+        Some(bytes) => {
+            let g = (dev.resident_blocks(f, threads, bytes)? as usize).min(n);
+            args.push(Arg::I32(1));
+            // SAFETY (for the callers' launches too): the kernel gets C % 8 == 0 and C / 8 <= VPT *
+            // threads (rc_threads) and, staged, C elements' bytes of dynamic shared memory for
+            // its slots; buffers are 16-byte aligned; rows are bounds-checked.
+            dev.launch(f, (g as u32, 1, 1), (threads, 1, 1), bytes, &args)
+        }
+        None => {
+            args.push(Arg::I32(0));
+            dev.launch(f, grid(n), (threads, 1, 1), 0, &args)
+        }
+    }
 }
 
 /// 16-byte chunks of y each thread holds in registers in `softmax_backward_smem_f32` (SX_VPT).
@@ -75,14 +112,13 @@ pub fn softmax(x: &CudaStorage, n: usize, c: usize, log: bool) -> Result<CudaSto
         return Ok(y);
     }
     let dev = x.dev();
-    let (base, threads) = match rc_threads(c, x.dtype) {
-        Some(t) => ("softmax_rc", t),
-        None => ("softmax", row_threads(c)),
-    };
-    let f = dev.func(FAMILY, &typed("softmax", base, x.dtype)?)?;
+    let args = [x.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)];
     // SAFETY: x and y hold n*c elements of the kernel's type; rows are bounds-checked; the _rc
-    // kernel gets C % 8 == 0 and C / 8 <= VPT * threads (rc_threads).
-    dev.launch(&f, grid(n), (threads, 1, 1), 0, &[x.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::I32(log as i32)])?;
+    // kernel's conditions are launch_rc's.
+    match rc_threads(c, x.dtype) {
+        Some(t) => launch_rc(dev, &dev.func(FAMILY, &typed("softmax", "softmax_rc", x.dtype)?)?, n, c, x.dtype, t, &args)?,
+        None => dev.launch(&dev.func(FAMILY, &typed("softmax", "softmax", x.dtype)?)?, grid(n), (row_threads(c), 1, 1), 0, &args)?,
+    }
     Ok(y)
 }
 
@@ -130,14 +166,13 @@ pub fn cross_entropy(logits: &CudaStorage, targets: &CudaStorage, n: usize, v: u
     let rows = CudaStorage::alloc(dev, DType::F32, n.max(1))?;
     let (nn, vv, ig) = (Arg::U64(n as u64), Arg::U64(v as u64), Arg::U32(ignore));
     if v > 0 {
-        let (base, threads) = match rc_threads(v, logits.dtype) {
-            Some(t) => ("xent_rows_rc", t),
-            None => ("xent_rows", row_threads(v)),
-        };
-        let f = dev.func(FAMILY, &typed("cross_entropy", base, logits.dtype)?)?;
+        let args = [logits.arg(), targets.arg(), rows.arg(), nn, vv, ig];
         // SAFETY: logits hold n*v elements, targets and rows n; rows are bounds-checked and a
-        // target >= v is never used as an index; the _rc kernel gets V fitting rc_threads.
-        dev.launch(&f, grid(n), (threads, 1, 1), 0, &[logits.arg(), targets.arg(), rows.arg(), nn, vv, ig])?;
+        // target >= v is never used as an index; the _rc kernel's conditions are launch_rc's.
+        match rc_threads(v, logits.dtype) {
+            Some(t) => launch_rc(dev, &dev.func(FAMILY, &typed("cross_entropy", "xent_rows_rc", logits.dtype)?)?, n, v, logits.dtype, t, &args)?,
+            None => dev.launch(&dev.func(FAMILY, &typed("cross_entropy", "xent_rows", logits.dtype)?)?, grid(n), (row_threads(v), 1, 1), 0, &args)?,
+        }
     } else if n > 0 {
         // V = 0: every target must be ignored; rows get 0 (a non-ignored one is out of range).
         let z = dev.func("reduce", "zero_f32")?;
@@ -167,14 +202,12 @@ pub fn cross_entropy_backward(logits: &CudaStorage, targets: &CudaStorage, dloss
     let fc = dev.func(FAMILY, "xent_count")?;
     // SAFETY: one block reads n targets and writes cnt[0].
     dev.launch(&fc, (1, 1, 1), (1024, 1, 1), 0, &[targets.arg(), cnt.arg(), nn, ig])?;
-    let (base, threads) = match rc_threads(v, logits.dtype) {
-        Some(t) => ("xent_backward_rc", t),
-        None => ("xent_backward", row_threads(v)),
-    };
-    let f = dev.func(FAMILY, &typed("cross_entropy_backward", base, logits.dtype)?)?;
     let args = [logits.arg(), targets.arg(), dloss.arg(), Arg::I32((dloss.dtype == DType::BF16) as i32), cnt.arg(), dx.arg(), nn, vv, ig];
     // SAFETY: logits and dx hold n*v elements, targets n, dloss 1 (of the flagged type), cnt 1;
-    // the _rc kernel gets V fitting rc_threads.
-    dev.launch(&f, grid(n), (threads, 1, 1), 0, &args)?;
+    // the _rc kernel's conditions are launch_rc's.
+    match rc_threads(v, logits.dtype) {
+        Some(t) => launch_rc(dev, &dev.func(FAMILY, &typed("cross_entropy_backward", "xent_backward_rc", logits.dtype)?)?, n, v, logits.dtype, t, &args)?,
+        None => dev.launch(&dev.func(FAMILY, &typed("cross_entropy_backward", "xent_backward", logits.dtype)?)?, grid(n), (row_threads(v), 1, 1), 0, &args)?,
+    }
     Ok(dx)
 }

@@ -223,145 +223,14 @@ __device__ void colsum(const float* part, T* out, long g, long c) {
     }
 }
 
-// ---- Row-in-registers path: C % 8 == 0 and C / 8 <= blockDim.x (C <= 8192 at 1024 threads) ----
-// (the backward, with its prefetch registers, is built for <= 512 threads: C <= 4096)
-// Thread t owns the 8 columns 8t..8t+7 (one 16- or 32-byte access per array; threads t >= C/8
-// own none and add zeros), so each row is read from memory once and every statistic comes from
-// registers; w (and the backward's dw / db sums) stay in registers across the block's rows.
-// Backward: block b takes rows b, b + G, ...; the next row's x and dy loads are issued before
-// this row's reductions (prefetch). Reductions pair up two sums per barrier round (block_sum2).
-template <typename T> struct Raw8;
-template <> struct Raw8<float> { float4 lo, hi; };
-template <> struct Raw8<bf16> { uint4 u; };
-__device__ __forceinline__ Raw8<float> ldr(const float* p) {
-    Raw8<float> r; r.lo = reinterpret_cast<const float4*>(p)[0]; r.hi = reinterpret_cast<const float4*>(p)[1]; return r;
-}
-__device__ __forceinline__ Raw8<bf16> ldr(const bf16* p) { Raw8<bf16> r; r.u = *reinterpret_cast<const uint4*>(p); return r; }
-__device__ __forceinline__ void cvt8(const Raw8<float>& r, float* a) {
-    a[0] = r.lo.x; a[1] = r.lo.y; a[2] = r.lo.z; a[3] = r.lo.w; a[4] = r.hi.x; a[5] = r.hi.y; a[6] = r.hi.z; a[7] = r.hi.w;
-}
-__device__ __forceinline__ void cvt8(const Raw8<bf16>& r, float* a) {
-    a[0] = __uint_as_float(r.u.x << 16); a[1] = __uint_as_float(r.u.x & 0xffff0000u);
-    a[2] = __uint_as_float(r.u.y << 16); a[3] = __uint_as_float(r.u.y & 0xffff0000u);
-    a[4] = __uint_as_float(r.u.z << 16); a[5] = __uint_as_float(r.u.z & 0xffff0000u);
-    a[6] = __uint_as_float(r.u.w << 16); a[7] = __uint_as_float(r.u.w & 0xffff0000u);
-}
-// 8 values at p (16- or 32-byte aligned), or zeros when !own.
-template <typename T> __device__ __forceinline__ void ld8z(const T* p, bool own, float* a) {
-    if (own) cvt8(ldr(p), a);
-    else for (int e = 0; e < 8; e++) a[e] = 0.f;
-}
-__device__ __forceinline__ void st8(float* p, const float* a) {
-    reinterpret_cast<float4*>(p)[0] = make_float4(a[0], a[1], a[2], a[3]);
-    reinterpret_cast<float4*>(p)[1] = make_float4(a[4], a[5], a[6], a[7]);
-}
-__device__ __forceinline__ void st8(bf16* p, const float* a) {
-    *reinterpret_cast<uint4*>(p) = make_uint4(pack_bf16(a[0], a[1]), pack_bf16(a[2], a[3]),
-                                              pack_bf16(a[4], a[5]), pack_bf16(a[6], a[7]));
-}
-// Two block sums in one barrier round; every thread gets both. sh: 2 x 64 floats used in turn
-// (ph flips each call), so ONE barrier per call suffices: a thread writes sh[ph] again only two
-// calls later, after the barrier of the call between, which every thread reaches only once it has
-// read this call's sums.
-__device__ __forceinline__ void block_sum2(float& a, float& b, float (*sh)[64], int& ph) {
-    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-    float* s = sh[ph];
-    ph ^= 1;
-    a = warp_sum(a);
-    b = warp_sum(b);
-    if (lane == 0) { s[warp] = a; s[32 + warp] = b; }
-    __syncthreads();
-    a = warp_sum(lane < nw ? s[lane] : 0.f);
-    b = warp_sum(lane < nw ? s[32 + lane] : 0.f);
-}
+#include "norm_rows.cuh"
 
-// x, y: (N, C), w, b: (C); layer != 0: LayerNorm (b used), else RMSNorm (b unused, may be x).
-template <typename T>
-__device__ void norm_fwd_rc(const T* x, const T* w, const T* b, T* y, long n, long c, float eps, int layer) {
-    __shared__ float sh[64];
-    long j = 8L * threadIdx.x;
-    bool own = j < c;
-    long jj = own ? j : 0;                          // own => j + 8 <= c (C % 8 == 0)
-    float ww[8], bb[8];
-    ld8z(w + jj, own, ww);
-    ld8z(b + jj, own && layer, bb);
-    for (long r = blockIdx.x; r < n; r += gridDim.x) {
-        float a[8];
-        ld8z(x + r * c + jj, own, a);
-        float o[8];
-        if (layer) {
-            float acc = 0.f;
-            for (int e = 0; e < 8; e++) acc += a[e];
-            float mu = block_sum(acc, sh) / (float)c;
-            acc = 0.f;
-            if (own) for (int e = 0; e < 8; e++) acc += (a[e] - mu) * (a[e] - mu);
-            float s = rsqrtf(block_sum(acc, sh) / (float)c + eps);
-            for (int e = 0; e < 8; e++) o[e] = (a[e] - mu) * s * ww[e] + bb[e];
-        } else {
-            float ss = 0.f;
-            for (int e = 0; e < 8; e++) ss += a[e] * a[e];
-            float ri = rsqrtf(block_sum(ss, sh) / (float)c + eps);
-            for (int e = 0; e < 8; e++) o[e] = a[e] * ri * ww[e];
-        }
-        if (own) st8(y + r * c + j, o);
-    }
-}
-
-// x, dy, dx: (N, C), w: (C); pw (and pb when layer): (gridDim.x, C) f32 partial dw (db) rows.
-template <typename T>
-__device__ void norm_bwd_rc(const T* x, const T* w, const T* dy, T* dx, float* pw, float* pb,
-                            long n, long c, float eps, int layer) {
-    __shared__ float sh[2][64];
-    int ph = 0;                                     // block_sum2 buffer in turn
-    long j = 8L * threadIdx.x;
-    bool own = j < c;
-    long jj = own ? j : 0;                          // a safe offset for threads owning nothing
-    float ww[8], aw[8], ab[8];
-    ld8z(w + jj, own, ww);
-    for (int e = 0; e < 8; e++) { aw[e] = 0.f; ab[e] = 0.f; }
-    Raw8<T> xn, gn;                                 // the next row's x and dy, raw
-    long r = blockIdx.x;
-    if (own && r < n) { xn = ldr(x + r * c + j); gn = ldr(dy + r * c + j); }
-    for (; r < n; r += gridDim.x) {
-        float a[8], g[8], o[8];
-        if (own) { cvt8(xn, a); cvt8(gn, g); }
-        else for (int e = 0; e < 8; e++) { a[e] = 0.f; g[e] = 0.f; }
-        long rn = r + gridDim.x;
-        if (own && rn < n) { xn = ldr(x + rn * c + j); gn = ldr(dy + rn * c + j); }
-        if (layer) {
-            // round 1: sum x, sum w dy; round 2: sum (x - mu)^2, sum w dy (x - mu)
-            float sx = 0.f, s1 = 0.f;
-            for (int e = 0; e < 8; e++) { sx += a[e]; s1 += ww[e] * g[e]; }
-            block_sum2(sx, s1, sh, ph);
-            float mu = sx / (float)c, m1 = s1 / (float)c;
-            float sv = 0.f, s2 = 0.f;
-            if (own) for (int e = 0; e < 8; e++) { float d = a[e] - mu; sv += d * d; s2 += ww[e] * g[e] * d; }
-            block_sum2(sv, s2, sh, ph);
-            float s = rsqrtf(sv / (float)c + eps);
-            float m2 = s * s2 / (float)c;           // mean(w dy xh)
-            for (int e = 0; e < 8; e++) {
-                float xh = (a[e] - mu) * s;
-                o[e] = s * (ww[e] * g[e] - m1 - xh * m2);
-                aw[e] += g[e] * xh;
-                ab[e] += g[e];
-            }
-        } else {
-            float ss = 0.f, wgx = 0.f;
-            for (int e = 0; e < 8; e++) { ss += a[e] * a[e]; wgx += ww[e] * g[e] * a[e]; }
-            block_sum2(ss, wgx, sh, ph);
-            float ri = rsqrtf(ss / (float)c + eps);
-            float kk = ri * ri * ri * (wgx / (float)c);
-            for (int e = 0; e < 8; e++) {
-                o[e] = ri * ww[e] * g[e] - kk * a[e];
-                aw[e] += g[e] * a[e] * ri;
-            }
-        }
-        if (own) st8(dx + r * c + j, o);
-    }
-    if (own) {
-        st8(pw + (long)blockIdx.x * c + j, aw);
-        if (layer) st8(pb + (long)blockIdx.x * c + j, ab);
-    }
+// The staged backward's stages (dynamic shared memory): 4 for bf16, 3 for f32 (2 Q T 16 bytes each:
+// 16 KiB bf16, 32 KiB f32 at C = 4096), so two 512-thread blocks fit an SM's shared memory.
+#define NORM_STAGES(T) (sizeof(T) == 2 ? 4 : 3)
+__device__ __forceinline__ uint4* norm_stages() {
+    extern __shared__ __align__(16) uint4 norm_stage_slots[];
+    return norm_stage_slots;
 }
 
 #define NORM_KERNELS(T, S)                                                                            \
@@ -381,7 +250,11 @@ extern "C" __global__ void __launch_bounds__(1024) layer_norm_backward_##S(const
 }                                                                                                     \
 extern "C" __global__ void __launch_bounds__(512) norm_backward_rc_##S(const T* x, const T* w, const T* dy, T* dx, \
                                         float* pw, float* pb, long n, long c, float eps, int layer) {  \
-    norm_bwd_rc(x, w, dy, dx, pw, pb, n, c, eps, layer);                                              \
+    norm_bwd_rc<T, 0>(x, w, dy, dx, pw, pb, n, c, eps, layer, nullptr);                               \
+}                                                                                                     \
+extern "C" __global__ void __launch_bounds__(512, 2) norm_backward_staged_##S(const T* x, const T* w, const T* dy, \
+                             T* dx, float* pw, float* pb, long n, long c, float eps, int layer) {     \
+    norm_bwd_rc<T, NORM_STAGES(T)>(x, w, dy, dx, pw, pb, n, c, eps, layer, norm_stages());            \
 }                                                                                                     \
 extern "C" __global__ void norm_colsum_##S(const float* part, T* out, long g, long c) {               \
     colsum(part, out, g, c);                                                                          \

@@ -62,10 +62,11 @@ printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "t
 
 
 echo "== A/B: the kernels measured before, on the same card =="
-# bf16 RMSNorm / LayerNorm on norm.cu's row kernels (KILN_NORM=rc), linear attention in one
+# norm backwards on the kernels before staging (KILN_NORM=warp: bf16 on the warp kernels, f32 on
+# norm.cu's unstaged row kernel), linear attention in one
 # launch over T (KILN_LINATTN_SPLIT=off), softmax / cross-entropy rows without staging the next
 # row (KILN_SOFTMAX=rc); rows tagged with the switches, in bench.jsonl.
-KILN_NORM=rc KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc timeout "$(limit 70 60)" .gpu/kiln bench --device cuda --repeats 20 \
+KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc timeout "$(limit 70 60)" .gpu/kiln bench --device cuda --repeats 20 \
   --only norm,linear_attention,softmax_xent \
   --jsonl /tmp/kiln-ab.jsonl >>"$OUT/bench.txt" 2>>"$OUT/misc.log"
 echo "A/B bench exit code: $?"
@@ -74,7 +75,7 @@ import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if not r["op"].startswith("ceiling"):
-        r["variant"] += " [KILN_NORM=rc KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc]"
+        r["variant"] += " [KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc]"
         print(json.dumps(r))
 PY
 

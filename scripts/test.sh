@@ -47,6 +47,12 @@ start=$SECONDS
 KILN_CUDA_EMU=1 cargo test --locked --test cuda -- --include-ignored \
   --skip parity_matmul_bf16_vs_cublas_512 --skip parity_sampling_empirical_frequencies 2>&1 | tee -a "$log" || status=$?
 echo "  emulated parity suite: $((SECONDS - start)) s"
+#    The kernels kept behind switches for the GPU's A/B bench (scripts/gpu-run.sh) stay tested:
+#    norms and softmax rows again on the routing measured before (warp / unstaged row kernels).
+for mode in warp rc; do
+  KILN_CUDA_EMU=1 KILN_NORM=$mode KILN_SOFTMAX=rc cargo test --locked --test cuda -- --include-ignored \
+    parity_norm parity_softmax 2>&1 | tee -a "$log" || status=$?
+done
 # the kernel table (printed by kernels_compile with --nocapture so it shows in the CI log)
 cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(family|[a-z_]+ +[a-z_0-9]+ +sm_)|kernels_compile:' || status=1
 

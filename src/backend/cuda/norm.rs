@@ -1,13 +1,17 @@
 //! Launch wrappers for kernels/norm.cu. Twin: backend/cpu/norm.rs.
-//! Forward: one block per row. Backward: BWD_BLOCKS blocks, each accumulating its rows' dw / db
-//! terms into its own f32 partial row, then norm_colsum adds the partial rows per column in a
-//! fixed order (deterministic, no float atomics). x, w, b, dy share one dtype (F32 or BF16);
-//! outputs take that dtype; eps is passed as f32. bf16 rows with C % 8 == 0 and C <= 8192
-//! (forward) / 4096 (backward) go to the warp-per-row kernels instead (backend/cuda/norm_warp.rs).
+//! Forward: one block per row. Backward: g blocks, each accumulating its rows' dw / db terms into
+//! its own f32 partial row, then norm_colsum adds the partial rows per column in a fixed order
+//! (deterministic, no float atomics). x, w, b, dy share one dtype (F32 or BF16); outputs take
+//! that dtype; eps is passed as f32. Forward rows that fit go to the warp-per-row kernels
+//! (backend/cuda/norm_warp.rs); backward rows with C % 8 == 0, C <= 4096 to the staged row kernel
+//! (a resident grid, the next rows in flight by cp.async). `KILN_NORM=warp` sends the bf16
+//! backward to the warp kernels, `KILN_NORM=rc` everything to norm.cu's unstaged row kernels.
 
 use super::elementwise::typed;
 use super::softmax_xent::row_threads;
+use super::runtime::Dev;
 use super::{blocks_for, norm_warp, Arg, CudaStorage};
+use std::sync::Arc;
 use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
 
@@ -131,37 +135,103 @@ fn zeros_like_w(x: &CudaStorage, c: usize) -> Result<CudaStorage> {
     Ok(z)
 }
 
+/// Staged stages of `norm_backward_staged_*` (NORM_STAGES in kernels/norm.cu).
+fn stages(t: DType) -> usize {
+    if t == DType::BF16 { 4 } else { 3 }
+}
+
+/// Dynamic shared bytes of `norm_backward_staged_*` at `threads` a block: its stages, each a row's
+/// x and dy as 16-byte pieces (8 columns a thread: one bf16 piece, two f32), or None when that
+/// exceeds the opt-in limit less 1 KiB (C = 4096: 64 KiB bf16, 96 KiB f32).
+pub fn staged_backward_bytes(t: DType, threads: u32, smem_optin: u32) -> Option<u32> {
+    let bytes = stages(t) * 2 * (t.size_in_bytes() / 2) * threads as usize * 16;
+    (bytes + 1024 <= smem_optin as usize).then_some(bytes as u32)
+}
+
+/// Which backward kernel runs, and with it g, the number of partial rows (blocks).
+enum Bwd {
+    /// kernels/norm_warp.cu (`KILN_NORM=warp`: the bf16 default before 2026-11-27): (warps, g).
+    /// With `KILN_NORM=warp` the other rows take `Rc`, so the routing is the one measured then.
+    Warp((usize, usize)),
+    /// `norm_backward_staged_*` (the default where it fits): threads, shared bytes, g.
+    Staged(u32, u32, usize),
+    /// `norm_backward_rc_*` (`KILN_NORM=rc`, or when staging does not fit): threads, g.
+    Rc(u32, usize),
+    /// `rms_norm_backward_*` / `layer_norm_backward_*`: any C; g.
+    Generic(usize),
+}
+
+fn backward_plan(dev: &Arc<Dev>, t: DType, n: usize, c: usize, layer: bool) -> Result<Bwd> {
+    if norm_warp::warp_backward() {
+        if let Some(launch) = norm_warp::backward_launch(dev, t, n, c, layer) {
+            return Ok(Bwd::Warp(launch));
+        }
+    }
+    let Some(threads) = rc_bwd_threads(n, c) else { return Ok(Bwd::Generic(n.min(BWD_BLOCKS))) };
+    match staged_backward_bytes(t, threads, dev.smem_optin).filter(|_| norm_warp::staged_backward()) {
+        Some(bytes) => {
+            let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_staged", t)?)?;
+            // one partial row per resident block: a count fixed by the device, not by the run
+            Ok(Bwd::Staged(threads, bytes, (dev.resident_blocks(&f, threads, bytes)? as usize).min(n)))
+        }
+        None => Ok(Bwd::Rc(threads, n.min(BWD_BLOCKS))),
+    }
+}
+
+/// The backward into dx and the partial rows pw (pb when layer): returns (pw, pb, g).
+#[allow(clippy::too_many_arguments)]
+fn backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, dx: &CudaStorage, n: usize, c: usize, eps: f64, layer: bool) -> Result<(CudaStorage, Option<CudaStorage>, usize)> {
+    let (dev, t) = (x.dev(), x.dtype);
+    let plan = backward_plan(dev, t, n, c, layer)?;
+    let g = match plan {
+        Bwd::Warp((_, g)) | Bwd::Staged(_, _, g) | Bwd::Rc(_, g) | Bwd::Generic(g) => g,
+    };
+    let pw = CudaStorage::alloc(dev, DType::F32, g * c)?;
+    let pb = if layer { Some(CudaStorage::alloc(dev, DType::F32, g * c)?) } else { None };
+    let pbr = pb.as_ref().unwrap_or(&pw);
+    let (nn, cc, e) = (Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32));
+    let rows = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pbr.arg(), nn, cc, e, Arg::I32(layer as i32)];
+    // SAFETY (every arm): x, dy, dx hold n*c elements of t, w c; pw (and pb when layer) hold g*c
+    // f32 and block b < g writes only its partial row b, every block having a row (g <= n); with
+    // layer = 0 only pw is written. The rc kernels get C % 8 == 0 and C / 8 <= threads <= 512
+    // (rc_bwd_threads); the staged one its stages' bytes of dynamic shared memory.
+    match plan {
+        Bwd::Warp(launch) => norm_warp::backward(x, w, dy, dx, &pw, pbr, n, c, eps, layer, launch)?,
+        Bwd::Staged(threads, bytes, g) => {
+            let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_staged", t)?)?;
+            dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), bytes, &rows)?;
+        }
+        Bwd::Rc(threads, g) => {
+            let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_rc", t)?)?;
+            dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), 0, &rows)?;
+        }
+        Bwd::Generic(g) if layer => {
+            let f = dev.func(FAMILY, &typed("layer_norm_backward", "layer_norm_backward", t)?)?;
+            let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pbr.arg(), nn, cc, e];
+            dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+        }
+        Bwd::Generic(g) => {
+            let f = dev.func(FAMILY, &typed("rms_norm_backward", "rms_norm_backward", t)?)?;
+            let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), nn, cc, e];
+            dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
+        }
+    }
+    Ok((pw, pb, g))
+}
+
 /// x, dy: (N, C), w: (C) -> [dx (N, C), dw (C)].
 pub fn rms_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n: usize, c: usize, eps: f64) -> Result<Vec<CudaStorage>> {
     let t = x.float("rms_norm_backward")?.dtype;
     expect("rms_norm_backward", "x", x, t, n * c)?;
     expect("rms_norm_backward", "w", w, t, c)?;
     expect("rms_norm_backward", "dy", dy, t, n * c)?;
-    let dev = x.dev();
-    let dx = CudaStorage::alloc(dev, t, n * c)?;
+    let dx = CudaStorage::alloc(x.dev(), t, n * c)?;
     if n == 0 || c == 0 {
         return Ok(vec![dx, zeros_like_w(x, c)?]);
     }
-    let warp = norm_warp::backward_launch(dev, t, n, c, false);
-    let g = warp.map_or(n.min(BWD_BLOCKS), |(_, g)| g);
-    let part = CudaStorage::alloc(dev, DType::F32, g * c)?;
-    let dw = CudaStorage::alloc(dev, t, c)?;
-    if let Some(launch) = warp {
-        norm_warp::backward(x, w, dy, &dx, &part, &part, n, c, eps, false, launch)?;
-    } else if let Some(threads) = rc_bwd_threads(n, c) {
-        let f = dev.func(FAMILY, &typed("rms_norm_backward", "norm_backward_rc", t)?)?;
-        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(0)];
-        // SAFETY: as below; C % 8 == 0 and C / 8 <= threads (rc_threads); with layer = 0 the
-        // kernel writes only the first partial buffer.
-        dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), 0, &args)?;
-    } else {
-        let f = dev.func(FAMILY, &typed("rms_norm_backward", "rms_norm_backward", t)?)?;
-        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), part.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
-        // SAFETY: x, dy, dx hold n*c elements, w c; part holds g*c f32 and block b < g writes only
-        // its own partial row b (every block has at least one row since g <= n).
-        dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
-    }
-    colsum(&part, &dw, g, c)?;
+    let (pw, _, g) = backward(x, w, dy, &dx, n, c, eps, false)?;
+    let dw = CudaStorage::alloc(x.dev(), t, c)?;
+    colsum(&pw, &dw, g, c)?;
     Ok(vec![dx, dw])
 }
 
@@ -171,30 +241,13 @@ pub fn layer_norm_backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, n
     expect("layer_norm_backward", "x", x, t, n * c)?;
     expect("layer_norm_backward", "w", w, t, c)?;
     expect("layer_norm_backward", "dy", dy, t, n * c)?;
-    let dev = x.dev();
-    let dx = CudaStorage::alloc(dev, t, n * c)?;
+    let dx = CudaStorage::alloc(x.dev(), t, n * c)?;
     if n == 0 || c == 0 {
         return Ok(vec![dx, zeros_like_w(x, c)?, zeros_like_w(x, c)?]);
     }
-    let warp = norm_warp::backward_launch(dev, t, n, c, true);
-    let g = warp.map_or(n.min(BWD_BLOCKS), |(_, g)| g);
-    let (pw, pb) = (CudaStorage::alloc(dev, DType::F32, g * c)?, CudaStorage::alloc(dev, DType::F32, g * c)?);
-    let (dw, db) = (CudaStorage::alloc(dev, t, c)?, CudaStorage::alloc(dev, t, c)?);
-    if let Some(launch) = warp {
-        norm_warp::backward(x, w, dy, &dx, &pw, &pb, n, c, eps, true, launch)?;
-    } else if let Some(threads) = rc_bwd_threads(n, c) {
-        let f = dev.func(FAMILY, &typed("layer_norm_backward", "norm_backward_rc", t)?)?;
-        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(1)];
-        // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32; C % 8 == 0 and
-        // C / 8 <= threads (rc_threads).
-        dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), 0, &args)?;
-    } else {
-        let f = dev.func(FAMILY, &typed("layer_norm_backward", "layer_norm_backward", t)?)?;
-        let args = [x.arg(), w.arg(), dy.arg(), dx.arg(), pw.arg(), pb.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32)];
-        // SAFETY: as rms_norm_backward, with two partial buffers of g*c f32.
-        dev.launch(&f, (g as u32, 1, 1), (bwd_threads(c), 1, 1), 0, &args)?;
-    }
+    let (pw, pb, g) = backward(x, w, dy, &dx, n, c, eps, true)?;
+    let (dw, db) = (CudaStorage::alloc(x.dev(), t, c)?, CudaStorage::alloc(x.dev(), t, c)?);
     colsum(&pw, &dw, g, c)?;
-    colsum(&pb, &db, g, c)?;
+    colsum(pb.as_ref().unwrap_or(&pw), &db, g, c)?;
     Ok(vec![dx, dw, db])
 }

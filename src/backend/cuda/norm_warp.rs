@@ -29,6 +29,20 @@ pub fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc"))
 }
 
+/// Does the bf16 backward run on the warp kernels (`KILN_NORM=warp`: the default until the staged
+/// row kernel of norm.cu replaced it; kept for the A/B bench)?
+pub fn warp_backward() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_NORM").is_ok_and(|v| v == "warp"))
+}
+
+/// Does the backward run on norm.cu's staged row kernel where it fits (the default)? Off with
+/// `KILN_NORM=warp` or `KILN_NORM=rc`, which bring back the routing measured before it.
+pub fn staged_backward() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc" && v != "warp"))
+}
+
 /// Values of dtype `t` in a 16-byte piece (8 bf16, 4 f32).
 fn per_piece(t: DType) -> usize {
     16 / t.size_in_bytes()

@@ -191,8 +191,15 @@ __device__ void argmax_rows(const T* x, u32* y, long outer, long dim) {
             for (long j = threadIdx.x; j < dim / W; j += blockDim.x) {
                 float v[W];
                 ld16(row + W * j, v);
+                // A thread sees its indices in increasing order, so only a larger value (or a first
+                // candidate) can win: a piece whose max (fmaxf skips NaN) cannot is not scanned.
+                float pm = v[0];
 #pragma unroll
-                for (int e = 0; e < W; e++) am_take(bv, bi, v[e], (u32)(W * j + e));
+                for (int e = 1; e < W; e++) pm = fmaxf(pm, v[e]);
+                if (pm > bv || (bi == 0xffffffffu && pm == pm)) {
+#pragma unroll
+                    for (int e = 0; e < W; e++) am_take(bv, bi, v[e], (u32)(W * j + e));
+                }
             }
         } else {
             for (long d = threadIdx.x; d < dim; d += blockDim.x) am_take(bv, bi, load(row, d), (u32)d);

@@ -56,4 +56,17 @@ fn parity_reduce_argmax_ties_and_nan() {
         let want = backend::argmax(&on_cpu(&x, DType::BF16), o, d, i).unwrap();
         assert_eq!(vals(&backend::argmax(&on_gpu(&x, DType::BF16), o, d, i).unwrap()), vals(&want), "argmax randn bf16");
     }
+    // Rows of -inf and NaN: all -inf (0); NaN first, then -inf (0); -inf first, NaN but a -5 at 40
+    // (40). Vector loads skip pieces that cannot win: these probe the rules around that.
+    let d = 72;
+    let mut data = vec![f32::NEG_INFINITY; 3 * d];
+    data[d] = f32::NAN;
+    data[2 * d + 1..].fill(f32::NAN);
+    data[2 * d + 40] = -5.0;
+    let t = Tensor::from_vec(data, vec![3, d, 1]).unwrap();
+    let want = backend::argmax(&on_cpu(&t, DType::F32), 3, d, 1).unwrap();
+    assert_eq!(vals(&want), [0.0, 0.0, 40.0], "the CPU twin on -inf / NaN rows");
+    for dtype in [DType::F32, DType::BF16] {
+        assert_eq!(vals(&backend::argmax(&on_gpu(&t, dtype), 3, d, 1).unwrap()), vals(&want), "argmax -inf / NaN rows {dtype:?}");
+    }
 }

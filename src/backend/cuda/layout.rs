@@ -169,7 +169,9 @@ fn permute_tiled(x: &CudaStorage, y: CudaStorage, dims: &[usize], st: &[usize], 
     let small = fits_i32(x.len + tiles);
     let dev = x.dev();
     let f = dev.func(FAMILY, &name(base, w, small))?;
-    let grid = (tiles.clamp(1, 1 << 20) as u32, 1, 1);
+    // permute_tiled16 moves two bf16 tiles a step (NT in kernels/layout.cu)
+    let per_block = if base == "permute_tiled16" && w == 2 { 2 } else { 1 };
+    let grid = (tiles.div_ceil(per_block).clamp(1, 1 << 20) as u32, 1, 1);
     let args = [x.arg(), y.arg(), idx(na, small), idx(nq, small), idx(st[r - 1], small), idx(ys[q], small), idx(tiles, small), Arg::Words(words)];
     dev.launch(&f, grid, (32, 8, 1), 0, &args)?;
     Ok(y)

@@ -64,6 +64,15 @@ fn parity_elementwise_swiglu_and_casts() {
     for (i, (a, b)) in got.iter().zip(&want).enumerate() {
         assert_close(&format!("swiglu_backward[{i}]"), a, b, TOL_F32);
     }
+    // bf16: 16-byte pieces and a tail of 37 * 129 % 8 = 5 elements.
+    let (gc, uc, dyc) = (on_cpu(&g, DType::BF16), on_cpu(&u, DType::BF16), on_cpu(&dy, DType::BF16));
+    let (gg, ug, dyg) = (on_gpu(&g, DType::BF16), on_gpu(&u, DType::BF16), on_gpu(&dy, DType::BF16));
+    assert_close("swiglu bf16", &backend::swiglu(&gg, &ug).unwrap(), &backend::swiglu(&gc, &uc).unwrap(), TOL_BF16);
+    let want = backend::swiglu_backward(&gc, &uc, &dyc).unwrap();
+    let got = twice_n("swiglu_backward bf16", || backend::swiglu_backward(&gg, &ug, &dyg).unwrap());
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert_close(&format!("swiglu_backward bf16 [{i}]"), a, b, TOL_BF16);
+    }
     // f32 -> bf16 rounds exactly like the CPU (half::bf16), so the round trip matches bit for bit.
     let x = randn(&[1001], 9);
     let cpu = vals(&on_cpu(&x, DType::BF16));

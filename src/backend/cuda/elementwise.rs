@@ -22,8 +22,8 @@ pub fn suffix(op: &'static str, dtype: DType) -> Result<&'static str> {
 fn launch_map(x: &CudaStorage, name: &str, n: usize, args: &[Arg]) -> Result<()> {
     let dev = x.dev();
     let f = dev.func(FAMILY, name)?;
-    // 4 f32 or 8 bf16 elements per thread per step (grid-stride, so any grid covers n).
-    let per = if name.ends_with("_bf16") { 8 } else { 4 };
+    // 4 f32 elements, or two pieces of 8 bf16, per thread per step (grid-stride: any grid covers n).
+    let per = if name.ends_with("_bf16") { 16 } else { 4 };
     dev.launch(&f, (blocks_for(n.div_ceil(per), THREADS), 1, 1), (THREADS, 1, 1), 0, args)
 }
 
@@ -121,7 +121,9 @@ pub fn swiglu_backward(gate: &CudaStorage, up: &CudaStorage, dy: &CudaStorage) -
     let dev = gate.dev();
     let f = dev.func(FAMILY, &typed("swiglu_backward", "swiglu_backward", t)?)?;
     let args = [gate.arg(), up.expect("swiglu_backward", t)?.arg(), dy.expect("swiglu_backward", t)?.arg(), dg.arg(), du.arg(), Arg::U64(gate.len as u64)];
-    dev.launch(&f, (blocks_for(gate.len, THREADS), 1, 1), (THREADS, 1, 1), 0, &args)?;
+    // bf16: a thread per 8 elements (16-byte pieces); f32: per element (grid-stride either way)
+    let per = if t == DType::BF16 { 8 } else { 1 };
+    dev.launch(&f, (blocks_for(gate.len.div_ceil(per), THREADS), 1, 1), (THREADS, 1, 1), 0, &args)?;
     Ok(vec![dg, du])
 }
 

@@ -23,6 +23,9 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         rows.push(ctx.finish(Case::new("add", &v, format!("{n}"), ms).bytes(3.0 * es * n as f64)));
         let ms = ctx.time_ms(|i| ew::swiglu(&x[i % sets], &y[i % sets]).map(drop))?;
         rows.push(ctx.finish(Case::new("swiglu", &v, format!("{n}"), ms).bytes(3.0 * es * n as f64)));
+        let dy = ctx.rand_sets(n, dtype, sets, 10)?;
+        let ms = ctx.time_ms(|i| ew::swiglu_backward(&x[i % sets], &y[i % sets], &dy[i % sets]).map(drop))?;
+        rows.push(ctx.finish(Case::new("swiglu_backward", &v, format!("{n}"), ms).bytes(5.0 * es * n as f64)));
     }
     let sets = ctx.sets_for(n * 4);
     let x = ctx.rand_sets(n, DType::F32, sets, 9)?;

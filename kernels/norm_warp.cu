@@ -40,22 +40,43 @@ template <> struct Piece<float> {
 
 // ---- forward: x, y: (N, C), w, b: (C); layer != 0: LayerNorm (b used), else RMSNorm (b unused).
 // Blocks of 8 warps; w and b are re-read per row (16 KB at most, from L1). T = bf16 or float.
+// Staged (st != nullptr: 512 P bytes of dynamic shared memory a warp, a grid of resident blocks):
+// a warp's next row is on its way by cp.async into its lanes' own slots (piece i of lane l at
+// slot 32 i + l) while it works on this one; a lane reads its slots, the warp syncs, then the
+// lane refills them. Unstaged, a warp had no load in flight between its row's load and store.
 template <typename T, int P>
-__device__ void norm_fwd_warp(const T* x, const T* w, const T* b, T* y, long n, long c, float eps, int layer) {
+__device__ void norm_fwd_warp(const T* x, const T* w, const T* b, T* y, long n, long c, float eps, int layer, uint4* st) {
     typedef Piece<T> E;
     constexpr int K = E::K;
     const int lane = threadIdx.x & 31;
     const long np = c / K, warps = (long)gridDim.x * (blockDim.x >> 5);
     const uint4* w4 = reinterpret_cast<const uint4*>(w);
     const uint4* b4 = reinterpret_cast<const uint4*>(b);
-    for (long r = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5); r < n; r += warps) {
+    uint4* slot = st ? st + (threadIdx.x >> 5) * 32 * P + lane : nullptr;
+    auto stage = [&](long r) {                      // row r (if any) into this lane's slots
+        if (r < n) {
+            const uint4* xr = reinterpret_cast<const uint4*>(x + r * c);
+#pragma unroll
+            for (int i = 0; i < P; i++)
+                if (lane + 32 * i < np) cp_async16(slot + 32 * i, xr + lane + 32 * i, true);
+        }
+        cp_async_commit();
+    };
+    long r = (long)blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (st) stage(r);
+    for (; r < n; r += warps) {
         const uint4* xr = reinterpret_cast<const uint4*>(x + r * c);
         uint4* yr = reinterpret_cast<uint4*>(y + r * c);
         uint4 u[P];                                 // this lane's pieces of the row, packed
+        if (st) cp_async_wait<0>();
 #pragma unroll
         for (int i = 0; i < P; i++) {
             long p = lane + 32 * i;
-            u[i] = p < np ? xr[p] : make_uint4(0u, 0u, 0u, 0u);   // zeros add nothing below
+            u[i] = p >= np ? make_uint4(0u, 0u, 0u, 0u) : st ? slot[32 * i] : xr[p];   // zeros add nothing below
+        }
+        if (st) {
+            __syncwarp();                           // every slot read before any is refilled
+            stage(r + warps);
         }
         float mu = 0.f, s;                          // y = (x - mu) s w (+ b)
         if (layer) {
@@ -85,6 +106,7 @@ __device__ void norm_fwd_warp(const T* x, const T* w, const T* b, T* y, long n, 
             yr[p] = E::pack(o);
         }
     }
+    if (st) cp_async_wait<0>();                 // no copy in flight when the block exits
 }
 
 // ---- backward: x, dy, dx: (N, C), w: (C); pw (and pb when layer): (gridDim.x, C) f32.
@@ -215,10 +237,15 @@ __device__ void norm_bwd_warp(const bf16* x, const bf16* w, const bf16* dy, bf16
 // P = pieces a lane holds: C <= 1024 (P = 4), 4096 (16), 8192 (32, forward only: the backward
 // holds x and dy, 8 P registers). Backward blocks: at most 8 warps, as many as the shared
 // memory allows (backend/cuda/norm_warp.rs).
+// The forward's staging slots (dynamic shared memory), or nullptr when launched without.
+__device__ __forceinline__ uint4* norm_fwd_slots(int stage) {
+    extern __shared__ __align__(16) uint4 nf_slots[];
+    return stage ? nf_slots : nullptr;
+}
 #define NORM_WARP_FWD(P, T, S)                                                                        \
 extern "C" __global__ void __launch_bounds__(256) norm_fwd_warp##P##_##S(const T* x, const T* w, const T* b, \
-                                                                         T* y, long n, long c, float eps, int layer) { \
-    norm_fwd_warp<T, P>(x, w, b, y, n, c, eps, layer);                                                \
+                                                  T* y, long n, long c, float eps, int layer, int stage) { \
+    norm_fwd_warp<T, P>(x, w, b, y, n, c, eps, layer, norm_fwd_slots(stage));                         \
 }
 #define NORM_WARP_BWD(P)                                                                              \
 extern "C" __global__ void __launch_bounds__(256) norm_backward_warp##P##_bf16(const bf16* x, const bf16* w, const bf16* dy, \

@@ -62,8 +62,8 @@ printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "t
 
 
 echo "== A/B: the kernels measured before, on the same card =="
-# norm backwards on the kernels before staging (KILN_NORM=warp: bf16 on the warp kernels, f32 on
-# norm.cu's unstaged row kernel), linear attention in one
+# norms on the kernels before staging (KILN_NORM=warp: the warp forward unstaged, the bf16
+# backward on the warp kernels, f32 on norm.cu's unstaged row kernel), linear attention in one
 # launch over T (KILN_LINATTN_SPLIT=off), softmax / cross-entropy rows without staging the next
 # row (KILN_SOFTMAX=rc); rows tagged with the switches, in bench.jsonl.
 KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc timeout "$(limit 70 60)" .gpu/kiln bench --device cuda --repeats 20 \

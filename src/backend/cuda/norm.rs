@@ -168,7 +168,7 @@ fn backward_plan(dev: &Arc<Dev>, t: DType, n: usize, c: usize, layer: bool) -> R
         }
     }
     let Some(threads) = rc_bwd_threads(n, c) else { return Ok(Bwd::Generic(n.min(BWD_BLOCKS))) };
-    match staged_backward_bytes(t, threads, dev.smem_optin).filter(|_| norm_warp::staged_backward()) {
+    match staged_backward_bytes(t, threads, dev.smem_optin).filter(|_| norm_warp::staged()) {
         Some(bytes) => {
             let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_staged", t)?)?;
             // one partial row per resident block: a count fixed by the device, not by the run

@@ -3,6 +3,9 @@
 //! (C % 8 == 0, C <= 4096). Called by backend/cuda/norm.rs, which routes there and keeps the other
 //! shapes (and the f32 backward) on kernels/norm.cu. Twin: backend/cpu/norm.rs.
 //! The backward writes per-block f32 partial dw (db) rows, which norm.rs sums with norm_colsum.
+//! The forward stages each warp's next row in shared memory by cp.async on a resident grid
+//! (`KILN_NORM=warp` or `rc`: unstaged, a warp per row, as measured on the H200 of 2026-11-27).
+//! Since then the backward runs on norm.cu's staged row kernel unless `KILN_NORM=warp`.
 
 use super::{Arg, CudaStorage, Dev};
 use crate::tensor::DType;
@@ -36,9 +39,10 @@ pub fn warp_backward() -> bool {
     *ON.get_or_init(|| std::env::var("KILN_NORM").is_ok_and(|v| v == "warp"))
 }
 
-/// Does the backward run on norm.cu's staged row kernel where it fits (the default)? Off with
-/// `KILN_NORM=warp` or `KILN_NORM=rc`, which bring back the routing measured before it.
-pub fn staged_backward() -> bool {
+/// Do the norms stage their next rows by cp.async (the default): the forward here, the backward on
+/// norm.cu's staged row kernel where it fits? Off with `KILN_NORM=warp` or `KILN_NORM=rc`, which
+/// bring back the kernels and routing measured before.
+pub fn staged() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc" && v != "warp"))
 }
@@ -84,12 +88,19 @@ pub fn backward_launch(dev: &Dev, t: DType, n: usize, c: usize, layer: bool) -> 
 pub fn forward(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, y: &CudaStorage, n: usize, c: usize, eps: f64, layer: bool) -> Result<()> {
     let dev = x.dev();
     let t = x.dtype;
-    let f = dev.func(FAMILY, &format!("norm_fwd_warp{}_{}", pieces(c / per_piece(t)), if t == DType::F32 { "f32" } else { "bf16" }))?;
-    let args = [x.arg(), w.arg(), b.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
+    let p = pieces(c / per_piece(t));
+    let f = dev.func(FAMILY, &format!("norm_fwd_warp{p}_{}", if t == DType::F32 { "f32" } else { "bf16" }))?;
+    let mut args = vec![x.arg(), w.arg(), b.arg(), y.arg(), Arg::U64(n as u64), Arg::U64(c as u64), Arg::F32(eps as f32), Arg::I32(layer as i32)];
+    let rows_grid = n.div_ceil(WARPS);
+    // staged: each warp's slots for a row (512 P bytes), a grid of resident blocks
+    let bytes = (WARPS * 512 * p) as u32;
+    let staged = staged() && bytes as usize + 1024 <= dev.smem_optin as usize;
+    let (grid, smem) = if staged { ((dev.resident_blocks(&f, (32 * WARPS) as u32, bytes)? as usize).min(rows_grid), bytes) } else { (rows_grid.min(MAX_GRID), 0) };
+    args.push(Arg::I32(staged as i32));
     // SAFETY: x, y hold n*c elements of x's dtype and w, b c (b is read only when layer);
     // forward_fits gave C % K == 0 (16-byte pieces of K values, row starts aligned) and C / K <= 32 P;
-    // rows are bounds-checked.
-    dev.launch(&f, (n.div_ceil(WARPS).min(MAX_GRID) as u32, 1, 1), ((32 * WARPS) as u32, 1, 1), 0, &args)
+    // rows are bounds-checked; staged, each warp's 32 P slots of 16 bytes are in smem.
+    dev.launch(&f, (grid as u32, 1, 1), ((32 * WARPS) as u32, 1, 1), smem, &args)
 }
 
 /// Backward into dx and the partial rows pw, pb (g x C f32 each, g = the launch's blocks from

@@ -303,6 +303,15 @@ __device__ void lora_mma_body(const bf16* __restrict__ a1, long a1r, long a1c, c
 LORA_MMA(float, lora_mma_bf16_f32)
 LORA_MMA(bf16, lora_mma_bf16_bf16)
 
+#include "lora_stream.cuh"
+#define LORA_STREAM(TC, NAME)                                                                                 \
+    extern "C" __global__ void __launch_bounds__(128) NAME(const bf16* a1, long a1r, const bf16* b1, long b1r, int k1, \
+                                                           TC* c, int m, int n, float alpha, int kchunk) {  \
+        lora_stream_body<TC>(a1, a1r, b1, b1r, k1, c, m, n, alpha, kchunk);                                  \
+    }
+LORA_STREAM(float, lora_stream_bf16_f32)
+LORA_STREAM(bf16, lora_stream_bf16_bf16)
+
 // out[i] = alpha * sum_{z < splits} part[z * len + i], summed in order z = 0, 1, ... (deterministic).
 template <typename T>
 __device__ void lora_reduce_body(const float* __restrict__ part, T* __restrict__ out, long len, int splits, float alpha) {

@@ -30,13 +30,13 @@ passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
 # Tests that failed, rerun with every kernel written since the H100 run of session 2 turned off
 # (KILN_ATTN=cores KILN_LINATTN=cores: the CUDA-core attention kernels; KILN_NORM=rc: norm.cu's
-# row kernels for bf16; KILN_SAMPLE=rows: the one-block sampler; KILN_SOFTMAX=rc: softmax rows
-# without staging): tells at once whether a
+# row kernels, unstaged; KILN_SAMPLE=rows: the one-block sampler; KILN_SOFTMAX=rc: softmax rows
+# without staging; KILN_LORA=mma: no streaming thin products): tells at once whether a
 # failure is in the new kernels (tests-cores.log).
 if (( failed > 0 )); then
   echo "== failed tests again on the kernels measured before (KILN_ATTN, KILN_LINATTN, KILN_NORM, KILN_SAMPLE, KILN_SOFTMAX) =="
   names=$(grep -oP '^test \K\S+(?= \.\.\. FAILED$)' "$OUT/tests.log")
-  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_SOFTMAX=rc KILN_CUDA_POISON=1 timeout "$(limit 60 200)" .gpu/cuda-tests --include-ignored --test-threads=1 \
+  KILN_ATTN=cores KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_SOFTMAX=rc KILN_LORA=mma KILN_CUDA_POISON=1 timeout "$(limit 60 200)" .gpu/cuda-tests --include-ignored --test-threads=1 \
     --show-output --exact $names >"$OUT/tests-cores.log" 2>&1
   echo "cores rerun: $(grep -c '^test .* ok$' "$OUT/tests-cores.log") ok, $(grep -c '^test .* FAILED$' "$OUT/tests-cores.log") failed"
 fi
@@ -65,9 +65,10 @@ echo "== A/B: the kernels measured before, on the same card =="
 # norms on the kernels before staging (KILN_NORM=warp: the warp forward unstaged, the bf16
 # backward on the warp kernels, f32 on norm.cu's unstaged row kernel), linear attention in one
 # launch over T (KILN_LINATTN_SPLIT=off), softmax / cross-entropy rows without staging the next
-# row (KILN_SOFTMAX=rc); rows tagged with the switches, in bench.jsonl.
-KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc timeout "$(limit 70 60)" .gpu/kiln bench --device cuda --repeats 20 \
-  --only norm,linear_attention,softmax_xent \
+# row (KILN_SOFTMAX=rc), LoRA's thin products (x A, decode x W) on lora_mma instead of the
+# streaming kernel (KILN_LORA=mma); rows tagged with the switches, in bench.jsonl.
+KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc KILN_LORA=mma timeout "$(limit 80 60)" .gpu/kiln bench --device cuda --repeats 20 \
+  --only norm,linear_attention,softmax_xent,lora \
   --jsonl /tmp/kiln-ab.jsonl >>"$OUT/bench.txt" 2>>"$OUT/misc.log"
 echo "A/B bench exit code: $?"
 python3 - /tmp/kiln-ab.jsonl >>"$OUT/bench.jsonl" <<'PY'
@@ -75,7 +76,7 @@ import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if not r["op"].startswith("ceiling"):
-        r["variant"] += " [KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc]"
+        r["variant"] += " [KILN_NORM=warp KILN_LINATTN_SPLIT=off KILN_SOFTMAX=rc KILN_LORA=mma]"
         print(json.dumps(r))
 PY
 

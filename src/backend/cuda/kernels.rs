@@ -63,6 +63,7 @@ pub const HEADERS: &[(&str, &str)] = &[
     ("sampling_select.cuh", include_str!("../../../kernels/sampling_select.cuh")),
     ("softmax_rows.cuh", include_str!("../../../kernels/softmax_rows.cuh")),
     ("norm_rows.cuh", include_str!("../../../kernels/norm_rows.cuh")),
+    ("lora_stream.cuh", include_str!("../../../kernels/lora_stream.cuh")),
 ];
 
 /// The full translation unit NVRTC sees for `family`: common.cuh, then the family's source with

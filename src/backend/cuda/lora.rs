@@ -74,20 +74,29 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
     };
     // bf16 x bf16 products run on tensor cores (mma.sync, 128 threads); the rest on CUDA cores.
     let mma = a1.0.dtype == DType::BF16 && b1.0.dtype == DType::BF16;
-    let (name, threads) = if mma {
-        (format!("lora_mma_bf16_{}", sfx(dest.dtype)), 128)
-    } else {
-        (format!("lora_gemm_{}_{}_{}", sfx(a1.0.dtype), sfx(b1.0.dtype), sfx(dest.dtype)), THREADS)
-    };
-    let f = dev.func(FAMILY, &name)?;
     let grid = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32);
     let u = |x: usize| Arg::U64(x as u64);
-    let args = [
-        a1.0.arg(), u(a1.1), u(a1.2), b1.0.arg(), u(b1.1), u(b1.2), Arg::I32(k1 as i32),
-        a2.0, u(a2.1), u(a2.2), b2.0, u(b2.1), u(b2.2), Arg::I32(k2 as i32),
-        dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), Arg::F32(if splits == 1 { alpha } else { 1.0 }), Arg::I32(kchunk as i32),
-    ];
-    dev.launch(&f, grid, (threads, 1, 1), 0, &args)?;
+    let scale = Arg::F32(if splits == 1 { alpha } else { 1.0 });
+    if mma && pair2.is_none() && streams(a1, b1, k1, n) {
+        let f = dev.func(FAMILY, &format!("lora_stream_bf16_{}", sfx(dest.dtype)))?;
+        let args = [a1.0.arg(), u(a1.1), b1.0.arg(), u(b1.1), Arg::I32(k1 as i32), dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), scale, Arg::I32(kchunk as i32)];
+        // SAFETY: as below, with A1 k-contiguous and B1 n-contiguous, their row strides, k1 and n
+        // multiples of 8 (`streams`): every 16-byte piece is wholly in or out and aligned.
+        dev.launch(&f, grid, (128, 1, 1), 0, &args)?;
+    } else {
+        let (name, threads) = if mma {
+            (format!("lora_mma_bf16_{}", sfx(dest.dtype)), 128)
+        } else {
+            (format!("lora_gemm_{}_{}_{}", sfx(a1.0.dtype), sfx(b1.0.dtype), sfx(dest.dtype)), THREADS)
+        };
+        let f = dev.func(FAMILY, &name)?;
+        let args = [
+            a1.0.arg(), u(a1.1), u(a1.2), b1.0.arg(), u(b1.1), u(b1.2), Arg::I32(k1 as i32),
+            a2.0, u(a2.1), u(a2.2), b2.0, u(b2.1), u(b2.2), Arg::I32(k2 as i32),
+            dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), scale, Arg::I32(kchunk as i32),
+        ];
+        dev.launch(&f, grid, (threads, 1, 1), 0, &args)?;
+    }
     if splits > 1 {
         let f = dev.func(FAMILY, &format!("lora_reduce_{}", sfx(out)))?;
         let len = m * n;
@@ -95,6 +104,16 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
         dev.launch(&f, (blocks_for(len, THREADS).min(4096), 1, 1), (THREADS, 1, 1), 0, &args)?;
     }
     Ok(c)
+}
+
+/// Whether a single-pair bf16 product takes `lora_stream_*` (kernels/lora_stream.cuh): A1 (m x k)
+/// k-contiguous and B1 (k x n) n-contiguous (x W, x A: the decode matmul and LoRA's t), row
+/// strides, k and n multiples of 8; not with `KILN_LORA=mma` (lora_mma for every bf16 product,
+/// as measured on the H200 of 2026-11-27).
+fn streams(a1: Op, b1: Op, k: usize, n: usize) -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let on = *ON.get_or_init(|| std::env::var("KILN_LORA").map_or(true, |v| v != "mma"));
+    on && a1.2 == 1 && b1.2 == 1 && a1.1 % 8 == 0 && b1.1 % 8 == 0 && k % 8 == 0 && n % 8 == 0
 }
 
 /// bf16 only: C (rows x cols, bf16) = [A1 | A2] [B1 ; B2] on the tensor-core GEMM of

@@ -304,13 +304,17 @@ LORA_MMA(float, lora_mma_bf16_f32)
 LORA_MMA(bf16, lora_mma_bf16_bf16)
 
 #include "lora_stream.cuh"
-#define LORA_STREAM(TC, NAME)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(128) NAME(const bf16* a1, long a1r, const bf16* b1, long b1r, int k1, \
-                                                           TC* c, int m, int n, float alpha, int kchunk) {  \
-        lora_stream_body<TC>(a1, a1r, b1, b1r, k1, c, m, n, alpha, kchunk);                                  \
+// lora_stream_<A><B>_bf16_<C>: A n (k-contiguous) or t (m-contiguous), B n (n-contiguous) or t
+// (k-contiguous); a1s, b1s: each operand's stride that is not 1.
+#define LORA_STREAM(AT, BT, L, TC, S)                                                                         \
+    extern "C" __global__ void __launch_bounds__(128) lora_stream_##L##_bf16_##S(const bf16* a1, long a1s,   \
+                                      const bf16* b1, long b1s, int k1, TC* c, int m, int n, float alpha, int kchunk) { \
+        lora_stream_body<AT, BT, TC>(a1, a1s, b1, b1s, k1, c, m, n, alpha, kchunk);                          \
     }
-LORA_STREAM(float, lora_stream_bf16_f32)
-LORA_STREAM(bf16, lora_stream_bf16_bf16)
+#define LORA_STREAMS(TC, S) LORA_STREAM(false, false, nn, TC, S) LORA_STREAM(true, false, tn, TC, S)        \
+                            LORA_STREAM(false, true, nt, TC, S) LORA_STREAM(true, true, tt, TC, S)
+LORA_STREAMS(float, f32)
+LORA_STREAMS(bf16, bf16)
 
 // out[i] = alpha * sum_{z < splits} part[z * len + i], summed in order z = 0, 1, ... (deterministic).
 template <typename T>

@@ -77,11 +77,12 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
     let grid = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32);
     let u = |x: usize| Arg::U64(x as u64);
     let scale = Arg::F32(if splits == 1 { alpha } else { 1.0 });
-    if mma && pair2.is_none() && streams(a1, b1, k1, n) {
-        let f = dev.func(FAMILY, &format!("lora_stream_bf16_{}", sfx(dest.dtype)))?;
-        let args = [a1.0.arg(), u(a1.1), b1.0.arg(), u(b1.1), Arg::I32(k1 as i32), dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), scale, Arg::I32(kchunk as i32)];
-        // SAFETY: as below, with A1 k-contiguous and B1 n-contiguous, their row strides, k1 and n
-        // multiples of 8 (`streams`): every 16-byte piece is wholly in or out and aligned.
+    let stream = if mma && pair2.is_none() { streams(a1, b1, m, k1, n) } else { None };
+    if let Some((layout, a1s, b1s)) = stream {
+        let f = dev.func(FAMILY, &format!("lora_stream_{layout}_bf16_{}", sfx(dest.dtype)))?;
+        let args = [a1.0.arg(), u(a1s), b1.0.arg(), u(b1s), Arg::I32(k1 as i32), dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), scale, Arg::I32(kchunk as i32)];
+        // SAFETY: as below, with each operand's contiguous dimension, its other stride and k1
+        // multiples of 8 (`streams`): every 16-byte piece is wholly in or out, and aligned.
         dev.launch(&f, grid, (128, 1, 1), 0, &args)?;
     } else {
         let (name, threads) = if mma {
@@ -106,14 +107,33 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
     Ok(c)
 }
 
-/// Whether a single-pair bf16 product takes `lora_stream_*` (kernels/lora_stream.cuh): A1 (m x k)
-/// k-contiguous and B1 (k x n) n-contiguous (x W, x A: the decode matmul and LoRA's t), row
-/// strides, k and n multiples of 8; not with `KILN_LORA=mma` (lora_mma for every bf16 product,
-/// as measured on the H200 of 2026-11-27).
-fn streams(a1: Op, b1: Op, k: usize, n: usize) -> bool {
+/// The `lora_stream_*` kernel (kernels/lora_stream.cuh) for a single-pair bf16 product, as
+/// (layout, A1's stride that is not 1, B1's): A1 (m x k) k-contiguous ("n") or m-contiguous
+/// ("t"), B1 (k x n) n-contiguous ("n") or k-contiguous ("t"), with the contiguous dimension, the
+/// other stride and k multiples of 8 (x W and x A: nn; dY B^T: nt; X^T g: tn; t^T dY: tn). None
+/// otherwise, or with `KILN_LORA=mma` (lora_mma for every bf16 product, as on the H200 run of
+/// 2026-11-27).
+fn streams(a1: Op, b1: Op, m: usize, k: usize, n: usize) -> Option<(&'static str, usize, usize)> {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let on = *ON.get_or_init(|| std::env::var("KILN_LORA").map_or(true, |v| v != "mma"));
-    on && a1.2 == 1 && b1.2 == 1 && a1.1 % 8 == 0 && b1.1 % 8 == 0 && k % 8 == 0 && n % 8 == 0
+    if !*ON.get_or_init(|| std::env::var("KILN_LORA").map_or(true, |v| v != "mma")) || k % 8 != 0 {
+        return None;
+    }
+    // (transposed?, the other stride) when one of the operand's strides is 1 and the rest align
+    let side = |(_, rs, cs): Op, rows: usize| match (rs, cs) {
+        (_, 1) if rs % 8 == 0 => Some((false, rs)),
+        (1, _) if cs % 8 == 0 && rows % 8 == 0 => Some((true, cs)),
+        _ => None,
+    };
+    let (at, a1s) = side(a1, m)?;
+    // B1 (k x n) seen as B1^T (n x k): "transposed" there means n-contiguous here
+    let (bn, b1s) = side((b1.0, b1.2, b1.1), n)?;
+    let layout = match (at, !bn) {
+        (false, false) => "nn",
+        (true, false) => "tn",
+        (false, true) => "nt",
+        (true, true) => "tt",
+    };
+    Some((layout, a1s, b1s))
 }
 
 /// bf16 only: C (rows x cols, bf16) = [A1 | A2] [B1 ; B2] on the tensor-core GEMM of

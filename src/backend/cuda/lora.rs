@@ -58,10 +58,20 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
     }
     let k2 = pair2.map_or(0, |p| p.2);
     let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    // bf16 x bf16 products run on tensor cores (mma.sync, 128 threads); the rest on CUDA cores.
+    let mma = a1.0.dtype == DType::BF16 && b1.0.dtype == DType::BF16;
+    let stream = if mma && pair2.is_none() { streams(a1, b1, m, k1, n) } else { None };
+    let stream_fn = |layout: &str, c: DType| dev.func(FAMILY, &format!("lora_stream_{layout}_bf16_{}", sfx(c)));
     let mut splits = 1;
-    // Pair 1's reduction is split; pair 2 (short: a rank) joins the last split.
+    // Pair 1's reduction is split; pair 2 (short: a rank) joins the last split. lora_stream: as
+    // many whole splits as fill the blocks resident at once (one wave, no half-empty second one).
     let target = TARGET_BLOCKS.max(BLOCKS_PER_SM * dev.sm_count as usize);
-    if tiles < target && k1 >= 2 * MIN_SPLIT_K {
+    if let Some((layout, ..)) = stream {
+        let resident = TARGET_BLOCKS.max(dev.resident_blocks(&stream_fn(layout, DType::F32)?, 128, 0)? as usize);
+        if tiles < resident && k1 >= 2 * MIN_SPLIT_K {
+            splits = (resident / tiles).min(k1 / MIN_SPLIT_K).clamp(1, 64);
+        }
+    } else if tiles < target && k1 >= 2 * MIN_SPLIT_K {
         splits = target.div_ceil(tiles).min(k1 / MIN_SPLIT_K).clamp(1, 64);
     }
     // Each split's k range is a multiple of the k tile (16 on CUDA cores, 32 on tensor cores).
@@ -72,14 +82,11 @@ pub(super) fn gemm(dev: &Arc<Dev>, a1: Op, b1: Op, k1: usize, pair2: Option<(Op,
         Some((a2, b2, _)) => ((a2.0.arg(), a2.1, a2.2), (b2.0.arg(), b2.1, b2.2)),
         None => ((Arg::U64(0), 0, 0), (Arg::U64(0), 0, 0)),
     };
-    // bf16 x bf16 products run on tensor cores (mma.sync, 128 threads); the rest on CUDA cores.
-    let mma = a1.0.dtype == DType::BF16 && b1.0.dtype == DType::BF16;
     let grid = (n.div_ceil(TILE) as u32, m.div_ceil(TILE) as u32, splits as u32);
     let u = |x: usize| Arg::U64(x as u64);
     let scale = Arg::F32(if splits == 1 { alpha } else { 1.0 });
-    let stream = if mma && pair2.is_none() { streams(a1, b1, m, k1, n) } else { None };
     if let Some((layout, a1s, b1s)) = stream {
-        let f = dev.func(FAMILY, &format!("lora_stream_{layout}_bf16_{}", sfx(dest.dtype)))?;
+        let f = stream_fn(layout, dest.dtype)?;   // dest: f32 partials when split
         let args = [a1.0.arg(), u(a1s), b1.0.arg(), u(b1s), Arg::I32(k1 as i32), dest.arg(), Arg::I32(m as i32), Arg::I32(n as i32), scale, Arg::I32(kchunk as i32)];
         // SAFETY: as below, with each operand's contiguous dimension, its other stride and k1
         // multiples of 8 (`streams`): every 16-byte piece is wholly in or out, and aligned.

@@ -12,9 +12,10 @@
 //   K-major (A, or B when TB):   rows of 64 k, 8-row groups 1024 B apart            (SBO = 1024)
 //   MN-major (A when TA, else B): rows of 64 mn per k, 8-k groups 1024 B apart,
 //                                 64-mn blocks 64 x 128 B = 8192 B apart            (LBO = 8192)
-// Pipeline (ST = 4): tile kt + 2 is loading while the MMAs of tile kt - 1 may still run and
-// those of tile kt are issued; a stage is refilled only after both warpgroups waited for the
+// Pipeline (ST = 4, LOOK = 2): tile kt + 2 is loading while the MMAs of tile kt - 1 may still run
+// and those of tile kt are issued; a stage is refilled only after both warpgroups waited for the
 // MMAs that read it (wgmma_wait<1> in iteration kt - 1, then the barrier of iteration kt).
+// LOOK = 3: tile kt + 3 loads into tile kt - 1's stage, so each iteration ends with wgmma_wait<0>.
 
 #define H9_BM 128
 #define H9_BN 256
@@ -69,7 +70,7 @@ __device__ __forceinline__ void h9_load(unsigned char* s, const bf16* g, int row
 
 // CAT (batch 1, A and B unbatched): C = [A | A2] [B ; B2], k-tiles 0..ceil(K/64) from (a, b, K),
 // the next ceil(K2/64) from (a2, b2, K2); each part's last tile is zero-filled past its end.
-template <bool TA, bool TB, bool CAT>
+template <bool TA, bool TB, bool CAT, bool N256, int LOOK>
 __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* __restrict__ b, bf16* __restrict__ c,
                                         int M, int K, int N, int b_shared,
                                         const bf16* __restrict__ a2, const bf16* __restrict__ b2, int K2) {
@@ -96,20 +97,22 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
         h9_load<H9_BM, !TA>(sa, pa, M, kd, m0, k0);
         h9_load<H9_BN, TB>(sa + H9_A_BYTES, pb, N, kd, n0, k0);
     };
+    static_assert(LOOK == 2 || LOOK == 3, "LOOK k-tiles in flight: 2 (MMAs of tile kt - 1 may run on) or 3");
 #pragma unroll
-    for (int s = 0; s < H9_ST - 2; s++) {
+    for (int s = 0; s < LOOK; s++) {
         if (s < ktiles) load_tile(s, s);
         cp_async_commit();
     }
     for (int kt = 0; kt < ktiles; kt++) {
-        cp_async_wait<H9_ST - 3>();   // this thread's copies of tile kt have landed...
+        cp_async_wait<LOOK - 1>();    // this thread's copies of tile kt have landed...
         fence_proxy_async();          // ...are visible to the MMA unit...
-        __syncthreads();              // ...and so are everyone's; tile kt - 2's stage is free
-        {
-            const int nk = kt + H9_ST - 2;
+        __syncthreads();              // ...and so are everyone's; tile kt + LOOK - 4's stage is free
+        auto refill = [&]() {
+            const int nk = kt + LOOK;
             if (nk < ktiles) load_tile(nk % H9_ST, nk);
             cp_async_commit();        // always, so the group count stays in step
-        }
+        };
+        if (LOOK == 2) refill();
         const unsigned char* sa = base + (kt % H9_ST) * H9_STAGE;
         const unsigned char* sb = sa + H9_A_BYTES;
         wgmma_hold<64>(acc[0]);
@@ -119,14 +122,27 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
         for (int kk = 0; kk < H9_BK / 16; kk++) {
             // A: this warpgroup's 64 rows, k 16kk..16kk+15. B: columns 128h.., same k.
             const u64 da = TA ? h9_desc(sa + wg * 8192 + kk * 2048, 8192, 1024, h9_smem) : h9_desc(sa + wg * 8192 + kk * 32, 16, 1024, h9_smem);
+            if (N256) {               // all 256 columns in one instruction (A read once)
+                const u64 db = TB ? h9_desc(sb + kk * 32, 16, 1024, h9_smem) : h9_desc(sb + kk * 2048, 8192, 1024, h9_smem);
+                wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(&acc[0][0], da, db, h9_smem);
+            } else {
 #pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const u64 db = TB ? h9_desc(sb + h * 16384 + kk * 32, 16, 1024, h9_smem) : h9_desc(sb + h * 16384 + kk * 2048, 8192, 1024, h9_smem);
-                wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc[h], da, db, h9_smem);
+                for (int h = 0; h < 2; h++) {
+                    const u64 db = TB ? h9_desc(sb + h * 16384 + kk * 32, 16, 1024, h9_smem) : h9_desc(sb + h * 16384 + kk * 2048, 8192, 1024, h9_smem);
+                    wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc[h], da, db, h9_smem);
+                }
             }
         }
         wgmma_commit();
-        wgmma_wait<1>();              // the MMAs of tile kt - 1 are done: its stage may be refilled
+        // LOOK 2: the MMAs of tile kt - 1 are done (its stage is refilled at kt + 1). LOOK 3: the
+        // copies are issued while this tile's MMAs run, then those MMAs are waited for, as the
+        // tile's stage is refilled at kt + 1 already.
+        if (LOOK == 3) {
+            refill();
+            wgmma_wait<0>();
+        } else {
+            wgmma_wait<1>();
+        }
         wgmma_hold<64>(acc[0]);
         wgmma_hold<64>(acc[1]);
     }
@@ -153,23 +169,32 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
         }
 }
 
-#define H9GEMM(name, TA, TB)                                                                          \
+// Variants (backend/cuda/matmul.rs, GemmPath): h9gemm_* two m64n128k16 a k16 step and 2 k-tiles in
+// flight (measured on the H200 of 2026-11-27); h9gemm_w256_* one m64n256k16; h9gemm_w256l3_* that
+// and 3 k-tiles in flight (the MMAs of each tile waited for before the next tile's barrier).
+#define H9GEMM(name, TA, TB, N256, LOOK)                                                              \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const bf16* a, const bf16* b, bf16* c,   \
                                                           int M, int K, int N, int b_shared) {       \
-        h9_body<TA, TB, false>(a, b, c, M, K, N, b_shared, nullptr, nullptr, 0);                     \
+        h9_body<TA, TB, false, N256, LOOK>(a, b, c, M, K, N, b_shared, nullptr, nullptr, 0);         \
     }
-H9GEMM(h9gemm_nn, false, false)
-H9GEMM(h9gemm_nt, false, true)
-H9GEMM(h9gemm_tn, true, false)
-H9GEMM(h9gemm_tt, true, true)
+#define H9GEMMS(pre, N256, LOOK)                                                                      \
+    H9GEMM(pre##_nn, false, false, N256, LOOK) H9GEMM(pre##_nt, false, true, N256, LOOK)              \
+    H9GEMM(pre##_tn, true, false, N256, LOOK) H9GEMM(pre##_tt, true, true, N256, LOOK)
+H9GEMMS(h9gemm, false, 2)
+H9GEMMS(h9gemm_w256, true, 2)
+H9GEMMS(h9gemm_w256l3, true, 3)
 
 // C (M, N) = [A | A2] [B ; B2] (one batch): A (M, K), A2 (M, K2); B (K, N), B2 (K2, N) (cat_nn) or
 // B (N, K), B2 (N, K2) (cat_nt). The bf16 LoRA's fused forward and dX (backend/cuda/lora.rs).
-#define H9GEMM_CAT(name, TB)                                                                           \
+#define H9GEMM_CAT(name, TB, N256, LOOK)                                                               \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const bf16* a, const bf16* b, bf16* c,    \
                                                           int M, int K, int N, const bf16* a2,        \
                                                           const bf16* b2, int K2) {                   \
-        h9_body<false, TB, true>(a, b, c, M, K, N, 0, a2, b2, K2);                                    \
+        h9_body<false, TB, true, N256, LOOK>(a, b, c, M, K, N, 0, a2, b2, K2);                        \
     }
-H9GEMM_CAT(h9gemm_cat_nn, false)
-H9GEMM_CAT(h9gemm_cat_nt, true)
+H9GEMM_CAT(h9gemm_cat_nn, false, false, 2)
+H9GEMM_CAT(h9gemm_cat_nt, true, false, 2)
+H9GEMM_CAT(h9gemm_w256_cat_nn, false, true, 2)
+H9GEMM_CAT(h9gemm_w256_cat_nt, true, true, 2)
+H9GEMM_CAT(h9gemm_w256l3_cat_nn, false, true, 3)
+H9GEMM_CAT(h9gemm_w256l3_cat_nt, true, true, 3)

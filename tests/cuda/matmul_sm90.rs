@@ -47,14 +47,16 @@ fn parity_matmul_wgmma_bf16_all_transposes() {
             let b = randn(&[bb * k * n], 400 + s as u64);
             let want = backend::matmul(&on_cpu(&a, DType::BF16), &on_cpu(&b, DType::BF16), batch, bb, m, k, n, ta, tb).unwrap();
             let (ga, gb) = (on_gpu(&a, DType::BF16), on_gpu(&b, DType::BF16));
-            let run = || Storage::Cuda(matmul_on(GemmPath::Wgmma, cuda(&ga), cuda(&gb), batch, bb, m, k, n, ta, tb).unwrap());
-            let got = twice1("matmul wgmma", run).cast(DType::F32).unwrap();
-            let what = format!("matmul wgmma batch={batch}/{bb} {m}x{k}x{n} ta={ta} tb={tb}");
-            if k == 0 {
-                assert!(vals(&got).iter().all(|&x| x == 0.0), "{what}: K = 0 must give zeros");
-                continue;
+            for path in GemmPath::WGMMA {
+                let run = || Storage::Cuda(matmul_on(path, cuda(&ga), cuda(&gb), batch, bb, m, k, n, ta, tb).unwrap());
+                let got = twice1("matmul wgmma", run).cast(DType::F32).unwrap();
+                let what = format!("matmul {} batch={batch}/{bb} {m}x{k}x{n} ta={ta} tb={tb}", path.name());
+                if k == 0 {
+                    assert!(vals(&got).iter().all(|&x| x == 0.0), "{what}: K = 0 must give zeros");
+                    continue;
+                }
+                assert_close(&what, &got, &want, TOL_BF16);
             }
-            assert_close(&what, &got, &want, TOL_BF16);
         }
     }
 }
@@ -72,10 +74,11 @@ fn parity_matmul_wgmma_matches_mma_long_k() {
     let (a, b) = (on_gpu(&randn(&[m * k], 51), DType::BF16), on_gpu(&randn(&[k * n], 52), DType::BF16));
     // Twice: on the emulated device one of the two runs lands each cp.async at once, so a stage
     // refilled while its MMAs still run would show (16 k-tiles cycle the 4 stages 4 times).
-    let got = twice1("matmul wgmma", || Storage::Cuda(matmul_on(GemmPath::Wgmma, cuda(&a), cuda(&b), 1, 1, m, k, n, false, false).unwrap()));
-    let want = matmul_on(GemmPath::Mma, cuda(&a), cuda(&b), 1, 1, m, k, n, false, false).unwrap();
-    let got = got.cast(DType::F32).unwrap();
-    assert_close("matmul wgmma vs mma 128x1024x256", &got, &Storage::Cuda(want).cast(DType::F32).unwrap(), 4e-3);
+    let want = Storage::Cuda(matmul_on(GemmPath::Mma, cuda(&a), cuda(&b), 1, 1, m, k, n, false, false).unwrap()).cast(DType::F32).unwrap();
+    for path in GemmPath::WGMMA {
+        let got = twice1("matmul wgmma", || Storage::Cuda(matmul_on(path, cuda(&a), cuda(&b), 1, 1, m, k, n, false, false).unwrap()));
+        assert_close(&format!("matmul {} vs mma 128x1024x256", path.name()), &got.cast(DType::F32).unwrap(), &want, 4e-3);
+    }
 }
 
 /// [A1 | A2] [B1 ; B2] (the LoRA's y = [x | t] [W ; B]): both B layouts, K1 not a tile multiple,

@@ -34,6 +34,11 @@ pub enum GemmPath {
     /// wgmma fed by cp.async (`h9gemm_*`, kernels/matmul_sm90.cu): sm_90 only, and only shapes
     /// whose operands' contiguous dimensions are multiples of 8 (others fall back to Mma).
     Wgmma,
+    /// As Wgmma, one m64n256k16 a k16 step instead of two m64n128k16 (`h9gemm_w256_*`;
+    /// `KILN_GEMM=wgmma-n256`). Not yet timed on a GPU: the bench times it beside Wgmma.
+    WgmmaN256,
+    /// As WgmmaN256 with 3 k-tiles in flight instead of 2 (`h9gemm_w256l3_*`; `KILN_GEMM=wgmma-n256-l3`).
+    WgmmaN256L3,
 }
 
 impl GemmPath {
@@ -46,8 +51,15 @@ impl GemmPath {
         match PATH.load(Ordering::Relaxed) {
             1 => GemmPath::Mma,
             2 => GemmPath::Wgmma,
+            3 => GemmPath::WgmmaN256,
+            4 => GemmPath::WgmmaN256L3,
             _ => {
-                let p = if std::env::var("KILN_GEMM").as_deref() == Ok("mma") { GemmPath::Mma } else { GemmPath::Wgmma };
+                let p = match std::env::var("KILN_GEMM").as_deref() {
+                    Ok("mma") => GemmPath::Mma,
+                    Ok("wgmma-n256") => GemmPath::WgmmaN256,
+                    Ok("wgmma-n256-l3") => GemmPath::WgmmaN256L3,
+                    _ => GemmPath::Wgmma,
+                };
                 PATH.store(p as u8 + 1, Ordering::Relaxed);
                 p
             }
@@ -67,7 +79,29 @@ impl GemmPath {
 
     /// Whether this path can run a GEMM whose operands' contiguous dimensions are `dims` on `dev`.
     pub(super) fn takes(self, dev: &Dev, dims: &[usize]) -> bool {
-        self == GemmPath::Wgmma && (dev.cc == (9, 0) || dev.is_emu()) && dims.iter().all(|d| d % 8 == 0)
+        self != GemmPath::Mma && (dev.cc == (9, 0) || dev.is_emu()) && dims.iter().all(|d| d % 8 == 0)
+    }
+
+    /// The wgmma paths, in the order the bench and the tests run them.
+    pub const WGMMA: [GemmPath; 3] = [GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3];
+
+    /// Kernel name prefix of a wgmma path in kernels/matmul_sm90.cu (Mma has none).
+    fn h9_prefix(self) -> &'static str {
+        match self {
+            GemmPath::WgmmaN256 => "h9gemm_w256",
+            GemmPath::WgmmaN256L3 => "h9gemm_w256l3",
+            _ => "h9gemm",
+        }
+    }
+
+    /// A short name for bench variants: "wgmma", "wgmma-n256", "wgmma-n256-l3", "mma".
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmPath::Mma => "mma",
+            GemmPath::Wgmma => "wgmma",
+            GemmPath::WgmmaN256 => "wgmma-n256",
+            GemmPath::WgmmaN256L3 => "wgmma-n256-l3",
+        }
     }
 }
 
@@ -124,7 +158,7 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
             return super::lora::gemm(dev, (a, ar, ac), (b, br, bc), k, None, m, n, 1.0, DType::BF16);
         }
         _ if path.takes(dev, &[if ta { m } else { k }, if tb { k } else { n }]) => {
-            let f = dev.func("matmul_sm90", &format!("h9gemm_{suffix}"))?;
+            let f = dev.func("matmul_sm90", &format!("{}_{suffix}", path.h9_prefix()))?;
             let grid = (n.div_ceil(H9_BN) as u32, m.div_ceil(H9_BM) as u32, batch as u32);
             dev.launch(&f, grid, (THREADS, 1, 1), H9_SMEM, &args)?;
         }
@@ -141,8 +175,8 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
     Ok(c)
 }
 
-/// bf16 C (rows, cols) = [A1 | A2] [B1 ; B2] on the wgmma kernels (`h9gemm_cat_nn`, or `_nt` when
-/// tb): A1 (rows, k1), A2 (rows, k2); B1 (k1, cols), B2 (k2, cols), or, tb, (cols, k1), (cols, k2).
+/// bf16 C (rows, cols) = [A1 | A2] [B1 ; B2] on the wgmma kernels of the current path (Wgmma when
+/// that is Mma; `h9gemm_cat_nn`, or `_nt` when tb): A1 (rows, k1), A2 (rows, k2); B1 (k1, cols), B2 (k2, cols), or, tb, (cols, k1), (cols, k2).
 /// k1, k2 and (unless tb) cols must be multiples of 8, and the device an sm_90 (or the emulator).
 #[allow(clippy::too_many_arguments)]
 pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, rows: usize, cols: usize, tb: bool) -> Result<CudaStorage> {
@@ -154,7 +188,11 @@ pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage
             return Err(Error::bad_shape("matmul", &shape, format!("{what} holds {} elements, expected {len}", s.len)));
         }
     }
-    if !GemmPath::Wgmma.takes(dev, &[k1, k2, if tb { k1 } else { cols }]) {
+    let path = match GemmPath::current() {
+        GemmPath::Mma => GemmPath::Wgmma,
+        p => p,
+    };
+    if !path.takes(dev, &[k1, k2, if tb { k1 } else { cols }]) {
         return Err(Error::bad_shape("matmul", &shape, "the wgmma GEMM needs an sm_90 device and k1, k2 (and cols unless tb) multiples of 8"));
     }
     let c = CudaStorage::alloc(dev, DType::BF16, rows * cols)?;
@@ -164,7 +202,7 @@ pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage
     if rows.div_ceil(H9_BM) > 65535 {
         return Err(Error::bad_shape("matmul", &Shape(vec![rows, k1 + k2, cols]), "too many rows for the CUDA grid"));
     }
-    let f = dev.func("matmul_sm90", if tb { "h9gemm_cat_nt" } else { "h9gemm_cat_nn" })?;
+    let f = dev.func("matmul_sm90", &format!("{}_cat_{}", path.h9_prefix(), if tb { "nt" } else { "nn" }))?;
     let i = |x: usize| Arg::I32(x as i32);
     let args = [a1.arg(), b1.arg(), c.arg(), i(rows), i(k1), i(cols), a2.arg(), b2.arg(), i(k2)];
     let grid = (cols.div_ceil(H9_BN) as u32, rows.div_ceil(H9_BM) as u32, 1);

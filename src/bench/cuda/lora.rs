@@ -1,7 +1,8 @@
 //! GPU bench cases for kernels/lora.cu: the fused LoRA forward against cuBLAS x W alone and
 //! against the unfused 3-call cuBLAS composition, the decode shape (N = 16, bandwidth over
 //! W + A + B), and the backward against one cuBLAS dgrad GEMM (dX = dY W^T). On an sm_90 device
-//! every LoRA row is timed twice: on the mma.sync GEMM ("bf16") and on the wgmma GEMM ("bf16 wgmma").
+//! every LoRA row is timed on the mma.sync GEMM ("bf16") and on each wgmma GEMM ("bf16 wgmma",
+//! "bf16 wgmma-n256", "bf16 wgmma-n256-l3").
 use super::baseline::{cublas_gemm_ms, Cublas};
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::matmul::GemmPath;
@@ -28,7 +29,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let baseline = GemmPath::current();
         let mut paths = vec![GemmPath::Mma];
         if ctx.dev.cc == (9, 0) && n >= 128 {
-            paths.push(GemmPath::Wgmma); // (decode shapes stay on mma.sync: GemmPath::for_rows)
+            paths.extend(GemmPath::WGMMA); // (decode shapes stay on mma.sync: GemmPath::for_rows)
         }
         // cuBLAS baselines, once per shape: x W alone, the unfused 3 calls, one dgrad GEMM.
         let mut xw = None;
@@ -53,7 +54,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let dy = ctx.rand_sets(n * m, dt, sets, 15)?;
         for path in paths {
             path.set();
-            let v = if path == GemmPath::Wgmma { "bf16 wgmma" } else { "bf16" };
+            let name = format!("bf16 {}", path.name());
+            let v = if path == GemmPath::Mma { "bf16" } else { name.as_str() };
             let ms = ctx.time_ms(|i| lora::lora(&x[i % sets], &w[i % sets], &a[i % sets], &b[i % sets], d).map(drop))?;
             let case = || Case::new("lora_fwd", v, shape.clone(), ms).flops(flops).bytes(bytes);
             match xw {

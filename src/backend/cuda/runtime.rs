@@ -54,6 +54,9 @@ pub struct Dev {
     pub smem_optin: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     funcs: Mutex<HashMap<(&'static str, String), CudaFunction>>,
+    /// resident_blocks answers by (kernel handle, threads, dynamic shared bytes): decode steps ask
+    /// on every launch, and the driver's occupancy calculator is not free.
+    resident: Mutex<HashMap<(usize, u32, u32), u32>>,
     poison: bool,
     sync: bool,
 }
@@ -89,6 +92,7 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
             smem_optin: 163 * 1024, // as sm_80 (the emulator's buffer holds 227 KiB)
             modules: Default::default(),
             funcs: Default::default(),
+            resident: Default::default(),
             poison: flag("KILN_CUDA_POISON"),
             sync: false,
         });
@@ -128,6 +132,7 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
         smem_optin,
         modules: Default::default(),
         funcs: Default::default(),
+        resident: Default::default(),
         poison: flag("KILN_CUDA_POISON"),
         sync: flag("KILN_CUDA_SYNC"),
     });
@@ -238,6 +243,10 @@ impl Dev {
             #[cfg(feature = "emu")]
             Func::Emu(_) => return Ok(2 * self.sm_count), // emulated
         };
+        let key = (f.cu_function() as usize, threads, smem);
+        if let Some(&n) = self.resident.lock().unwrap().get(&key) {
+            return Ok(n);
+        }
         self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
         if smem > 48 * 1024 {
             f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
@@ -246,7 +255,9 @@ impl Dev {
         let per_sm = f
             .occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
             .map_err(|e| cuda_err("the occupancy calculator", e))?;
-        Ok(per_sm.max(1) * self.sm_count)
+        let n = per_sm.max(1) * self.sm_count;
+        self.resident.lock().unwrap().insert(key, n);
+        Ok(n)
     }
 
     pub fn synchronize(&self) -> Result<()> {

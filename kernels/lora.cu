@@ -235,6 +235,32 @@ __device__ __forceinline__ void lm_mac(float acc[2][4][4], const unsigned short 
     }
 }
 
+// The 2 x 2 warps' 32 x 32 accumulators of lora_mma and lora_stream: zeroed, and stored (times
+// alpha; split z into its own partial c + z m n) with the mma.sync fragment layout.
+__device__ __forceinline__ void lm_zero(float (&acc)[2][4][4]) {
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.f;
+}
+template <typename TC>
+__device__ __forceinline__ void lm_store(TC* __restrict__ c, const float (&acc)[2][4][4], int row0, int col0, int m, int n,
+                                         float alpha, int wm, int wn, int g, int t) {
+    TC* cz = c + (long)blockIdx.z * m * n;
+#pragma unroll
+    for (int mi = 0; mi < 2; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                int r = row0 + wm * 32 + mi * 16 + g + (q >= 2 ? 8 : 0);
+                int col = col0 + wn * 32 + ni * 8 + 2 * t + (q & 1);
+                if (r < m && col < n) store(cz, (long)r * n + col, alpha * acc[mi][ni][q]);
+            }
+}
+
 template <typename TC>
 __device__ void lora_mma_body(const bf16* __restrict__ a1, long a1r, long a1c, const bf16* __restrict__ b1, long b1r, long b1c, int k1,
                               const float* __restrict__ a2, long a2r, long a2c, const bf16* __restrict__ b2, long b2r, long b2c, int k2,
@@ -247,12 +273,7 @@ __device__ void lora_mma_body(const bf16* __restrict__ a1, long a1r, long a1c, c
     const int kbeg = blockIdx.z * kchunk;
     const int kend = min(k1, kbeg + kchunk);
     float acc[2][4][4];
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-            for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.f;
+    lm_zero(acc);
 
     // Pair 1, B^T (n, k) read with the strides swapped; tile k0 + LM_BK is fetched during tile k0's mma.
     LmPieces pa, pb;
@@ -280,17 +301,7 @@ __device__ void lora_mma_body(const bf16* __restrict__ a1, long a1r, long a1c, c
             lm_mac(acc, As, Bs, wm, wn, g, t);
         }
     }
-    TC* cz = c + (long)blockIdx.z * m * n;
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                int r = row0 + wm * 32 + mi * 16 + g + (q >= 2 ? 8 : 0);
-                int col = col0 + wn * 32 + ni * 8 + 2 * t + (q & 1);
-                if (r < m && col < n) store(cz, (long)r * n + col, alpha * acc[mi][ni][q]);
-            }
+    lm_store(c, acc, row0, col0, m, n, alpha, wm, wn, g, t);
 }
 
 #define LORA_MMA(TC, NAME)                                                                                    \

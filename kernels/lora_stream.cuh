@@ -49,12 +49,7 @@ __device__ void lora_stream_body(const bf16* __restrict__ a1, long a1s, const bf
         ls_load<!BT>(Bs[s], b1, b1s, col0, n, k0, kend, tid);
     };
     float acc[2][4][4];
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-            for (int q = 0; q < 4; ++q) acc[mi][ni][q] = 0.f;
+    lm_zero(acc);
 
 #pragma unroll
     for (int s = 0; s < LS_ST - 1; ++s) {
@@ -110,15 +105,5 @@ __device__ void lora_stream_body(const bf16* __restrict__ a1, long a1s, const bf
         }
     }
     cp_async_wait<0>();                             // no copy in flight when the block exits
-    TC* cz = c + (long)blockIdx.z * m * n;
-#pragma unroll
-    for (int mi = 0; mi < 2; ++mi)
-#pragma unroll
-        for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const int r = row0 + wm * 32 + mi * 16 + g + (q >= 2 ? 8 : 0);
-                const int col = col0 + wn * 32 + ni * 8 + 2 * t + (q & 1);
-                if (r < m && col < n) store(cz, (long)r * n + col, alpha * acc[mi][ni][q]);
-            }
+    lm_store(c, acc, row0, col0, m, n, alpha, wm, wn, g, t);
 }

@@ -153,12 +153,15 @@ pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>, mut sink: impl 
             continue;
         }
         eprintln!("bench: {family} ...");
+        let t0 = std::time::Instant::now();
         match f(&ctx) {
             Ok(r) => {
                 sink(&r)?;
                 rows.extend(r);
+                // so a GPU session can budget its time limits (scripts/gpu-run.sh) from the last run
+                eprintln!("bench: {family} done in {:.1} s", t0.elapsed().as_secs_f64());
             }
-            Err(e) => eprintln!("bench: {family} failed: {e}"),
+            Err(e) => eprintln!("bench: {family} failed after {:.1} s: {e}", t0.elapsed().as_secs_f64()),
         }
     }
     Ok(rows)

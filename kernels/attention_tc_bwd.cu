@@ -1,7 +1,7 @@
 // kernels/attention_tc_bwd.cu: the bf16 causal GQA attention backward on tensor cores (mma.sync,
 // f32 accumulate). Twin: backend/cpu/attention.rs; the same math as attn_bwd_dq / attn_bwd_dkdv in
 // attention.cu (shapes there), from the forward's row logsumexp lse (B, Hq, Tq):
-//   P = exp(s Q K^T - lse) (causal), delta_i = dO_i . O_i, dS = P * (dO V^T - delta)
+//   P = exp(s Q K^T - lse) (causal; exp_approx, one MUFU.EX2), delta_i = dO_i . O_i, dS = P * (dO V^T - delta)
 //   dQ = s dS K                       (attn_bwd_dq_tc: one block per 64 query rows; writes delta)
 //   dV = P^T dO, dK = s dS^T Q        (attn_bwd_dkdv_tc: one block per 64 keys, summed over the
 //                                      group's query heads in head order, then query tiles in order)
@@ -179,7 +179,7 @@ __device__ void attn_bwd_dq_tc_body(const bf16* __restrict__ q, const bf16* __re
 #pragma unroll
             for (int e = 0; e < 4; e++) {
                 const int key = j * AB_T + 8 * ni + 2 * t + (e & 1), h = e >> 1;
-                const float p = key <= pos[h] ? expf(s[ni][e] * scale - L[h]) : 0.f;
+                const float p = key <= pos[h] ? exp_approx(s[ni][e] * scale - L[h]) : 0.f;
                 s[ni][e] = p * (dp[ni][e] - Dl[h]);  // dS
             }
         ab_cy<DP>(acc, s, K, LD, lane);  // dQ += dS K
@@ -251,7 +251,7 @@ __device__ void attn_bwd_dkdv_tc_body(const bf16* __restrict__ q, const bf16* __
             for (int e = 0; e < 4; e++) {
                 const int c = 8 * ni + 2 * t + (e & 1), i = i0 + c;               // query
                 const int key = k0 + 16 * warp + g + 8 * (e >> 1);
-                st[ni][e] = (i < Tq && key <= off + i) ? expf(st[ni][e] * scale - L[c]) : 0.f;  // P^T
+                st[ni][e] = (i < Tq && key <= off + i) ? exp_approx(st[ni][e] * scale - L[c]) : 0.f;  // P^T
             }
         // P^T kept as bf16 fragments only (registers: dK and dV take 2 DP / 4 per thread)
         u32 pt[4][4];

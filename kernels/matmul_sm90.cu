@@ -153,6 +153,36 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
 
     // d[4i + 2hh + cc] = D[16w + l/4 + 8hh][8i + 2(l%4) + cc] within the warpgroup's 64 x 128 half.
     const int t = threadIdx.x & 127, w = t >> 5, l = t & 31;
+    if (N256) {
+        // The n256 variants stage C through the (now idle) stages: fragments -> shared as bf16 pairs
+        // ([128][264]: rows 528 bytes apart, a warp's 4-byte writes on distinct banks), then 16-byte
+        // row pieces to global, so every store moves whole 32-byte sectors.
+        constexpr int CP = H9_BN + 8;
+        unsigned short* cs = reinterpret_cast<unsigned short*>(base);
+        __syncthreads();              // both warpgroups are done reading the stages
+#pragma unroll
+        for (int h = 0; h < 2; h++)
+#pragma unroll
+            for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+                for (int i = 0; i < 16; i++) {
+                    const int r = wg * 64 + 16 * w + (l >> 2) + 8 * hh, col = h * 128 + 8 * i + 2 * (l & 3);
+                    *reinterpret_cast<u32*>(cs + r * CP + col) = pack_bf16(acc[h][4 * i + 2 * hh], acc[h][4 * i + 2 * hh + 1]);
+                }
+        __syncthreads();
+        const bool vec = (N & 7) == 0;
+        for (int e = threadIdx.x; e < H9_BM * (H9_BN / 8); e += 256) {
+            const int r = e / (H9_BN / 8), c8 = 8 * (e % (H9_BN / 8)), m = m0 + r, n = n0 + c8;
+            if (m >= M || n >= N) continue;
+            const unsigned short* src = cs + r * CP + c8;
+            if (vec) {
+                *reinterpret_cast<uint4*>(c + (long)m * N + n) = *reinterpret_cast<const uint4*>(src);
+            } else {
+                for (int j = 0; j < 8 && n + j < N; j++) c[(long)m * N + n + j].bits = src[j];
+            }
+        }
+        return;
+    }
     const bool pair = (N & 1) == 0;
 #pragma unroll
     for (int h = 0; h < 2; h++)
@@ -170,8 +200,9 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
 }
 
 // Variants (backend/cuda/matmul.rs, GemmPath): h9gemm_* two m64n128k16 a k16 step and 2 k-tiles in
-// flight (measured on the H200 of 2026-11-27); h9gemm_w256_* one m64n256k16; h9gemm_w256l3_* that
-// and 3 k-tiles in flight (the MMAs of each tile waited for before the next tile's barrier).
+// flight (measured on the H200 of 2026-11-27); h9gemm_w256_* one m64n256k16 and C staged through
+// shared memory for 16-byte stores; h9gemm_w256l3_* that and 3 k-tiles in flight (the MMAs of each
+// tile waited for before the next tile's barrier).
 #define H9GEMM(name, TA, TB, N256, LOOK)                                                              \
     extern "C" __global__ void __launch_bounds__(256, 1) name(const bf16* a, const bf16* b, bf16* c,   \
                                                           int M, int K, int N, int b_shared) {       \

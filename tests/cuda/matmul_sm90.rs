@@ -30,8 +30,9 @@ const SHAPES: &[(usize, usize, usize, usize, usize)] = &[
     (1, 1, 136, 72, 264),  // one row and 8 columns past a 128 x 256 tile; K past one 64-tile
     (2, 2, 40, 200, 16),   // per-batch B, 4 k-tiles (the pipeline wraps its 4 stages)
     (3, 1, 16, 64, 520),   // B shared across the batch, three column blocks
-    (1, 1, 24, 0, 8),      // K = 0: zeros
+    (1, 1, 40, 0, 8),      // K = 0: zeros (40 rows: more than the skinny split-K path takes)
     (1, 1, 19, 13, 21),    // not multiples of 8: falls back to mma.sync
+    (1, 1, 40, 16, 21),    // N = 21 with B transposed (k contiguous): wgmma, C's rows not 16-byte aligned
 ];
 
 #[test]

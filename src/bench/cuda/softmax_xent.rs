@@ -1,5 +1,6 @@
 //! GPU bench cases for kernels/softmax_xent.cu on a (4096, 32000) logits matrix, f32 and bf16:
-//! softmax and log-softmax forward, softmax backward, cross-entropy forward and backward.
+//! softmax and log-softmax forward, softmax backward, cross-entropy forward and backward; and
+//! cross-entropy on a (1021, 128256) bf16 matrix (Llama 3's vocabulary: the generic row kernels).
 //! Memory-bound; bytes = each input read once + each output written once.
 use super::{Case, Ctx, Row};
 use crate::backend::cpu::CpuStorage;
@@ -33,6 +34,18 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let ms = ctx.time_ms(|i| sx::cross_entropy_backward(&x[i % sets], &tg, &dl, n, v, u32::MAX).map(drop))?;
         rows.push(ctx.finish(Case::new("cross_entropy_backward", &var, shape.clone(), ms).bytes(2.0 * es * nv)));
     }
+    // Llama 3's vocabulary in bf16: rows too wide for the row-in-registers kernels (C > 65536),
+    // so the generic ones (one online read for the loss, two reads and a write for dlogits).
+    let v2 = 128256usize;
+    let n2 = n * v / v2; // 1021 rows: as many as the input sets hold
+    let x: Vec<CudaStorage> = xf.iter().map(|s| ew::cast(&CudaStorage { buf: s.buf.clone(), dtype: s.dtype, len: n2 * v2 }, DType::BF16)).collect::<Result<_>>()?;
+    let tg2: Vec<u32> = (0..n2).map(|r| ((r * 7919) % v2) as u32).collect();
+    let tg2 = CudaStorage::from_cpu(&CpuStorage::U32(tg2), ctx.dev.ordinal)?;
+    let (shape2, nv2) = (format!("({n2},{v2})"), (n2 * v2) as f64);
+    let ms = ctx.time_ms(|i| sx::cross_entropy(&x[i % sets], &tg2, n2, v2, u32::MAX).map(drop))?;
+    rows.push(ctx.finish(Case::new("cross_entropy", "bf16", shape2.clone(), ms).bytes(2.0 * nv2)));
+    let ms = ctx.time_ms(|i| sx::cross_entropy_backward(&x[i % sets], &tg2, &dl, n2, v2, u32::MAX).map(drop))?;
+    rows.push(ctx.finish(Case::new("cross_entropy_backward", "bf16", shape2, ms).bytes(4.0 * nv2)));
     Ok(rows)
 }
 

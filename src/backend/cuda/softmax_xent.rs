@@ -1,6 +1,7 @@
 //! Launch wrappers for kernels/softmax_xent.cu. Twin: backend/cpu/softmax_xent.rs.
-//! One block per row (grid-stride over rows); outputs in the input's dtype (the loss in the
-//! logits' dtype). The loss mean is two-stage (per-row losses, then one fixed-order block), so
+//! One block per row (grid-stride over rows; the staged row-in-registers kernels of
+//! kernels/softmax_rows.cuh on a grid of resident blocks); outputs in the input's dtype (the loss
+//! in the logits' dtype). The loss mean is two-stage (per-row losses, then one fixed-order block), so
 //! it is deterministic. Targets are not copied back to the host for the range check: a target
 //! that is neither `ignore` nor < V makes the loss (and its row of dlogits) NaN instead.
 

@@ -78,12 +78,11 @@ __device__ __forceinline__ void store16(bf16* p, long i, const V16<bf16>& r) {
                                                   pack_bf16(r.v[4], r.v[5]), pack_bf16(r.v[6], r.v[7]));
 }
 
-// ---- one-instruction transcendentals (MUFU), for f32 arithmetic on memory-bound rows ----------
+// ---- a one-instruction exp (MUFU): softmax rows, cross-entropy, tensor-core attention ----------
 // exp_approx(x) = e^x as ex2.approx.ftz(x log2 e): one FMUL and one MUFU.EX2 where expf takes
 // about ten instructions (range reduction); relative error about 2^-22 + |x| 2^-24, and results
 // below 2^-126 flush to 0. Softmax-type rows call it on x - max <= 0, where the terms that carry
-// the sum have small |x|. tanh_approx: tanh.approx.f32 (sm_75+), absolute error about 2^-11,
-// for bf16 results only (whose own rounding is 2^-9).
+// the sum have small |x|.
 __device__ __forceinline__ float exp_approx(float x) {
     float t = x * 1.4426950408889634f;
 #ifndef KILN_EMU
@@ -93,15 +92,6 @@ __device__ __forceinline__ float exp_approx(float x) {
 #else
     float y = exp2f(t);
     return y < 1.17549435e-38f ? 0.f : y;           // ftz: no subnormal results
-#endif
-}
-__device__ __forceinline__ float tanh_approx(float x) {
-#ifndef KILN_EMU
-    float y;
-    asm("tanh.approx.f32 %0, %1;" : "=f"(y) : "f"(x));
-    return y;
-#else
-    return tanhf(x);
 #endif
 }
 

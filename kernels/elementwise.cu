@@ -147,13 +147,17 @@ __device__ __forceinline__ void swiglu_bwd1(float gv, float uv, float d, float& 
     duv = d * gv * s;
 }
 template <typename T>
-__device__ __forceinline__ void swiglu_bwd(const T* g, const T* u, const T* dy, T* dg, T* du, long n) {
+__device__ __forceinline__ void swiglu_bwd_each(const T* g, const T* u, const T* dy, T* dg, T* du, long n) {
     GRID_STRIDE(i, n) {
         float a, b;
         swiglu_bwd1(load(g, i), load(u, i), load(dy, i), a, b);
         store(dg, i, a);
         store(du, i, b);
     }
+}
+template <typename T>
+__device__ __forceinline__ void swiglu_bwd(const T* g, const T* u, const T* dy, T* dg, T* du, long n) {
+    swiglu_bwd_each(g, u, dy, dg, du, n);
 }
 template <>
 __device__ __forceinline__ void swiglu_bwd<bf16>(const bf16* g, const bf16* u, const bf16* dy, bf16* dg, bf16* du, long n) {
@@ -164,13 +168,8 @@ __device__ __forceinline__ void swiglu_bwd<bf16>(const bf16* g, const bf16* u, c
         store8(dg, 8 * i, a);
         store8(du, 8 * i, b);
     }
-    GRID_STRIDE(i, n - 8 * n8) {
-        long k = 8 * n8 + i;
-        float a, b;
-        swiglu_bwd1(load(g, k), load(u, k), load(dy, k), a, b);
-        store(dg, k, a);
-        store(du, k, b);
-    }
+    const long k = 8 * n8;                          // the tail, element by element
+    swiglu_bwd_each(g + k, u + k, dy + k, dg + k, du + k, n - k);
 }
 
 // Broadcast layout, passed by value: rank, then output dims, then a's and b's strides in

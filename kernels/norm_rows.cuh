@@ -139,7 +139,8 @@ __device__ void norm_bwd_rc(const T* x, const T* w, const T* dy, T* dx, float* p
         // ahead, or (staged) re-read from the row's slots by each pass, so no row values stay in
         // registers across the barriers (the staged kernel runs two blocks an SM, 64 registers).
         float a0[8], g0[8];
-        const uint4* b = STAGES > 0 ? st + (long)(i % (STAGES > 0 ? STAGES : 1)) * 2 * Q * nt + threadIdx.x : nullptr;
+        constexpr int NS = STAGES > 0 ? STAGES : 1;     // (a modulus for the unstaged instance too)
+        const uint4* b = STAGES > 0 ? st + (long)(i % NS) * 2 * Q * nt + threadIdx.x : nullptr;
         if constexpr (STAGES == 0) {
             if (own) { cvt8(xn, a0); cvt8(gn, g0); }
             else for (int e = 0; e < 8; e++) { a0[e] = 0.f; g0[e] = 0.f; }

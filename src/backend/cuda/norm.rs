@@ -9,7 +9,7 @@
 
 use super::elementwise::typed;
 use super::softmax_xent::row_threads;
-use super::runtime::Dev;
+use super::runtime::{Dev, Func};
 use super::{blocks_for, norm_warp, Arg, CudaStorage};
 use std::sync::Arc;
 use crate::tensor::{DType, Shape};
@@ -153,8 +153,8 @@ enum Bwd {
     /// kernels/norm_warp.cu (`KILN_NORM=warp`: the bf16 default before 2026-11-27): (warps, g).
     /// With `KILN_NORM=warp` the other rows take `Rc`, so the routing is the one measured then.
     Warp((usize, usize)),
-    /// `norm_backward_staged_*` (the default where it fits): threads, shared bytes, g.
-    Staged(u32, u32, usize),
+    /// `norm_backward_staged_*` (the default where it fits): the kernel, threads, shared bytes, g.
+    Staged(Func, u32, u32, usize),
     /// `norm_backward_rc_*` (`KILN_NORM=rc`, or when staging does not fit): threads, g.
     Rc(u32, usize),
     /// `rms_norm_backward_*` / `layer_norm_backward_*`: any C; g.
@@ -162,17 +162,18 @@ enum Bwd {
 }
 
 fn backward_plan(dev: &Arc<Dev>, t: DType, n: usize, c: usize, layer: bool) -> Result<Bwd> {
-    if norm_warp::warp_backward() {
+    if norm_warp::mode() == norm_warp::Mode::Warp {
         if let Some(launch) = norm_warp::backward_launch(dev, t, n, c, layer) {
             return Ok(Bwd::Warp(launch));
         }
     }
     let Some(threads) = rc_bwd_threads(n, c) else { return Ok(Bwd::Generic(n.min(BWD_BLOCKS))) };
-    match staged_backward_bytes(t, threads, dev.smem_optin).filter(|_| norm_warp::staged()) {
+    match staged_backward_bytes(t, threads, dev.smem_optin).filter(|_| norm_warp::mode() == norm_warp::Mode::Staged) {
         Some(bytes) => {
             let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_staged", t)?)?;
             // one partial row per resident block: a count fixed by the device, not by the run
-            Ok(Bwd::Staged(threads, bytes, (dev.resident_blocks(&f, threads, bytes)? as usize).min(n)))
+            let g = (dev.resident_blocks(&f, threads, bytes)? as usize).min(n);
+            Ok(Bwd::Staged(f, threads, bytes, g))
         }
         None => Ok(Bwd::Rc(threads, n.min(BWD_BLOCKS))),
     }
@@ -184,7 +185,7 @@ fn backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, dx: &CudaStorage
     let (dev, t) = (x.dev(), x.dtype);
     let plan = backward_plan(dev, t, n, c, layer)?;
     let g = match plan {
-        Bwd::Warp((_, g)) | Bwd::Staged(_, _, g) | Bwd::Rc(_, g) | Bwd::Generic(g) => g,
+        Bwd::Warp((_, g)) | Bwd::Staged(_, _, _, g) | Bwd::Rc(_, g) | Bwd::Generic(g) => g,
     };
     let pw = CudaStorage::alloc(dev, DType::F32, g * c)?;
     let pb = if layer { Some(CudaStorage::alloc(dev, DType::F32, g * c)?) } else { None };
@@ -197,10 +198,7 @@ fn backward(x: &CudaStorage, w: &CudaStorage, dy: &CudaStorage, dx: &CudaStorage
     // (rc_bwd_threads); the staged one its stages' bytes of dynamic shared memory.
     match plan {
         Bwd::Warp(launch) => norm_warp::backward(x, w, dy, dx, &pw, pbr, n, c, eps, layer, launch)?,
-        Bwd::Staged(threads, bytes, g) => {
-            let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_staged", t)?)?;
-            dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), bytes, &rows)?;
-        }
+        Bwd::Staged(f, threads, bytes, g) => dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), bytes, &rows)?,
         Bwd::Rc(threads, g) => {
             let f = dev.func(FAMILY, &typed("norm_backward", "norm_backward_rc", t)?)?;
             dev.launch(&f, (g as u32, 1, 1), (threads, 1, 1), 0, &rows)?;

@@ -25,26 +25,26 @@ fn pieces(np: usize) -> usize {
     }
 }
 
-/// Are the warp-per-row kernels on (the default), or turned off with `KILN_NORM=rc` (back on
-/// norm.cu's row kernels, which were measured on the H100 and, for the f32 forward, the H200)?
-pub fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc"))
+/// Which norm kernels run, from `KILN_NORM` (read once).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Mode {
+    /// The default: the warp forward staging each warp's next row; the backward on norm.cu's
+    /// staged row kernel where it fits.
+    Staged,
+    /// `warp`: the kernels measured on the H200 of 2026-11-27: the warp forward unstaged, the bf16
+    /// backward on the warp kernels, the rest on norm.cu's unstaged row kernels.
+    Warp,
+    /// `rc`: norm.cu's unstaged row kernels everywhere (as measured on the H100).
+    Rc,
 }
 
-/// Does the bf16 backward run on the warp kernels (`KILN_NORM=warp`: the default until the staged
-/// row kernel of norm.cu replaced it; kept for the A/B bench)?
-pub fn warp_backward() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("KILN_NORM").is_ok_and(|v| v == "warp"))
-}
-
-/// Do the norms stage their next rows by cp.async (the default): the forward here, the backward on
-/// norm.cu's staged row kernel where it fits? Off with `KILN_NORM=warp` or `KILN_NORM=rc`, which
-/// bring back the kernels and routing measured before.
-pub fn staged() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("KILN_NORM").map_or(true, |v| v != "rc" && v != "warp"))
+pub fn mode() -> Mode {
+    static MODE: std::sync::OnceLock<Mode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var("KILN_NORM").as_deref() {
+        Ok("warp") => Mode::Warp,
+        Ok("rc") => Mode::Rc,
+        _ => Mode::Staged,
+    })
 }
 
 /// Values of dtype `t` in a 16-byte piece (8 bf16, 4 f32).
@@ -60,7 +60,7 @@ pub fn forward_fits(t: DType, n: usize, c: usize) -> bool {
         DType::BF16 | DType::F32 => per_piece(t),
         _ => return false,
     };
-    enabled() && n > 0 && c > 0 && c % k == 0 && c / k <= 1024
+    mode() != Mode::Rc && n > 0 && c > 0 && c % k == 0 && c / k <= 1024
 }
 
 /// (warps a block, blocks) of the backward for (N, C), or None when it does not run here:
@@ -69,7 +69,7 @@ pub fn forward_fits(t: DType, n: usize, c: usize) -> bool {
 /// resident at once (by shared memory) on every SM, at most one per WARPS rows; that count is the
 /// number of partial rows, so it depends on the device, never on the run.
 pub fn backward_launch(dev: &Dev, t: DType, n: usize, c: usize, layer: bool) -> Option<(usize, usize)> {
-    if !enabled() || t != DType::BF16 || n == 0 || c == 0 || c % 8 != 0 || c > 4096 {
+    if mode() == Mode::Rc || t != DType::BF16 || n == 0 || c == 0 || c % 8 != 0 || c > 4096 {
         return None;
     }
     let per_warp = (1 + layer as usize) * 4 * c;
@@ -94,7 +94,7 @@ pub fn forward(x: &CudaStorage, w: &CudaStorage, b: &CudaStorage, y: &CudaStorag
     let rows_grid = n.div_ceil(WARPS);
     // staged: each warp's slots for a row (512 P bytes), a grid of resident blocks
     let bytes = (WARPS * 512 * p) as u32;
-    let staged = staged() && bytes as usize + 1024 <= dev.smem_optin as usize;
+    let staged = mode() == Mode::Staged && bytes as usize + 1024 <= dev.smem_optin as usize;
     let (grid, smem) = if staged { ((dev.resident_blocks(&f, (32 * WARPS) as u32, bytes)? as usize).min(rows_grid), bytes) } else { (rows_grid.min(MAX_GRID), 0) };
     args.push(Arg::I32(staged as i32));
     // SAFETY: x, y hold n*c elements of x's dtype and w, b c (b is read only when layer);

@@ -140,6 +140,15 @@ pub fn dev(ordinal: usize) -> Result<Arc<Dev>> {
     Ok(d)
 }
 
+/// Lets `f` take `smem` dynamic shared bytes: above 48 KiB the kernel must opt in.
+fn allow_smem(f: &CudaFunction, smem: u32) -> Result<()> {
+    if smem > 48 * 1024 {
+        f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
+            .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
+    }
+    Ok(())
+}
+
 /// A kernel argument, kept by value until the launch call copies it.
 #[derive(Clone, Copy, Debug)]
 pub enum Arg {
@@ -216,10 +225,7 @@ impl Dev {
             #[cfg(feature = "emu")]
             Func::Emu(k) => return super::emu::launch(k, grid, block, smem, args), // emulated
         };
-        if smem > 48 * 1024 {
-            f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
-                .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
-        }
+        allow_smem(f, smem)?;
         let mut vals: Vec<Arg> = args.to_vec();
         let mut params: Vec<*mut c_void> = vals.iter_mut().map(Arg::param_ptr).collect();
         self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
@@ -248,10 +254,7 @@ impl Dev {
             return Ok(n);
         }
         self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
-        if smem > 48 * 1024 {
-            f.set_attribute(sys::CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
-                .map_err(|e| cuda_err("raising the shared-memory limit", e))?;
-        }
+        allow_smem(f, smem)?;
         let per_sm = f
             .occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
             .map_err(|e| cuda_err("the occupancy calculator", e))?;

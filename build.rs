@@ -50,6 +50,7 @@ mod emu {
 
         let mut build = base(&kdir, opt, &extra);
         build.file(kdir.join("emu_rt.cpp"));
+        build.file(kdir.join("emu_async.cpp"));
         let mut registry = String::from("#include \"emu.h\"\nstruct KilnEmuFamily { const char* name; const kiln_emu::Entry* (*find)(const char*); };\n");
         for fam in &families {
             let tu = family_tu(fam, &kdir, &out, opt, &extra);
@@ -80,6 +81,7 @@ mod emu {
             .warnings(false)
             .flag("-pthread")
             .flag("-fno-strict-aliasing") // kernels reinterpret bf16 arrays as uint2 etc.
+            .flag("-Wno-psabi") // TmaMap (64-byte aligned) by value: GCC notes an ABI change of 4.6
             .flag("-ffp-contract=off")
             .flag("-ftls-model=initial-exec") // shared memory is thread_local; no __tls_get_addr calls
             .flag("-fno-extern-tls-init"); // extern __shared__ arrays: constant-initialised, no TLS wrapper

@@ -25,6 +25,7 @@
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
+#define __grid_constant__
 #define KILN_EMU_DSMEM_BYTES (227 * 1024)
 
 #ifdef KILN_EMU_SCAN
@@ -97,6 +98,28 @@ void cp_async_wait(int n);
 void wgmma_bf16(float* d, int n, uint64_t da, uint64_t db, int tnsp_a, int tnsp_b, const void* window);
 void wgmma_commit();
 void wgmma_wait(int n);
+// Thread t's fragment of one warpgroup MMA (emu_async.cpp), run by wgmma_wait.
+void wgmma_fragment(float* d, int n, uint64_t da, uint64_t db, int ta, int tb, const char* window, unsigned t);
+// Hopper's mbarriers and tensor memory accelerator (sm_90; kernels/emu_tma.cpp, kernels/tma.cuh).
+// The emulator's tensor map: CUtensorMap is opaque, so backend/cuda/tma.rs writes these fields
+// into the same 128 bytes when the device is emulated. Dimensions innermost first; stride[0] is
+// the element size; swizzle is 0 or 128 (bytes).
+struct alignas(64) TmaMap {
+    uint64_t base, dim[3], stride[3];
+    uint32_t box[3], swizzle;
+    uint32_t pad[14];
+};
+static_assert(sizeof(TmaMap) == 128, "a tensor map is 128 bytes");
+void mbar_init(unsigned long long* bar, unsigned count);
+void mbar_arrive(unsigned long long* bar, unsigned tx_bytes);  // one arrival, expecting tx_bytes more bytes
+void mbar_wait(unsigned long long* bar, unsigned parity);      // until the phase of this parity has completed
+void tma_load(void* smem, const TmaMap* map, int c0, int c1, int c2, unsigned long long* bar);
+// The runtime's side (emu_rt.cpp): a fiber spinning on an mbarrier yields with spin(false) and
+// reports success with spin(true); a block starts with no mbarriers and no loads in flight.
+void spin(bool done);
+bool copies_land_at_issue();
+void async_block_start();
+const char* async_block_end();  // an error message if a TMA load never landed, else nullptr
 [[noreturn]] void trap(const char* why);
 
 // One launchable kernel: its name, address, and a caller that unpacks cuLaunchKernel-style

@@ -45,7 +45,7 @@ thread_local BlockCtx t_block;
 namespace {
 
 constexpr size_t kStack = 256 * 1024;  // per fiber; a guard page below catches overflow
-enum State : int { RUNNABLE, WAIT_BLOCK, WAIT_WARP, DONE };
+enum State : int { RUNNABLE, WAIT_BLOCK, WAIT_WARP, WAIT_SPIN, DONE };
 
 // Relaxed atomics for the scheduler's bookkeeping: fibers never run in parallel, but under
 // ThreadSanitizer each fiber is a thread of its own.
@@ -102,7 +102,8 @@ struct Runner {  // one per concurrent launch
     Block block;
     const Entry* kernel = nullptr;
     void** params = nullptr;
-    bool eager_copies = false;  // cp.async lands at issue (reverse launches), else at its wait
+    bool eager_copies = false;  // cp.async and TMA land at issue (reverse launches), else at their wait
+    unsigned long spins_done = 0;  // mbarrier waits that succeeded: progress a deadlock check counts
     std::string error;
     R<void*> tsan_sched;  // atomic: a finished fiber reads it after its last release
     int block_done;  // ThreadSanitizer sync object: a block's fibers happen before the next block's
@@ -298,7 +299,9 @@ void resume(Runner& r, Fiber& f) {
     ctx_switch(r.sched, f.ctx);
 }
 
-const char* state_name(int s) { return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : "-"; }
+const char* state_name(int s) {
+    return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : s == WAIT_SPIN ? "an mbarrier" : "-";
+}
 
 // Run one block to completion; false (and r.error) on a deadlock or a trap.
 bool run_block(Runner& r, unsigned n, bool reverse) {
@@ -313,14 +316,18 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
         TSAN(f.tsan = __tsan_create_fiber(0));
         TSAN(__tsan_release(&f));
     }
+    async_block_start();
     unsigned done = 0;
     while (done < n && r.error.empty()) {
         bool progressed = false;
         for (unsigned k = 0; k < n && r.error.empty(); k++) {
             Fiber& f = r.fibers[reverse ? n - 1 - k : k];
-            if (int(f.state) != RUNNABLE) continue;
+            const int was = f.state;
+            if (was != RUNNABLE && was != WAIT_SPIN) continue;
+            const unsigned long spins = r.spins_done;
             resume(r, f);
-            progressed = true;
+            // a spinning fiber that spins on has not progressed: all of them doing so is a deadlock
+            progressed |= was == RUNNABLE || r.spins_done != spins || int(f.state) != WAIT_SPIN;
             if (int(f.state) == DONE) done++;
         }
         if (!progressed && done < n && r.error.empty()) {
@@ -334,6 +341,7 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
     }
     TSAN(__tsan_acquire(&r.block_done));
     TSAN(for (unsigned i = 0; i < n; i++) __tsan_destroy_fiber(r.fibers[i].tsan));
+    if (const char* e = async_block_end(); e && r.error.empty()) r.error = e;
     return r.error.empty();
 }
 
@@ -358,6 +366,19 @@ void syncthreads() {
 }
 
 void syncwarp(unsigned mask) { warp_collective(mask, OP_SYNC, Slot{}); }
+
+void spin(bool done) {
+    Runner& r = runner();
+    Fiber* f = me();
+    if (done) {
+        f->state = RUNNABLE;
+        r.spins_done = r.spins_done + 1;
+        return;
+    }
+    f->state = WAIT_SPIN;
+    yield_to_scheduler(f, r);
+}
+bool copies_land_at_issue() { return runner().eager_copies; }
 
 uint64_t exchange(unsigned mask, uint64_t v, unsigned src) {
     Slot in{};
@@ -413,36 +434,11 @@ void cp_async_wait(int n) {
 }
 
 // ---- warpgroup MMA (wgmma, sm_90a) ------------------------------------------------------------
-// Each thread computes its own fragment of D when a later wgmma_wait covers the MMA's group, so a
-// stage refilled before its MMA was waited for reads the new data, as it can on a GPU.
-// Element (mn, k) of an operand tile (bf16, 128-byte swizzle; PTX ISA "Shared Memory Matrix
-// Layout"): K-major rows of 64 k (128 B), 8-row groups `sbo` apart; MN-major rows of 64 mn per k,
-// 8-k groups `sbo` apart, 64-mn blocks `lbo` apart. The swizzle XORs address bits [4, 7) with
-// bits [7, 10) of the absolute address, as the hardware does.
-const uint16_t* wgmma_elem(uint64_t desc, const char* window, bool mn_major, int mn, int k) {
-    if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0) trap("wgmma: only the 128-byte swizzle with base offset 0 is emulated");
-    uintptr_t start = uintptr_t(window) + ((desc & 0x3FFF) << 4);
-    uintptr_t lbo = ((desc >> 16) & 0x3FFF) << 4, sbo = ((desc >> 32) & 0x3FFF) << 4;
-    uintptr_t a = mn_major ? start + (mn / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (mn % 64) * 2
-                           : start + (mn / 8) * sbo + (mn % 8) * 128 + k * 2;
-    a ^= ((a >> 7) & 7) << 4;
-    return reinterpret_cast<const uint16_t*>(a);
-}
-float bf16_at(const uint16_t* p) { return std::bit_cast<float>(uint32_t(*p) << 16); }
-void run_wgmma(const Wgmma& m, unsigned t) {
-    const int w = int(t / 32), l = int(t % 32);
-    for (int i = 0; i < m.n / 8; i++)
-        for (int h = 0; h < 2; h++)
-            for (int c = 0; c < 2; c++) {
-                int row = 16 * w + l / 4 + 8 * h, col = 8 * i + 2 * (l % 4) + c;
-                float s = 0.f;
-                for (int k = 0; k < 16; k++)
-                    s += bf16_at(wgmma_elem(m.da, m.window, m.ta, row, k)) * bf16_at(wgmma_elem(m.db, m.window, m.tb, col, k));
-                m.d[4 * i + 2 * h + c] += s;
-            }
-}
+// Each thread computes its own fragment of D (emu_async.cpp, wgmma_fragment) when a later
+// wgmma_wait covers the MMA's group, so a stage refilled before its MMA was waited for reads the
+// new data, as it can on a GPU.
 void wgmma_bf16(float* d, int n, uint64_t da, uint64_t db, int tnsp_a, int tnsp_b, const void* window) {
-    if (t_block.dim.x % 128 != 0 || t_block.dim.y != 1 || t_block.dim.z != 1) trap("wgmma needs a 1-D block of whole warpgroups");
+    if ((self()->tid.x / 128 + 1) * 128 > t_block.dim.x || t_block.dim.y != 1 || t_block.dim.z != 1) trap("wgmma needs a 1-D block and a whole warpgroup");
     Fiber* f = me();
     f->mmas.push_back(Wgmma{d, n, da, db, tnsp_a, tnsp_b, static_cast<const char*>(window), f->mma_group});
 }
@@ -451,7 +447,10 @@ void wgmma_wait(int n) {
     Fiber* f = me();
     unsigned keep_from = f->mma_group > unsigned(n) ? f->mma_group - n : 0;
     size_t k = 0;
-    for (; k < f->mmas.size() && f->mmas[k].group < keep_from; k++) run_wgmma(f->mmas[k], f->t.tid.x % 128);
+    for (; k < f->mmas.size() && f->mmas[k].group < keep_from; k++) {
+        const Wgmma& m = f->mmas[k];
+        wgmma_fragment(m.d, m.n, m.da, m.db, m.ta, m.tb, m.window, f->t.tid.x % 128);
+    }
     f->mmas.erase(f->mmas.begin(), f->mmas.begin() + k);
 }
 

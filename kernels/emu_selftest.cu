@@ -1,6 +1,7 @@
 // kernels/emu_selftest.cu: kernels that check the emulated device itself (tests/emu.rs), not a
 // kernel family: NVRTC never compiles this file (it is not in backend/cuda/kernels.rs FAMILIES);
 // build.rs compiles it into the emulator with every other kernels/*.cu.
+#include "tma.cuh"
 
 // out[b] = sum of row b of x [B, n], through common.cuh's block_sum (any blockDim up to 1024).
 extern "C" __global__ void bsum(const float* x, float* out, int n) {
@@ -60,4 +61,23 @@ extern "C" __global__ void dyn(float* y, int n) {
 extern "C" __global__ void dead(float* y) {
     if (threadIdx.x < 16) __syncthreads();
     else __syncwarp();
+}
+// TMA + mbarrier: thread 0 loads the box of `map` at (c0, c1, c2) (bytes `n`) into shared memory,
+// every thread waits on the barrier, then the block copies the box out to y as it lies in shared
+// memory (swizzled). hang: nobody arrives, so the wait never ends.
+extern "C" __global__ void tmabox(const __grid_constant__ TmaMap map, unsigned short* y, int c0, int c1, int c2, int n, int hang) {
+    extern __shared__ __align__(16) unsigned char tb[];
+    unsigned char* box = tb + ((1024 - (int)((unsigned long long)tb & 1023)) & 1023);
+    __shared__ u64 bar;
+    if (threadIdx.x == 0) {
+        mbar_init(&bar, 1);
+        mbar_fence_init();
+    }
+    __syncthreads();
+    if (threadIdx.x == 0 && !hang) {
+        mbar_arrive_expect_tx(&bar, n);
+        tma_load_3d(box, &map, c0, c1, c2, &bar);
+    }
+    mbar_wait(&bar, 0);
+    for (int i = threadIdx.x; i < n / 2; i += blockDim.x) y[i] = reinterpret_cast<const unsigned short*>(box)[i];
 }

@@ -17,6 +17,8 @@
 // MMAs that read it (wgmma_wait<1> in iteration kt - 1, then the barrier of iteration kt).
 // LOOK = 3: tile kt + 3 loads into tile kt - 1's stage, so each iteration ends with wgmma_wait<0>.
 
+#include "tma.cuh"
+
 #define H9_BM 128
 #define H9_BN 256
 #define H9_BK 64
@@ -229,3 +231,33 @@ H9GEMM_CAT(h9gemm_w256_cat_nn, false, true, 2)
 H9GEMM_CAT(h9gemm_w256_cat_nt, true, true, 2)
 H9GEMM_CAT(h9gemm_w256l3_cat_nn, false, true, 3)
 H9GEMM_CAT(h9gemm_w256l3_cat_nt, true, true, 3)
+
+// ---- the warp-specialised variant: TMA loads, mbarriers, a persistent grid (matmul_tma.cuh) -----
+#include "matmul_tma.cuh"
+
+template <bool TA, bool TB, bool CAT>
+__device__ __forceinline__ void h9t_kernel(const TmaMap* ma, const TmaMap* mb, const TmaMap* ma2, const TmaMap* mb2, bf16* c,
+                                           int M, int K, int N, int K2, int batch, int b_shared) {
+    extern __shared__ __align__(16) unsigned char h9t_smem[];
+    h9t_body<TA, TB, CAT>(h9t_smem, ma, mb, ma2, mb2, c, M, K, N, K2, batch, b_shared);
+}
+// Batched C[z] = op(A[z]) op(B[z]) as h9gemm_*; ma / mb map A (batch, M, K) or (batch, K, M) and B
+// likewise (backend/cuda/tma.rs); grid: one block per SM, at most one per tile.
+#define H9TMA(name, TA, TB)                                                                           \
+    extern "C" __global__ void __launch_bounds__(H9T_THREADS, 1) name(const __grid_constant__ TmaMap ma,  \
+        const __grid_constant__ TmaMap mb, bf16* c, int M, int K, int N, int batch, int b_shared) {   \
+        h9t_kernel<TA, TB, false>(&ma, &mb, nullptr, nullptr, c, M, K, N, 0, batch, b_shared);       \
+    }
+H9TMA(h9tma_nn, false, false)
+H9TMA(h9tma_nt, false, true)
+H9TMA(h9tma_tn, true, false)
+H9TMA(h9tma_tt, true, true)
+// C (M, N) = [A | A2] [B ; B2] as h9gemm_cat_*, each operand through its own map.
+#define H9TMA_CAT(name, TB)                                                                           \
+    extern "C" __global__ void __launch_bounds__(H9T_THREADS, 1) name(const __grid_constant__ TmaMap ma,  \
+        const __grid_constant__ TmaMap mb, const __grid_constant__ TmaMap ma2, const __grid_constant__ TmaMap mb2, \
+        bf16* c, int M, int K, int N, int K2) {                                                      \
+        h9t_kernel<false, TB, true>(&ma, &mb, &ma2, &mb2, c, M, K, N, K2, 1, 1);                      \
+    }
+H9TMA_CAT(h9tma_cat_nn, false)
+H9TMA_CAT(h9tma_cat_nt, true)

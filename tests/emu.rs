@@ -1,10 +1,12 @@
 //! The emulated CUDA device checks itself (kernels/emu_selftest.cu, kernels/emu_rt.cpp): block
 //! reductions at several block sizes, the ldmatrix + mma.sync fragment layouts (the standard
-//! loads must give A.B), shuffles and votes, cp.async, dynamic shared memory, and the errors a
-//! real GPU would not report (deadlocks, wrong argument sizes, unknown kernels). Runs in CI: no
+//! loads must give A.B), shuffles and votes, cp.async, dynamic shared memory, TMA boxes through an
+//! mbarrier, and the errors a real GPU would not report (deadlocks, wrong argument sizes, unknown
+//! kernels). Runs in CI: no
 //! GPU needed. The kernel families themselves run under tests/cuda with KILN_CUDA_EMU=1.
 #![cfg(feature = "emu")]
 
+use kiln::backend::cuda::tma::tensor_map;
 use kiln::backend::cuda::{dev, Arg, Dev};
 use std::sync::Arc;
 
@@ -105,4 +107,37 @@ fn emu_reports_what_a_gpu_would_not() {
     assert!(e.contains("no_such_kernel"), "{e}");
     let e = d.launch(&d.func(FAMILY, "dyn").unwrap(), (1, 1, 1), (2048, 1, 1), 0, &[y.arg(), Arg::I32(1)]).unwrap_err().to_string();
     assert!(e.contains("invalid block"), "{e}");
+}
+
+/// A TMA box of a (2, 5, 72) bf16 tensor at (16, -2, 1): 8 rows of 64 elements, the first two rows
+/// and the last 8 columns outside the tensor (zeros), the rest row r - 2 of batch 1 from column 16,
+/// each 128-byte row's 16-byte chunks swizzled (chunk c of row r at c ^ (r % 8)), as wgmma reads.
+/// Twice (the loads land at the wait, then at issue), and an mbarrier nobody arrives at is a deadlock.
+#[test]
+fn emu_tma_box_zero_fill_and_swizzle() {
+    let d = emu();
+    let x: Vec<u16> = (0..2 * 5 * 72).map(|i| i as u16 + 1).collect();
+    let xb = d.upload(&x).unwrap();
+    let Arg::Ptr(ptr) = xb.arg() else { panic!("a buffer's argument is its pointer") };
+    let map = tensor_map(&d, ptr, [72, 5, 2], 8).unwrap();
+    let n = 8 * 128;
+    let f = d.func(FAMILY, "tmabox").unwrap();
+    for run in 0..2 {
+        let yb = d.alloc(n).unwrap();
+        let args = [map, yb.arg(), Arg::I32(16), Arg::I32(-2), Arg::I32(1), Arg::I32(n as i32), Arg::I32(0)];
+        d.launch(&f, (1, 1, 1), (64, 1, 1), n as u32 + 1024, &args).unwrap();
+        let y: Vec<u16> = yb.download().unwrap();
+        for r in 0..8usize {
+            for i in 0..64usize {
+                let (row, col) = (r as i64 - 2, 16 + i);
+                let want = if (0..5).contains(&row) && col < 72 { x[72 * 5 + 72 * row as usize + col] } else { 0 };
+                let at = r * 64 + ((i / 8) ^ (r % 8)) * 8 + i % 8;
+                assert_eq!(y[at], want, "run {run}: box row {r} element {i}");
+            }
+        }
+    }
+    let yb = d.alloc(n).unwrap();
+    let args = [map, yb.arg(), Arg::I32(0), Arg::I32(0), Arg::I32(0), Arg::I32(n as i32), Arg::I32(1)];
+    let e = d.launch(&f, (1, 1, 1), (64, 1, 1), n as u32 + 1024, &args).unwrap_err().to_string();
+    assert!(e.contains("deadlock") && e.contains("an mbarrier"), "{e}");
 }

@@ -3,6 +3,7 @@
 //! compile error, and on spills in the families listed in `kernels::NO_SPILL`.
 //! Needs the toolchain from scripts/cuda-toolchain.sh on LD_LIBRARY_PATH (scripts/test.sh does it).
 //! While working on kernels, `KILN_COMPILE_ONLY=norm,softmax_xent` checks just those families.
+//! `KILN_COMPILE_KEEP=1` keeps the PTX it compiled and prints where.
 #![cfg(feature = "cuda")]
 
 use kiln::backend::cuda::kernels::{compile_ptx, target_archs, FAMILIES, NO_SPILL};
@@ -89,7 +90,12 @@ fn kernels_compile_every_family_every_arch() {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    // KILN_COMPILE_KEEP=1 keeps the PTX (one file per family and arch) for reading.
+    if std::env::var("KILN_COMPILE_KEEP").is_ok_and(|v| v == "1") {
+        println!("kernels_compile: PTX kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     println!("{}", table.join("\n"));
     println!("kernels_compile: {kernels} kernel x arch builds, {} failures", failures.len());
     assert!(failures.is_empty(), "kernel compile check failed:\n{}", failures.join("\n"));

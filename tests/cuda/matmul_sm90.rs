@@ -4,7 +4,7 @@
 //! and shapes it does not take (which must fall back to the mma.sync kernels, same answer).
 //! On a GPU these need an sm_90 device; on the emulated device they run in CI.
 use super::*;
-use kiln::backend::cuda::matmul::{matmul_on, wgmma_cat, GemmPath};
+use kiln::backend::cuda::matmul::{matmul_on, wgmma_cat_on, GemmPath};
 use kiln::backend::cuda::{dev, CudaStorage};
 
 fn cuda(s: &Storage) -> &CudaStorage {
@@ -29,7 +29,8 @@ const SHAPES: &[(usize, usize, usize, usize, usize)] = &[
     (1, 1, 8, 8, 8),
     (1, 1, 136, 72, 264),  // one row and 8 columns past a 128 x 256 tile; K past one 64-tile
     (2, 2, 40, 200, 16),   // per-batch B, 4 k-tiles (the pipeline wraps its 4 stages)
-    (3, 1, 16, 64, 520),   // B shared across the batch, three column blocks
+    (3, 1, 16, 64, 520),   // B shared across the batch, three column blocks (9 tiles: wgmma-tma's
+                           // persistent blocks, 4 on the emulator, each take two or three)
     (1, 1, 40, 0, 8),      // K = 0: zeros (40 rows: more than the skinny split-K path takes)
     (1, 1, 19, 13, 21),    // not multiples of 8: falls back to mma.sync
     (1, 1, 40, 16, 21),    // N = 21 with B transposed (k contiguous): wgmma, C's rows not 16-byte aligned
@@ -48,7 +49,7 @@ fn parity_matmul_wgmma_bf16_all_transposes() {
             let b = randn(&[bb * k * n], 400 + s as u64);
             let want = backend::matmul(&on_cpu(&a, DType::BF16), &on_cpu(&b, DType::BF16), batch, bb, m, k, n, ta, tb).unwrap();
             let (ga, gb) = (on_gpu(&a, DType::BF16), on_gpu(&b, DType::BF16));
-            for path in GemmPath::WGMMA {
+            for path in GemmPath::wgmma_paths() {
                 let run = || Storage::Cuda(matmul_on(path, cuda(&ga), cuda(&gb), batch, bb, m, k, n, ta, tb).unwrap());
                 let got = twice1("matmul wgmma", run).cast(DType::F32).unwrap();
                 let what = format!("matmul {} batch={batch}/{bb} {m}x{k}x{n} ta={ta} tb={tb}", path.name());
@@ -76,7 +77,7 @@ fn parity_matmul_wgmma_matches_mma_long_k() {
     // Twice: on the emulated device one of the two runs lands each cp.async at once, so a stage
     // refilled while its MMAs still run would show (16 k-tiles cycle the 4 stages 4 times).
     let want = Storage::Cuda(matmul_on(GemmPath::Mma, cuda(&a), cuda(&b), 1, 1, m, k, n, false, false).unwrap()).cast(DType::F32).unwrap();
-    for path in GemmPath::WGMMA {
+    for path in GemmPath::wgmma_paths() {
         let got = twice1("matmul wgmma", || Storage::Cuda(matmul_on(path, cuda(&a), cuda(&b), 1, 1, m, k, n, false, false).unwrap()));
         assert_close(&format!("matmul {} vs mma 128x1024x256", path.name()), &got.cast(DType::F32).unwrap(), &want, 4e-3);
     }
@@ -102,8 +103,10 @@ fn parity_matmul_wgmma_concatenated_k() {
         let want = backend::matmul(&on_cpu(&cat_a, DType::BF16), &on_cpu(&cat_b, DType::BF16), 1, 1, rows, k1 + k2, cols, false, tb).unwrap();
         let g = |t: &Tensor| on_gpu(t, DType::BF16);
         let (ga1, ga2, gb1, gb2) = (g(&a1), g(&a2), g(&b1), g(&b2));
-        let run = || Storage::Cuda(wgmma_cat(cuda(&ga1), cuda(&gb1), k1, cuda(&ga2), cuda(&gb2), k2, rows, cols, tb).unwrap());
-        let got = twice1("matmul wgmma cat", run).cast(DType::F32).unwrap();
-        assert_close(&format!("matmul wgmma cat {rows}x({k1}+{k2})x{cols} tb={tb}"), &got, &want, TOL_BF16);
+        for path in GemmPath::wgmma_paths() {
+            let run = || Storage::Cuda(wgmma_cat_on(path, cuda(&ga1), cuda(&gb1), k1, cuda(&ga2), cuda(&gb2), k2, rows, cols, tb).unwrap());
+            let got = twice1("matmul wgmma cat", run).cast(DType::F32).unwrap();
+            assert_close(&format!("matmul {} cat {rows}x({k1}+{k2})x{cols} tb={tb}", path.name()), &got, &want, TOL_BF16);
+        }
     }
 }

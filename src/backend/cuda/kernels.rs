@@ -64,6 +64,8 @@ pub const HEADERS: &[(&str, &str)] = &[
     ("softmax_rows.cuh", include_str!("../../../kernels/softmax_rows.cuh")),
     ("norm_rows.cuh", include_str!("../../../kernels/norm_rows.cuh")),
     ("lora_stream.cuh", include_str!("../../../kernels/lora_stream.cuh")),
+    ("tma.cuh", include_str!("../../../kernels/tma.cuh")),
+    ("matmul_tma.cuh", include_str!("../../../kernels/matmul_tma.cuh")),
 ];
 
 /// The full translation unit NVRTC sees for `family`: common.cuh, then the family's source with

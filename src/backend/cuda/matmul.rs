@@ -39,6 +39,10 @@ pub enum GemmPath {
     WgmmaN256,
     /// As WgmmaN256 with 3 k-tiles in flight instead of 2 (`h9gemm_w256l3_*`; `KILN_GEMM=wgmma-n256-l3`).
     WgmmaN256L3,
+    /// Warp-specialised (`h9tma_*`, kernels/matmul_tma.cuh; `KILN_GEMM=wgmma-tma`): a producer
+    /// warp loads 4 stages ahead by TMA, two consumer warpgroups wait on mbarriers only, the grid
+    /// is persistent. Not yet run on a GPU: the bench times it beside the others.
+    WgmmaTma,
 }
 
 impl GemmPath {
@@ -53,11 +57,13 @@ impl GemmPath {
             2 => GemmPath::Wgmma,
             3 => GemmPath::WgmmaN256,
             4 => GemmPath::WgmmaN256L3,
+            5 => GemmPath::WgmmaTma,
             _ => {
                 let p = match std::env::var("KILN_GEMM").as_deref() {
                     Ok("mma") => GemmPath::Mma,
                     Ok("wgmma-n256") => GemmPath::WgmmaN256,
                     Ok("wgmma-n256-l3") => GemmPath::WgmmaN256L3,
+                    Ok("wgmma-tma") => GemmPath::WgmmaTma,
                     _ => GemmPath::Wgmma,
                 };
                 PATH.store(p as u8 + 1, Ordering::Relaxed);
@@ -83,7 +89,15 @@ impl GemmPath {
     }
 
     /// The wgmma paths, in the order the bench and the tests run them.
-    pub const WGMMA: [GemmPath; 3] = [GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3];
+    pub const WGMMA: [GemmPath; 4] = [GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3, GemmPath::WgmmaTma];
+
+    /// The wgmma paths the tests and the bench run: [`GemmPath::WGMMA`], less WgmmaTma under
+    /// `KILN_TMA=off` (scripts/gpu-run.sh sets it when the TMA kernel's own first stage fails, so
+    /// that a trap there costs one stage, not every stage after it).
+    pub fn wgmma_paths() -> Vec<GemmPath> {
+        let tma = std::env::var("KILN_TMA").map_or(true, |v| v != "off");
+        GemmPath::WGMMA.into_iter().filter(|&p| tma || p != GemmPath::WgmmaTma).collect()
+    }
 
     /// Kernel name prefix of a wgmma path in kernels/matmul_sm90.cu (Mma has none).
     fn h9_prefix(self) -> &'static str {
@@ -101,6 +115,7 @@ impl GemmPath {
             GemmPath::Wgmma => "wgmma",
             GemmPath::WgmmaN256 => "wgmma-n256",
             GemmPath::WgmmaN256L3 => "wgmma-n256-l3",
+            GemmPath::WgmmaTma => "wgmma-tma",
         }
     }
 }
@@ -157,7 +172,11 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
             let (br, bc) = if tb { (1, k) } else { (n, 1) };
             return super::lora::gemm(dev, (a, ar, ac), (b, br, bc), k, None, m, n, 1.0, DType::BF16);
         }
+        _ if path == GemmPath::WgmmaTma && super::tma::takes(dev, &[if ta { m } else { k }, if tb { k } else { n }], &[k]) => {
+            super::tma::gemm(a, b, &c, batch, b_batch, m, k, n, ta, tb, suffix)?;
+        }
         _ if path.takes(dev, &[if ta { m } else { k }, if tb { k } else { n }]) => {
+            // (WgmmaTma with K = 0 lands here: h9gemm_* writes the zeros.)
             let f = dev.func("matmul_sm90", &format!("{}_{suffix}", path.h9_prefix()))?;
             let grid = (n.div_ceil(H9_BN) as u32, m.div_ceil(H9_BM) as u32, batch as u32);
             dev.launch(&f, grid, (THREADS, 1, 1), H9_SMEM, &args)?;
@@ -180,6 +199,12 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
 /// k1, k2 and (unless tb) cols must be multiples of 8, and the device an sm_90 (or the emulator).
 #[allow(clippy::too_many_arguments)]
 pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, rows: usize, cols: usize, tb: bool) -> Result<CudaStorage> {
+    wgmma_cat_on(GemmPath::current(), a1, b1, k1, a2, b2, k2, rows, cols, tb)
+}
+
+/// [`wgmma_cat`] on the wgmma kernels of `path` (Wgmma's when `path` is Mma).
+#[allow(clippy::too_many_arguments)]
+pub fn wgmma_cat_on(path: GemmPath, a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, rows: usize, cols: usize, tb: bool) -> Result<CudaStorage> {
     let dev = a1.dev();
     let shape = Shape(vec![rows, k1 + k2, cols]);
     for (s, len, what) in [(a1, rows * k1, "A1"), (b1, k1 * cols, "B1"), (a2, rows * k2, "A2"), (b2, k2 * cols, "B2")] {
@@ -188,7 +213,7 @@ pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage
             return Err(Error::bad_shape("matmul", &shape, format!("{what} holds {} elements, expected {len}", s.len)));
         }
     }
-    let path = match GemmPath::current() {
+    let path = match path {
         GemmPath::Mma => GemmPath::Wgmma,
         p => p,
     };
@@ -197,6 +222,10 @@ pub fn wgmma_cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage
     }
     let c = CudaStorage::alloc(dev, DType::BF16, rows * cols)?;
     if rows == 0 || cols == 0 {
+        return Ok(c);
+    }
+    if path == GemmPath::WgmmaTma && super::tma::takes(dev, &[k1, k2], &[k1, k2]) {
+        super::tma::cat(a1, b1, k1, a2, b2, k2, &c, rows, cols, tb)?;
         return Ok(c);
     }
     if rows.div_ceil(H9_BM) > 65535 {

@@ -32,6 +32,8 @@ pub mod adamw;
 #[cfg(feature = "cuda")]
 pub mod matmul;
 #[cfg(feature = "cuda")]
+pub mod tma;
+#[cfg(feature = "cuda")]
 pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod lora;

@@ -29,7 +29,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let baseline = GemmPath::current();
         let mut paths = vec![GemmPath::Mma];
         if ctx.dev.cc == (9, 0) && n >= 128 {
-            paths.extend(GemmPath::WGMMA); // (decode shapes stay on mma.sync: GemmPath::for_rows)
+            paths.extend(GemmPath::wgmma_paths()); // (decode shapes stay on mma.sync: GemmPath::for_rows)
         }
         // cuBLAS baselines, once per shape: x W alone, the unfused 3 calls, one dgrad GEMM.
         let mut xw = None;

@@ -1,7 +1,7 @@
 //! GPU bench cases for kernels/matmul.cu: the f32 SGEMM and the bf16 mma.sync GEMM against cuBLAS
 //! (same operands, same process) at 4096^3, 8192^3 and a model-ish odd shape (an MLP up-projection);
 //! on an sm_90 device also the bf16 wgmma GEMMs of kernels/matmul_sm90.cu (variants "bf16 wgmma",
-//! "bf16 wgmma-n256", "bf16 wgmma-n256-l3": GemmPath::WGMMA);
+//! "bf16 wgmma-n256", "bf16 wgmma-n256-l3", "bf16 wgmma-tma": GemmPath::wgmma_paths);
 //! and one decode shape (16 rows, bandwidth-bound: the split-K skinny path) against cuBLAS.
 use super::baseline::Cublas;
 use super::{Case, Ctx, Row};
@@ -27,7 +27,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let f32_sets = ctx.rand_sets(big, DType::F32, 2, 11)?;
     let mut runs = vec![(DType::F32, GemmPath::Mma), (DType::BF16, GemmPath::Mma)];
     if ctx.dev.cc == (9, 0) {
-        runs.extend(GemmPath::WGMMA.map(|p| (DType::BF16, p)));
+        runs.extend(GemmPath::wgmma_paths().into_iter().map(|p| (DType::BF16, p)));
     }
     for (dtype, path) in runs {
         let sets = match dtype {

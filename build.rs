@@ -51,6 +51,7 @@ mod emu {
         let mut build = base(&kdir, opt, &extra);
         build.file(kdir.join("emu_rt.cpp"));
         build.file(kdir.join("emu_async.cpp"));
+        build.file(kdir.join("emu_warp.cpp"));
         let mut registry = String::from("#include \"emu.h\"\nstruct KilnEmuFamily { const char* name; const kiln_emu::Entry* (*find)(const char*); };\n");
         for fam in &families {
             let tu = family_tu(fam, &kdir, &out, opt, &extra);

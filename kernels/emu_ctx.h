@@ -1,4 +1,6 @@
-// kernels/emu_ctx.h: fiber context switching for the emulated device (included by emu_rt.cpp only).
+// kernels/emu_ctx.h: fiber context switching for the emulated device. Every user of emu_rt.h sees
+// the Context type; the switch itself (an assembly function) is compiled where KILN_EMU_CTX_IMPL is
+// defined: emu_rt.cpp alone.
 #pragma once
 #include <ucontext.h>
 
@@ -10,6 +12,8 @@
 // loads them from the new one (tens of nanoseconds); elsewhere ucontext (swapcontext makes a
 // system call per switch, several times slower).
 #if defined(__x86_64__) && !defined(KILN_EMU_UCONTEXT)
+struct Context { void* sp = nullptr; };
+#ifdef KILN_EMU_CTX_IMPL
 extern "C" void kiln_emu_switch(void** save_sp, void* load_sp);
 asm(R"(
     .text
@@ -39,7 +43,6 @@ kiln_emu_switch:
     ret
     .size kiln_emu_switch, .-kiln_emu_switch
 )");
-struct Context { void* sp = nullptr; };
 static void ctx_switch(Context& save, Context& load) { kiln_emu_switch(&save.sp, load.sp); }
 // A stack that kiln_emu_switch "returns" into `entry` from, as if entry had been called.
 static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
@@ -52,8 +55,10 @@ static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
     csr[1] = 0x037F;  // x87 control word default
     c.sp = &top[-9];
 }
+#endif  // KILN_EMU_CTX_IMPL
 #else
 struct Context { ucontext_t uc; };
+#ifdef KILN_EMU_CTX_IMPL
 static void ctx_switch(Context& save, Context& load) { swapcontext(&save.uc, &load.uc); }
 static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
     getcontext(&c.uc);
@@ -62,4 +67,5 @@ static void ctx_make(Context& c, char* stack, size_t size, void (*entry)()) {
     c.uc.uc_link = nullptr;
     makecontext(&c.uc, entry, 0);
 }
+#endif  // KILN_EMU_CTX_IMPL
 #endif

@@ -26,6 +26,7 @@
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 #define __grid_constant__
+#define __cluster_dims__(...)
 #define KILN_EMU_DSMEM_BYTES (227 * 1024)
 
 #ifdef KILN_EMU_SCAN
@@ -68,8 +69,9 @@ inline double2 make_double2(double x, double y) { return {x, y}; }
 // ---- the runtime (kernels/emu_rt.cpp) ----------------------------------------------------------
 namespace kiln_emu {
 // What a running kernel thread sees of itself; the first member of the runtime's fiber.
-struct ThreadCtx { uint3 tid; unsigned lane, warp; };
-struct BlockCtx { uint3 idx; dim3 dim, grid; };
+// cta: the thread's block within its cluster (0 unless the launch has clusters of 2).
+struct ThreadCtx { uint3 tid; unsigned lane, warp; uint3 block; unsigned cta; };
+struct BlockCtx { dim3 dim, grid; };
 extern thread_local std::atomic<ThreadCtx*> t_self;
 extern thread_local BlockCtx t_block;
 inline ThreadCtx* self() { return t_self.load(std::memory_order_relaxed); }
@@ -80,8 +82,14 @@ inline ThreadCtx* self() { return t_self.load(std::memory_order_relaxed); }
 // per family and name, whose sum is static TLS that every thread of the process carries (it had
 // grown past 2 MiB and overflowed rayon threads' stacks). __func__ makes such a declaration at
 // namespace scope a compile error: the pointer must be taken inside the kernel, on its thread.
+// In a cluster of two blocks, the second block's buffer is peer_dsmem() (on the heap, made on
+// first use), so dynamic shared memory is per block; static __shared__ arrays are not, so cluster
+// kernels keep all their shared data in dynamic shared memory.
 inline thread_local __attribute__((aligned(16))) unsigned char t_dsmem[KILN_EMU_DSMEM_BYTES];
-template <typename T> inline T* dyn_smem(const char*) { return reinterpret_cast<T*>(t_dsmem); }
+unsigned char* peer_dsmem();
+template <typename T> inline T* dyn_smem(const char*) {
+    return reinterpret_cast<T*>(self()->cta == 0 ? t_dsmem : peer_dsmem());
+}
 
 void syncthreads();
 void syncwarp(unsigned mask);
@@ -116,6 +124,12 @@ void mbar_wait(unsigned long long* bar, unsigned parity);      // until the phas
 void tma_load(void* smem, const TmaMap* map, int c0, int c1, int c2, unsigned long long* bar);
 // The runtime's side (emu_rt.cpp): a fiber spinning on an mbarrier yields with spin(false) and
 // reports success with spin(true); a block starts with no mbarriers and no loads in flight.
+void tma_load_multicast(void* smem, const TmaMap* map, int c0, int c1, int c2, unsigned long long* bar, unsigned mask);
+// Clusters (emu_rt.cpp): this block's rank, the address of the same dynamic shared location in
+// block `cta` of the cluster (mapa), and the cluster-wide barrier.
+unsigned cluster_rank();
+void* cluster_map(const void* smem, unsigned cta);
+void cluster_sync();
 void spin(bool done);
 bool copies_land_at_issue();
 void async_block_start();
@@ -150,7 +164,7 @@ template <class... A> Entry entry(const char* name, void (*f)(A...)) {
 
 // ---- built-in variables -------------------------------------------------------------------------
 #define threadIdx (::kiln_emu::self()->tid)
-#define blockIdx (::kiln_emu::t_block.idx)
+#define blockIdx (::kiln_emu::self()->block)
 #define blockDim (::kiln_emu::t_block.dim)
 #define gridDim (::kiln_emu::t_block.grid)
 constexpr int warpSize = 32;

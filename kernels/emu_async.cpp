@@ -135,6 +135,14 @@ void tma_load(void* smem, const TmaMap* map, int c0, int c1, int c2, unsigned lo
     else t_loads.push_back(l);
 }
 
+// The same box into the same shared offset of every block of the cluster in `mask`, each signalling
+// its own mbarrier at bar's offset.
+void tma_load_multicast(void* smem, const TmaMap* map, int c0, int c1, int c2, unsigned long long* bar, unsigned mask) {
+    for (unsigned cta = 0; cta < 2; cta++)
+        if (mask >> cta & 1)
+            tma_load(cluster_map(smem, cta), map, c0, c1, c2, static_cast<unsigned long long*>(cluster_map(bar, cta)));
+}
+
 void async_block_start() {
     t_bars.clear();
     t_loads.clear();

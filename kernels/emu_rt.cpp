@@ -54,13 +54,32 @@ void give_back(Runner* r) {
     g_pool.push_back(r);
 }
 
-void release_block(Block& b, Runner& r) {
+// Release a block (or cluster) barrier: its waiters are the fibers in state `wait` of block
+// `cta` (every block of the cluster for WAIT_CLUSTER).
+void release_block(Block& b, Runner& r, int wait, unsigned cta) {
     unsigned g = b.gen;
     TSAN(__tsan_release(&b.sync[g & 1]));
     b.arrived = 0;
     b.gen = g + 1;
     for (Fiber& f : r.fibers)
-        if (int(f.state) == WAIT_BLOCK) f.state = RUNNABLE;
+        if (int(f.state) == wait && (wait == WAIT_CLUSTER || f.t.cta == cta)) f.state = RUNNABLE;
+}
+
+// Arrive at block barrier b (state WAIT_BLOCK) or the cluster's (WAIT_CLUSTER) and wait for the rest.
+void barrier(Block& b, int wait) {
+    Runner& r = runner();
+    Fiber* f = me();
+    unsigned g = b.gen;
+    b.arrived = b.arrived + 1;
+    TSAN(__tsan_release(&b.sync[g & 1]));
+    if (b.arrived == b.live) {
+        TSAN(__tsan_acquire(&b.sync[g & 1]));
+        release_block(b, r, wait, f->t.cta);
+    } else {
+        f->state = wait;
+        yield_to_scheduler(f, r);
+    }
+    TSAN(__tsan_acquire(&b.sync[g & 1]));
 }
 
 // A thread returned: it no longer holds up the warp's or the block's barrier.
@@ -73,10 +92,12 @@ void on_exit(Fiber* f) {
     TSAN(__tsan_release(&w.sync[w.gen & 1]));
     unsigned need = w.want & w.live;
     if (w.arrived != 0 && (w.arrived & need) == need) release_warp(w, r.fibers.data(), f->t.warp, 32);
-    Block& b = r.block;
-    b.live = b.live - 1;
-    TSAN(__tsan_release(&b.sync[b.gen & 1]));
-    if (b.arrived > 0 && b.arrived == b.live) release_block(b, r);
+    for (int k = 0; k < 2; k++) {  // its block's barrier, then the cluster's
+        Block& b = k == 0 ? r.blocks[f->t.cta] : r.cluster;
+        b.live = b.live - 1;
+        TSAN(__tsan_release(&b.sync[b.gen & 1]));
+        if (b.arrived > 0 && b.arrived == b.live) release_block(b, r, k == 0 ? WAIT_BLOCK : WAIT_CLUSTER, f->t.cta);
+    }
 }
 
 void fiber_main() {
@@ -106,7 +127,8 @@ void resume(Runner& r, Fiber& f) {
 }
 
 const char* state_name(int s) {
-    return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : s == WAIT_SPIN ? "an mbarrier" : "-";
+    return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : s == WAIT_SPIN ? "an mbarrier"
+           : s == WAIT_CLUSTER ? "barrier.cluster" : "-";
 }
 
 // Run one block to completion; false (and r.error) on a deadlock or a trap.
@@ -124,18 +146,29 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
     }
     async_block_start();
     unsigned done = 0;
+    // Run fiber k of this pass's order; whether it made progress (a spinning fiber that spins on
+    // has not: all of them doing so is a deadlock).
+    auto step = [&](unsigned k) {
+        Fiber& f = r.fibers[reverse ? n - 1 - k : k];
+        const int was = f.state;
+        if (was != RUNNABLE && was != WAIT_SPIN) return false;
+        const unsigned long spins = r.spins_done;
+        resume(r, f);
+        if (int(f.state) == DONE) done++;
+        return was == RUNNABLE || r.spins_done != spins || int(f.state) != WAIT_SPIN;
+    };
+    // In a cluster, the block that comes first in this launch's order runs as far as it can before
+    // the other gets a turn, so a block that writes into its peer's stages before the peer is done
+    // with them (a missing cross-block release) overwrites data the peer still reads.
+    const unsigned lead = r.cluster_size == 2 ? n / 2 : 0;
     while (done < n && r.error.empty()) {
         bool progressed = false;
-        for (unsigned k = 0; k < n && r.error.empty(); k++) {
-            Fiber& f = r.fibers[reverse ? n - 1 - k : k];
-            const int was = f.state;
-            if (was != RUNNABLE && was != WAIT_SPIN) continue;
-            const unsigned long spins = r.spins_done;
-            resume(r, f);
-            // a spinning fiber that spins on has not progressed: all of them doing so is a deadlock
-            progressed |= was == RUNNABLE || r.spins_done != spins || int(f.state) != WAIT_SPIN;
-            if (int(f.state) == DONE) done++;
+        for (bool more = lead > 0; more && r.error.empty();) {
+            more = false;
+            for (unsigned k = 0; k < lead && r.error.empty(); k++) more |= step(k);
+            progressed |= more;
         }
+        for (unsigned k = 0; k < n && r.error.empty(); k++) progressed |= step(k);
         if (!progressed && done < n && r.error.empty()) {
             std::string waits;
             for (unsigned i = 0; i < n && waits.size() < 400; i++)
@@ -154,21 +187,28 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
 }  // namespace
 
 // ---- the operations emu.h declares --------------------------------------------------------------
-void syncthreads() {
-    Runner& r = runner();
-    Fiber* f = me();
-    Block& b = r.block;
-    unsigned g = b.gen;
-    b.arrived = b.arrived + 1;
-    TSAN(__tsan_release(&b.sync[g & 1]));
-    if (b.arrived == b.live) {
-        TSAN(__tsan_acquire(&b.sync[g & 1]));
-        release_block(b, r);
-    } else {
-        f->state = WAIT_BLOCK;
-        yield_to_scheduler(f, r);
-    }
-    TSAN(__tsan_acquire(&b.sync[g & 1]));
+void syncthreads() { barrier(runner().blocks[self()->cta], WAIT_BLOCK); }
+
+// ---- clusters (of 1 or 2 blocks along x) ------------------------------------------------------
+void cluster_sync() { barrier(runner().cluster, WAIT_CLUSTER); }
+unsigned cluster_rank() { return self()->cta; }
+// The second block's dynamic shared memory: at the same address modulo 1024 as the first's, as on a
+// GPU (where every block's window starts at the same address), so a kernel that aligns its tiles
+// from its own base gets the same offsets in both (TMA multicast writes at one offset in each).
+unsigned char* peer_dsmem() {
+    struct Buf {
+        unsigned char* raw = static_cast<unsigned char*>(std::aligned_alloc(1024, KILN_EMU_DSMEM_BYTES + 1024));
+        ~Buf() { std::free(raw); }
+    };
+    static thread_local Buf buf;
+    return buf.raw + (reinterpret_cast<uintptr_t>(t_dsmem) & 1023);
+}
+void* cluster_map(const void* smem, unsigned cta) {
+    if (cta >= runner().cluster_size) trap("mapa: no such block in the cluster");
+    const unsigned char* p = static_cast<const unsigned char*>(smem);
+    for (unsigned char* from : {t_dsmem, peer_dsmem()})
+        if (p >= from && p < from + KILN_EMU_DSMEM_BYTES) return (cta == 0 ? t_dsmem : peer_dsmem()) + (p - from);
+    trap("mapa: a cluster kernel's shared address must lie in its dynamic shared memory");
 }
 
 void spin(bool done) {
@@ -233,8 +273,8 @@ void trap(const char* why) {
     Fiber* f = me();
     ThreadCtx& t = f->t;
     r.error = std::string(why) + " (thread " + std::to_string(t.tid.x) + "," + std::to_string(t.tid.y) + "," +
-              std::to_string(t.tid.z) + " of block " + std::to_string(t_block.idx.x) + "," +
-              std::to_string(t_block.idx.y) + "," + std::to_string(t_block.idx.z) + ")";
+              std::to_string(t.tid.z) + " of block " + std::to_string(t.block.x) + "," +
+              std::to_string(t.block.y) + "," + std::to_string(t.block.z) + ")";
     f->state = DONE;
     TSAN(__tsan_release(&r.block_done));
     yield_to_scheduler(f, r);
@@ -265,14 +305,14 @@ static int fail(char* err, size_t len, const std::string& msg) {
 }
 
 static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char* kernel, const unsigned grid[3],
-                      const unsigned block[3], void** params, char* err, size_t errlen);
+                      const unsigned block[3], unsigned cluster, void** params, char* err, size_t errlen);
 
-// Launch `kernel` of `family` over grid x block threads with `smem` bytes of dynamic shared memory;
-// params[i] points at the value of parameter i, sizes[i] is its size in bytes. 0 on success, else
-// 1 with a message in err.
+// Launch `kernel` of `family` over grid x block threads with `smem` bytes of dynamic shared memory,
+// in clusters of `cluster` (1 or 2) blocks along x; params[i] points at the value of parameter i,
+// sizes[i] is its size in bytes. 0 on success, else 1 with a message in err.
 extern "C" int kiln_emu_launch(const char* family, const char* kernel, const unsigned grid[3], const unsigned block[3],
-                               unsigned smem, void** params, const unsigned* sizes, unsigned nparams, char* err,
-                               size_t errlen) {
+                               unsigned smem, unsigned cluster, void** params, const unsigned* sizes, unsigned nparams,
+                               char* err, size_t errlen) {
     using namespace kiln_emu;
     const Entry* e = find(family, kernel);
     if (!e) return fail(err, errlen, std::string("no kernel `") + kernel + "` in kernels/" + family + ".cu");
@@ -286,12 +326,15 @@ extern "C" int kiln_emu_launch(const char* family, const char* kernel, const uns
     if (n == 0 || n > 1024 || block[2] > 64)
         return fail(err, errlen, std::string(kernel) + ": invalid block " + std::to_string(block[0]) + "x" + std::to_string(block[1]) + "x" + std::to_string(block[2]));
     if (grid[1] > 65535 || grid[2] > 65535) return fail(err, errlen, std::string(kernel) + ": grid y/z above 65535");
+    if ((cluster != 1 && cluster != 2) || grid[0] % cluster != 0)
+        return fail(err, errlen, std::string(kernel) + ": clusters of " + std::to_string(cluster) + " blocks over a grid of " +
+                                     std::to_string(grid[0]) + " (the emulator runs clusters of 1 or 2 dividing grid x)");
     if (smem > KILN_EMU_DSMEM_BYTES)
         return fail(err, errlen, std::string(kernel) + ": " + std::to_string(smem) + " bytes of dynamic shared memory (the emulator has " + std::to_string(KILN_EMU_DSMEM_BYTES) + ")");
 
     Runner* r = take_runner();
     t_runner.store(r, std::memory_order_relaxed);
-    int rc = run_launch(*r, e, kernel, grid, block, params, err, errlen);
+    int rc = run_launch(*r, e, kernel, grid, block, cluster, params, err, errlen);
     if (rc == 0) give_back(r);
     else delete r;  // a failed launch abandons its fibers mid-kernel: never reuse their state
     t_runner.store(nullptr, std::memory_order_relaxed);
@@ -299,22 +342,27 @@ extern "C" int kiln_emu_launch(const char* family, const char* kernel, const uns
     return rc;
 }
 
+// The blocks of a cluster run together: fibers [c * n, (c + 1) * n) are block c of the cluster,
+// its warps numbered after those of the blocks before it.
 static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char* kernel, const unsigned grid[3],
-                      const unsigned block[3], void** params, char* err, size_t errlen) {
+                      const unsigned block[3], unsigned cluster, void** params, char* err, size_t errlen) {
     using namespace kiln_emu;
-    unsigned n = block[0] * block[1] * block[2];
-    while (r.stacks.size() < n) {
+    const unsigned n = block[0] * block[1] * block[2], wpb = (n + 31) / 32, all = n * cluster;
+    while (r.stacks.size() < all) {
         char* s = new_stack();
         if (!s) return fail(err, errlen, "could not map a fiber stack");
         r.stacks.push_back(s);
     }
-    if (r.fibers.size() < n) r.fibers = std::vector<Fiber>(n);
-    for (unsigned i = 0; i < n; i++) {
+    if (r.fibers.size() < all) r.fibers = std::vector<Fiber>(all);
+    for (unsigned i = 0; i < all; i++) {
         ThreadCtx& t = r.fibers[i].t;
-        t.tid = uint3{i % block[0], (i / block[0]) % block[1], i / (block[0] * block[1])};
-        t.lane = i % 32;
-        t.warp = i / 32;
+        const unsigned c = i / n, j = i % n;
+        t.tid = uint3{j % block[0], (j / block[0]) % block[1], j / (block[0] * block[1])};
+        t.lane = j % 32;
+        t.warp = c * wpb + j / 32;
+        t.cta = c;
     }
+    r.cluster_size = cluster;
     static const char* order = std::getenv("KILN_EMU_ORDER");
     unsigned long launch = t_launches[e]++;
     bool reverse = order && !std::strcmp(order, "reverse") ? true
@@ -329,18 +377,25 @@ static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char*
     t_block.grid = dim3{grid[0], grid[1], grid[2]};
     for (unsigned bz = 0; bz < grid[2]; bz++)
         for (unsigned by = 0; by < grid[1]; by++)
-            for (unsigned bx = 0; bx < grid[0]; bx++) {
-                t_block.idx = uint3{bx, by, bz};
-                for (unsigned w = 0; w < (n + 31) / 32; w++) {
+            for (unsigned bx = 0; bx < grid[0]; bx += cluster) {
+                for (unsigned i = 0; i < all; i++) r.fibers[i].t.block = uint3{bx + i / n, by, bz};
+                for (unsigned w = 0; w < wpb * cluster; w++) {
+                    const unsigned first = (w % wpb) * 32;  // its first thread within its block
                     Warp& wp = r.warps[w];
-                    wp.live = (n - w * 32 >= 32) ? 0xffffffffu : (1u << (n - w * 32)) - 1;
+                    wp.live = (n - first >= 32) ? 0xffffffffu : (1u << (n - first)) - 1;
                     wp.arrived = 0;
                     wp.gen = 0;
                 }
-                r.block.live = int(n);
-                r.block.arrived = 0;
-                r.block.gen = 0;
-                if (!run_block(r, n, reverse))
+                for (unsigned c = 0; c < 2; c++) {
+                    Block& b = c == 0 ? r.blocks[0] : r.blocks[1];
+                    b.live = c < cluster ? int(n) : 0;
+                    b.arrived = 0;
+                    b.gen = 0;
+                }
+                r.cluster.live = int(all);
+                r.cluster.arrived = 0;
+                r.cluster.gen = 0;
+                if (!run_block(r, all, reverse))
                     return fail(err, errlen, std::string(kernel) + " block (" + std::to_string(bx) + "," + std::to_string(by) + "," +
                                                  std::to_string(bz) + "): " + r.error);
             }

@@ -28,7 +28,7 @@ void __tsan_release(void* addr);
 namespace kiln_emu::rt {
 
 constexpr size_t kStack = 256 * 1024;  // per fiber; a guard page below catches overflow
-enum State : int { RUNNABLE, WAIT_BLOCK, WAIT_WARP, WAIT_SPIN, DONE };
+enum State : int { RUNNABLE, WAIT_BLOCK, WAIT_WARP, WAIT_SPIN, WAIT_CLUSTER, DONE };
 
 // Relaxed atomics for the scheduler's bookkeeping: fibers never run in parallel, but under
 // ThreadSanitizer each fiber is a thread of its own.
@@ -81,8 +81,10 @@ struct Runner {  // one per concurrent launch
     Context sched;
     std::vector<char*> stacks;
     std::vector<Fiber> fibers;
-    Warp warps[32];
-    Block block;
+    Warp warps[64];     // a cluster's blocks one after another (t.warp counts across them)
+    Block blocks[2];    // __syncthreads of each block of the cluster
+    Block cluster;      // barrier.cluster over all of them
+    unsigned cluster_size = 1;  // blocks a cluster (1 or 2)
     const Entry* kernel = nullptr;
     void** params = nullptr;
     bool eager_copies = false;  // cp.async and TMA land at issue (reverse launches), else at their wait

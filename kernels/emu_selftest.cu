@@ -81,3 +81,15 @@ extern "C" __global__ void tmabox(const __grid_constant__ TmaMap map, unsigned s
     mbar_wait(&bar, 0);
     for (int i = threadIdx.x; i < n / 2; i += blockDim.x) y[i] = reinterpret_cast<const unsigned short*>(box)[i];
 }
+// Clusters of two: each block puts 100 * rank + blockIdx.x in its dynamic shared memory, the
+// cluster syncs, each block writes its peer's word (read through cluster_map) to y[blockIdx.x],
+// and syncs again so no block leaves while its peer still reads. skip: thread 0 of block 1 waits at
+// a __syncthreads the rest of its block never reaches (they wait at the cluster barrier).
+extern "C" __global__ void __cluster_dims__(2, 1, 1) pair(int* y, int skip) {
+    extern __shared__ __align__(16) int cw[];
+    if (threadIdx.x == 0) cw[0] = 100 * (int)cluster_rank() + (int)blockIdx.x;
+    if (skip && cluster_rank() == 1 && threadIdx.x == 0) __syncthreads();
+    cluster_sync();
+    if (threadIdx.x == 0) y[blockIdx.x] = *cluster_map(cw, cluster_rank() ^ 1);
+    cluster_sync();
+}

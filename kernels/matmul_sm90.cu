@@ -235,29 +235,37 @@ H9GEMM_CAT(h9gemm_w256l3_cat_nt, true, true, 3)
 // ---- the warp-specialised variant: TMA loads, mbarriers, a persistent grid (matmul_tma.cuh) -----
 #include "matmul_tma.cuh"
 
-template <bool TA, bool TB, bool CAT>
+template <bool TA, bool TB, bool CAT, int CL>
 __device__ __forceinline__ void h9t_kernel(const TmaMap* ma, const TmaMap* mb, const TmaMap* ma2, const TmaMap* mb2, bf16* c,
                                            int M, int K, int N, int K2, int batch, int b_shared) {
     extern __shared__ __align__(16) unsigned char h9t_smem[];
-    h9t_body<TA, TB, CAT>(h9t_smem, ma, mb, ma2, mb2, c, M, K, N, K2, batch, b_shared);
+    h9t_body<TA, TB, CAT, CL>(h9t_smem, ma, mb, ma2, mb2, c, M, K, N, K2, batch, b_shared);
 }
 // Batched C[z] = op(A[z]) op(B[z]) as h9gemm_*; ma / mb map A (batch, M, K) or (batch, K, M) and B
-// likewise (backend/cuda/tma.rs); grid: one block per SM, at most one per tile.
-#define H9TMA(name, TA, TB)                                                                           \
-    extern "C" __global__ void __launch_bounds__(H9T_THREADS, 1) name(const __grid_constant__ TmaMap ma,  \
-        const __grid_constant__ TmaMap mb, bf16* c, int M, int K, int N, int batch, int b_shared) {   \
-        h9t_kernel<TA, TB, false>(&ma, &mb, nullptr, nullptr, c, M, K, N, 0, batch, b_shared);       \
+// likewise (backend/cuda/tma.rs); grid: one block per SM (CL = 2: whole clusters), at most one per tile.
+// CLUSTER: nothing (CL = 1) or __cluster_dims__(2, 1, 1).
+#define H9TMA(name, TA, TB, CL, CLUSTER)                                                              \
+    extern "C" __global__ void __launch_bounds__(H9T_THREADS, 1) CLUSTER                             \
+        name(const __grid_constant__ TmaMap ma, const __grid_constant__ TmaMap mb, bf16* c, int M, int K, int N, \
+             int batch, int b_shared) {                                                                \
+        h9t_kernel<TA, TB, false, CL>(&ma, &mb, nullptr, nullptr, c, M, K, N, 0, batch, b_shared);   \
     }
-H9TMA(h9tma_nn, false, false)
-H9TMA(h9tma_nt, false, true)
-H9TMA(h9tma_tn, true, false)
-H9TMA(h9tma_tt, true, true)
+H9TMA(h9tma_nn, false, false, 1, )
+H9TMA(h9tma_nt, false, true, 1, )
+H9TMA(h9tma_tn, true, false, 1, )
+H9TMA(h9tma_tt, true, true, 1, )
+H9TMA(h9tmc_nn, false, false, 2, __cluster_dims__(2, 1, 1))
+H9TMA(h9tmc_nt, false, true, 2, __cluster_dims__(2, 1, 1))
+H9TMA(h9tmc_tn, true, false, 2, __cluster_dims__(2, 1, 1))
+H9TMA(h9tmc_tt, true, true, 2, __cluster_dims__(2, 1, 1))
 // C (M, N) = [A | A2] [B ; B2] as h9gemm_cat_*, each operand through its own map.
-#define H9TMA_CAT(name, TB)                                                                           \
-    extern "C" __global__ void __launch_bounds__(H9T_THREADS, 1) name(const __grid_constant__ TmaMap ma,  \
-        const __grid_constant__ TmaMap mb, const __grid_constant__ TmaMap ma2, const __grid_constant__ TmaMap mb2, \
-        bf16* c, int M, int K, int N, int K2) {                                                      \
-        h9t_kernel<false, TB, true>(&ma, &mb, &ma2, &mb2, c, M, K, N, K2, 1, 1);                      \
+#define H9TMA_CAT(name, TB, CL, CLUSTER)                                                              \
+    extern "C" __global__ void __launch_bounds__(H9T_THREADS, 1) CLUSTER                             \
+        name(const __grid_constant__ TmaMap ma, const __grid_constant__ TmaMap mb, const __grid_constant__ TmaMap ma2, \
+             const __grid_constant__ TmaMap mb2, bf16* c, int M, int K, int N, int K2) {              \
+        h9t_kernel<false, TB, true, CL>(&ma, &mb, &ma2, &mb2, c, M, K, N, K2, 1, 1);                  \
     }
-H9TMA_CAT(h9tma_cat_nn, false)
-H9TMA_CAT(h9tma_cat_nt, true)
+H9TMA_CAT(h9tma_cat_nn, false, 1, )
+H9TMA_CAT(h9tma_cat_nt, true, 1, )
+H9TMA_CAT(h9tmc_cat_nn, false, 2, __cluster_dims__(2, 1, 1))
+H9TMA_CAT(h9tmc_cat_nt, true, 2, __cluster_dims__(2, 1, 1))

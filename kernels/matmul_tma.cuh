@@ -11,6 +11,12 @@
 //     stage are done), so loads run up to H9T_ST k-tiles ahead of the MMAs;
 //   - the grid is persistent (one block per SM, tiles t = blockIdx.x + i * gridDim.x in groups of
 //     8 M-tiles), so the producer loads the next tile while the consumers store this one's C.
+// CL = 2 (h9tmc_*; `KILN_GEMM=wgmma-tma-c2`): clusters of two blocks take the two M-tiles of one
+// 256-row unit at the same N-tile, so they share the B tile: each producer loads its own A and half
+// of B, multicast into both blocks (a third less L2 -> shared traffic a block). A stage is then
+// written by both producers, so its `empty` barrier waits for the consumer warps of both blocks
+// (16 arrivals: every consumer warp arrives at its own block's and at the peer's), and a block
+// leaves only after a cluster barrier (the peer may still arrive on its barriers).
 // 288 threads: 65536 / 288 leaves 224 registers a thread, room for 128 accumulators without
 // setmaxnreg. Shared: H9T_ST stages of 48 KiB, then the 2 x H9T_ST mbarriers.
 
@@ -19,26 +25,29 @@
 #define H9T_CONSUMERS 256
 // dynamic shared memory: H9T_ST * H9_STAGE + 2 * H9T_ST * 8 + 1024 (tiles start 1024-aligned)
 
-// Tile t of `tiles_m` x `tiles_n` per batch entry: batch z, first row m0, first column n0. Groups of
-// 8 M-tiles sweep all N-tiles, so the blocks running at once share A rows and B columns in L2.
-__device__ __forceinline__ void h9t_tile(int t, int tiles_m, int tiles_n, int& z, int& m0, int& n0) {
-    const int per = tiles_m * tiles_n;
+// Unit t of `units_m` x `tiles_n` per batch entry (a unit: CL M-tiles, one a block of the cluster):
+// batch z, this block's first row m0, first column n0. Groups of 8 M-units sweep all N-tiles, so
+// the blocks running at once share A rows and B columns in L2.
+template <int CL>
+__device__ __forceinline__ void h9t_tile(int t, int units_m, int tiles_n, int& z, int& m0, int& n0) {
+    const int per = units_m * tiles_n;
     z = t / per;
-    const int r = t - z * per, first = r / (8 * tiles_n) * 8, gm = min(8, tiles_m - first), local = r - first * tiles_n;
-    m0 = (first + local % gm) * H9_BM;
+    const int r = t - z * per, first = r / (8 * tiles_n) * 8, gm = min(8, units_m - first), local = r - first * tiles_n;
+    m0 = ((first + local % gm) * CL + (CL == 2 ? (int)cluster_rank() : 0)) * H9_BM;
     n0 = local / gm * H9_BN;
 }
 
 // The producer: lane 0 of warp 8 fills stage it % H9T_ST with k-tile kt of each of this block's
 // tiles, once the consumers have emptied it. CAT: k-tiles past ceil(K / 64) come from (ma2, mb2).
-template <bool TA, bool TB, bool CAT>
+template <bool TA, bool TB, bool CAT, int CL>
 __device__ __forceinline__ void h9t_produce(unsigned char* base, u64* full, u64* empty, const TmaMap* ma, const TmaMap* mb,
-                                            const TmaMap* ma2, const TmaMap* mb2, int tiles_m, int tiles_n, int tiles,
+                                            const TmaMap* ma2, const TmaMap* mb2, int units_m, int tiles_n, int units,
                                             int kt1, int ktiles, int b_shared) {
+    const int rank = CL == 2 ? (int)cluster_rank() : 0;
     int it = 0;  // k-tiles issued by this block so far, over all its tiles
-    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+    for (int t = blockIdx.x / CL; t < units; t += gridDim.x / CL) {
         int z, m0, n0;
-        h9t_tile(t, tiles_m, tiles_n, z, m0, n0);
+        h9t_tile<CL>(t, units_m, tiles_n, z, m0, n0);
         const int zb = b_shared ? 0 : z;
         for (int kt = 0; kt < ktiles; kt++, it++) {
             const int s = it % H9T_ST;
@@ -56,7 +65,14 @@ __device__ __forceinline__ void h9t_produce(unsigned char* base, u64* full, u64*
             } else {
                 tma_load_3d(sa, pa, k0, m0, z, &full[s]);
             }
-            if (TB) {
+            if (CL == 2) {            // this block's half of B, into both blocks (TB: 128-row boxes)
+                if (TB) {
+                    tma_load_3d_multicast(sb + rank * 16384, pb, k0, n0 + 128 * rank, zb, &full[s], 3);
+                } else {
+#pragma unroll
+                    for (int j = 2 * rank; j < 2 * rank + 2; j++) tma_load_3d_multicast(sb + j * 8192, pb, n0 + 64 * j, k0, zb, &full[s], 3);
+                }
+            } else if (TB) {
                 tma_load_3d(sb, pb, k0, n0, zb, &full[s]);
             } else {
 #pragma unroll
@@ -66,16 +82,30 @@ __device__ __forceinline__ void h9t_produce(unsigned char* base, u64* full, u64*
     }
 }
 
+// Stage s is free again in this block (and, CL = 2, in the peer: its producer writes here too).
+template <int CL>
+__device__ __forceinline__ void h9t_release(u64* empty, int s) {
+    __syncwarp();
+    if ((threadIdx.x & 31) == 0) {
+        if (CL == 2) {
+            mbar_arrive_cluster(&empty[s], 0);
+            mbar_arrive_cluster(&empty[s], 1);
+        } else {
+            mbar_arrive(&empty[s]);
+        }
+    }
+}
+
 // A consumer warpgroup (wg 0 or 1): rows 64 wg .. 64 wg + 63 of each tile, all 256 columns.
-template <bool TA, bool TB>
+template <bool TA, bool TB, int CL>
 __device__ __forceinline__ void h9t_consume(unsigned char* base, const unsigned char* window, u64* full, u64* empty, bf16* c,
-                                            int M, int N, int tiles_m, int tiles_n, int tiles, int ktiles) {
+                                            int M, int N, int units_m, int tiles_n, int units, int ktiles) {
     const int wg = threadIdx.x >> 7, t = threadIdx.x & 127, w = t >> 5, l = t & 31;
     float acc[128];
     int it = 0;  // k-tiles consumed by this block so far
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    for (int tile = blockIdx.x / CL; tile < units; tile += gridDim.x / CL) {
         int z, m0, n0;
-        h9t_tile(tile, tiles_m, tiles_n, z, m0, n0);
+        h9t_tile<CL>(tile, units_m, tiles_n, z, m0, n0);
 #pragma unroll
         for (int e = 0; e < 128; e++) acc[e] = 0.f;
         for (int kt = 0; kt < ktiles; kt++, it++) {
@@ -94,17 +124,11 @@ __device__ __forceinline__ void h9t_consume(unsigned char* base, const unsigned 
             wgmma_commit();
             wgmma_wait<1>();          // the MMAs of the previous k-tile are done: free its stage
             wgmma_hold<128>(acc);
-            if (kt > 0) {
-                __syncwarp();
-                if (l == 0) mbar_arrive(&empty[(it - 1) % H9T_ST]);
-            }
+            if (kt > 0) h9t_release<CL>(empty, (it - 1) % H9T_ST);
         }
         wgmma_wait<0>();
         wgmma_hold<128>(acc);
-        if (ktiles > 0) {
-            __syncwarp();
-            if (l == 0) mbar_arrive(&empty[(it - 1) % H9T_ST]);
-        }
+        if (ktiles > 0) h9t_release<CL>(empty, (it - 1) % H9T_ST);
         // d[4i + 2hh + cc] = D[16w + l/4 + 8hh][8i + 2(l%4) + cc] of this warpgroup's 64 x 256.
         bf16* cz = c + (long)z * M * N;
         const bool pair = (N & 1) == 0;
@@ -122,7 +146,7 @@ __device__ __forceinline__ void h9t_consume(unsigned char* base, const unsigned 
 }
 
 // The whole kernel: barriers, then the producer warp and the consumer warpgroups part ways.
-template <bool TA, bool TB, bool CAT>
+template <bool TA, bool TB, bool CAT, int CL>
 __device__ __forceinline__ void h9t_body(unsigned char* smem, const TmaMap* ma, const TmaMap* mb, const TmaMap* ma2, const TmaMap* mb2,
                                          bf16* c, int M, int K, int N, int K2, int batch, int b_shared) {
     unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
@@ -132,16 +156,19 @@ __device__ __forceinline__ void h9t_body(unsigned char* smem, const TmaMap* ma, 
 #pragma unroll
         for (int s = 0; s < H9T_ST; s++) {
             mbar_init(&full[s], 1);
-            mbar_init(&empty[s], H9T_CONSUMERS / 32);
+            mbar_init(&empty[s], CL * H9T_CONSUMERS / 32);
         }
         mbar_fence_init();
     }
-    __syncthreads();
-    const int tiles_m = (M + H9_BM - 1) / H9_BM, tiles_n = (N + H9_BN - 1) / H9_BN, tiles = tiles_m * tiles_n * batch;
+    if (CL == 2) cluster_sync();      // the peer's barriers are initialised before anyone uses them
+    else __syncthreads();
+    const int units_m = (M + CL * H9_BM - 1) / (CL * H9_BM), tiles_n = (N + H9_BN - 1) / H9_BN, units = units_m * tiles_n * batch;
     const int kt1 = (K + H9_BK - 1) / H9_BK, ktiles = kt1 + (CAT ? (K2 + H9_BK - 1) / H9_BK : 0);
     if (threadIdx.x >= H9T_CONSUMERS) {
-        if (threadIdx.x == H9T_CONSUMERS) h9t_produce<TA, TB, CAT>(base, full, empty, ma, mb, ma2, mb2, tiles_m, tiles_n, tiles, kt1, ktiles, b_shared);
-        return;
+        if (threadIdx.x == H9T_CONSUMERS)
+            h9t_produce<TA, TB, CAT, CL>(base, full, empty, ma, mb, ma2, mb2, units_m, tiles_n, units, kt1, ktiles, b_shared);
+    } else {
+        h9t_consume<TA, TB, CL>(base, smem, full, empty, c, M, N, units_m, tiles_n, units, ktiles);
     }
-    h9t_consume<TA, TB>(base, smem, full, empty, c, M, N, tiles_m, tiles_n, tiles, ktiles);
+    if (CL == 2) cluster_sync();      // no block leaves while its peer may still arrive on its barriers
 }

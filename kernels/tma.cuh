@@ -82,3 +82,60 @@ __device__ __forceinline__ void tma_load_3d(void* smem, const TmaMap* map, int c
     kiln_emu::tma_load(smem, map, c0, c1, c2, bar);
 #endif
 }
+
+// ---- clusters (sm_90): blocks launched together (`__cluster_dims__`) that reach each other's
+// shared memory. Cluster kernels keep all shared data in dynamic shared memory (the emulator gives
+// each block of a cluster its own dynamic buffer, but not its own static __shared__ arrays).
+__device__ __forceinline__ u32 cluster_rank() {
+#ifndef KILN_EMU
+    u32 r;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+    return r;
+#else
+    return kiln_emu::cluster_rank();
+#endif
+}
+// Every thread of every block of the cluster arrives, then waits for the others (release/acquire:
+// shared-memory writes before it are visible to the whole cluster after it).
+template <int X = 0> __device__ __forceinline__ void cluster_sync() {
+#ifndef KILN_EMU
+    asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;" ::: "memory");
+#else
+    kiln_emu::cluster_sync();
+#endif
+}
+// The address of p's dynamic shared location in block `cta` of the cluster (a generic pointer that
+// reaches the peer's shared memory).
+template <class T> __device__ __forceinline__ T* cluster_map(T* p, u32 cta) {
+#ifndef KILN_EMU
+    u64 r;
+    asm volatile("mapa.u64 %0, %1, %2;" : "=l"(r) : "l"(reinterpret_cast<u64>(p)), "r"(cta));
+    return reinterpret_cast<T*>(r);
+#else
+    return static_cast<T*>(kiln_emu::cluster_map(p, cta));
+#endif
+}
+// One arrival on the mbarrier at bar's offset in block `cta` of the cluster (this block included).
+__device__ __forceinline__ void mbar_arrive_cluster(u64* bar, u32 cta) {
+#ifndef KILN_EMU
+    u32 remote;
+    asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(smem_addr(bar)), "r"(cta));
+    asm volatile("mbarrier.arrive.release.cluster.shared::cluster.b64 _, [%0];" :: "r"(remote) : "memory");
+#else
+    kiln_emu::mbar_arrive(static_cast<u64*>(kiln_emu::cluster_map(bar, cta)), 0);
+#endif
+}
+// tma_load_3d into the same offset of every block of the cluster in `mask` (bit c: block c), each
+// block's mbarrier at bar's offset counting the bytes that reach it.
+__device__ __forceinline__ void tma_load_3d_multicast(void* smem, const TmaMap* map, int c0, int c1, int c2, u64* bar, u32 mask) {
+#ifndef KILN_EMU
+    asm volatile(
+        "cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes.multicast::cluster"
+        " [%0], [%1, {%2, %3, %4}], [%5], %6;"
+        :: "r"(smem_addr(smem)), "l"(reinterpret_cast<u64>(map)), "r"(c0), "r"(c1), "r"(c2), "r"(smem_addr(bar)),
+           "h"((unsigned short)mask)
+        : "memory");
+#else
+    kiln_emu::tma_load_multicast(smem, map, c0, c1, c2, bar, mask);
+#endif
+}

@@ -22,16 +22,23 @@ device=$(cut -d, -f1 "$OUT/misc.log" | head -1 | xargs)
 driver=$(cut -d, -f2 "$OUT/misc.log" | head -1 | xargs)
 sha=$(cat .gpu/git_sha)
 
-# The warp-specialised TMA GEMM (KILN_GEMM=wgmma-tma, kernels/matmul_tma.cuh) first, in its own
-# process: an mbarrier protocol bug traps after ~2 s (a sticky error for its process), so if these
-# fail every later stage runs without that path (KILN_TMA=off), and the other paths keep their say.
+# The warp-specialised TMA GEMMs (KILN_GEMM=wgmma-tma, wgmma-tma-c2: kernels/matmul_tma.cuh) first,
+# in their own process: an mbarrier protocol bug traps after ~2 s (a sticky error for its process),
+# so if these fail, once more without the clustered kernels, and every later stage runs without
+# what failed (KILN_TMA=c1: no clusters; off: neither), so the other paths keep their say.
 if nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9.0'; then
   echo "== the TMA GEMM first (parity_matmul_wgmma, all wgmma paths) =="
   KILN_CUDA_POISON=1 timeout "$(limit 60 400)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output parity_matmul_wgmma \
     >"$OUT/tests-tma.log" 2>&1
   tma=$?
   echo "tma tests exit code: $tma"
-  (( tma == 0 )) || export KILN_TMA=off
+  if (( tma != 0 )); then           # again without the clustered kernels (h9tmc_*), then without both
+    KILN_TMA=c1 KILN_CUDA_POISON=1 timeout "$(limit 40 400)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
+      parity_matmul_wgmma >>"$OUT/tests-tma.log" 2>&1
+    c1=$?
+    echo "tma tests without clusters exit code: $c1"
+    (( c1 == 0 )) && export KILN_TMA=c1 || export KILN_TMA=off
+  fi
 fi
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="

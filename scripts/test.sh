@@ -49,13 +49,15 @@ KILN_CUDA_EMU=1 cargo test --locked --test cuda -- --include-ignored \
 echo "  emulated parity suite: $((SECONDS - start)) s"
 #    The kernels kept behind switches for the GPU's A/B bench (scripts/gpu-run.sh) stay tested:
 #    norms and softmax rows again on the routing measured before (warp / unstaged row kernels),
-#    and LoRA's fused GEMMs on the three opt-in wgmma variants (matmul_sm90's tests run all four).
+#    and LoRA's fused GEMMs on the four opt-in wgmma variants (matmul_sm90's tests run all five).
 for mode in "warp wgmma-n256" "rc wgmma-n256-l3"; do
   set -- $mode
   KILN_CUDA_EMU=1 KILN_NORM=$1 KILN_SOFTMAX=rc KILN_GEMM=$2 cargo test --locked --test cuda -- --include-ignored \
     parity_norm parity_softmax parity_lora 2>&1 | tee -a "$log" || status=$?
 done
-KILN_CUDA_EMU=1 KILN_GEMM=wgmma-tma cargo test --locked --test cuda -- --include-ignored parity_lora 2>&1 | tee -a "$log" || status=$?
+for gemm in wgmma-tma wgmma-tma-c2; do
+  KILN_CUDA_EMU=1 KILN_GEMM=$gemm cargo test --locked --test cuda -- --include-ignored parity_lora 2>&1 | tee -a "$log" || status=$?
+done
 # the kernel table (printed by kernels_compile with --nocapture so it shows in the CI log)
 cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(family|[a-z_]+ +[a-z_0-9]+ +sm_)|kernels_compile:' || status=1
 

@@ -1,7 +1,7 @@
 //! The emulated CUDA device checks itself (kernels/emu_selftest.cu, kernels/emu_rt.cpp): block
 //! reductions at several block sizes, the ldmatrix + mma.sync fragment layouts (the standard
 //! loads must give A.B), shuffles and votes, cp.async, dynamic shared memory, TMA boxes through an
-//! mbarrier, and the errors a real GPU would not report (deadlocks, wrong argument sizes, unknown
+//! mbarrier, clusters of two blocks, and the errors a real GPU would not report (deadlocks, wrong argument sizes, unknown
 //! kernels). Runs in CI: no
 //! GPU needed. The kernel families themselves run under tests/cuda with KILN_CUDA_EMU=1.
 #![cfg(feature = "emu")]
@@ -140,4 +140,23 @@ fn emu_tma_box_zero_fill_and_swizzle() {
     let args = [map, yb.arg(), Arg::I32(0), Arg::I32(0), Arg::I32(0), Arg::I32(n as i32), Arg::I32(1)];
     let e = d.launch(&f, (1, 1, 1), (64, 1, 1), n as u32 + 1024, &args).unwrap_err().to_string();
     assert!(e.contains("deadlock") && e.contains("an mbarrier"), "{e}");
+}
+
+/// Two clusters of two blocks: each block reads its peer's dynamic shared memory after a cluster
+/// barrier; a block that never reaches the barrier is a deadlock; a grid that does not split into
+/// clusters is refused.
+#[test]
+fn emu_clusters_share_shared_memory() {
+    let d = emu();
+    let f = d.func(FAMILY, "pair").unwrap();
+    let yb = d.alloc(4 * 4).unwrap();
+    for _ in 0..2 {
+        d.launch_cluster(&f, (4, 1, 1), (64, 1, 1), 16, 2, &[yb.arg(), Arg::I32(0)]).unwrap();
+        let y: Vec<i32> = yb.download().unwrap();
+        assert_eq!(y, vec![101, 0, 103, 2], "each block holds its peer's 100 * rank + blockIdx.x");
+    }
+    let e = d.launch_cluster(&f, (2, 1, 1), (64, 1, 1), 16, 2, &[yb.arg(), Arg::I32(1)]).unwrap_err().to_string();
+    assert!(e.contains("deadlock") && e.contains("barrier.cluster"), "{e}");
+    let e = d.launch_cluster(&f, (3, 1, 1), (64, 1, 1), 16, 2, &[yb.arg(), Arg::I32(0)]).unwrap_err().to_string();
+    assert!(e.contains("clusters of 2"), "{e}");
 }

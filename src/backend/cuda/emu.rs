@@ -17,6 +17,7 @@ extern "C" {
         grid: *const u32,
         block: *const u32,
         smem: u32,
+        cluster: u32,
         params: *mut *mut c_void,
         sizes: *const u32,
         nparams: u32,
@@ -48,7 +49,8 @@ pub fn kernel(family: &str, name: &str) -> Result<Kernel> {
 }
 
 /// Run `k` over the whole grid on the calling thread; returns when every block has finished.
-pub fn launch(k: &Kernel, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, args: &[Arg]) -> Result<()> {
+/// `cluster`: blocks per cluster along x (1 or 2; the kernel's `__cluster_dims__` on a GPU).
+pub fn launch(k: &Kernel, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, cluster: u32, args: &[Arg]) -> Result<()> {
     let mut vals: Vec<Arg> = args.to_vec();
     let sizes: Vec<u32> = vals
         .iter()
@@ -71,6 +73,7 @@ pub fn launch(k: &Kernel, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u
             g.as_ptr(),
             b.as_ptr(),
             smem,
+            cluster,
             params.as_mut_ptr(),
             sizes.as_ptr(),
             params.len() as u32,

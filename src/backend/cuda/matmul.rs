@@ -43,6 +43,9 @@ pub enum GemmPath {
     /// warp loads 4 stages ahead by TMA, two consumer warpgroups wait on mbarriers only, the grid
     /// is persistent. Not yet run on a GPU: the bench times it beside the others.
     WgmmaTma,
+    /// As WgmmaTma in clusters of two blocks that share the B tile (TMA multicast; `h9tmc_*`,
+    /// `KILN_GEMM=wgmma-tma-c2`). Not yet run on a GPU.
+    WgmmaTmaC2,
 }
 
 impl GemmPath {
@@ -58,12 +61,14 @@ impl GemmPath {
             3 => GemmPath::WgmmaN256,
             4 => GemmPath::WgmmaN256L3,
             5 => GemmPath::WgmmaTma,
+            6 => GemmPath::WgmmaTmaC2,
             _ => {
                 let p = match std::env::var("KILN_GEMM").as_deref() {
                     Ok("mma") => GemmPath::Mma,
                     Ok("wgmma-n256") => GemmPath::WgmmaN256,
                     Ok("wgmma-n256-l3") => GemmPath::WgmmaN256L3,
                     Ok("wgmma-tma") => GemmPath::WgmmaTma,
+                    Ok("wgmma-tma-c2") => GemmPath::WgmmaTmaC2,
                     _ => GemmPath::Wgmma,
                 };
                 PATH.store(p as u8 + 1, Ordering::Relaxed);
@@ -89,14 +94,22 @@ impl GemmPath {
     }
 
     /// The wgmma paths, in the order the bench and the tests run them.
-    pub const WGMMA: [GemmPath; 4] = [GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3, GemmPath::WgmmaTma];
+    pub const WGMMA: [GemmPath; 5] = [GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3, GemmPath::WgmmaTma, GemmPath::WgmmaTmaC2];
 
-    /// The wgmma paths the tests and the bench run: [`GemmPath::WGMMA`], less WgmmaTma under
-    /// `KILN_TMA=off` (scripts/gpu-run.sh sets it when the TMA kernel's own first stage fails, so
-    /// that a trap there costs one stage, not every stage after it).
+    /// The wgmma paths the tests and the bench run: [`GemmPath::WGMMA`], less the TMA ones under
+    /// `KILN_TMA=off` and the clustered one under `KILN_TMA=c1` (scripts/gpu-run.sh sets them when
+    /// the TMA kernels' own first stage fails, so that a trap there costs one stage, not every
+    /// stage after it).
     pub fn wgmma_paths() -> Vec<GemmPath> {
-        let tma = std::env::var("KILN_TMA").map_or(true, |v| v != "off");
-        GemmPath::WGMMA.into_iter().filter(|&p| tma || p != GemmPath::WgmmaTma).collect()
+        let tma = std::env::var("KILN_TMA").unwrap_or_default();
+        GemmPath::WGMMA
+            .into_iter()
+            .filter(|&p| match p {
+                GemmPath::WgmmaTma => tma != "off",
+                GemmPath::WgmmaTmaC2 => tma != "off" && tma != "c1",
+                _ => true,
+            })
+            .collect()
     }
 
     /// Kernel name prefix of a wgmma path in kernels/matmul_sm90.cu (Mma has none).
@@ -116,6 +129,7 @@ impl GemmPath {
             GemmPath::WgmmaN256 => "wgmma-n256",
             GemmPath::WgmmaN256L3 => "wgmma-n256-l3",
             GemmPath::WgmmaTma => "wgmma-tma",
+            GemmPath::WgmmaTmaC2 => "wgmma-tma-c2",
         }
     }
 }
@@ -172,11 +186,12 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
             let (br, bc) = if tb { (1, k) } else { (n, 1) };
             return super::lora::gemm(dev, (a, ar, ac), (b, br, bc), k, None, m, n, 1.0, DType::BF16);
         }
-        _ if path == GemmPath::WgmmaTma && super::tma::takes(dev, &[if ta { m } else { k }, if tb { k } else { n }], &[k]) => {
-            super::tma::gemm(a, b, &c, batch, b_batch, m, k, n, ta, tb, suffix)?;
-        }
         _ if path.takes(dev, &[if ta { m } else { k }, if tb { k } else { n }]) => {
-            // (WgmmaTma with K = 0 lands here: h9gemm_* writes the zeros.)
+            if let Some(cluster) = super::tma::cluster_for(path, dev, &[if ta { m } else { k }, if tb { k } else { n }], &[k]) {
+                super::tma::gemm(a, b, &c, batch, b_batch, m, k, n, ta, tb, suffix, cluster)?;
+                return Ok(c);
+            }
+            // (the TMA paths with K = 0 land here: h9gemm_* writes the zeros)
             let f = dev.func("matmul_sm90", &format!("{}_{suffix}", path.h9_prefix()))?;
             let grid = (n.div_ceil(H9_BN) as u32, m.div_ceil(H9_BM) as u32, batch as u32);
             dev.launch(&f, grid, (THREADS, 1, 1), H9_SMEM, &args)?;
@@ -224,8 +239,8 @@ pub fn wgmma_cat_on(path: GemmPath, a1: &CudaStorage, b1: &CudaStorage, k1: usiz
     if rows == 0 || cols == 0 {
         return Ok(c);
     }
-    if path == GemmPath::WgmmaTma && super::tma::takes(dev, &[k1, k2], &[k1, k2]) {
-        super::tma::cat(a1, b1, k1, a2, b2, k2, &c, rows, cols, tb)?;
+    if let Some(cluster) = super::tma::cluster_for(path, dev, &[k1, k2], &[k1, k2]) {
+        super::tma::cat(a1, b1, k1, a2, b2, k2, &c, rows, cols, tb, cluster)?;
         return Ok(c);
     }
     if rows.div_ceil(H9_BM) > 65535 {

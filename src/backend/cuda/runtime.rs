@@ -217,13 +217,22 @@ impl Dev {
 
     /// Launch `f` on this device's stream. `smem` above 48 KiB raises the kernel's opt-in limit.
     pub fn launch(&self, f: &Func, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, args: &[Arg]) -> Result<()> {
+        self.launch_cluster(f, grid, block, smem, 1, args)
+    }
+
+    /// As [`Dev::launch`], for a kernel declared with `__cluster_dims__(cluster, 1, 1)`: the GPU
+    /// takes the cluster shape from the kernel; the emulator runs each cluster's blocks together.
+    pub fn launch_cluster(&self, f: &Func, grid: (u32, u32, u32), block: (u32, u32, u32), smem: u32, cluster: u32, args: &[Arg]) -> Result<()> {
         if grid.0 == 0 || grid.1 == 0 || grid.2 == 0 {
             return Ok(()); // nothing to do (an empty tensor)
+        }
+        if cluster == 0 || grid.0 % cluster != 0 {
+            return Err(Error::Cuda(format!("a grid of {} blocks does not split into clusters of {cluster}", grid.0)));
         }
         let f = match f {
             Func::Cuda(f) => f,
             #[cfg(feature = "emu")]
-            Func::Emu(k) => return super::emu::launch(k, grid, block, smem, args), // emulated
+            Func::Emu(k) => return super::emu::launch(k, grid, block, smem, cluster, args), // emulated
         };
         allow_smem(f, smem)?;
         let mut vals: Vec<Arg> = args.to_vec();
@@ -259,6 +268,47 @@ impl Dev {
             .occupancy_max_active_blocks_per_multiprocessor(threads, smem as usize, None)
             .map_err(|e| cuda_err("the occupancy calculator", e))?;
         let n = per_sm.max(1) * self.sm_count;
+        self.resident.lock().unwrap().insert(key, n);
+        Ok(n)
+    }
+
+    /// Clusters of `cluster` blocks of `f` (a kernel with `__cluster_dims__`) resident at once on
+    /// the whole GPU, from the driver's cuOccupancyMaxActiveClusters (GPCs need not hold a whole
+    /// number of clusters, so this can be below SMs / cluster); at least 1. A persistent grid of
+    /// more clusters than this would run its last ones in a second, nearly empty wave. Emulated:
+    /// one per `cluster` emulated SMs.
+    pub fn resident_clusters(&self, f: &Func, threads: u32, smem: u32, cluster: u32) -> Result<u32> {
+        let f = match f {
+            Func::Cuda(f) => f,
+            #[cfg(feature = "emu")]
+            Func::Emu(_) => return Ok((self.sm_count / cluster).max(1)), // emulated
+        };
+        let key = (f.cu_function() as usize, threads, smem);
+        if let Some(&n) = self.resident.lock().unwrap().get(&key) {
+            return Ok(n);
+        }
+        self.ctx.bind_to_thread().map_err(|e| cuda_err("binding the context", e))?;
+        allow_smem(f, smem)?;
+        let cfg = sys::CUlaunchConfig {
+            gridDimX: cluster * self.sm_count,
+            gridDimY: 1,
+            gridDimZ: 1,
+            blockDimX: threads,
+            blockDimY: 1,
+            blockDimZ: 1,
+            sharedMemBytes: smem,
+            hStream: self.stream.cu_stream(),
+            attrs: std::ptr::null_mut(),
+            numAttrs: 0,
+        };
+        let mut n: std::ffi::c_int = 0;
+        // SAFETY: `cfg` describes a launch of `f` (whose cluster shape is compiled in) on this
+        // context's stream; the driver writes one int.
+        let r = unsafe { sys::cuOccupancyMaxActiveClusters(&mut n, f.cu_function(), &cfg) };
+        if r != sys::CUresult::CUDA_SUCCESS {
+            return Err(Error::Cuda(format!("cuOccupancyMaxActiveClusters: {r:?}")));
+        }
+        let n = (n.max(1)) as u32;
         self.resident.lock().unwrap().insert(key, n);
         Ok(n)
     }

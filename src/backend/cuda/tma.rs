@@ -1,4 +1,5 @@
-//! The warp-specialised wgmma GEMM (`h9tma_*` in kernels/matmul_sm90.cu, kernels/matmul_tma.cuh):
+//! The warp-specialised wgmma GEMM (`h9tma_*`, and `h9tmc_*` in clusters of two blocks sharing B;
+//! kernels/matmul_sm90.cu, kernels/matmul_tma.cuh):
 //! its tensor maps and launches. A tensor map tells Hopper's TMA unit where a bf16 tensor lies and
 //! which box one load moves; the driver encodes it (`cuTensorMapEncodeTiled`) into 128 opaque
 //! bytes that the kernel takes by value. The emulated device has no driver, so there the same 128
@@ -84,40 +85,54 @@ fn encode(ptr: u64, dims: [usize; 3], strides: [u64; 3], boxes: [u32; 3], words:
     Ok(())
 }
 
-/// Whether the warp-specialised kernels can run this GEMM: the wgmma conditions, plus no empty
-/// dimension (a tensor map's dimensions are at least 1).
-pub(super) fn takes(dev: &Dev, dims: &[usize], sizes: &[usize]) -> bool {
-    GemmPath::WgmmaTma.takes(dev, dims) && sizes.iter().all(|&s| s > 0)
+/// Blocks per cluster of `path` if it is a warp-specialised one that can run this GEMM (the wgmma
+/// conditions, plus no empty dimension: a tensor map's dimensions are at least 1), else None.
+pub(super) fn cluster_for(path: GemmPath, dev: &Dev, dims: &[usize], sizes: &[usize]) -> Option<u32> {
+    let cluster = match path {
+        GemmPath::WgmmaTma => 1,
+        GemmPath::WgmmaTmaC2 => 2,
+        _ => return None,
+    };
+    (path.takes(dev, dims) && sizes.iter().all(|&s| s > 0)).then_some(cluster)
 }
 
-/// One block per SM (the kernel is persistent), at most one per tile.
-fn grid(dev: &Dev, tiles: usize) -> (u32, u32, u32) {
-    ((tiles.min(dev.sm_count as usize)) as u32, 1, 1)
+/// The persistent grid: one block per SM, at most one per tile (cluster 1); or as many pairs as
+/// fit on the GPU at once, at most one per 256-row unit (cluster 2).
+fn grid(dev: &Dev, f: &super::Func, cluster: u32, rows: usize, cols: usize, batch: usize) -> Result<(u32, u32, u32)> {
+    let units = rows.div_ceil(BM * cluster as usize) * cols.div_ceil(BN) * batch;
+    if units > i32::MAX as usize {
+        return Err(Error::Msg(format!("matmul: {units} tiles of 128 x 256 are too many for one launch")));
+    }
+    let slots = if cluster == 1 { dev.sm_count } else { dev.resident_clusters(f, THREADS, SMEM, cluster)? };
+    Ok((cluster * units.min(slots as usize) as u32, 1, 1))
 }
 
-/// C = op(A) op(B) batched, as matmul.rs's wgmma branch; `suffix` names the transposes.
+/// Kernel name prefix: h9tma (one block) or h9tmc (clusters of two sharing B).
+fn prefix(cluster: u32) -> &'static str {
+    if cluster == 2 { "h9tmc" } else { "h9tma" }
+}
+
+/// C = op(A) op(B) batched, as matmul.rs's wgmma branch; `suffix` names the transposes; blocks
+/// in clusters of `cluster` (1 or 2).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn gemm(a: &CudaStorage, b: &CudaStorage, c: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool, suffix: &str) -> Result<()> {
+pub(super) fn gemm(a: &CudaStorage, b: &CudaStorage, c: &CudaStorage, batch: usize, b_batch: usize, m: usize, k: usize, n: usize, ta: bool, tb: bool, suffix: &str, cluster: u32) -> Result<()> {
     let dev = a.dev();
     let ma = if ta { map(dev, a, [m, k, batch], 64)? } else { map(dev, a, [k, m, batch], BM as u32)? };
-    let mb = if tb { map(dev, b, [k, n, b_batch], BN as u32)? } else { map(dev, b, [n, k, b_batch], 64)? };
-    let f = dev.func("matmul_sm90", &format!("h9tma_{suffix}"))?;
+    // B transposed (k contiguous): one 256-row box, or each block of a pair its 128-row half.
+    let mb = if tb { map(dev, b, [k, n, b_batch], BN as u32 / cluster)? } else { map(dev, b, [n, k, b_batch], 64)? };
+    let f = dev.func("matmul_sm90", &format!("{}_{suffix}", prefix(cluster)))?;
     let i = |x: usize| Arg::I32(x as i32);
-    let tiles = m.div_ceil(BM) * n.div_ceil(BN) * batch;
-    if tiles > i32::MAX as usize {
-        return Err(Error::Msg(format!("matmul: {tiles} tiles of 128 x 256 are too many for one launch")));
-    }
     let args = [ma, mb, c.arg(), i(m), i(k), i(n), i(batch), i((b_batch == 1) as usize)];
-    // SAFETY: the argument list matches h9tma_*'s declaration; the maps cover the buffers the
-    // caller checked (batch*M*K, b_batch*K*N elements) and C holds batch*M*N.
-    dev.launch(&f, grid(dev, tiles), (THREADS, 1, 1), SMEM, &args)
+    // SAFETY: the argument list matches h9tma_* / h9tmc_*'s declaration; the maps cover the buffers
+    // the caller checked (batch*M*K, b_batch*K*N elements) and C holds batch*M*N.
+    dev.launch_cluster(&f, grid(dev, &f, cluster, m, n, batch)?, (THREADS, 1, 1), SMEM, cluster, &args)
 }
 
 /// C (rows, cols) = [A1 | A2] [B1 ; B2], as matmul.rs's `wgmma_cat` (whose checks it relies on).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, c: &CudaStorage, rows: usize, cols: usize, tb: bool) -> Result<()> {
+pub(super) fn cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorage, b2: &CudaStorage, k2: usize, c: &CudaStorage, rows: usize, cols: usize, tb: bool, cluster: u32) -> Result<()> {
     let dev = a1.dev();
-    let bmap = |b: &CudaStorage, k: usize| if tb { map(dev, b, [k, cols, 1], BN as u32) } else { map(dev, b, [cols, k, 1], 64) };
+    let bmap = |b: &CudaStorage, k: usize| if tb { map(dev, b, [k, cols, 1], BN as u32 / cluster) } else { map(dev, b, [cols, k, 1], 64) };
     let args = [
         map(dev, a1, [k1, rows, 1], BM as u32)?,
         bmap(b1, k1)?,
@@ -129,8 +144,8 @@ pub(super) fn cat(a1: &CudaStorage, b1: &CudaStorage, k1: usize, a2: &CudaStorag
         Arg::I32(cols as i32),
         Arg::I32(k2 as i32),
     ];
-    let f = dev.func("matmul_sm90", if tb { "h9tma_cat_nt" } else { "h9tma_cat_nn" })?;
-    // SAFETY: the argument list matches h9tma_cat_*'s declaration; the maps cover rows*k1, k1*cols,
-    // rows*k2 and k2*cols elements (checked by wgmma_cat), C holds rows*cols.
-    dev.launch(&f, grid(dev, rows.div_ceil(BM) * cols.div_ceil(BN)), (THREADS, 1, 1), SMEM, &args)
+    let f = dev.func("matmul_sm90", &format!("{}_cat_{}", prefix(cluster), if tb { "nt" } else { "nn" }))?;
+    // SAFETY: the argument list matches h9tma_cat_* / h9tmc_cat_*'s declaration; the maps cover
+    // rows*k1, k1*cols, rows*k2 and k2*cols elements (checked by wgmma_cat), C holds rows*cols.
+    dev.launch_cluster(&f, grid(dev, &f, cluster, rows, cols, 1)?, (THREADS, 1, 1), SMEM, cluster, &args)
 }

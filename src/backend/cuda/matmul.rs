@@ -63,13 +63,14 @@ impl GemmPath {
             5 => GemmPath::WgmmaTma,
             6 => GemmPath::WgmmaTmaC2,
             _ => {
-                let p = match std::env::var("KILN_GEMM").as_deref() {
-                    Ok("mma") => GemmPath::Mma,
-                    Ok("wgmma-n256") => GemmPath::WgmmaN256,
-                    Ok("wgmma-n256-l3") => GemmPath::WgmmaN256L3,
-                    Ok("wgmma-tma") => GemmPath::WgmmaTma,
-                    Ok("wgmma-tma-c2") => GemmPath::WgmmaTmaC2,
-                    _ => GemmPath::Wgmma,
+                let all = [GemmPath::Mma, GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3, GemmPath::WgmmaTma, GemmPath::WgmmaTmaC2];
+                let p = match std::env::var("KILN_GEMM") {
+                    Ok(v) => all.into_iter().find(|p| p.name() == v).unwrap_or_else(|| {
+                        let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
+                        eprintln!("kiln: KILN_GEMM={v} is not one of {}; using wgmma", names.join(", "));
+                        GemmPath::Wgmma
+                    }),
+                    Err(_) => GemmPath::Wgmma,
                 };
                 PATH.store(p as u8 + 1, Ordering::Relaxed);
                 p

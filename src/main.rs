@@ -400,7 +400,7 @@ fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<
     // each family's rows are appended (and printed) as soon as it is done: a run stopped by a time
     // limit keeps what it measured
     print!("{}", kiln::bench::cuda::format_header());
-    kiln::bench::cuda::run(ordinal, repeats, only, |rows| {
+    let rows = kiln::bench::cuda::run(ordinal, repeats, only, |rows| {
         if let Some((path, f)) = out.as_mut() {
             for r in rows {
                 writeln!(f, "{}", serde_json::to_string(r).expect("rows serialise")).map_err(|e| file_err(path, e))?;
@@ -410,6 +410,8 @@ fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<
         print!("{}", kiln::bench::cuda::format_rows(rows));
         std::io::stdout().flush().map_err(|e| kiln::Error::Msg(format!("bench: writing the table: {e}")))
     })?;
+    use kiln::bench::cuda::targets;
+    print!("{}", targets::format(&targets::verdicts(&rows)));
     Ok(())
 }
 

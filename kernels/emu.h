@@ -130,6 +130,7 @@ void tma_load_multicast(void* smem, const TmaMap* map, int c0, int c1, int c2, u
 unsigned cluster_rank();
 void* cluster_map(const void* smem, unsigned cta);
 void cluster_sync();
+bool in_dyn_smem(const void* p, size_t bytes);  // within the launch's dynamic shared memory?
 void spin(bool done);
 bool copies_land_at_issue();
 void async_block_start();

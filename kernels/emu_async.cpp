@@ -129,6 +129,10 @@ void mbar_wait(unsigned long long* bar, unsigned parity) {
 void tma_load(void* smem, const TmaMap* map, int c0, int c1, int c2, unsigned long long* bar) {
     if (uintptr_t(smem) % (map->swizzle == 128 ? 1024 : 128) != 0) trap("TMA: the shared destination is misaligned (128 bytes; 1024 with the 128-byte swizzle)");
     if (map->swizzle == 128 && map->box[0] * map->stride[0] != 128) trap("TMA: the emulator's 128-byte swizzle needs 128-byte box rows");
+    const size_t bytes = size_t(map->box[0]) * map->box[1] * map->box[2] * map->stride[0];
+    // (kernels put TMA destinations in dynamic shared memory, so an overrun of the size the launch
+    // asked for, which a GPU may not report, shows here)
+    if (!in_dyn_smem(smem, bytes)) trap("TMA: the box runs past the dynamic shared memory the launch asked for");
     bar_of(bar);
     Load l{smem, *map, {c0, c1, c2}, bar};
     if (copies_land_at_issue()) land(l);

@@ -203,6 +203,14 @@ unsigned char* peer_dsmem() {
     static thread_local Buf buf;
     return buf.raw + (reinterpret_cast<uintptr_t>(t_dsmem) & 1023);
 }
+// Whether [p, p + bytes) lies in the dynamic shared memory the launch asked for, in either block.
+bool in_dyn_smem(const void* p, size_t bytes) {
+    const unsigned char* q = static_cast<const unsigned char*>(p);
+    const size_t have = runner().smem;
+    for (const unsigned char* from : {static_cast<const unsigned char*>(t_dsmem), static_cast<const unsigned char*>(peer_dsmem())})
+        if (q >= from && q + bytes <= from + have) return true;
+    return false;
+}
 void* cluster_map(const void* smem, unsigned cta) {
     if (cta >= runner().cluster_size) trap("mapa: no such block in the cluster");
     const unsigned char* p = static_cast<const unsigned char*>(smem);
@@ -305,7 +313,7 @@ static int fail(char* err, size_t len, const std::string& msg) {
 }
 
 static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char* kernel, const unsigned grid[3],
-                      const unsigned block[3], unsigned cluster, void** params, char* err, size_t errlen);
+                      const unsigned block[3], unsigned cluster, unsigned smem, void** params, char* err, size_t errlen);
 
 // Launch `kernel` of `family` over grid x block threads with `smem` bytes of dynamic shared memory,
 // in clusters of `cluster` (1 or 2) blocks along x; params[i] points at the value of parameter i,
@@ -334,7 +342,7 @@ extern "C" int kiln_emu_launch(const char* family, const char* kernel, const uns
 
     Runner* r = take_runner();
     t_runner.store(r, std::memory_order_relaxed);
-    int rc = run_launch(*r, e, kernel, grid, block, cluster, params, err, errlen);
+    int rc = run_launch(*r, e, kernel, grid, block, cluster, smem, params, err, errlen);
     if (rc == 0) give_back(r);
     else delete r;  // a failed launch abandons its fibers mid-kernel: never reuse their state
     t_runner.store(nullptr, std::memory_order_relaxed);
@@ -345,7 +353,7 @@ extern "C" int kiln_emu_launch(const char* family, const char* kernel, const uns
 // The blocks of a cluster run together: fibers [c * n, (c + 1) * n) are block c of the cluster,
 // its warps numbered after those of the blocks before it.
 static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char* kernel, const unsigned grid[3],
-                      const unsigned block[3], unsigned cluster, void** params, char* err, size_t errlen) {
+                      const unsigned block[3], unsigned cluster, unsigned smem, void** params, char* err, size_t errlen) {
     using namespace kiln_emu;
     const unsigned n = block[0] * block[1] * block[2], wpb = (n + 31) / 32, all = n * cluster;
     while (r.stacks.size() < all) {
@@ -363,6 +371,7 @@ static int run_launch(kiln_emu::Runner& r, const kiln_emu::Entry* e, const char*
         t.cta = c;
     }
     r.cluster_size = cluster;
+    r.smem = smem;
     static const char* order = std::getenv("KILN_EMU_ORDER");
     unsigned long launch = t_launches[e]++;
     bool reverse = order && !std::strcmp(order, "reverse") ? true

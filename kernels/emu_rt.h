@@ -85,6 +85,7 @@ struct Runner {  // one per concurrent launch
     Block blocks[2];    // __syncthreads of each block of the cluster
     Block cluster;      // barrier.cluster over all of them
     unsigned cluster_size = 1;  // blocks a cluster (1 or 2)
+    unsigned smem = 0;          // dynamic shared bytes the launch asked for
     const Entry* kernel = nullptr;
     void** params = nullptr;
     bool eager_copies = false;  // cp.async and TMA land at issue (reverse launches), else at their wait

@@ -131,6 +131,8 @@ unsigned cluster_rank();
 void* cluster_map(const void* smem, unsigned cta);
 void cluster_sync();
 bool in_dyn_smem(const void* p, size_t bytes);  // within the launch's dynamic shared memory?
+// In a block's dynamic shared buffer but past the size the launch asked for (a GPU may not say)?
+bool past_dyn_smem(const void* p, size_t bytes);
 void spin(bool done);
 bool copies_land_at_issue();
 void async_block_start();

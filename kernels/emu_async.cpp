@@ -34,6 +34,7 @@ static const uint16_t* wgmma_elem(uint64_t desc, const char* window, bool mn_maj
     uintptr_t a = mn_major ? start + (mn / 64) * lbo + (k / 8) * sbo + (k % 8) * 128 + (mn % 64) * 2
                            : start + (mn / 8) * sbo + (mn % 8) * 128 + k * 2;
     a ^= ((a >> 7) & 7) << 4;
+    if (past_dyn_smem(reinterpret_cast<const void*>(a), 2)) trap("wgmma: an operand read past the dynamic shared memory the launch asked for");
     return reinterpret_cast<const uint16_t*>(a);
 }
 static float bf16_at(const uint16_t* p) { return std::bit_cast<float>(uint32_t(*p) << 16); }

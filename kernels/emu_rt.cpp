@@ -204,18 +204,25 @@ unsigned char* peer_dsmem() {
     return buf.raw + (reinterpret_cast<uintptr_t>(t_dsmem) & 1023);
 }
 // Whether [p, p + bytes) lies in the dynamic shared memory the launch asked for, in either block.
+// The dynamic shared buffer of each block of the running launch's cluster.
+static unsigned char* dyn_base(unsigned cta) { return cta == 0 ? t_dsmem : peer_dsmem(); }
 bool in_dyn_smem(const void* p, size_t bytes) {
     const unsigned char* q = static_cast<const unsigned char*>(p);
-    const size_t have = runner().smem;
-    for (const unsigned char* from : {static_cast<const unsigned char*>(t_dsmem), static_cast<const unsigned char*>(peer_dsmem())})
-        if (q >= from && q + bytes <= from + have) return true;
+    for (unsigned c = 0; c < runner().cluster_size; c++)
+        if (q >= dyn_base(c) && q + bytes <= dyn_base(c) + runner().smem) return true;
     return false;
+}
+bool past_dyn_smem(const void* p, size_t bytes) {
+    const unsigned char* q = static_cast<const unsigned char*>(p);
+    for (unsigned c = 0; c < runner().cluster_size; c++)
+        if (q >= dyn_base(c) && q < dyn_base(c) + KILN_EMU_DSMEM_BYTES) return q + bytes > dyn_base(c) + runner().smem;
+    return false;  // static __shared__ memory (or not shared memory at all)
 }
 void* cluster_map(const void* smem, unsigned cta) {
     if (cta >= runner().cluster_size) trap("mapa: no such block in the cluster");
     const unsigned char* p = static_cast<const unsigned char*>(smem);
-    for (unsigned char* from : {t_dsmem, peer_dsmem()})
-        if (p >= from && p < from + KILN_EMU_DSMEM_BYTES) return (cta == 0 ? t_dsmem : peer_dsmem()) + (p - from);
+    for (unsigned c = 0; c < runner().cluster_size; c++)
+        if (p >= dyn_base(c) && p < dyn_base(c) + KILN_EMU_DSMEM_BYTES) return dyn_base(cta) + (p - dyn_base(c));
     trap("mapa: a cluster kernel's shared address must lie in its dynamic shared memory");
 }
 
@@ -235,6 +242,7 @@ bool copies_land_at_issue() { return runner().eager_copies; }
 // cp.async: in forward launches the copy lands when a later cp_async_wait covers its group, not
 // before, so a missing wait reads stale shared memory; in reverse launches it lands at once.
 void cp_async16(void* smem, const void* gmem, bool valid) {
+    if (past_dyn_smem(smem, 16)) trap("cp.async: a write past the dynamic shared memory the launch asked for");
     if (runner().eager_copies) {
         valid ? (void)std::memcpy(smem, gmem, 16) : (void)std::memset(smem, 0, 16);
         return;

@@ -104,10 +104,15 @@ void cp_async_commit();
 void cp_async_wait(int n);
 // Warpgroup MMA (sm_90a), run per thread when a later wgmma_wait covers its group.
 void wgmma_bf16(float* d, int n, uint64_t da, uint64_t db, int tnsp_a, int tnsp_b, const void* window);
+// The same with A from registers (a: this thread's 4 words of the warpgroup's A fragment): the
+// warpgroup's 128 threads meet here (the instruction is .sync.aligned), so each can read them all.
+void wgmma_bf16_rs(float* d, int n, const unsigned a[4], uint64_t db, int tnsp_b, const void* window);
 void wgmma_commit();
 void wgmma_wait(int n);
-// Thread t's fragment of one warpgroup MMA (emu_async.cpp), run by wgmma_wait.
-void wgmma_fragment(float* d, int n, uint64_t da, uint64_t db, int ta, int tb, const char* window, unsigned t);
+// Thread t's fragment of one warpgroup MMA (emu_async.cpp), run by wgmma_wait; a_regs: the
+// warpgroup's A fragments (128 threads x 4 words) for the register-A form, else null.
+void wgmma_fragment(float* d, int n, uint64_t da, uint64_t db, int ta, int tb, const char* window, unsigned t,
+                    const uint32_t* a_regs);
 // Hopper's mbarriers and tensor memory accelerator (sm_90; kernels/emu_tma.cpp, kernels/tma.cuh).
 // The emulator's tensor map: CUtensorMap is opaque, so backend/cuda/tma.rs writes these fields
 // into the same 128 bytes when the device is emulated. Dimensions innermost first; stride[0] is

@@ -39,7 +39,15 @@ static const uint16_t* wgmma_elem(uint64_t desc, const char* window, bool mn_maj
 }
 static float bf16_at(const uint16_t* p) { return std::bit_cast<float>(uint32_t(*p) << 16); }
 
-void wgmma_fragment(float* d, int n, uint64_t da, uint64_t db, int ta, int tb, const char* window, unsigned t) {
+// Element (row, k) of a register-A operand: lane (row % 8) * 4 + (k % 8) / 2 of warp row / 16, word
+// (row % 16 >= 8) + 2 (k >= 8), half k % 2 (mma.m16n8k16's A fragment, one per warp).
+static float reg_a(const uint32_t* a, int row, int k) {
+    const int lane = (row % 8) * 4 + (k % 8) / 2, word = (row % 16 >= 8 ? 1 : 0) + (k >= 8 ? 2 : 0);
+    return std::bit_cast<float>(((a[4 * (32 * (row / 16) + lane) + word] >> (16 * (k & 1))) & 0xffffu) << 16);
+}
+
+void wgmma_fragment(float* d, int n, uint64_t da, uint64_t db, int ta, int tb, const char* window, unsigned t,
+                    const uint32_t* a_regs) {
     const int w = int(t / 32), l = int(t % 32);
     for (int i = 0; i < n / 8; i++)
         for (int h = 0; h < 2; h++)
@@ -47,7 +55,8 @@ void wgmma_fragment(float* d, int n, uint64_t da, uint64_t db, int ta, int tb, c
                 int row = 16 * w + l / 4 + 8 * h, col = 8 * i + 2 * (l % 4) + c;
                 float s = 0.f;
                 for (int k = 0; k < 16; k++)
-                    s += bf16_at(wgmma_elem(da, window, ta, row, k)) * bf16_at(wgmma_elem(db, window, tb, col, k));
+                    s += (a_regs ? reg_a(a_regs, row, k) : bf16_at(wgmma_elem(da, window, ta, row, k))) *
+                         bf16_at(wgmma_elem(db, window, tb, col, k));
                 d[4 * i + 2 * h + c] += s;
             }
 }

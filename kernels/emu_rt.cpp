@@ -140,11 +140,16 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
         f.open_group = 0;
         f.mmas.clear();
         f.mma_group = 0;
+        f.rs_issued = 0;
         ctx_make(f.ctx, r.stacks[i], kStack, fiber_main);
         TSAN(f.tsan = __tsan_create_fiber(0));
         TSAN(__tsan_release(&f));
     }
     async_block_start();
+    for (unsigned w = 0; w < 16; w++) {
+        r.rs_regs[w].clear();
+        r.rs_count[w].clear();
+    }
     unsigned done = 0;
     // Run fiber k of this pass's order; whether it made progress (a spinning fiber that spins on
     // has not: all of them doing so is a deadlock).
@@ -270,7 +275,24 @@ void cp_async_wait(int n) {
 void wgmma_bf16(float* d, int n, uint64_t da, uint64_t db, int tnsp_a, int tnsp_b, const void* window) {
     if ((self()->tid.x / 128 + 1) * 128 > t_block.dim.x || t_block.dim.y != 1 || t_block.dim.z != 1) trap("wgmma needs a 1-D block and a whole warpgroup");
     Fiber* f = me();
-    f->mmas.push_back(Wgmma{d, n, da, db, tnsp_a, tnsp_b, static_cast<const char*>(window), f->mma_group});
+    f->mmas.push_back(Wgmma{d, n, da, db, tnsp_a, tnsp_b, static_cast<const char*>(window), f->mma_group, -1});
+}
+void wgmma_bf16_rs(float* d, int n, const unsigned a[4], uint64_t db, int tnsp_b, const void* window) {
+    if ((self()->tid.x / 128 + 1) * 128 > t_block.dim.x || t_block.dim.y != 1 || t_block.dim.z != 1) trap("wgmma needs a 1-D block and a whole warpgroup");
+    Runner& r = runner();
+    Fiber* f = me();
+    const unsigned wg = f->t.cta * 8 + f->t.tid.x / 128, i = f->rs_issued++;
+    std::vector<uint32_t>& regs = r.rs_regs[wg];
+    std::vector<unsigned>& count = r.rs_count[wg];
+    if (count.size() <= i) {
+        count.resize(i + 1, 0);
+        regs.resize(512 * (i + 1), 0);
+    }
+    std::memcpy(&regs[512 * i + 4 * (f->t.tid.x % 128)], a, 16);
+    count[i]++;
+    while (count[i] < 128) spin(false);  // the rest of the warpgroup issues it too
+    spin(true);
+    f->mmas.push_back(Wgmma{d, n, 0, db, 0, tnsp_b, static_cast<const char*>(window), f->mma_group, int(i)});
 }
 void wgmma_commit() { me()->mma_group++; }
 void wgmma_wait(int n) {
@@ -279,7 +301,8 @@ void wgmma_wait(int n) {
     size_t k = 0;
     for (; k < f->mmas.size() && f->mmas[k].group < keep_from; k++) {
         const Wgmma& m = f->mmas[k];
-        wgmma_fragment(m.d, m.n, m.da, m.db, m.ta, m.tb, m.window, f->t.tid.x % 128);
+        const uint32_t* a = m.rs < 0 ? nullptr : &runner().rs_regs[f->t.cta * 8 + f->t.tid.x / 128][512 * m.rs];
+        wgmma_fragment(m.d, m.n, m.da, m.db, m.ta, m.tb, m.window, f->t.tid.x % 128, a);
     }
     f->mmas.erase(f->mmas.begin(), f->mmas.begin() + k);
 }

@@ -40,7 +40,8 @@ template <class T> struct R {
 
 struct Copy { void* dst; const void* src; bool valid; unsigned group; };
 // One issued warpgroup MMA of this thread: its accumulators and operands (descriptors).
-struct Wgmma { float* d; int n; uint64_t da, db; int ta, tb; const char* window; unsigned group; };
+// rs >= 0: A from registers, the warpgroup's rs-th such MMA (Runner::rs_regs).
+struct Wgmma { float* d; int n; uint64_t da, db; int ta, tb; const char* window; unsigned group; int rs; };
 
 struct Fiber {
     ThreadCtx t;  // first: what the kernel sees through threadIdx
@@ -50,6 +51,7 @@ struct Fiber {
     unsigned open_group = 0;   // the group new copies join; committed groups are below it
     std::vector<Wgmma> mmas;   // warpgroup MMAs not yet waited for
     unsigned mma_group = 0;    // the group new MMAs join
+    unsigned rs_issued = 0;    // register-A MMAs issued (their index in the warpgroup's table)
     void* tsan = nullptr;
 };
 
@@ -86,6 +88,10 @@ struct Runner {  // one per concurrent launch
     Block cluster;      // barrier.cluster over all of them
     unsigned cluster_size = 1;  // blocks a cluster (1 or 2)
     unsigned smem = 0;          // dynamic shared bytes the launch asked for
+    // Register-A wgmma operands of each warpgroup (index block * 8 + warpgroup): for its i-th such
+    // MMA, words [512 i, 512 i + 512) (4 a thread) and how many threads have put theirs.
+    std::vector<uint32_t> rs_regs[16];
+    std::vector<unsigned> rs_count[16];
     const Entry* kernel = nullptr;
     void** params = nullptr;
     bool eager_copies = false;  // cp.async and TMA land at issue (reverse launches), else at their wait

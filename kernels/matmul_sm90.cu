@@ -18,6 +18,7 @@
 // LOOK = 3: tile kt + 3 loads into tile kt - 1's stage, so each iteration ends with wgmma_wait<0>.
 
 #include "tma.cuh"
+#include "wgmma64.cuh"
 
 #define H9_BM 128
 #define H9_BN 256
@@ -26,18 +27,6 @@
 #define H9_A_BYTES (H9_BM * H9_BK * 2)              // 16 KiB
 #define H9_STAGE (H9_A_BYTES + H9_BN * H9_BK * 2)   // + 32 KiB of B
 // dynamic shared memory: H9_ST * H9_STAGE + 1024 (the tiles start on a 1024-byte boundary)
-
-// Matrix descriptor of the tile at p (PTX ISA "Matrix Descriptor Format"): 128-byte swizzle.
-// window: the block's dynamic shared array (the emulator's stand-in for the shared window).
-__device__ __forceinline__ u64 h9_desc(const void* p, u32 lbo, u32 sbo, const unsigned char* window) {
-#ifndef KILN_EMU
-    u32 a = smem_addr(p);
-    (void)window;
-#else
-    u32 a = (u32)(static_cast<const unsigned char*>(p) - window);  // offset into the emulated window
-#endif
-    return (u64)((a & 0x3FFFF) >> 4) | ((u64)((lbo & 0x3FFFF) >> 4) << 16) | ((u64)((sbo & 0x3FFFF) >> 4) << 32) | (1ull << 62);
-}
 
 // Byte offset of 16-byte chunk c (elements 8c..8c+7 along the row) of row r in a swizzled tile.
 // K-major: r = mn, c = k / 8. MN-major: r = k (0..63), c = (mn % 64) / 8, plus the 64-mn block.
@@ -123,14 +112,14 @@ __device__ __forceinline__ void h9_body(const bf16* __restrict__ a, const bf16* 
 #pragma unroll
         for (int kk = 0; kk < H9_BK / 16; kk++) {
             // A: this warpgroup's 64 rows, k 16kk..16kk+15. B: columns 128h.., same k.
-            const u64 da = TA ? h9_desc(sa + wg * 8192 + kk * 2048, 8192, 1024, h9_smem) : h9_desc(sa + wg * 8192 + kk * 32, 16, 1024, h9_smem);
+            const u64 da = TA ? wgmma_desc(sa + wg * 8192 + kk * 2048, 8192, 1024, h9_smem) : wgmma_desc(sa + wg * 8192 + kk * 32, 16, 1024, h9_smem);
             if (N256) {               // all 256 columns in one instruction (A read once)
-                const u64 db = TB ? h9_desc(sb + kk * 32, 16, 1024, h9_smem) : h9_desc(sb + kk * 2048, 8192, 1024, h9_smem);
+                const u64 db = TB ? wgmma_desc(sb + kk * 32, 16, 1024, h9_smem) : wgmma_desc(sb + kk * 2048, 8192, 1024, h9_smem);
                 wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(&acc[0][0], da, db, h9_smem);
             } else {
 #pragma unroll
                 for (int h = 0; h < 2; h++) {
-                    const u64 db = TB ? h9_desc(sb + h * 16384 + kk * 32, 16, 1024, h9_smem) : h9_desc(sb + h * 16384 + kk * 2048, 8192, 1024, h9_smem);
+                    const u64 db = TB ? wgmma_desc(sb + h * 16384 + kk * 32, 16, 1024, h9_smem) : wgmma_desc(sb + h * 16384 + kk * 2048, 8192, 1024, h9_smem);
                     wgmma_m64n128k16<TA ? 1 : 0, TB ? 0 : 1>(acc[h], da, db, h9_smem);
                 }
             }

@@ -3,7 +3,7 @@
 // is who moves the data and how the block learns it has landed:
 //   - one producer warp (warp 8; its lane 0 alone) loads each k-tile with TMA (tma.cuh): A as one
 //     128 x 64 box (two 64 x 64 boxes when TA), B as one 256 x 64 box when TB, else four 64 x 64;
-//     the boxes land in exactly h9_load's swizzled layout, so the descriptors are h9_desc's;
+//     the boxes land in exactly h9_load's swizzled layout, so the descriptors are wgmma_desc's;
 //   - two consumer warpgroups (warps 0-7) each own 64 rows x 256 columns of the 128 x 256 tile and
 //     issue one m64n256k16 per k16 step; none of them issues a copy or waits at __syncthreads;
 //   - stage s has a `full` mbarrier (1 arrival + the stage's bytes: the producer's expect_tx and
@@ -117,8 +117,8 @@ __device__ __forceinline__ void h9t_consume(unsigned char* base, const unsigned 
             wgmma_fence();
 #pragma unroll
             for (int kk = 0; kk < H9_BK / 16; kk++) {
-                const u64 da = TA ? h9_desc(sa + wg * 8192 + kk * 2048, 8192, 1024, window) : h9_desc(sa + wg * 8192 + kk * 32, 16, 1024, window);
-                const u64 db = TB ? h9_desc(sb + kk * 32, 16, 1024, window) : h9_desc(sb + kk * 2048, 8192, 1024, window);
+                const u64 da = TA ? wgmma_desc(sa + wg * 8192 + kk * 2048, 8192, 1024, window) : wgmma_desc(sa + wg * 8192 + kk * 32, 16, 1024, window);
+                const u64 db = TB ? wgmma_desc(sb + kk * 32, 16, 1024, window) : wgmma_desc(sb + kk * 2048, 8192, 1024, window);
                 wgmma_m64n256k16<TA ? 1 : 0, TB ? 0 : 1>(acc, da, db, window);
             }
             wgmma_commit();

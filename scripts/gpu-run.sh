@@ -39,6 +39,13 @@ if nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9.0'; th
     echo "tma tests without clusters exit code: $c1"
     (( c1 == 0 )) && export KILN_TMA=c1 || export KILN_TMA=off
   fi
+  # the wgmma linear-attention walk (KILN_LINATTN=wgmma, kernels/linear_attention_wg.cu) likewise:
+  # the bench times it only if its parity holds here (KILN_LINATTN_WG=off otherwise)
+  KILN_LINATTN=wgmma KILN_CUDA_POISON=1 timeout "$(limit 40 400)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
+    parity_linear_attention >>"$OUT/tests-tma.log" 2>&1
+  wg=$?
+  echo "wgmma linear attention tests exit code: $wg"
+  (( wg == 0 )) || export KILN_LINATTN_WG=off
 fi
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
@@ -77,7 +84,7 @@ if [[ ${1:-} == "" ]] && nvidia-smi --query-gpu=compute_cap --format=csv,noheade
   mma_failed=$(grep -c '^test .* FAILED$' "$OUT/tests-mma.log")
 fi
 printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d, "mma_tests_passed": %d, "mma_tests_failed": %d, "tma": "%s"}\n' \
-  "$device" "$driver" "$sha" "$passed" "$failed" "$mma_passed" "$mma_failed" "${KILN_TMA:-on}" > "$OUT/summary.json"
+  "$device" "$driver" "$sha" "$passed" "$failed" "$mma_passed" "$mma_failed" "${KILN_TMA:-on} linattn-wgmma:${KILN_LINATTN_WG:-on}" > "$OUT/summary.json"
 
 
 echo "== A/B: the kernels measured before, on the same card =="

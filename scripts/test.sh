@@ -58,6 +58,8 @@ done
 for gemm in wgmma-tma wgmma-tma-c2; do
   KILN_CUDA_EMU=1 KILN_GEMM=$gemm cargo test --locked --test cuda -- --include-ignored parity_lora 2>&1 | tee -a "$log" || status=$?
 done
+#    and linear attention's segments on the opt-in wgmma output walk (kernels/linear_attention_wg.cu)
+KILN_CUDA_EMU=1 KILN_LINATTN=wgmma cargo test --locked --test cuda -- --include-ignored parity_linear_attention 2>&1 | tee -a "$log" || status=$?
 # the kernel table (printed by kernels_compile with --nocapture so it shows in the CI log)
 cargo test --locked --test kernels_compile -- --nocapture 2>&1 | grep -E '^(family|[a-z_]+ +[a-z_0-9]+ +sm_)|kernels_compile:' || status=1
 

@@ -27,16 +27,17 @@ pub const FAMILIES: &[(&str, &str)] = &[
     ("lora_multi_adapter", include_str!("../../../kernels/lora_multi_adapter.cu")),
     ("linear_attention", include_str!("../../../kernels/linear_attention.cu")),
     ("linear_attention_tc", include_str!("../../../kernels/linear_attention_tc.cu")),
+    ("linear_attention_wg", include_str!("../../../kernels/linear_attention_wg.cu")),
     ("sampling", include_str!("../../../kernels/sampling.cu")),
 ];
 
 /// Families whose hot kernels must not spill registers to local memory (checked by the
 /// `kernels_compile` test from ptxas's report).
-pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "attention_tc", "attention_tc_bwd", "norm", "norm_warp", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc"];
+pub const NO_SPILL: &[&str] = &["matmul", "matmul_sm90", "attention", "attention_tc", "attention_tc_bwd", "norm", "norm_warp", "lora", "lora_multi_adapter", "linear_attention", "linear_attention_tc", "linear_attention_wg"];
 
 /// Families built on sm_90a-only instructions (wgmma): compiled for compute_90a alone, loadable
 /// only on a compute capability 9.0 device.
-pub const SM90A_ONLY: &[&str] = &["matmul_sm90"];
+pub const SM90A_ONLY: &[&str] = &["matmul_sm90", "linear_attention_wg"];
 
 /// The NVRTC targets `family` is compiled for by the compile check (sm_XY names, without "sm_").
 pub fn target_archs(family: &str) -> &'static [&'static str] {
@@ -65,6 +66,7 @@ pub const HEADERS: &[(&str, &str)] = &[
     ("norm_rows.cuh", include_str!("../../../kernels/norm_rows.cuh")),
     ("lora_stream.cuh", include_str!("../../../kernels/lora_stream.cuh")),
     ("tma.cuh", include_str!("../../../kernels/tma.cuh")),
+    ("wgmma64.cuh", include_str!("../../../kernels/wgmma64.cuh")),
     ("matmul_tma.cuh", include_str!("../../../kernels/matmul_tma.cuh")),
 ];
 

@@ -25,6 +25,7 @@
 use super::{Arg, CudaStorage};
 use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 const FAMILY: &str = "linear_attention_tc";
@@ -36,6 +37,39 @@ pub fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
     *ON.get_or_init(|| std::env::var("KILN_LINATTN").map_or(true, |v| v != "cores"))
 }
+
+/// Does the segments' output walk run on the warpgroup-MMA kernel (`KILN_LINATTN=wgmma`,
+/// kernels/linear_attention_wg.cu: head width 128, sm_90)? Not yet run on a GPU: opt-in, and the
+/// bench times it beside the default.
+pub fn wg_requested() -> bool {
+    match WG.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let on = std::env::var("KILN_LINATTN").is_ok_and(|v| v == "wgmma");
+            WG.store(1 + on as u8, Ordering::Relaxed);
+            on
+        }
+    }
+}
+
+/// Make every later bf16 walk use (or not use) the wgmma output walk, whatever `KILN_LINATTN`
+/// said (the bench times both in one process).
+pub fn set_wg(on: bool) {
+    WG.store(1 + on as u8, Ordering::Relaxed);
+}
+
+/// 0: not read yet (KILN_LINATTN); 1: off; 2: on.
+static WG: AtomicU8 = AtomicU8::new(0);
+
+/// Whether the wgmma output walk takes this shape on `dev`: requested, Dk = Dv = 128, sm_90.
+fn wg_takes(dev: &super::Dev, dk: usize, dv: usize) -> bool {
+    wg_requested() && dk == 128 && dv == 128 && (dev.cc == (9, 0) || dev.is_emu())
+}
+
+/// Dynamic shared memory of `linattn_wg_seg_out_bf16`: Q, K, V twice (2 x 48 KiB), two bf16
+/// copies of half the state (2 x 16 KiB), 1 KiB of alignment slack.
+const WG_SMEM: u32 = 2 * 3 * 16384 + 2 * 16384 + 1024;
 
 /// May long walks be split into segments (the default), or is that off (`KILN_LINATTN_SPLIT=off`)?
 pub fn split_enabled() -> bool {
@@ -129,7 +163,8 @@ pub(super) fn launch(
         0 => 1,
         s => whole_segments(nch, s.min(nch)),
     };
-    if segs > 1 {
+    // (the wgmma walk exists only as a segment's output pass: one segment runs the split path too)
+    if segs > 1 || (wg_takes(dev, dk, dv) && nch > 0) {
         return launch_split(q, k, v, state, o, bh, t, dk, dv, rev, dkp, segs);
     }
     let (s0a, ss0, ss1, sfa) = state;
@@ -160,7 +195,7 @@ pub(super) fn launch_varlen(
     dev.launch(&f, (blocks("linear_attention_varlen", h * nseq, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
 }
 
-/// The segmented walk (module docs): `segs` >= 2 segments of ceil(nch / segs) chunks, none empty.
+/// The segmented walk (module docs): `segs` >= 1 segments of ceil(nch / segs) chunks, none empty.
 #[allow(clippy::too_many_arguments)]
 fn launch_split(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, state: (Arg, usize, usize, Arg), o: &CudaStorage,
@@ -191,8 +226,13 @@ fn launch_split(
     let args = [s0a, ws.arg(), sfa, i(dk), i(dv), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), i(segs)];
     dev.launch(&f, (grid as u32, 1, 1), (256, 1, 1), 0, &args)?;
     // 3. Every segment's outputs from its starting state.
-    let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_out_bf16"))?;
     let args = [q.arg(), k.arg(), v.arg(), ws.arg(), o.arg(), i(t), i(dk), i(dv), i(segs), i(seg_len), ri, vl];
+    if wg_takes(dev, dk, dv) {
+        // one block a (head, segment): both 64-wide halves of Dv in one block
+        let f = dev.func("linear_attention_wg", "linattn_wg_seg_out_bf16")?;
+        return dev.launch(&f, (blocks(OP, bh * segs, 64)?, 1, 1), (THREADS, 1, 1), WG_SMEM, &args);
+    }
+    let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_out_bf16"))?;
     dev.launch(&f, (blocks(OP, bh * segs, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
 }
 

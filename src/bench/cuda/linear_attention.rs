@@ -2,7 +2,8 @@
 //! D = 128 against the copy ceiling (q, k, v read once, o written once), and forward + backward
 //! against the forward alone; the sequential (run-1) kernel's forward against the default one, and
 //! for bf16 the CUDA-core kernels and the unsplit tensor-core walk against the default tensor-core
-//! one (kernels/linear_attention_tc.cu, split into segments when the heads are few).
+//! one (kernels/linear_attention_tc.cu, split into segments when the heads are few), and on an
+//! sm_90 the wgmma output walk (kernels/linear_attention_wg.cu) as its own "linear_attention_fwd" row.
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::linear_attention as la;
 use crate::backend::LinAttnDims;
@@ -33,6 +34,15 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             // The tensor-core walk as one launch (KILN_LINATTN_SPLIT=off) beside the default split.
             let one = ctx.time_ms(|i| la::linear_attention_segmented(&q[i % sets], &k[i % sets], &v[i % sets], None, d, 1).map(drop))?;
             rows.push(ctx.finish(Case::new("linear_attention_fwd_unsplit", &var, shape.clone(), one).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));
+            if ctx.dev.cc == (9, 0) && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off") {
+                // The segments' output walk on warpgroup MMAs (KILN_LINATTN=wgmma), against the
+                // roofline; KILN_LINATTN_WG=off (scripts/gpu-run.sh, when its parity failed) skips it.
+                let was = crate::backend::cuda::linear_attention_tc::wg_requested();
+                crate::backend::cuda::linear_attention_tc::set_wg(true);
+                let wg = ctx.time_ms(|i| la::linear_attention(&q[i % sets], &k[i % sets], &v[i % sets], None, d, true).map(drop));
+                crate::backend::cuda::linear_attention_tc::set_wg(was);
+                rows.push(ctx.finish(Case::new("linear_attention_fwd", "bf16 wgmma", shape.clone(), wg?).bytes((4 * len * es) as f64).flops(flops)));
+            }
         }
         // Before/after on the same GPU: the run-1 sequential kernel (one block per (head, Dv slice)).
         let seq = ctx.time_ms(|i| la::linear_attention_sequential(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;

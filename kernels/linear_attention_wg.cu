@@ -1,0 +1,170 @@
+// kernels/linear_attention_wg.cu: the output walk of segmented linear attention on Hopper's
+// warpgroup MMA (sm_90a), bf16 with head width Dk = Dv = 128. Same contract and arguments as
+// linattn_tc128_seg_out_bf16 in linear_attention_tc.cu (one segment of whole chunks, walked from
+// its f32 starting state in ws; the states and prefix passes there stay as they are), picked by
+// `KILN_LINATTN=wgmma` (backend/cuda/linear_attention_tc.rs). Twin: backend/cpu/linear_attention.rs.
+//
+// One block a (head, segment), 256 threads = 2 warpgroups; warpgroup w owns Dv columns 64w .. 64w
+// + 63: that half of O and of the state S (128 x 64 f32 accumulators, as two m64 halves of Dk), so
+// Q and K are loaded once a block (the mma.sync kernel loads them once per 64-wide Dv slice).
+// Per chunk of n <= 64 rows (rows past n are zeros in shared memory), each warpgroup:
+//   1. A = Q K^T (64 x 64) and O = Q S_w, 8 + 8 m64n64k16, S_w read from its bf16 copy;
+//   2. A masked (causal: column <= row; rev: >=) and packed in registers as the A operand of
+//      O += A V_w (4 m64n64k16, A from registers), with S_w += K^T V_w (8 more; K^T is K read
+//      MN-major) issued behind them;
+//   3. O stored (rows < n); S_w's bf16 copy refreshed for the next chunk's step 1.
+// Shared tiles: Q, K, V each [2 column blocks][64 rows][64 columns], rows of 128 bytes with the
+// 128-byte swizzle (the canonical layout serves Q as K-major A, K as K-major B and as MN-major A,
+// V as MN-major B), double-buffered by cp.async; S_w's copy [128 dk][64 dv], MN-major.
+// Precision as in linear_attention_tc.cu: f32 state, bf16 products. Deterministic.
+
+#include "wgmma64.cuh"
+
+#define LW_C 64
+#define LW_TILE 16384                 // one 64 x 128 bf16 tile
+#define LW_BUF (3 * LW_TILE)          // Q, K, V of one chunk
+#define LW_S (128 * 64 * 2)           // one warpgroup's bf16 copy of S_w
+// dynamic shared memory: 2 * LW_BUF + 2 * LW_S + 1024 (backend/cuda/linear_attention_tc.rs, WG_SMEM)
+
+// Byte offset of element (r, c) of a canonical 64 x 128 tile (r < 64 rows, c < 128 columns).
+__device__ __forceinline__ int lw_off(int r, int c) {
+    return (c >> 6) * 8192 + r * 128 + ((((c & 63) >> 3) ^ (r & 7)) << 4) + (c & 7) * 2;
+}
+
+__device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16* __restrict__ kh, const bf16* __restrict__ vh,
+                                        const float* __restrict__ s0f, bf16* __restrict__ oh, int first, int count, int t_len,
+                                        int rev, unsigned char* smem) {
+    unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
+    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
+    unsigned char* Sw = base + 2 * LW_BUF + wg * LW_S;
+
+    auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: Q, K, V rows c0 .. c0 + 63
+        const int c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
+        unsigned char* b = base + buf * LW_BUF;
+        for (int e = threadIdx.x; e < 3 * 1024; e += 256) {
+            const int tile = e >> 10, r = (e >> 4) & 63, c = (e & 15) * 8;
+            const bf16* src = tile == 0 ? qh : tile == 1 ? kh : vh;
+            const bool ok = r < n;
+            cp_async16(b + tile * LW_TILE + lw_off(r, c), ok ? src + (long)(c0 + r) * 128 + c : src, ok);
+        }
+    };
+    // S_w in the D fragment of two m64n64 results: S[mh][4i + 2h + c] = S(dk = 64 mh + 16 w + g + 8 h,
+    // dv = 64 wg + 8 i + 2 tq + c).
+    float S[2][32];
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int e = 0; e < 32; e++) {
+            const int dk = 64 * mh + 16 * w + g + 8 * ((e >> 1) & 1), dv = 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
+            S[mh][e] = s0f[dk * 128 + dv];
+        }
+    auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
+#pragma unroll
+        for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+#pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    const int dk = 64 * mh + 16 * w + g + 8 * h, n = 8 * i + 2 * tq;
+                    *reinterpret_cast<u32*>(Sw + dk * 128 + (((n >> 3) ^ (dk & 7)) << 4) + (n & 7) * 2) =
+                        pack_bf16(S[mh][4 * i + 2 * h], S[mh][4 * i + 2 * h + 1]);
+                }
+        fence_proxy_async();  // the next chunk's MMAs read it
+    };
+
+    if (count > 0) fetch(0, 0);
+    cp_async_commit();
+    publish();
+    for (int ci = 0; ci < count; ci++) {
+        const int buf = ci & 1, c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
+        cp_async_wait<0>();
+        fence_proxy_async();
+        __syncthreads();  // chunk ci landed for all; both S copies refreshed; chunk ci - 1 done
+        if (ci + 1 < count) fetch(ci + 1, buf ^ 1);
+        cp_async_commit();
+        const unsigned char* Q = base + buf * LW_BUF;
+        const unsigned char* K = Q + LW_TILE;
+        const unsigned char* V = K + LW_TILE;
+
+        // ---- 1. A = Q K^T, O = Q S_w (k-step kk: Dk columns 16 kk .., 32 bytes into a 128-byte row)
+        float A[32], O[32];
+#pragma unroll
+        for (int e = 0; e < 32; e++) {
+            A[e] = 0.f;
+            O[e] = 0.f;
+        }
+        wgmma_hold<32>(A);
+        wgmma_hold<32>(O);
+        wgmma_fence();
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) {
+            const int at = (kk >> 2) * 8192 + (kk & 3) * 32;
+            wgmma_m64n64k16<0, 0>(A, wgmma_desc(Q + at, 16, 1024, smem), wgmma_desc(K + at, 16, 1024, smem), smem);
+        }
+#pragma unroll
+        for (int kk = 0; kk < 8; kk++) {
+            const int at = (kk >> 2) * 8192 + (kk & 3) * 32;
+            wgmma_m64n64k16<0, 1>(O, wgmma_desc(Q + at, 16, 1024, smem), wgmma_desc(Sw + kk * 2048, 8192, 1024, smem), smem);
+        }
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_hold<32>(A);
+        wgmma_hold<32>(O);
+
+        // ---- 2. A masked and packed as the A operand (row r = 16 w + g + 8 h, column s = 8 i + 2 tq + c)
+        u32 af[4][4];
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int r = 16 * w + g + 8 * h, s = 8 * i + 2 * tq;
+                const float x0 = (rev ? s >= r : s <= r) ? A[4 * i + 2 * h] : 0.f;
+                const float x1 = (rev ? s + 1 >= r : s + 1 <= r) ? A[4 * i + 2 * h + 1] : 0.f;
+                af[i >> 1][2 * (i & 1) + h] = pack_bf16(x0, x1);
+            }
+        wgmma_fence();
+#pragma unroll
+        for (int j = 0; j < 4; j++) wgmma_m64n64k16_rs<1>(O, af[j], wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+        // (also after the segment's last chunk, where nothing reads S: a branch around MMAs on
+        // accumulators makes ptxas serialise every wgmma of the kernel, C7514)
+#pragma unroll
+        for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
+                                      wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+        wgmma_commit();
+        wgmma_wait<0>();
+        wgmma_hold<32>(O);
+        wgmma_hold<32>(S[0]);
+        wgmma_hold<32>(S[1]);
+
+        // ---- 3. O stored; S_w's copy refreshed (this chunk's reads of it are done)
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int r = 16 * w + g + 8 * h, dv = 64 * wg + 8 * i + 2 * tq;
+                if (r < n) *reinterpret_cast<u32*>(oh + (long)(c0 + r) * 128 + dv) = pack_bf16(O[4 * i + 2 * h], O[4 * i + 2 * h + 1]);
+            }
+        if (ci + 1 < count) publish();
+    }
+    cp_async_wait<0>();  // nothing in flight at exit
+}
+
+// Grid (BH * nseg): block x = h * nseg + j walks segment j (seg_len chunks, the last one shorter)
+// of head h from the f32 state ws[(h * nseg + j)]; dk, dv and vec are checked by the launcher
+// (128, 128, 16-byte rows) and kept for linattn_tc128_seg_out_bf16's argument list.
+extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_out_bf16(const bf16* q, const bf16* k, const bf16* v, const float* ws,
+                                                                        bf16* o, int t_len, int dk, int dv, int nseg,
+                                                                        int seg_len, int rev, int vec) {
+    extern __shared__ __align__(16) unsigned char lw_smem[];
+    (void)dk;
+    (void)dv;
+    (void)vec;
+    const long h = blockIdx.x / nseg, j = blockIdx.x % nseg;
+    const int nchunks = (t_len + LW_C - 1) / LW_C, first = rev ? nchunks - 1 - (int)j * seg_len : (int)j * seg_len;
+    const int count = min(seg_len, nchunks - (int)j * seg_len);
+    const long off = h * (long)t_len * 128;
+    lw_body(q + off, k + off, v + off, ws + blockIdx.x * (long)(128 * 128), o + off, first, count, t_len, rev, lw_smem);
+}

@@ -112,14 +112,18 @@ fn whole_segments(nch: usize, s: usize) -> usize {
 /// four of the work, twice the residency) adds a quarter of its own. The cheapest S in
 /// 1 ..= nch / MIN_SEG_CHUNKS wins, the smallest on ties. E.g. an H200 (132 SMs, 2 blocks of 113 KiB
 /// each), BH = 64, Dv = 128 (128 blocks), T = 4096 (64 chunks): S = 4, 512 blocks of 16 chunks.
-pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: usize, dkp: usize) -> usize {
+/// `wg`: the output pass is the wgmma walk (one block of 129 KiB per head, one per SM: at the shape
+/// above S = 2, 4 and 8 all take one output wave's worth of chunk-steps, and S = 4's states pass the
+/// fewest, so S = 4 there too).
+pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: usize, dkp: usize, wg: bool) -> usize {
     let nch = t.div_ceil(CHUNK);
     let blocks = bh.saturating_mul(dv.div_ceil(64)).max(1);
+    let out_blocks = if wg { bh.max(1) } else { blocks };
     let resident = |smem: u32| ((smem_optin as usize + 1024) / (smem as usize + 1024)).max(1) * sm_count.max(1) as usize;
-    let (slots, slots_states) = (resident(smem_bytes(dkp)), resident(smem_states_bytes(dkp)));
+    let (slots, slots_states) = (resident(if wg { WG_SMEM } else { smem_bytes(dkp) }), resident(smem_states_bytes(dkp)));
     let cost = |s: usize| {
         let l = nch.div_ceil(s);
-        let out = blocks.saturating_mul(s).div_ceil(slots) * l * 4;
+        let out = out_blocks.saturating_mul(s).div_ceil(slots) * l * 4;
         let states = if s > 1 { blocks.saturating_mul(s).div_ceil(slots_states) * l } else { 0 };
         out + states
     };
@@ -159,7 +163,7 @@ pub(super) fn launch(
     let nch = t.div_ceil(CHUNK);
     let segs = match segs {
         _ if nch < 2 => 1,
-        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp),
+        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp, wg_takes(dev, dk, dv)),
         0 => 1,
         s => whole_segments(nch, s.min(nch)),
     };
@@ -244,9 +248,12 @@ mod tests {
 
     #[test]
     fn segments_fill_the_gpu_with_long_enough_segments() {
-        let seg = |bh, t, dv, dkp| segments(H200.0, H200.1, bh, t, dv, dkp);
+        let seg = |bh, t, dv, dkp| segments(H200.0, H200.1, bh, t, dv, dkp, false);
         // The bench shape: 128 blocks on 264 slots, 64 chunks -> 4 segments of 16 chunks.
         assert_eq!(seg(64, 4096, 128, 128), 4);
+        // The wgmma output walk (one 129 KiB block per head, one a SM): 4 segments of 16 chunks.
+        assert_eq!(segments(H200.0, H200.1, 64, 4096, 128, 128, true), 4);
+        assert_eq!(segments(H200.0, H200.1, 512, 4096, 128, 128, true), 1);
         // Enough blocks already (8 full waves): the single launch.
         assert_eq!(seg(512, 4096, 128, 128), 1);
         // Never fewer than MIN_SEG_CHUNKS chunks a segment, never an empty one.

@@ -1,8 +1,9 @@
-// kernels/linear_attention_wg.cu: the output walk of segmented linear attention on Hopper's
-// warpgroup MMA (sm_90a), bf16 with head width Dk = Dv = 128. Same contract and arguments as
-// linattn_tc128_seg_out_bf16 in linear_attention_tc.cu (one segment of whole chunks, walked from
-// its f32 starting state in ws; the states and prefix passes there stay as they are), picked by
-// `KILN_LINATTN=wgmma` (backend/cuda/linear_attention_tc.rs). Twin: backend/cpu/linear_attention.rs.
+// kernels/linear_attention_wg.cu: the two walks of segmented linear attention on Hopper's warpgroup
+// MMA (sm_90a), bf16 with head width Dk = Dv = 128: the segments' sums (linattn_wg_seg_states_bf16)
+// and their outputs (linattn_wg_seg_out_bf16), with the contracts and arguments of the
+// linattn_tc128_seg_* kernels in linear_attention_tc.cu (whose linattn_seg_prefix runs between
+// them), picked by `KILN_LINATTN=wgmma` (backend/cuda/linear_attention_tc.rs). Twin:
+// backend/cpu/linear_attention.rs.
 //
 // One block a (head, segment), 256 threads = 2 warpgroups; warpgroup w owns Dv columns 64w .. 64w
 // + 63: that half of O and of the state S (128 x 64 f32 accumulators, as two m64 halves of Dk), so
@@ -31,9 +32,12 @@ __device__ __forceinline__ int lw_off(int r, int c) {
     return (c >> 6) * 8192 + r * 128 + ((((c & 63) >> 3) ^ (r & 7)) << 4) + (c & 7) * 2;
 }
 
+// OUT = false: the states-only walk (no Q, no O, no S copy): sf = the sum of K^T V over the walk's
+// chunks, f32 (Dk, Dv) row-major, for a segment's sum (linattn_wg_seg_states_bf16).
+template <bool OUT>
 __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16* __restrict__ kh, const bf16* __restrict__ vh,
-                                        const float* __restrict__ s0f, bf16* __restrict__ oh, int first, int count, int t_len,
-                                        int rev, unsigned char* smem) {
+                                        const float* __restrict__ s0f, bf16* __restrict__ oh, float* __restrict__ sf, int first,
+                                        int count, int t_len, int rev, unsigned char* smem) {
     unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
     unsigned char* Sw = base + 2 * LW_BUF + wg * LW_S;
@@ -41,7 +45,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
     auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: Q, K, V rows c0 .. c0 + 63
         const int c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
         unsigned char* b = base + buf * LW_BUF;
-        for (int e = threadIdx.x; e < 3 * 1024; e += 256) {
+        for (int e = OUT ? threadIdx.x : 1024 + threadIdx.x; e < 3 * 1024; e += 256) {  // (no Q: states only)
             const int tile = e >> 10, r = (e >> 4) & 63, c = (e & 15) * 8;
             const bf16* src = tile == 0 ? qh : tile == 1 ? kh : vh;
             const bool ok = r < n;
@@ -56,7 +60,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
 #pragma unroll
         for (int e = 0; e < 32; e++) {
             const int dk = 64 * mh + 16 * w + g + 8 * ((e >> 1) & 1), dv = 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
-            S[mh][e] = s0f[dk * 128 + dv];
+            S[mh][e] = OUT ? s0f[dk * 128 + dv] : 0.f;
         }
     auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
 #pragma unroll
@@ -74,7 +78,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
 
     if (count > 0) fetch(0, 0);
     cp_async_commit();
-    publish();
+    if (OUT) publish();
     for (int ci = 0; ci < count; ci++) {
         const int buf = ci & 1, c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
         cp_async_wait<0>();
@@ -86,6 +90,20 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         const unsigned char* K = Q + LW_TILE;
         const unsigned char* V = K + LW_TILE;
 
+        if (!OUT) {  // ---- states only: S_w += K^T V_w
+            wgmma_fence();
+#pragma unroll
+            for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
+                                          wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+            wgmma_commit();
+            wgmma_wait<0>();
+            wgmma_hold<32>(S[0]);
+            wgmma_hold<32>(S[1]);
+            continue;
+        }
         // ---- 1. A = Q K^T, O = Q S_w (k-step kk: Dk columns 16 kk .., 32 bytes into a 128-byte row)
         float A[32], O[32];
 #pragma unroll
@@ -150,6 +168,15 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         if (ci + 1 < count) publish();
     }
     cp_async_wait<0>();  // nothing in flight at exit
+    if (!OUT) {
+#pragma unroll
+        for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+            for (int e = 0; e < 32; e++) {
+                const int dk = 64 * mh + 16 * w + g + 8 * ((e >> 1) & 1), dv = 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
+                sf[dk * 128 + dv] = S[mh][e];
+            }
+    }
 }
 
 // Grid (BH * nseg): block x = h * nseg + j walks segment j (seg_len chunks, the last one shorter)
@@ -166,5 +193,22 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_out_bf16(con
     const int nchunks = (t_len + LW_C - 1) / LW_C, first = rev ? nchunks - 1 - (int)j * seg_len : (int)j * seg_len;
     const int count = min(seg_len, nchunks - (int)j * seg_len);
     const long off = h * (long)t_len * 128;
-    lw_body(q + off, k + off, v + off, ws + blockIdx.x * (long)(128 * 128), o + off, first, count, t_len, rev, lw_smem);
+    lw_body<true>(q + off, k + off, v + off, ws + blockIdx.x * (long)(128 * 128), o + off, nullptr, first, count, t_len, rev, lw_smem);
+}
+
+// The segments' own sums, as linattn_tc128_seg_states_bf16: grid (BH * nrun), block x = h * nrun + j
+// sums segment j of head h into ws[h * nseg + j]. Dynamic shared memory: 2 * LW_BUF + 1024.
+extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(const bf16* k, const bf16* v, float* ws, int t_len,
+                                                                           int dk, int dv, int nseg, int nrun, int seg_len,
+                                                                           int rev, int vec) {
+    extern __shared__ __align__(16) unsigned char lw_smem[];
+    (void)dk;
+    (void)dv;
+    (void)vec;
+    const long h = blockIdx.x / nrun, j = blockIdx.x % nrun;
+    const int nchunks = (t_len + LW_C - 1) / LW_C, first = rev ? nchunks - 1 - (int)j * seg_len : (int)j * seg_len;
+    const int count = min(seg_len, nchunks - (int)j * seg_len);
+    const long off = h * (long)t_len * 128;
+    lw_body<false>(nullptr, k + off, v + off, nullptr, nullptr, ws + (h * nseg + j) * (long)(128 * 128), first, count, t_len, rev,
+                   lw_smem);
 }

@@ -38,7 +38,7 @@ pub fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var("KILN_LINATTN").map_or(true, |v| v != "cores"))
 }
 
-/// Does the segments' output walk run on the warpgroup-MMA kernel (`KILN_LINATTN=wgmma`,
+/// Do the segments' walks (sums and outputs) run on the warpgroup-MMA kernels (`KILN_LINATTN=wgmma`,
 /// kernels/linear_attention_wg.cu: head width 128, sm_90)? Not yet run on a GPU: opt-in, and the
 /// bench times it beside the default.
 pub fn wg_requested() -> bool {
@@ -70,6 +70,8 @@ fn wg_takes(dev: &super::Dev, dk: usize, dv: usize) -> bool {
 /// Dynamic shared memory of `linattn_wg_seg_out_bf16`: Q, K, V twice (2 x 48 KiB), two bf16
 /// copies of half the state (2 x 16 KiB), 1 KiB of alignment slack.
 const WG_SMEM: u32 = 2 * 3 * 16384 + 2 * 16384 + 1024;
+/// ... and of `linattn_wg_seg_states_bf16`: the same chunk buffers (their Q tiles unused), no S copies.
+const WG_STATES_SMEM: u32 = 2 * 3 * 16384 + 1024;
 
 /// May long walks be split into segments (the default), or is that off (`KILN_LINATTN_SPLIT=off`)?
 pub fn split_enabled() -> bool {
@@ -220,9 +222,15 @@ fn launch_split(
     let (ri, vl) = (Arg::I32(rev as i32), vec_loads(dk, dv));
     // 1. The sums of the segments whose sum is needed: all but the last one unless s_final is.
     let nrun = if with_final { segs } else { segs - 1 };
-    let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_states_bf16"))?;
     let args = [k.arg(), v.arg(), ws.arg(), i(t), i(dk), i(dv), i(segs), i(nrun), i(seg_len), ri, vl];
-    dev.launch(&f, (blocks(OP, bh * nrun, dv)?, 1, 1), (THREADS, 1, 1), smem_states_bytes(dkp), &args)?;
+    let wg = wg_takes(dev, dk, dv);
+    if wg {
+        let f = dev.func("linear_attention_wg", "linattn_wg_seg_states_bf16")?;
+        dev.launch(&f, (blocks(OP, bh * nrun, 64)?, 1, 1), (THREADS, 1, 1), WG_STATES_SMEM, &args)?;
+    } else {
+        let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_states_bf16"))?;
+        dev.launch(&f, (blocks(OP, bh * nrun, dv)?, 1, 1), (THREADS, 1, 1), smem_states_bytes(dkp), &args)?;
+    }
     // 2. Starting states and s_final, one thread per state element.
     let nb = per.div_ceil(256);
     let grid = bh.checked_mul(nb).filter(|&g| g <= i32::MAX as usize).ok_or_else(too_big)?;
@@ -231,7 +239,7 @@ fn launch_split(
     dev.launch(&f, (grid as u32, 1, 1), (256, 1, 1), 0, &args)?;
     // 3. Every segment's outputs from its starting state.
     let args = [q.arg(), k.arg(), v.arg(), ws.arg(), o.arg(), i(t), i(dk), i(dv), i(segs), i(seg_len), ri, vl];
-    if wg_takes(dev, dk, dv) {
+    if wg {
         // one block a (head, segment): both 64-wide halves of Dv in one block
         let f = dev.func("linear_attention_wg", "linattn_wg_seg_out_bf16")?;
         return dev.launch(&f, (blocks(OP, bh * segs, 64)?, 1, 1), (THREADS, 1, 1), WG_SMEM, &args);

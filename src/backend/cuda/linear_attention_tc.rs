@@ -120,13 +120,14 @@ fn whole_segments(nch: usize, s: usize) -> usize {
 pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: usize, dkp: usize, wg: bool) -> usize {
     let nch = t.div_ceil(CHUNK);
     let blocks = bh.saturating_mul(dv.div_ceil(64)).max(1);
-    let out_blocks = if wg { bh.max(1) } else { blocks };
+    let wg_blocks = if wg { bh.max(1) } else { blocks };  // the wgmma walks: one block a head
     let resident = |smem: u32| ((smem_optin as usize + 1024) / (smem as usize + 1024)).max(1) * sm_count.max(1) as usize;
-    let (slots, slots_states) = (resident(if wg { WG_SMEM } else { smem_bytes(dkp) }), resident(smem_states_bytes(dkp)));
+    let slots = resident(if wg { WG_SMEM } else { smem_bytes(dkp) });
+    let slots_states = resident(if wg { WG_STATES_SMEM } else { smem_states_bytes(dkp) });
     let cost = |s: usize| {
         let l = nch.div_ceil(s);
-        let out = out_blocks.saturating_mul(s).div_ceil(slots) * l * 4;
-        let states = if s > 1 { blocks.saturating_mul(s).div_ceil(slots_states) * l } else { 0 };
+        let out = wg_blocks.saturating_mul(s).div_ceil(slots) * l * 4;
+        let states = if s > 1 { wg_blocks.saturating_mul(s).div_ceil(slots_states) * l } else { 0 };
         out + states
     };
     let mut best = 1;

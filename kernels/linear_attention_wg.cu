@@ -55,13 +55,13 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
     // S_w in the D fragment of two m64n64 results: S[mh][4i + 2h + c] = S(dk = 64 mh + 16 w + g + 8 h,
     // dv = 64 wg + 8 i + 2 tq + c).
     float S[2][32];
+    auto s_at = [&](int mh, int e) {  // where S[mh][e] lives in a (Dk, Dv) row-major f32 state
+        return (64 * mh + 16 * w + g + 8 * ((e >> 1) & 1)) * 128 + 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
+    };
 #pragma unroll
     for (int mh = 0; mh < 2; mh++)
 #pragma unroll
-        for (int e = 0; e < 32; e++) {
-            const int dk = 64 * mh + 16 * w + g + 8 * ((e >> 1) & 1), dv = 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
-            S[mh][e] = OUT ? s0f[dk * 128 + dv] : 0.f;
-        }
+        for (int e = 0; e < 32; e++) S[mh][e] = OUT ? s0f[s_at(mh, e)] : 0.f;
     auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
 #pragma unroll
         for (int mh = 0; mh < 2; mh++)
@@ -74,6 +74,15 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
                         pack_bf16(S[mh][4 * i + 2 * h], S[mh][4 * i + 2 * h + 1]);
                 }
         fence_proxy_async();  // the next chunk's MMAs read it
+    };
+
+    auto update_state = [&](const unsigned char* K, const unsigned char* V) {  // S_w += K^T V_w: 8 MMAs
+#pragma unroll
+        for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+                wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
+                                      wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
     };
 
     if (count > 0) fetch(0, 0);
@@ -92,12 +101,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
 
         if (!OUT) {  // ---- states only: S_w += K^T V_w
             wgmma_fence();
-#pragma unroll
-            for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-                for (int j = 0; j < 4; j++)
-                    wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
-                                          wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+            update_state(K, V);
             wgmma_commit();
             wgmma_wait<0>();
             wgmma_hold<32>(S[0]);
@@ -145,12 +149,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         for (int j = 0; j < 4; j++) wgmma_m64n64k16_rs<1>(O, af[j], wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
         // (also after the segment's last chunk, where nothing reads S: a branch around MMAs on
         // accumulators makes ptxas serialise every wgmma of the kernel, C7514)
-#pragma unroll
-        for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-                wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
-                                      wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+        update_state(K, V);
         wgmma_commit();
         wgmma_wait<0>();
         wgmma_hold<32>(O);
@@ -172,10 +171,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
 #pragma unroll
         for (int mh = 0; mh < 2; mh++)
 #pragma unroll
-            for (int e = 0; e < 32; e++) {
-                const int dk = 64 * mh + 16 * w + g + 8 * ((e >> 1) & 1), dv = 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
-                sf[dk * 128 + dv] = S[mh][e];
-            }
+            for (int e = 0; e < 32; e++) sf[s_at(mh, e)] = S[mh][e];
     }
 }
 

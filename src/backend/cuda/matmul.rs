@@ -63,9 +63,9 @@ impl GemmPath {
             5 => GemmPath::WgmmaTma,
             6 => GemmPath::WgmmaTmaC2,
             _ => {
-                let all = [GemmPath::Mma, GemmPath::Wgmma, GemmPath::WgmmaN256, GemmPath::WgmmaN256L3, GemmPath::WgmmaTma, GemmPath::WgmmaTmaC2];
+                let all: Vec<GemmPath> = std::iter::once(GemmPath::Mma).chain(GemmPath::WGMMA).collect();
                 let p = match std::env::var("KILN_GEMM") {
-                    Ok(v) => all.into_iter().find(|p| p.name() == v).unwrap_or_else(|| {
+                    Ok(v) => all.iter().copied().find(|p| p.name() == v).unwrap_or_else(|| {
                         let names: Vec<&str> = all.iter().map(|p| p.name()).collect();
                         eprintln!("kiln: KILN_GEMM={v} is not one of {}; using wgmma", names.join(", "));
                         GemmPath::Wgmma
@@ -188,7 +188,7 @@ pub fn matmul_on(path: GemmPath, a: &CudaStorage, b: &CudaStorage, batch: usize,
             return super::lora::gemm(dev, (a, ar, ac), (b, br, bc), k, None, m, n, 1.0, DType::BF16);
         }
         _ if path.takes(dev, &[if ta { m } else { k }, if tb { k } else { n }]) => {
-            if let Some(cluster) = super::tma::cluster_for(path, dev, &[if ta { m } else { k }, if tb { k } else { n }], &[k]) {
+            if let Some(cluster) = super::tma::cluster_for(path, &[k]) {
                 super::tma::gemm(a, b, &c, batch, b_batch, m, k, n, ta, tb, suffix, cluster)?;
                 return Ok(c);
             }
@@ -240,7 +240,7 @@ pub fn wgmma_cat_on(path: GemmPath, a1: &CudaStorage, b1: &CudaStorage, k1: usiz
     if rows == 0 || cols == 0 {
         return Ok(c);
     }
-    if let Some(cluster) = super::tma::cluster_for(path, dev, &[k1, k2], &[k1, k2]) {
+    if let Some(cluster) = super::tma::cluster_for(path, &[k1, k2]) {
         super::tma::cat(a1, b1, k1, a2, b2, k2, &c, rows, cols, tb, cluster)?;
         return Ok(c);
     }

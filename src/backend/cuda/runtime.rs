@@ -54,9 +54,10 @@ pub struct Dev {
     pub smem_optin: u32,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     funcs: Mutex<HashMap<(&'static str, String), CudaFunction>>,
-    /// resident_blocks answers by (kernel handle, threads, dynamic shared bytes): decode steps ask
-    /// on every launch, and the driver's occupancy calculator is not free.
-    resident: Mutex<HashMap<(usize, u32, u32), u32>>,
+    /// resident_blocks / resident_clusters answers by (kernel handle, threads, dynamic shared bytes,
+    /// blocks a cluster; 0 for blocks): decode steps ask on every launch, and the driver's occupancy
+    /// calculator is not free.
+    resident: Mutex<HashMap<(usize, u32, u32, u32), u32>>,
     poison: bool,
     sync: bool,
 }
@@ -258,7 +259,7 @@ impl Dev {
             #[cfg(feature = "emu")]
             Func::Emu(_) => return Ok(2 * self.sm_count), // emulated
         };
-        let key = (f.cu_function() as usize, threads, smem);
+        let key = (f.cu_function() as usize, threads, smem, 0);
         if let Some(&n) = self.resident.lock().unwrap().get(&key) {
             return Ok(n);
         }
@@ -283,7 +284,7 @@ impl Dev {
             #[cfg(feature = "emu")]
             Func::Emu(_) => return Ok((self.sm_count / cluster).max(1)), // emulated
         };
-        let key = (f.cu_function() as usize, threads, smem);
+        let key = (f.cu_function() as usize, threads, smem, cluster);
         if let Some(&n) = self.resident.lock().unwrap().get(&key) {
             return Ok(n);
         }

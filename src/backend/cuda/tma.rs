@@ -85,15 +85,16 @@ fn encode(ptr: u64, dims: [usize; 3], strides: [u64; 3], boxes: [u32; 3], words:
     Ok(())
 }
 
-/// Blocks per cluster of `path` if it is a warp-specialised one that can run this GEMM (the wgmma
-/// conditions, plus no empty dimension: a tensor map's dimensions are at least 1), else None.
-pub(super) fn cluster_for(path: GemmPath, dev: &Dev, dims: &[usize], sizes: &[usize]) -> Option<u32> {
+/// Blocks per cluster of `path` if it is a warp-specialised one (whose wgmma conditions the caller
+/// checked with `GemmPath::takes`) and no dimension in `sizes` is empty (a tensor map's dimensions
+/// are at least 1), else None.
+pub(super) fn cluster_for(path: GemmPath, sizes: &[usize]) -> Option<u32> {
     let cluster = match path {
         GemmPath::WgmmaTma => 1,
         GemmPath::WgmmaTmaC2 => 2,
         _ => return None,
     };
-    (path.takes(dev, dims) && sizes.iter().all(|&s| s > 0)).then_some(cluster)
+    sizes.iter().all(|&s| s > 0).then_some(cluster)
 }
 
 /// The persistent grid: one block per SM, at most one per tile (cluster 1); or as many pairs as

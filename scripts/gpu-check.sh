@@ -10,7 +10,9 @@
 # KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_SOFTMAX=rc KILN_LORA=mma, only if any
 # failed), bench.jsonl (every row), bench.txt (the tables), misc.log
 # (device, stderr, the ttt-arc log) and summary.json ({device, driver, git_sha, tests_passed,
-# tests_failed, mma_tests_passed, mma_tests_failed}); the tables are printed last.
+# tests_failed, mma_tests_passed, mma_tests_failed}, also the JSONL's last line); the tables are
+# printed last, then `kiln bench-report` of this run against the last committed one (PREVIOUS,
+# staged as .gpu/previous.jsonl; default: the newest bench/results/gpu-*.jsonl with GEMM rows).
 # Commit what comes back under bench/results/ (the JSONL is the only lasting record of GPU numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +33,8 @@ cp scripts/gpu-run.sh .gpu/run.sh
 cp scripts/torch_gpu_baselines.py .gpu/
 cp scripts/gpu-ncu.sh .gpu/ncu.sh
 cp scripts/ncu_summary.py .gpu/
+prev=${PREVIOUS:-$(grep -l '"op":"matmul"' bench/results/gpu-*.jsonl | sort | tail -1)}
+[[ -n $prev ]] && cp "$prev" .gpu/previous.jsonl && echo "previous run: $prev" >&2
 git rev-parse HEAD > .gpu/git_sha
 git diff --quiet HEAD -- src kernels tests || echo "$(cat .gpu/git_sha)-dirty" > .gpu/git_sha
 du -sh .gpu >&2

@@ -129,6 +129,8 @@ timeout "$(limit 90 5)" python3 .gpu/torch_gpu_baselines.py "$device" >/tmp/kiln
 echo "torch exit code: $?"
 cat /tmp/kiln-torch.jsonl >>"$OUT/bench.jsonl"
 
+cat "$OUT/summary.json" >>"$OUT/bench.jsonl"   # the results file carries its own summary line
+
 echo; echo "== failures =="
 grep -E '^test .* FAILED$|panicked at|^---- ' "$OUT/tests.log" | head -40
 [[ -f $OUT/tests-mma.log ]] && grep -E '^test .* FAILED$|panicked at' "$OUT/tests-mma.log" | head -20
@@ -137,3 +139,5 @@ tail -5 "$OUT/misc.log"
 echo; echo "== torch =="; cat /tmp/kiln-torch.jsonl
 echo; echo "== bench tables (kiln, then the A/B run) =="; cat "$OUT/bench.txt"
 echo; cat "$OUT/summary.json"
+# the issues' targets with PyTorch's rows, the A/B pairs, every row against the last committed run
+echo; .gpu/kiln bench-report "$OUT/bench.jsonl" $([[ -f .gpu/previous.jsonl ]] && echo --against .gpu/previous.jsonl) | tee -a "$OUT/bench.txt" | cut -c1-240

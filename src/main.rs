@@ -182,6 +182,16 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Read a `kiln bench --device cuda` results file back (bench/results/*.jsonl, PyTorch's rows
+    /// and the summary line included): the issues' targets, the run's A/B rows, and with --against
+    /// every row beside an earlier run's.
+    BenchReport {
+        /// The results file (JSONL).
+        results: PathBuf,
+        /// An earlier results file to compare every row with (same op, variant and shape).
+        #[arg(long)]
+        against: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -226,6 +236,7 @@ fn main() {
             Ok(Device::Cuda(i)) => bench_cuda(i, repeats.max(20), only.as_deref(), jsonl.as_deref()),
             Err(e) => Err(e),
         },
+        Command::BenchReport { results, against } => bench_report(&results, against.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -390,6 +401,14 @@ fn info() -> kiln::Result<()> {
     Ok(())
 }
 
+fn bench_report(results: &Path, against: Option<&Path>) -> kiln::Result<()> {
+    use kiln::bench::{report, row};
+    let new = row::read(results)?;
+    let old = against.map(|p| row::read(p).map(|r| (r, p.display().to_string()))).transpose()?;
+    print!("{}", report::report(&new, &results.display().to_string(), old.as_ref().map(|(r, n)| (r, n.as_str()))));
+    Ok(())
+}
+
 #[cfg(feature = "cuda")]
 fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<&Path>) -> kiln::Result<()> {
     use std::io::Write;
@@ -410,7 +429,7 @@ fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<
         print!("{}", kiln::bench::cuda::format_rows(rows));
         std::io::stdout().flush().map_err(|e| kiln::Error::Msg(format!("bench: writing the table: {e}")))
     })?;
-    use kiln::bench::cuda::targets;
+    use kiln::bench::targets;
     print!("{}", targets::format(&targets::verdicts(&rows)));
     Ok(())
 }

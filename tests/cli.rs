@@ -83,3 +83,20 @@ fn dtype_bf16_on_cpu_and_unknown_dtypes_are_refused_and_write_nothing() {
     assert!(ok && stdout.contains("step 2"), "{stdout}\n{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_report_reads_committed_gpu_results_and_names_a_bad_line() {
+    let run1 = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/results/gpu-h200-2026-11-27-run1.jsonl");
+    let run2 = concat!(env!("CARGO_MANIFEST_DIR"), "/bench/results/gpu-h200-2026-11-27-run2.jsonl");
+    let (ok, out, stderr) = kiln(&["bench-report", run2, "--against", run1]);
+    assert!(ok, "{stderr}");
+    assert!(out.contains("targets (this run):") && out.contains("against ") && out.contains("speedup"), "{out}");
+    let dir = std::env::temp_dir().join(format!("kiln-cli-report-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("cut.jsonl");
+    let first = std::fs::read_to_string(run1).unwrap().lines().next().unwrap().to_string();
+    std::fs::write(&bad, format!("{first}\n{}\n", &first[..first.len() / 2])).unwrap();
+    let (ok, _, stderr) = kiln(&["bench-report", bad.to_str().unwrap()]);
+    assert!(!ok && stderr.starts_with("error:") && stderr.contains("cut.jsonl") && stderr.contains("line 2"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -12,6 +12,9 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod report;
+pub mod row;
+pub mod targets;
 pub mod workloads;
 
 use crate::linalg::{svd_f32, LogReg, LogRegOptions};

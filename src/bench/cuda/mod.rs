@@ -4,7 +4,7 @@
 //! GEMM-shaped work; the card's own measured copy bandwidth for memory-bound ops). The card's
 //! two ceilings, device-to-device copy bandwidth and cuBLAS bf16 GEMM at 8192^3, are measured
 //! first in the same process. One JSONL row per measurement; the table is printed as each family
-//! finishes, and the issues' targets (targets.rs: met or missed, by how much) after it.
+//! finishes, and the issues' targets (src/bench/targets.rs: met or missed, by how much) after it.
 //!
 //! Each kernel family adds its cases in its own file here (`<family>.rs`, function `rows`).
 
@@ -23,29 +23,13 @@ pub mod reduce;
 pub mod rope;
 pub mod sampling;
 pub mod softmax_xent;
-pub mod targets;
 
 use crate::backend::cuda::{CudaStorage, Dev};
 use crate::tensor::DType;
 use crate::{Error, Result};
-use serde::Serialize;
 use std::sync::Arc;
 
-/// One measurement, as written to bench/results/*.jsonl.
-#[derive(Clone, Debug, Serialize)]
-pub struct Row {
-    pub device: String,
-    pub op: String,
-    pub variant: String,
-    pub shape: String,
-    pub median_ms: f64,
-    pub gbps: Option<f64>,
-    pub tflops: Option<f64>,
-    /// What `ratio` compares against (e.g. "cublas_bf16", "copy_bw"), if anything.
-    pub baseline: Option<String>,
-    /// median_ms / baseline's median_ms for time baselines; achieved / ceiling for "copy_bw".
-    pub ratio: Option<f64>,
-}
+pub use crate::bench::row::{format_header, format_rows, Row};
 
 /// A row under construction: the builder the family files use.
 pub struct Case {
@@ -167,29 +151,4 @@ pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>, mut sink: impl 
         }
     }
     Ok(rows)
-}
-
-/// The table's header line.
-pub fn format_header() -> String {
-    format!("{:<22} {:<18} {:<26} {:>10} {:>9} {:>8} {:>14} {:>7}\n", "op", "variant", "shape", "median_ms", "GB/s", "TFLOP/s", "baseline", "ratio")
-}
-
-/// The table's lines for `rows` (no header).
-pub fn format_rows(rows: &[Row]) -> String {
-    let mut s = String::new();
-    let opt = |v: Option<f64>, p: usize| v.map(|x| format!("{x:.p$}")).unwrap_or_else(|| "-".into());
-    for r in rows {
-        s += &format!(
-            "{:<22} {:<18} {:<26} {:>10.4} {:>9} {:>8} {:>14} {:>7}\n",
-            r.op,
-            r.variant,
-            r.shape,
-            r.median_ms,
-            opt(r.gbps, 0),
-            opt(r.tflops, 1),
-            r.baseline.as_deref().unwrap_or("-"),
-            opt(r.ratio, 2)
-        );
-    }
-    s
 }

@@ -1,9 +1,11 @@
 //! The issues' speed targets read back from one bench run's rows: `kiln bench --device cuda`
 //! prints these verdicts after its table, so whoever holds the GPU sees at once which targets
 //! hold, by how much the others miss, and which bf16 GEMM path was fastest (the one to make the
-//! default). A target whose rows the run did not produce (a family left out, no cuBLAS) says so.
+//! default); `kiln bench-report` prints them again from a committed results file, where
+//! scripts/gpu-run.sh has added PyTorch's rows on the same GPU. A target whose rows the run did
+//! not produce (a family left out, no cuBLAS, no PyTorch) says so.
 
-use super::Row;
+use super::row::Row;
 
 /// One target: what it asks, what the run measured, and whether that meets it (None: no rows).
 #[derive(Clone, Debug, PartialEq)]
@@ -17,8 +19,11 @@ pub struct Verdict {
 /// except the ops with targets of their own below.
 const OWN_TARGETS: &[&str] = &["linear_attention", "sample", "lora", "ceiling", "attention"];
 
-/// The verdicts for `rows`, in the order of the issues' "Done when" lines.
+/// The verdicts for `rows`, in the order of the issues' "Done when" lines. Rows of an A/B rerun
+/// (variants tagged "[SWITCH=...]": kernels that are not the defaults) are not judged.
 pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
+    let rows: Vec<Row> = rows.iter().filter(|r| r.ab_tag().is_none()).cloned().collect();
+    let rows = rows.as_slice();
     let base = |r: &Row, b: &str| r.baseline.as_deref() == Some(b);
     let mut out = vec![];
 
@@ -56,6 +61,8 @@ pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
         met: (!speedups.is_empty()).then_some(slowest >= 5.0),
     });
 
+    out.push(against_torch(rows, lora.first().copied()));
+
     // Memory-bound kernels at >= 70% of the measured copy bandwidth: the rows that miss.
     let mem: Vec<&Row> = rows.iter().filter(|r| base(r, "copy_bw") && !OWN_TARGETS.iter().any(|o| r.op.starts_with(o))).collect();
     let short: Vec<String> =
@@ -66,6 +73,35 @@ pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
         met: (!mem.is_empty()).then_some(short.is_empty()),
     });
     out
+}
+
+/// [signature-kernels]' last clause: LoRA forward (kiln's fastest path), linear attention forward
+/// (kiln's fastest bf16 row) and the sampler (every shape) each faster than PyTorch on the same GPU,
+/// as kiln's time over PyTorch's (below 1 is faster).
+fn against_torch(rows: &[Row], lora: Option<&Row>) -> Verdict {
+    let torch = |op: &str, variant: &str, shape: &str| rows.iter().find(|r| r.op == op && r.variant == variant && r.shape == shape).map(|r| r.median_ms);
+    let mut parts: Vec<(String, Option<f64>)> = vec![];
+    let lora_vs = lora.and_then(|k| torch("lora_fwd", "torch_3matmul_bf16", &k.shape).map(|t| k.median_ms / t));
+    parts.push(("LoRA fwd / torch's 3 matmuls".into(), lora_vs));
+    let la = rows.iter().filter(|r| r.op == "linear_attention_fwd" && r.variant.starts_with("bf16") && r.baseline.as_deref() == Some("copy_bw"));
+    let la_best = la.min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
+    parts.push(("linear attention fwd / torch chunked".into(), la_best.and_then(|k| torch("linear_attention_fwd", "torch_chunked_f32", &k.shape).map(|t| k.median_ms / t))));
+    // the sampler row compared with the sort-based kernel, against torch's sort-based top-p; the slowest shape
+    let sampler = rows
+        .iter()
+        .filter(|r| r.op == "sample" && r.baseline.as_deref() == Some("sort_based"))
+        .filter_map(|k| torch("sampling", "torch_sort_topp", &k.shape).map(|t| k.median_ms / t))
+        .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+    parts.push(("sampler / torch sort top-p (slowest shape)".into(), sampler));
+    let measured = parts.iter().map(|(what, x)| format!("{what} {}", x.map_or("no rows".into(), |x| format!("{x:.2}")))).collect::<Vec<_>>().join("; ");
+    let known: Vec<f64> = parts.iter().filter_map(|p| p.1).collect();
+    let met = if known.iter().any(|&x| x >= 1.0) {
+        Some(false)
+    } else {
+        (known.len() == parts.len()).then_some(true)
+    };
+    let measured = if known.is_empty() { "no kiln and PyTorch rows of one shape in this run (scripts/gpu-run.sh appends PyTorch's)".into() } else { measured };
+    Verdict { target: "each faster than PyTorch on the same GPU", measured, met }
 }
 
 /// A verdict on the best (first) of `sorted`, listing every row's variant and ratio.
@@ -126,9 +162,10 @@ mod tests {
             row("softmax", "bf16", "4096x32000", "copy_bw", 0.75),
             row("gelu", "bf16", "64M", "copy_bw", 0.69),
             row("linear_attention_fwd_unsplit", "bf16", "BH=64", "copy_bw", 0.1),
+            row("gelu", "bf16 [KILN_OLD=1]", "64M", "copy_bw", 0.2),
         ];
         let v = verdicts(&rows);
-        assert_eq!(v.len(), 5);
+        assert_eq!(v.len(), 6);
         // GEMM: the fastest path first, met; the 8192^3 row is not the 4096^3 target's
         assert_eq!(v[0].met, Some(true));
         assert!(v[0].measured.starts_with("bf16 wgmma-tma 1.08x, bf16 wgmma 1.60x"), "{}", v[0].measured);
@@ -139,15 +176,52 @@ mod tests {
         // sampler: 1 / 0.25 = 4x at the slowest shape misses 5x
         assert_eq!(v[3].met, Some(false));
         assert!(v[3].measured.starts_with("4.0x"), "{}", v[3].measured);
-        // memory-bound: gelu misses; linear attention's rows are judged by their own target
-        assert_eq!(v[4].met, Some(false));
-        assert!(v[4].measured.starts_with("1 of 2 rows") && v[4].measured.contains("gelu bf16 64M 0.69"), "{}", v[4].measured);
+        // memory-bound: gelu misses; linear attention's rows are judged by their own target, A/B rows not at all
+        // no PyTorch rows: no verdict on that clause
+        assert_eq!(v[4].met, None);
+        assert!(v[4].measured.starts_with("no kiln and PyTorch rows"), "{}", v[4].measured);
+        assert_eq!(v[5].met, Some(false));
+        assert!(v[5].measured.starts_with("1 of 2 rows") && v[5].measured.contains("gelu bf16 64M 0.69"), "{}", v[5].measured);
+    }
+
+    fn torch(op: &str, variant: &str, shape: &str, ms: f64) -> Row {
+        Row { median_ms: ms, baseline: None, ratio: None, ..row(op, variant, shape, "-", 0.0) }
+    }
+
+    #[test]
+    fn against_pytorch_on_the_same_gpu() {
+        let lora = "N=4096 K=4096 M=4096 R=16";
+        let mut rows = vec![
+            Row { median_ms: 0.25, ..row("lora_fwd", "bf16 wgmma-tma", lora, "cublas_xW", 1.15) },
+            Row { median_ms: 0.2, ..row("linear_attention_fwd", "bf16", "BH=64", "copy_bw", 0.3) },
+            Row { median_ms: 0.1, ..row("linear_attention_fwd", "bf16 wgmma", "BH=64", "copy_bw", 0.6) },
+            Row { median_ms: 0.1, ..row("sample", "vs sort_based", "B=64", "sort_based", 0.1) },
+            Row { median_ms: 0.3, ..row("sample", "vs sort_based", "B=256", "sort_based", 0.1) },
+            torch("lora_fwd", "torch_3matmul_bf16", lora, 0.27),
+            torch("linear_attention_fwd", "torch_chunked_f32", "BH=64", 9.0),
+            torch("sampling", "torch_sort_topp", "B=64", 0.4),
+        ];
+        let v = &verdicts(&rows)[4];
+        // the sampler's B=256 row has no PyTorch twin: judged on the shapes both timed
+        assert_eq!(v.met, Some(true), "{v:?}");
+        assert!(v.measured.contains("LoRA fwd / torch's 3 matmuls 0.93") && v.measured.contains("torch chunked 0.01"), "{}", v.measured);
+        assert!(v.measured.contains("(slowest shape) 0.25"), "{}", v.measured);
+        rows.push(torch("sampling", "torch_sort_topp", "B=256", 0.2));
+        let v = &verdicts(&rows)[4];
+        assert_eq!(v.met, Some(false), "B=256: 0.3 ms against 0.2: {v:?}");
+        assert!(v.measured.contains("(slowest shape) 1.50"), "{}", v.measured);
+        // no linear attention row from PyTorch: no verdict unless another part misses
+        rows.pop();
+        rows.retain(|r| r.op != "linear_attention_fwd" || !r.is_torch());
+        let v = &verdicts(&rows)[4];
+        assert_eq!(v.met, None, "{v:?}");
+        assert!(v.measured.contains("torch chunked no rows"), "{}", v.measured);
     }
 
     #[test]
     fn targets_without_rows_say_so() {
         let v = verdicts(&[]);
-        assert!(v.iter().all(|x| x.met.is_none() && x.measured == "no rows in this run"));
+        assert!(v.iter().all(|x| x.met.is_none() && x.measured.starts_with("no ") && x.measured.contains("in this run")));
         assert!(format(&v).contains("[ -- ]"));
     }
 }

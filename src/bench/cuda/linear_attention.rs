@@ -3,8 +3,11 @@
 //! against the forward alone; the sequential (run-1) kernel's forward against the default one, and
 //! for bf16 the CUDA-core kernels and the unsplit tensor-core walk against the default tensor-core
 //! one (kernels/linear_attention_tc.cu, split into segments when the heads are few), and on an
-//! sm_90 the wgmma output walk (kernels/linear_attention_wg.cu) as its own "linear_attention_fwd" row.
+//! sm_90 the wgmma output walk (kernels/linear_attention_wg.cu) as its own "linear_attention_fwd" row;
+//! then both walks at fixed segment counts, to check the planner's choice (`segments`).
 use super::{Case, Ctx, Row};
+use crate::backend::cuda::linear_attention_tc as tc;
+use crate::backend::cuda::CudaStorage;
 use crate::backend::cuda::linear_attention as la;
 use crate::backend::LinAttnDims;
 use crate::tensor::DType;
@@ -43,6 +46,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
                 crate::backend::cuda::linear_attention_tc::set_wg(was);
                 rows.push(ctx.finish(Case::new("linear_attention_fwd", "bf16 wgmma", shape.clone(), wg?).bytes((4 * len * es) as f64).flops(flops)));
             }
+            // The segment planner's choice checked: each walk at S = 2, 4, 8, 16 segments.
+            rows.extend(segment_sweep(ctx, [&q, &k, &v], d, &shape, fwd, (4 * len * es) as f64, flops)?);
         }
         // Before/after on the same GPU: the run-1 sequential kernel (one block per (head, Dv slice)).
         let seq = ctx.time_ms(|i| la::linear_attention_sequential(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;
@@ -55,4 +60,29 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         rows.push(ctx.finish(Case::new("linear_attention_fwd+bwd", &var, shape.clone(), both).flops(4.0 * flops).vs("fwd", fwd)));
     }
     Ok(rows)
+}
+
+/// "linear_attention_fwd_segments" rows: the bf16 walk in S = 2, 4, 8, 16 segments (and the wgmma
+/// walk, where it runs), each against the default forward's time `fwd`. The planner picked the
+/// default's S from a wave model that no GPU has checked yet; the fastest row here is the one to
+/// teach it.
+fn segment_sweep(ctx: &Ctx, [q, k, v]: [&[CudaStorage]; 3], d: LinAttnDims, shape: &str, fwd: f64, bytes: f64, flops: f64) -> Result<Vec<Row>> {
+    let sets = q.len();
+    let wg_ok = ctx.dev.cc == (9, 0) && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off");
+    let was = tc::wg_requested();
+    let sweep = || -> Result<Vec<Row>> {
+        let mut rows = vec![];
+        for wg in [false, true].into_iter().filter(|&wg| !wg || wg_ok) {
+            tc::set_wg(wg);
+            for segs in [2, 4, 8, 16] {
+                let ms = ctx.time_ms(|i| la::linear_attention_segmented(&q[i % sets], &k[i % sets], &v[i % sets], None, d, segs).map(drop))?;
+                let variant = format!("bf16{} S={segs}", if wg { " wgmma" } else { "" });
+                rows.push(ctx.finish(Case::new("linear_attention_fwd_segments", &variant, shape.to_string(), ms).bytes(bytes).flops(flops).vs("fwd", fwd)));
+            }
+        }
+        Ok(rows)
+    };
+    let rows = sweep();
+    tc::set_wg(was);
+    rows
 }

@@ -3,9 +3,9 @@
 # binary and the `cuda` parity-test binary HERE (the GPU machine has no Rust), stages them with
 # the device-side script in .gpu/ (git-ignored), and prints the device command and its carry list.
 # On the GPU machine, .gpu/run.sh runs every parity test with --include-ignored, then
-# `kiln bench --device cuda`, the GEMM users again on mma.sync (KILN_GEMM=mma), an A/B bench of
-# the older norm, softmax, LoRA thin-product and linear-attention paths, ttt-arc with an HF model
-# directory, and the PyTorch baselines on the same GPU; under $OUT (at most 8 files come back):
+# `kiln bench --device cuda`, the PyTorch baselines on the same GPU, an A/B bench of the older
+# norm, softmax, LoRA thin-product and linear-attention paths, the GEMM users again on mma.sync
+# (KILN_GEMM=mma), and ttt-arc with an HF model directory; under $OUT (at most 8 files come back):
 # tests.log, tests-mma.log, tests-cores.log (failed tests rerun with KILN_ATTN=cores
 # KILN_LINATTN=cores KILN_NORM=rc KILN_SAMPLE=rows KILN_SOFTMAX=rc KILN_LORA=mma, only if any
 # failed), bench.jsonl (every row), bench.txt (the tables), misc.log

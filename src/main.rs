@@ -429,8 +429,9 @@ fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<
         print!("{}", kiln::bench::cuda::format_rows(rows));
         std::io::stdout().flush().map_err(|e| kiln::Error::Msg(format!("bench: writing the table: {e}")))
     })?;
-    use kiln::bench::targets;
+    use kiln::bench::{kernel_targets, targets};
     print!("{}", targets::format(&targets::verdicts(&rows)));
+    print!("{}", targets::format_titled("KERNELS.md's other targets (this run)", &kernel_targets::verdicts(&rows)));
     Ok(())
 }
 

@@ -253,3 +253,24 @@ fn backend_refuses_buffers_of_the_wrong_length() {
     let e = linear_attention(&qs, &ks, &vs, Some(&qs), right, true).expect_err("an error").to_string();
     assert!(e.contains("initial state"), "{e}");
 }
+
+/// The unfused composition (batched matmuls, a mask, a triangular prefix: the bench's baseline)
+/// against the same f64 reference, T around the chunk size, with and without s0.
+#[test]
+fn unfused_composition_matches_f64_reference() {
+    for (b, h, t, dk, dv) in [(2, 1, 1, 4, 3), (1, 2, 63, 5, 7), (2, 1, 64, 3, 3), (1, 2, 65, 6, 2), (1, 1, 130, 1, 3)] {
+        for with_s0 in [false, true] {
+            let [q, k, v, s0] = inputs(b, h, t, dk, dv, 40 + t as u64, true);
+            let s0 = with_s0.then_some(&s0);
+            let (want, _) = reference(&v64(&q), &v64(&k), &v64(&v), s0.map(v64).as_deref(), b * h, t, dk, dv);
+            let o = Tensor::linear_attention_unfused(&q, &k, &v, s0).unwrap();
+            assert_eq!(o.dims(), &[b, h, t, dv][..]);
+            assert_close(&v64(&o), &want, 1e-12, 1e-10, &format!("unfused o, T={t} Dk={dk} Dv={dv} s0={with_s0}"));
+        }
+    }
+    let [q, k, v, s0] = inputs(1, 1, 8, 4, 3, 1, false);
+    let e = Tensor::linear_attention_unfused(&q, &k, &v.narrow(2, 0, 7).unwrap(), None).unwrap_err().to_string();
+    assert!(e.contains("linear_attention_unfused") && e.contains("must agree"), "{e}");
+    let e = Tensor::linear_attention_unfused(&q, &k, &v, Some(&s0.narrow(3, 0, 2).unwrap())).unwrap_err().to_string();
+    assert!(e.contains("s0"), "{e}");
+}

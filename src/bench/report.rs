@@ -1,16 +1,18 @@
 //! `kiln bench-report RESULTS.jsonl [--against OLDER.jsonl]`: a GPU run's committed results, read
 //! back on any machine. What a session that was lent a GPU needs to write its notes: the issues'
-//! targets (targets.rs, now with PyTorch's rows from the same run), the A/B rows of that run
+//! targets (targets.rs, now with PyTorch's rows from the same run) and KERNELS.md's other ones
+//! (kernel_targets.rs), the A/B rows of that run
 //! against the defaults they were run beside, and every row against an earlier run's.
 
 use super::row::{Results, Row};
-use super::targets;
+use super::{kernel_targets, targets};
 use std::collections::{HashMap, HashSet};
 
 /// The whole report on `new` (named `new_name`), and on its rows against `old`'s if given.
 pub fn report(new: &Results, new_name: &str, old: Option<(&Results, &str)>) -> String {
     let mut s = format!("results: {new_name}{}\n", summary(new));
     s += &targets::format(&targets::verdicts(&new.rows));
+    s += &targets::format_titled("KERNELS.md's other targets (this run)", &kernel_targets::verdicts(&new.rows));
     s += &ab(&new.rows);
     if let Some((old, old_name)) = old {
         s += &format!("\nagainst {old_name}{}\n", summary(old));

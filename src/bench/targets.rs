@@ -123,7 +123,12 @@ fn or_none(s: String) -> String {
 
 /// The verdicts as lines of text: "[met]", "[MISS]" or "[ -- ]", the target, what was measured.
 pub fn format(v: &[Verdict]) -> String {
-    let mut s = String::from("\ntargets (this run):\n");
+    format_titled("targets (this run)", v)
+}
+
+/// As [`format`], under `title`.
+pub fn format_titled(title: &str, v: &[Verdict]) -> String {
+    let mut s = format!("\n{title}:\n");
     for x in v {
         let tag = match x.met {
             Some(true) => "[met] ",

@@ -5,6 +5,7 @@
 pub mod attention;
 pub mod embedding;
 pub mod linear_attention;
+pub mod linear_attention_unfused;
 pub mod linear_attention_varlen;
 pub mod lora;
 pub mod lora_multi_adapter;

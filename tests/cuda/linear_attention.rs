@@ -204,3 +204,23 @@ fn parity_linear_attention_varlen_bf16() {
     setup();
     check_varlen(DType::BF16, TOL_BF16);
 }
+
+/// The unfused composition (Tensor::linear_attention_unfused: kiln's general ops, the bench's
+/// baseline for "fused >= 2x its own unfused composition") on the device, against the CPU's fused
+/// forward; bf16 rounds every intermediate (A, the chunk sums, the states) to bf16.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_linear_attention_unfused_composition() {
+    setup();
+    let (b, h, t, d) = (1, 2, 130, 64);
+    let x = inputs(b * h, t, d, d, 300);
+    let four = |t: &Tensor, last: usize| t.reshape(vec![b, h, t.dims()[1], last]).unwrap();
+    for (dtype, tol) in [(DType::F32, TOL_F32), (DType::BF16, TOL_BF16)] {
+        let c = |t: &Tensor| t.to_dtype(dtype).unwrap().to_dtype(DType::F32).unwrap();
+        let g = |t: &Tensor| t.to_dtype(dtype).unwrap().to_device(GPU).unwrap();
+        let (q, k, v, s0) = (four(&x.q, d), four(&x.k, d), four(&x.v, d), four(&x.s0, d));
+        let want = Tensor::linear_attention(&c(&q), &c(&k), &c(&v), Some(&c(&s0)), true).unwrap().0;
+        let got = twice1("linear_attention_unfused", || Tensor::linear_attention_unfused(&g(&q), &g(&k), &g(&v), Some(&g(&s0))).unwrap().storage().clone());
+        assert_close(&format!("linear_attention_unfused {dtype:?}"), &got.cast(DType::F32).unwrap(), &want.storage(), tol);
+    }
+}

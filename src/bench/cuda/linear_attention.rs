@@ -1,5 +1,6 @@
 //! GPU bench cases for kernels/linear_attention.cu: the chunked forward at BH = 64, T = 4096,
-//! D = 128 against the copy ceiling (q, k, v read once, o written once), and forward + backward
+//! D = 128 against the copy ceiling (q, k, v read once, o written once) and against kiln's own
+//! unfused composition (Tensor::linear_attention_unfused), and forward + backward
 //! against the forward alone; the sequential (run-1) kernel's forward against the default one, and
 //! for bf16 the CUDA-core kernels and the unsplit tensor-core walk against the default tensor-core
 //! one (kernels/linear_attention_tc.cu, split into segments when the heads are few), and on an
@@ -8,6 +9,8 @@
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::linear_attention_tc as tc;
 use crate::backend::cuda::CudaStorage;
+use crate::backend::Storage;
+use crate::tensor::Tensor;
 use crate::backend::cuda::linear_attention as la;
 use crate::backend::LinAttnDims;
 use crate::tensor::DType;
@@ -30,6 +33,12 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let flops = 2.0 * (bh * t) as f64 * (64.0 * dh as f64 * 2.0 + 2.0 * (dh * dh) as f64);
         let fwd = ctx.time_ms(|i| la::linear_attention(&q[i % sets], &k[i % sets], &v[i % sets], None, d, true).map(drop))?;
         rows.push(ctx.finish(Case::new("linear_attention_fwd", &var, shape.clone(), fwd).bytes((4 * len * es) as f64).flops(flops)));
+        // kiln's own unfused composition (batched matmuls, a mask, a triangular prefix; every
+        // intermediate in memory): KERNELS.md wants the fused forward >= 2x faster.
+        let tensor = |s: &CudaStorage| Tensor::from_storage(Storage::Cuda(s.clone()), vec![1, bh, t, dh]);
+        let unfused = ctx.time_ms(|i| Tensor::linear_attention_unfused(&tensor(&q[i % sets])?, &tensor(&k[i % sets])?, &tensor(&v[i % sets])?, None).map(drop))?;
+        rows.push(ctx.finish(Case::new("linear_attention_fwd_unfused", &var, shape.clone(), unfused).bytes((4 * len * es) as f64).flops(flops)));
+        rows.push(ctx.finish(Case::new("linear_attention_fwd", &var, shape.clone(), fwd).vs("kiln_unfused", unfused)));
         if dt == DType::BF16 {
             // bf16 runs on tensor cores by default: the CUDA-core two-phase pair beside it.
             let cores = ctx.time_ms(|i| la::linear_attention_cores(&q[i % sets], &k[i % sets], &v[i % sets], None, d).map(drop))?;

@@ -419,7 +419,7 @@ fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<
     // each family's rows are appended (and printed) as soon as it is done: a run stopped by a time
     // limit keeps what it measured
     print!("{}", kiln::bench::cuda::format_header());
-    let rows = kiln::bench::cuda::run(ordinal, repeats, only, |rows| {
+    let (rows, failed) = kiln::bench::cuda::run(ordinal, repeats, only, |rows| {
         if let Some((path, f)) = out.as_mut() {
             for r in rows {
                 writeln!(f, "{}", serde_json::to_string(r).expect("rows serialise")).map_err(|e| file_err(path, e))?;
@@ -432,6 +432,9 @@ fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<
     use kiln::bench::{kernel_targets, targets};
     print!("{}", targets::format(&targets::verdicts(&rows)));
     print!("{}", targets::format_titled("KERNELS.md's other targets (this run)", &kernel_targets::verdicts(&rows)));
+    if !failed.is_empty() {
+        return Err(kiln::Error::Msg(format!("bench: {} of the kernel families failed: {} (their errors are above)", failed.len(), failed.join(", "))));
+    }
     Ok(())
 }
 

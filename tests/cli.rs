@@ -100,3 +100,50 @@ fn bench_report_reads_committed_gpu_results_and_names_a_bad_line() {
     assert!(!ok && stderr.starts_with("error:") && stderr.contains("cut.jsonl") && stderr.contains("line 2"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `kiln bench --device cuda` on the emulated device (KILN_CUDA_EMU=1): every family's cases once
+/// on small shapes, every GEMM path included, so the bench's own code is exercised before a lent
+/// GPU's minutes are spent on it. Timings here mean nothing; the rows and the verdicts must exist.
+#[cfg(feature = "emu")]
+#[test]
+fn bench_cuda_smoke_run_on_the_emulated_device() {
+    let dir = std::env::temp_dir().join(format!("kiln-cli-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jsonl = dir.join("bench.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .env("KILN_CUDA_EMU", "1")
+        .args(["bench", "--device", "cuda", "--jsonl", jsonl.to_str().unwrap()])
+        .output()
+        .expect("run kiln");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !stderr.contains("failed after"), "{stderr}");
+    assert!(stdout.contains("targets (this run):") && stdout.contains("KERNELS.md's other targets"), "{stdout}");
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let has = |op: &str, variant: &str| rows.iter().any(|r| r["op"] == op && r["variant"].as_str().unwrap().starts_with(variant));
+    // one row (at least) from each family, in the order they run
+    for (op, variant) in [
+        ("matmul", "bf16 wgmma-tma-c2"),
+        ("lora_fwd", "bf16 wgmma-tma"),
+        ("lora_bwd", "bf16"),
+        ("linear_attention_fwd", "bf16 wgmma"),
+        ("linear_attention_fwd_unfused", "bf16"),
+        ("linear_attention_fwd_segments", "bf16 wgmma S=16"),
+        ("sample", "vs sort_based"),
+        ("swiglu_backward", "bf16"),
+        ("argmax", "bf16"),
+        ("index_select", "f32"),
+        ("cross_entropy_backward", "bf16"),
+        ("layer_norm_backward", "bf16"),
+        ("rope", "f32"),
+        ("embedding_backward", "bf16"),
+        ("adamw", "g bf16"),
+        ("attention_bwd", "f32"),
+    ] {
+        assert!(has(op, variant), "no {op} {variant} row");
+    }
+    // an unknown family is refused by name
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln")).env("KILN_CUDA_EMU", "1").args(["bench", "--device", "cuda", "--only", "matmul,nope"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("no kernel family \"nope\""), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -7,7 +7,7 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let n = 1usize << 26;
+    let n = ctx.size(1usize << 26, 5000);
     let h = AdamWStep { lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: 0.1, t: 10 };
     let sets = 2; // p, m, v and g of one set already exceed the L2 many times over
     let p = ctx.rand_sets(n, DType::F32, sets, 41)?;

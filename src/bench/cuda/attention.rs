@@ -34,7 +34,7 @@ fn unfused_ms(ctx: &Ctx, blas: &Cublas, t: usize, d: usize, heads: usize, backwa
 }
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
-    let (b, h, t, d) = (4, 32, 2048, 128);
+    let (b, h, t, d) = ctx.size((4, 32, 2048, 128), (1, 2, 130, 64));
     let dm = AttnDims { b, hq: h, hkv: h, tq: t, tk: t, d, scale: 1.0 / (d as f64).sqrt() };
     let n = b * h * t * d;
     let mut x = ctx.rand_sets(n, DType::F32, 4, 21)?.into_iter();

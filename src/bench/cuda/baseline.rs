@@ -17,6 +17,9 @@ pub struct Cublas {
 
 impl Cublas {
     pub fn new(dev: &Arc<Dev>) -> Result<Cublas> {
+        if dev.is_emu() {
+            return Err(Error::NoCuda("the emulated device has no cuBLAS".into()));
+        }
         // SAFETY: only tries to dlopen libcublas.
         if !unsafe { cbs::is_culib_present() } {
             return Err(Error::NoCuda("cuBLAS (libcublas.so) was not found; it is only needed for baselines".into()));
@@ -90,12 +93,12 @@ pub fn cublas_gemm_ms(ctx: &Ctx, blas: &Cublas, m: usize, k: usize, n: usize, dt
 /// The two ceilings: device-to-device copy (GB/s, bytes read + written) and cuBLAS bf16 GEMM at
 /// 8192^3 (TFLOP/s). Sets `ctx.copy_gbps`.
 pub fn ceilings(ctx: &mut Ctx) -> Result<Vec<Row>> {
-    let bytes = 1usize << 30;
+    let bytes = ctx.size(1usize << 30, 1 << 20);
     let (src, dst) = (ctx.dev.alloc_zeros(bytes)?, ctx.dev.alloc(bytes)?);
     src.fill_bytes(0x3c)?;
     let ms = ctx.time_ms(|_| dst.copy_from(0, &src, 0, bytes))?;
     ctx.copy_gbps = 2.0 * bytes as f64 / (ms * 1e-3) / 1e9;
-    let mut rows = vec![ctx.finish(Case::new("ceiling_copy", "dtod", "1 GiB".into(), ms).bytes(2.0 * bytes as f64))];
+    let mut rows = vec![ctx.finish(Case::new("ceiling_copy", "dtod", ctx.size("1 GiB", "1 MiB").into(), ms).bytes(2.0 * bytes as f64))];
     drop((src, dst));
     match Cublas::new(&ctx.dev) {
         Ok(blas) => {

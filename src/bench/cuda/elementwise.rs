@@ -7,7 +7,7 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let n = 1usize << 26; // 64 Mi elements
+    let n = ctx.size(1usize << 26, 5000); // 64 Mi elements
     for dtype in [DType::F32, DType::BF16] {
         let es = dtype.size_in_bytes() as f64;
         let sets = ctx.sets_for(n * dtype.size_in_bytes());

@@ -8,7 +8,7 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let (v, c, n) = (128_256usize, 4096usize, 8192usize);
+    let (v, c, n) = ctx.size((128_256usize, 4096usize, 8192usize), (300, 72, 40));
     let ids = id_sets(ctx, n, v, 4)?;
     for dtype in [DType::BF16, DType::F32] {
         let es = dtype.size_in_bytes();

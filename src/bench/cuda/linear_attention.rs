@@ -18,7 +18,7 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let (bh, t, dh) = (64usize, 4096usize, 128usize);
+    let (bh, t, dh) = ctx.size((64usize, 4096usize, 128usize), (2, 200, 128));
     let d = LinAttnDims { bh, t, dk: dh, dv: dh };
     for dt in [DType::F32, DType::BF16] {
         let len = bh * t * dh;
@@ -46,7 +46,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             // The tensor-core walk as one launch (KILN_LINATTN_SPLIT=off) beside the default split.
             let one = ctx.time_ms(|i| la::linear_attention_segmented(&q[i % sets], &k[i % sets], &v[i % sets], None, d, 1).map(drop))?;
             rows.push(ctx.finish(Case::new("linear_attention_fwd_unsplit", &var, shape.clone(), one).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));
-            if ctx.dev.cc == (9, 0) && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off") {
+            if ctx.sm90() && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off") {
                 // The segments' output walk on warpgroup MMAs (KILN_LINATTN=wgmma), against the
                 // roofline; KILN_LINATTN_WG=off (scripts/gpu-run.sh, when its parity failed) skips it.
                 let was = crate::backend::cuda::linear_attention_tc::wg_requested();
@@ -77,7 +77,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
 /// teach it.
 fn segment_sweep(ctx: &Ctx, [q, k, v]: [&[CudaStorage]; 3], d: LinAttnDims, shape: &str, fwd: f64, bytes: f64, flops: f64) -> Result<Vec<Row>> {
     let sets = q.len();
-    let wg_ok = ctx.dev.cc == (9, 0) && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off");
+    let wg_ok = ctx.sm90() && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off");
     let was = tc::wg_requested();
     let sweep = || -> Result<Vec<Row>> {
         let mut rows = vec![];

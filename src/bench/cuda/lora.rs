@@ -16,7 +16,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let blas = Cublas::new(&ctx.dev).ok();
     let dt = DType::BF16;
     let es = dt.size_in_bytes();
-    for &(n, k, m, r) in &[(4096usize, 4096usize, 4096usize, 16usize), (16, 4096, 4096, 16)] {
+    let shapes: &[(usize, usize, usize, usize)] = ctx.size(&[(4096, 4096, 4096, 16), (16, 4096, 4096, 16)], &[(256, 128, 128, 16), (16, 128, 128, 16)]);
+    for &(n, k, m, r) in shapes {
         let d = LoraDims { n, k, m, r, scale: 2.0 };
         let sets = ctx.sets_for((n * k + k * m) * es);
         let x = ctx.rand_sets(n * k, dt, sets, 11)?;
@@ -28,7 +29,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         let bytes = ((n * k + k * m + k * r + r * m + n * m) * es) as f64;
         let baseline = GemmPath::current();
         let mut paths = vec![GemmPath::Mma];
-        if ctx.dev.cc == (9, 0) && n >= 128 {
+        if ctx.sm90() && n >= 128 {
             paths.extend(GemmPath::wgmma_paths()); // (decode shapes stay on mma.sync: GemmPath::for_rows)
         }
         // cuBLAS baselines, once per shape: x W alone, the unfused 3 calls, one dgrad GEMM.

@@ -70,12 +70,31 @@ pub struct Ctx {
     pub copy_gbps: f64,
     /// Repeats per timing.
     pub repeats: usize,
+    /// The emulated device (KILN_CUDA_EMU=1): every family runs its cases once on small shapes,
+    /// timed by the wall clock. A smoke run of the bench's own code (tests/cli.rs), not a timing.
+    pub tiny: bool,
 }
 
 impl Ctx {
+    /// Does the device take the sm_90 kernels (wgmma, TMA)? An H100/H200, or the emulated device
+    /// (which runs them all).
+    pub fn sm90(&self) -> bool {
+        self.dev.cc == (9, 0) || self.tiny
+    }
+
+    /// `full` on a GPU, `tiny` on the emulated device (a family's sizes).
+    pub fn size<T>(&self, full: T, tiny: T) -> T {
+        if self.tiny { tiny } else { full }
+    }
+
     /// Median milliseconds of `f(i)` (i = repeat index, for rotating inputs), timed with CUDA
-    /// events around each call after `warmup` calls.
+    /// events around each call after 3 warm-up calls. Emulated: one call, by the wall clock.
     pub fn time_ms(&self, mut f: impl FnMut(usize) -> Result<()>) -> Result<f64> {
+        if self.tiny {
+            let t0 = std::time::Instant::now();
+            f(0)?;
+            return Ok(t0.elapsed().as_secs_f64() * 1e3);
+        }
         let err = |e| Error::Cuda(format!("bench timer: {e:?}"));
         for i in 0..3 {
             f(i)?;
@@ -109,7 +128,22 @@ impl Ctx {
 
     /// Number of input sets to rotate among so that together they exceed the L2 (50-60 MB).
     pub fn sets_for(&self, bytes_per_set: usize) -> usize {
+        if self.tiny {
+            return 2;
+        }
         (256usize << 20).div_ceil(bytes_per_set.max(1)).clamp(2, 16)
+    }
+
+    /// `sets` f32 buffers of `len` elements: one drawn on the host (normal(0, 1)), the others
+    /// affine images of it made on the device (host RNG for 100M+ elements is the slow part).
+    pub fn affine_sets(&self, len: usize, sets: usize, seed: u64) -> Result<Vec<CudaStorage>> {
+        let first = self.rand_sets(len, DType::F32, 1, seed)?.remove(0);
+        let mut v = vec![first];
+        for k in 1..sets {
+            let next = crate::backend::cuda::elementwise::affine(&v[0], -1.0 + 0.125 * k as f64, 0.25)?;
+            v.push(next);
+        }
+        Ok(v)
     }
 
     pub fn finish(&self, c: Case) -> Row {
@@ -127,13 +161,20 @@ impl Ctx {
 
 /// Run every family's cases on cuda:`ordinal` (only the families in `filter`, if given). `sink`
 /// gets the ceilings' rows, then each family's as soon as it is done, so a run cut short (a time
-/// limit on a lent GPU) keeps what it measured.
-pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>, mut sink: impl FnMut(&[Row]) -> Result<()>) -> Result<Vec<Row>> {
+/// limit on a lent GPU) keeps what it measured. A family that fails is reported and the others
+/// still run; the names of those that failed come back beside the rows.
+pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>, mut sink: impl FnMut(&[Row]) -> Result<()>) -> Result<(Vec<Row>, Vec<&'static str>)> {
     let dev = crate::backend::cuda::dev(ordinal)?;
-    let name = dev.ctx.name().map_err(|e| Error::Cuda(format!("{e:?}")))?;
-    let mut ctx = Ctx { dev, name, copy_gbps: 1.0, repeats };
+    let tiny = dev.is_emu();
+    let name = if tiny { "emulated (KILN_CUDA_EMU=1)".to_string() } else { dev.ctx.name().map_err(|e| Error::Cuda(format!("{e:?}")))? };
+    if let Some(unknown) = filter.and_then(|want| want.split(',').find(|w| !families::ALL.iter().any(|(f, _)| f == w))) {
+        let names: Vec<&str> = families::ALL.iter().map(|(f, _)| *f).collect();
+        return Err(Error::Msg(format!("bench: no kernel family \"{unknown}\" (families: {})", names.join(", "))));
+    }
+    let mut ctx = Ctx { dev, name, copy_gbps: 1.0, repeats, tiny };
     let mut rows = baseline::ceilings(&mut ctx)?;
     sink(&rows)?;
+    let mut failed = vec![];
     for (family, f) in families::ALL {
         if filter.is_some_and(|want| !want.split(',').any(|w| w == *family)) {
             continue;
@@ -147,8 +188,11 @@ pub fn run(ordinal: usize, repeats: usize, filter: Option<&str>, mut sink: impl 
                 // so a GPU session can budget its time limits (scripts/gpu-run.sh) from the last run
                 eprintln!("bench: {family} done in {:.1} s", t0.elapsed().as_secs_f64());
             }
-            Err(e) => eprintln!("bench: {family} failed after {:.1} s: {e}", t0.elapsed().as_secs_f64()),
+            Err(e) => {
+                eprintln!("bench: {family} failed after {:.1} s: {e}", t0.elapsed().as_secs_f64());
+                failed.push(*family);
+            }
         }
     }
-    Ok(rows)
+    Ok((rows, failed))
 }

@@ -8,9 +8,9 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let (n, c) = (16384usize, 4096usize);
+    let (n, c) = ctx.size((16384usize, 4096usize), (40, 256));
     let sets = ctx.sets_for(n * c * 4);
-    let xf = input_sets(ctx, n * c, sets, 31)?;
+    let xf = ctx.affine_sets(n * c, sets, 31)?;
     let wf = ctx.rand_sets(c, DType::F32, 2, 32)?;
     let shape = format!("({n},{c})");
     let nc = (n * c) as f64;
@@ -32,16 +32,4 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         rows.push(ctx.finish(Case::new("layer_norm_backward", &var, shape.clone(), ms).bytes(3.0 * es * nc)));
     }
     Ok(rows)
-}
-
-/// `sets` f32 buffers of `len` elements: one drawn on the host (normal(0, 1)), the others
-/// affine images of it made on the device (host RNG for 100M+ elements is the slow part).
-fn input_sets(ctx: &Ctx, len: usize, sets: usize, seed: u64) -> Result<Vec<crate::backend::cuda::CudaStorage>> {
-    let first = ctx.rand_sets(len, DType::F32, 1, seed)?.remove(0);
-    let mut v = vec![first];
-    for k in 1..sets {
-        let next = crate::backend::cuda::elementwise::affine(&v[0], -1.0 + 0.125 * k as f64, 0.25)?;
-        v.push(next);
-    }
-    Ok(v)
 }

@@ -10,10 +10,12 @@ use crate::Result;
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
     // (op name, outer, dim, inner)
-    let cases: &[(&str, usize, usize, usize)] = &[("row_sum", 16384, 4096, 1), ("row_max", 16384, 4096, 1), ("col_sum", 64, 1024, 1024), ("argmax", 4096, 32000, 1)];
+    let full: &[(&str, usize, usize, usize)] = &[("row_sum", 16384, 4096, 1), ("row_max", 16384, 4096, 1), ("col_sum", 64, 1024, 1024), ("argmax", 4096, 32000, 1)];
+    let tiny: &[(&str, usize, usize, usize)] = &[("row_sum", 20, 300, 1), ("row_max", 20, 300, 1), ("col_sum", 3, 40, 50), ("argmax", 6, 1000, 1)];
+    let cases = ctx.size(full, tiny);
     let n = cases.iter().map(|c| c.1 * c.2 * c.3).max().unwrap_or(0);
     let sets = ctx.sets_for(n * 4);
-    let xf = input_sets(ctx, n, sets, 11)?;
+    let xf = ctx.affine_sets(n, sets, 11)?;
     for dtype in [DType::F32, DType::BF16] {
         let x = if dtype == DType::F32 { xf.clone() } else { xf.iter().map(|s| ew::cast(s, dtype)).collect::<Result<Vec<_>>>()? };
         let es = dtype.size_in_bytes() as f64;
@@ -33,16 +35,4 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         }
     }
     Ok(rows)
-}
-
-/// `sets` f32 buffers of `len` elements: one drawn on the host (normal(0, 1)), the others
-/// affine images of it made on the device (host RNG for 100M+ elements is the slow part).
-fn input_sets(ctx: &Ctx, len: usize, sets: usize, seed: u64) -> Result<Vec<crate::backend::cuda::CudaStorage>> {
-    let first = ctx.rand_sets(len, DType::F32, 1, seed)?.remove(0);
-    let mut v = vec![first];
-    for k in 1..sets {
-        let next = crate::backend::cuda::elementwise::affine(&v[0], -1.0 + 0.125 * k as f64, 0.25)?;
-        v.push(next);
-    }
-    Ok(v)
 }

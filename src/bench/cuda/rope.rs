@@ -6,7 +6,7 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let (b, h, t, d) = (8, 32, 2048, 128);
+    let (b, h, t, d) = ctx.size((8, 32, 2048, 128), (1, 2, 33, 64));
     let n = b * h * t * d;
     let inv_freq: Vec<f32> = (0..d / 2).map(|i| 500000f64.powf(-2.0 * i as f64 / d as f64) as f32).collect();
     let pos = id_sets(ctx, b * t, 100_000, 1)?;

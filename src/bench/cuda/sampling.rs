@@ -21,8 +21,8 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
         ("f32 T1 plain", SamplingParams { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0 }),
         ("f32 T.8 p.9 (multi-pass)", SamplingParams { temperature: 0.8, top_k: 0, top_p: 0.9, min_p: 0.0 }),
     ];
-    for v in [128_256usize, 32_000] {
-        for b in [64usize, 256] {
+    for v in ctx.size([128_256usize, 32_000], [1000, 300]) {
+        for b in ctx.size([64usize, 256], [4, 9]) {
             let n = b * v;
             let sets = ctx.sets_for(n * 4);
             let x = ctx.rand_sets(n, DType::F32, sets, 31)?;
@@ -65,7 +65,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
 fn sort_ms(ctx: &Ctx, x: &[CudaStorage], v: usize, b: usize, prm: &crate::backend::cuda::DevBuf) -> Result<f64> {
     let p2 = v.next_power_of_two();
     let (keys, ids, out) = (ctx.dev.alloc(b * p2 * 4)?, ctx.dev.alloc(b * p2 * 4)?, ctx.dev.alloc(b * 4)?);
-    let few = Ctx { dev: ctx.dev.clone(), name: ctx.name.clone(), copy_gbps: ctx.copy_gbps, repeats: 5 };
+    let few = Ctx { dev: ctx.dev.clone(), name: ctx.name.clone(), copy_gbps: ctx.copy_gbps, repeats: 5, tiny: ctx.tiny };
     let sets = x.len();
     few.time_ms(|i| smp::sort_baseline_launch(&x[i % sets], v, b, prm, 1, i as u32, &keys, &ids, &out))
 }

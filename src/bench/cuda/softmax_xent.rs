@@ -10,9 +10,9 @@ use crate::Result;
 
 pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let mut rows = vec![];
-    let (n, v) = (4096usize, 32000usize);
+    let (n, v) = ctx.size((4096usize, 32000usize), (80, 1000));
     let sets = ctx.sets_for(n * v * 4);
-    let xf = input_sets(ctx, n * v, sets, 21)?;
+    let xf = ctx.affine_sets(n * v, sets, 21)?;
     let targets: Vec<u32> = (0..n).map(|r| ((r * 7919) % v) as u32).collect();
     let tg = CudaStorage::from_cpu(&CpuStorage::U32(targets), ctx.dev.ordinal)?;
     let dl = CudaStorage::from_cpu(&CpuStorage::F32(vec![1.0]), ctx.dev.ordinal)?;
@@ -36,7 +36,7 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     }
     // Llama 3's vocabulary in bf16: rows too wide for the row-in-registers kernels (C > 65536),
     // so the generic ones (one online read for the loss, two reads and a write for dlogits).
-    let v2 = 128256usize;
+    let v2 = ctx.size(128256usize, 70000);
     let n2 = n * v / v2; // 1021 rows: as many as the input sets hold
     let x: Vec<CudaStorage> = xf.iter().map(|s| ew::cast(&CudaStorage { buf: s.buf.clone(), dtype: s.dtype, len: n2 * v2 }, DType::BF16)).collect::<Result<_>>()?;
     let tg2: Vec<u32> = (0..n2).map(|r| ((r * 7919) % v2) as u32).collect();
@@ -47,16 +47,4 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     let ms = ctx.time_ms(|i| sx::cross_entropy_backward(&x[i % sets], &tg2, &dl, n2, v2, u32::MAX).map(drop))?;
     rows.push(ctx.finish(Case::new("cross_entropy_backward", "bf16", shape2, ms).bytes(4.0 * nv2)));
     Ok(rows)
-}
-
-/// `sets` f32 buffers of `len` elements: one drawn on the host (normal(0, 1)), the others
-/// affine images of it made on the device (host RNG for 100M+ elements is the slow part).
-fn input_sets(ctx: &Ctx, len: usize, sets: usize, seed: u64) -> Result<Vec<crate::backend::cuda::CudaStorage>> {
-    let first = ctx.rand_sets(len, DType::F32, 1, seed)?.remove(0);
-    let mut v = vec![first];
-    for k in 1..sets {
-        let next = crate::backend::cuda::elementwise::affine(&v[0], -1.0 + 0.125 * k as f64, 0.25)?;
-        v.push(next);
-    }
-    Ok(v)
 }

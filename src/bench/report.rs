@@ -1,8 +1,8 @@
 //! `kiln bench-report RESULTS.jsonl [--against OLDER.jsonl]`: a GPU run's committed results, read
 //! back on any machine. What a session that was lent a GPU needs to write its notes: the issues'
 //! targets (targets.rs, now with PyTorch's rows from the same run) and KERNELS.md's other ones
-//! (kernel_targets.rs), the A/B rows of that run
-//! against the defaults they were run beside, and every row against an earlier run's.
+//! (kernel_targets.rs), the A/B rows of that run against the defaults they were run beside, and
+//! every row against an earlier run's.
 
 use super::row::{Results, Row};
 use super::{kernel_targets, targets};
@@ -21,7 +21,7 @@ pub fn report(new: &Results, new_name: &str, old: Option<(&Results, &str)>) -> S
     s
 }
 
-/// ", on DEVICE, sha SHA, N tests passed, M failed" from the summary line, or what the rows say.
+/// " (N rows on DEVICE, sha SHA, parity tests P passed / F failed)": the rows and the summary line.
 fn summary(r: &Results) -> String {
     let device = r.rows.iter().find(|x| !x.is_torch()).map_or("?", |x| x.device.as_str());
     let Some(sum) = &r.summary else { return format!(" ({} rows on {device}; no summary line)", r.rows.len()) };
@@ -37,17 +37,15 @@ fn summary(r: &Results) -> String {
 /// The run's A/B rows (variants tagged "[SWITCH=...]" by scripts/gpu-run.sh) beside the rows of
 /// the same op, shape and untagged variant: how much the defaults gained on the kernels they replaced.
 fn ab(rows: &[Row]) -> String {
-    let plain: HashMap<(&str, &str, &str), &Row> = rows.iter().filter(|r| r.ab_tag().is_none()).map(|r| ((r.op.as_str(), r.variant.as_str(), r.shape.as_str()), r)).collect();
-    let mut lines = String::new();
-    let mut tags = vec![];
-    for r in rows {
+    type Key<'a> = (&'a str, &'a str, &'a str, Option<&'a str>);
+    let plain: HashMap<Key, &Row> = rows.iter().filter(|r| r.ab_tag().is_none()).map(|r| ((r.op.as_str(), r.variant.as_str(), r.shape.as_str(), r.baseline.as_deref()), r)).collect();
+    let (mut lines, mut tags, mut seen) = (String::new(), vec![], HashSet::new());
+    for r in rows.iter().filter(|r| !r.op.starts_with("ceiling")) {
         let Some((variant, tag)) = r.ab_tag() else { continue };
-        if r.op.starts_with("ceiling") {
+        let Some(d) = plain.get(&(r.op.as_str(), variant, r.shape.as_str(), r.baseline.as_deref())) else { continue };
+        // one line per timing: the rows of one timing differ only in their baseline
+        if !seen.insert((r.op.as_str(), r.variant.as_str(), r.shape.as_str())) {
             continue;
-        }
-        let Some(d) = plain.get(&(r.op.as_str(), variant, r.shape.as_str())) else { continue };
-        if d.baseline != r.baseline {
-            continue; // one line per measurement: rows of one timing differ only in baseline
         }
         if !tags.contains(&tag) {
             tags.push(tag);
@@ -171,7 +169,13 @@ mod tests {
         let mut rows = r1.rows.clone();
         let gelu = rows.iter().find(|r| r.op == "gelu" && r.variant == "bf16").unwrap().clone();
         rows.push(Row { variant: "bf16 [KILN_X=old]".into(), median_ms: gelu.median_ms * 1.5, ..gelu });
+        // a timing with two rows (two baselines): one line, whichever baseline row comes first
+        let la = rows.iter().find(|r| r.op == "linear_attention_fwd" && r.variant == "bf16").unwrap().clone();
+        rows.push(Row { baseline: Some("kiln_unfused".into()), ratio: Some(0.1), ..la.clone() });
+        rows.push(Row { variant: "bf16 [KILN_X=old]".into(), median_ms: la.median_ms * 2.0, ..la.clone() });
+        rows.push(Row { variant: "bf16 [KILN_X=old]".into(), median_ms: la.median_ms * 2.0, baseline: Some("kiln_unfused".into()), ..la });
         let text = ab(&rows);
         assert!(text.contains("[KILN_X=old]") && text.contains("1.50x"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.contains("linear_attention_fwd") && l.contains("2.00x")).count(), 1, "{text}");
     }
 }

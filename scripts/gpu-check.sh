@@ -13,6 +13,8 @@
 # tests_failed, mma_tests_passed, mma_tests_failed}, also the JSONL's last line); the tables are
 # printed last, then `kiln bench-report` of this run against the last committed one (PREVIOUS,
 # staged as .gpu/previous.jsonl; default: the newest bench/results/gpu-*.jsonl with GEMM rows).
+# The kernels' PTX for sm_90 is compiled here too (kiln compile-kernels, .gpu/kernel-cache.tar.gz),
+# and run.sh points every stage at it (KILN_KERNEL_CACHE) and at one driver cache (CUDA_CACHE_PATH).
 # Commit what comes back under bench/results/ (the JSONL is the only lasting record of GPU numbers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +35,12 @@ cp scripts/gpu-run.sh .gpu/run.sh
 cp scripts/torch_gpu_baselines.py .gpu/
 cp scripts/gpu-ncu.sh .gpu/ncu.sh
 cp scripts/ncu_summary.py .gpu/
+# the kernels' PTX for sm_90 (H100/H200), so no stage on the GPU waits for NVRTC (~25 s a process)
+tc=.cache/cuda-toolchain
+[[ -d $tc/lib ]] || tc=$(scripts/cuda-toolchain.sh)
+LD_LIBRARY_PATH="$PWD/$tc/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" KILN_KERNEL_CACHE="$PWD/.gpu/kernel-cache" \
+  target/release/kiln compile-kernels --cc 9.0 >&2
+tar -C .gpu -czf .gpu/kernel-cache.tar.gz kernel-cache && rm -rf .gpu/kernel-cache
 prev=${PREVIOUS:-$(grep -l '"op":"matmul"' bench/results/gpu-*.jsonl | sort | tail -1)}
 [[ -n $prev ]] && cp "$prev" .gpu/previous.jsonl && echo "previous run: $prev" >&2
 git rev-parse HEAD > .gpu/git_sha

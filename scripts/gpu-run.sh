@@ -17,6 +17,11 @@ limit() { local left=$(( deadline - $(date +%s) - $2 )); (( left < $1 )) && echo
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import nvidia, os; [print(os.path.join(p, "cu13/lib")) for p in nvidia.__path__]' 2>/dev/null); do
   [[ -d $d ]] && export LD_LIBRARY_PATH=$d:${LD_LIBRARY_PATH:-}
 done
+# Every stage reads the kernels' PTX from one cache (staged by gpu-check.sh, compiled there for
+# sm_90; other cards fill it on first use) and shares one driver cache of the machine code built
+# from it, so only the first process pays for compiling (NVRTC ~25 s, the driver's JIT more).
+export KILN_KERNEL_CACHE=$PWD/.gpu/kernel-cache CUDA_CACHE_PATH=$PWD/.gpu/jit-cache CUDA_CACHE_MAXSIZE=4294967296
+[[ -f .gpu/kernel-cache.tar.gz ]] && tar -C .gpu -xzf .gpu/kernel-cache.tar.gz
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/misc.log"
 device=$(cut -d, -f1 "$OUT/misc.log" | head -1 | xargs)
 driver=$(cut -d, -f2 "$OUT/misc.log" | head -1 | xargs)

@@ -182,6 +182,17 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Compile the CUDA kernels into the on-disk PTX cache (KILN_KERNEL_CACHE, else
+    /// ~/.cache/kiln/kernels) ahead of a run, for a GPU of compute capability --cc (needs NVRTC,
+    /// not a GPU).
+    CompileKernels {
+        /// Compute capability, e.g. 9.0 (H100/H200: the sm_90a families too) or 8.0.
+        #[arg(long, default_value = "9.0")]
+        cc: String,
+        /// Only these families (e.g. matmul_sm90,sampling).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// Read a `kiln bench --device cuda` results file back (bench/results/*.jsonl, PyTorch's rows
     /// and the summary line included): the issues' targets, the run's A/B rows, and with --against
     /// every row beside an earlier run's.
@@ -237,6 +248,7 @@ fn main() {
             Err(e) => Err(e),
         },
         Command::BenchReport { results, against } => bench_report(&results, against.as_deref()),
+        Command::CompileKernels { cc, only } => compile_kernels(&cc, only.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -407,6 +419,22 @@ fn bench_report(results: &Path, against: Option<&Path>) -> kiln::Result<()> {
     let old = against.map(|p| row::read(p).map(|r| (r, p.display().to_string()))).transpose()?;
     print!("{}", report::report(&new, &results.display().to_string(), old.as_ref().map(|(r, n)| (r, n.as_str()))));
     Ok(())
+}
+
+#[cfg(feature = "cuda")]
+fn compile_kernels(cc: &str, only: Option<&str>) -> kiln::Result<()> {
+    let bad = || kiln::Error::Msg(format!("compile-kernels: --cc {cc:?} is not a compute capability like 9.0"));
+    let (major, minor) = cc.split_once('.').ok_or_else(bad)?;
+    let cc = (major.parse().map_err(|_| bad())?, minor.parse().map_err(|_| bad())?);
+    for line in kiln::backend::cuda::kernel_cache::warm(cc, only)? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn compile_kernels(_: &str, _: Option<&str>) -> kiln::Result<()> {
+    Err(kiln::Error::NoCuda("kiln was built without the `cuda` feature".into()))
 }
 
 #[cfg(feature = "cuda")]

@@ -1,7 +1,8 @@
 //! scripts/gpu-run.sh, the one command a lent GPU runs, rehearsed here with stand-ins: a fake
 //! `nvidia-smi` (an H200), a fake parity-test binary that fails where told to, a fake `kiln` whose
 //! bench writes rows from session 8's committed run (its `bench-report` is the real one), and a
-//! fake PyTorch script. Checks what the GPU session depends on: every stage runs in order, the TMA
+//! fake PyTorch script. Checks what the GPU session depends on: every stage runs in order on the
+//! staged kernel cache, the TMA
 //! fallbacks (`KILN_TMA=c1`, then `off`; `KILN_LINATTN_WG=off`) reach the later stages and the
 //! summary, the A/B rows are tagged, and the closing report reads the results file back.
 #![cfg(unix)]
@@ -25,7 +26,13 @@ fn stage(name: &str, tests: &str) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::create_dir_all(&gpu).unwrap();
     write_exe(&bin.join("nvidia-smi"), "#!/bin/bash\nif [[ \"$*\" == *compute_cap* ]]; then echo 9.0; else echo 'NVIDIA H200, 580.159.04, 143771 MiB'; fi\n");
-    write_exe(&gpu.join("cuda-tests"), &format!("#!/bin/bash\necho \"env KILN_TMA=${{KILN_TMA:-}} KILN_LINATTN_WG=${{KILN_LINATTN_WG:-}} GEMM=${{KILN_GEMM:-}}\" >&2\n{tests}\n"));
+    write_exe(&gpu.join("cuda-tests"), &format!("#!/bin/bash\necho \"env KILN_TMA=${{KILN_TMA:-}} KILN_LINATTN_WG=${{KILN_LINATTN_WG:-}} GEMM=${{KILN_GEMM:-}} cache=$KILN_KERNEL_CACHE\" >&2\n{tests}\n"));
+    // the kernel cache as gpu-check.sh stages it: a tarball of kernel-cache/
+    std::fs::create_dir_all(gpu.join("kernel-cache")).unwrap();
+    std::fs::write(gpu.join("kernel-cache/rope-compute_90-0.ptx"), ".version 9.0\n.target sm_90\n").unwrap();
+    let tarball = gpu.join("kernel-cache.tar.gz");
+    assert!(Command::new("tar").args(["-C", gpu.to_str().unwrap(), "-czf", tarball.to_str().unwrap(), "kernel-cache"]).status().unwrap().success());
+    std::fs::remove_dir_all(gpu.join("kernel-cache")).unwrap();
     let kiln = env!("CARGO_BIN_EXE_kiln");
     write_exe(
         &gpu.join("kiln"),
@@ -79,6 +86,10 @@ fn every_stage_runs_in_order_and_the_report_closes_it() {
     let order = ["== the TMA GEMM first", "== parity tests", "== bench ==", "== PyTorch on the same GPU", "== A/B", "== parity again with KILN_GEMM=mma", "== ttt-arc", "targets (this run):"];
     let at: Vec<usize> = order.iter().map(|s| log.find(s).unwrap_or_else(|| panic!("no {s:?} in:\n{log}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "stages out of order:\n{log}");
+    // every stage reads the staged kernel cache, unpacked once
+    assert!(root.join("repo/.gpu/kernel-cache/rope-compute_90-0.ptx").exists());
+    let tests_log = std::fs::read_to_string(out.join("tests.log")).unwrap();
+    assert!(tests_log.contains(&format!("cache={}", root.join("repo/.gpu/kernel-cache").display())), "{tests_log}");
     let s = summary(&out);
     assert_eq!((s["tests_passed"].as_i64(), s["tests_failed"].as_i64(), s["tma"].as_str()), (Some(2), Some(0), Some("on linattn-wgmma:on")), "{s}");
     // bench.jsonl: the bench's rows, the A/B rows tagged, PyTorch's, ttt-arc's, the summary last

@@ -109,3 +109,32 @@ fn kernels_compile_report_parser_reads_ptxas_lines() {
     assert_eq!(r.len(), 1);
     assert_eq!((r[0].kernel.as_str(), r[0].regs, r[0].stack, r[0].spill), ("k", 40, 16, 12));
 }
+
+/// The on-disk PTX cache (backend/cuda/kernel_cache.rs): a miss compiles with NVRTC and stores the
+/// PTX; a hit is the file read back; a damaged file is compiled again and replaced; each arch has
+/// its own file; with no folder nothing is written.
+#[test]
+fn kernel_cache_stores_and_reuses_ptx() {
+    use kiln::backend::cuda::kernel_cache::{file_name, ptx_in};
+    let dir = std::env::temp_dir().join(format!("kiln-kernel-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (fresh, cached) = ptx_in(Some(&dir), "rope", "compute_90").unwrap();
+    assert!(!cached && fresh.contains(".target sm_90"));
+    let file = dir.join(file_name("rope", "compute_90").unwrap());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), fresh);
+    // a hit is the file's text, not a new compile: mark the file and read the mark back
+    std::fs::write(&file, fresh.replacen(".version", "// from the cache\n.version", 1)).unwrap();
+    let (hit, cached) = ptx_in(Some(&dir), "rope", "compute_90").unwrap();
+    assert!(cached && hit.contains("// from the cache"));
+    // not PTX (a damaged file): compiled again, and the file replaced
+    std::fs::write(&file, "garbage").unwrap();
+    let (again, cached) = ptx_in(Some(&dir), "rope", "compute_90").unwrap();
+    assert!(!cached && again == fresh && std::fs::read_to_string(&file).unwrap() == fresh);
+    ptx_in(Some(&dir), "rope", "compute_80").unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert!(names.len() == 2 && names.iter().all(|n| n.starts_with("rope-compute_") && n.ends_with(".ptx")), "{names:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (none, cached) = ptx_in(None, "rope", "compute_90").unwrap();
+    assert!(!cached && none == fresh && !dir.exists());
+}

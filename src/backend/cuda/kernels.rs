@@ -1,7 +1,8 @@
 //! The kernel sources, embedded at build time, and their NVRTC compilation. Each family is one
 //! file in kernels/, compiled as `common.cuh` followed by the family's source, with no include
-//! paths (DESIGN.md, decision 3). The same function serves the run-time module cache and the
-//! `kernels_compile` test, which compiles every family for every target arch.
+//! paths (DESIGN.md, decision 3). The same function serves the run-time module loader (through
+//! the on-disk PTX cache, kernel_cache.rs) and the `kernels_compile` test, which compiles every
+//! family for every target arch.
 
 use crate::{Error, Result};
 
@@ -95,7 +96,11 @@ pub fn source(family: &str) -> Result<String> {
     Ok(tu)
 }
 
+/// NVRTC's options besides the arch (kernel_cache.rs hashes them into its file names).
+pub const NVRTC_OPTIONS: &str = "--std=c++17 -DKILN_NVRTC=1";
+
 /// Compile `family` to PTX for `arch` (e.g. "compute_90"); a compile error carries NVRTC's log.
+/// Uncached: the run-time module loader goes through kernel_cache.rs.
 pub fn compile_ptx(family: &str, arch: &str) -> Result<String> {
     // SAFETY: only tries to dlopen libnvrtc, so a missing toolkit is an error, not a panic.
     if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
@@ -103,8 +108,10 @@ pub fn compile_ptx(family: &str, arch: &str) -> Result<String> {
             "NVRTC (libnvrtc.so) was not found: install the CUDA toolkit or run scripts/cuda-toolchain.sh and put its lib folder on LD_LIBRARY_PATH".into(),
         ));
     }
+    let mut options = vec![format!("--gpu-architecture={arch}")];
+    options.extend(NVRTC_OPTIONS.split(' ').map(String::from));
     let opts = cudarc::nvrtc::CompileOptions {
-        options: vec![format!("--gpu-architecture={arch}"), "--std=c++17".into(), "-DKILN_NVRTC=1".into()],
+        options,
         name: Some(format!("{family}.cu")),
         ..Default::default()
     };

@@ -2,11 +2,14 @@
 //! cudarc loads libcuda at run time (`dynamic-loading`), and panics if a library is missing, so
 //! every GPU path goes through `cuda_available()`, which asks the non-panicking
 //! `is_culib_present()` probe first. runtime.rs holds the per-device state (stream, NVRTC module
-//! cache, pooled buffers, launches); kernels.rs the embedded sources; one file per kernel family
-//! holds its launch wrappers, with the same name as its CPU twin in backend/cpu.
+//! cache, pooled buffers, launches); kernels.rs the embedded sources; kernel_cache.rs their PTX on
+//! disk between processes; one file per kernel family holds its launch wrappers, with the same
+//! name as its CPU twin in backend/cpu.
 
 #[cfg(feature = "emu")]
 pub mod emu;
+#[cfg(feature = "cuda")]
+pub mod kernel_cache;
 #[cfg(feature = "cuda")]
 pub mod kernels;
 #[cfg(feature = "cuda")]

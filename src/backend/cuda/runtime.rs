@@ -201,11 +201,18 @@ impl Dev {
             match mods.get(family) {
                 Some(m) => m.clone(),
                 None => {
-                    let ptx = kernels::compile_ptx(family, &kernels::arch_for(family, self.cc)?)?;
-                    let m = self
-                        .ctx
-                        .load_module(cudarc::nvrtc::Ptx::from_src(ptx))
-                        .map_err(|e| cuda_err(format_args!("loading kernels/{family}.cu on {self:?}"), e))?;
+                    let arch = kernels::arch_for(family, self.cc)?;
+                    let (ptx, cached) = super::kernel_cache::ptx(family, &arch)?;
+                    let load = |ptx: String| self.ctx.load_module(cudarc::nvrtc::Ptx::from_src(ptx));
+                    let m = match load(ptx) {
+                        // a cached file the driver refuses (damaged on disk): forget it, compile afresh
+                        Err(_) if cached => {
+                            super::kernel_cache::evict(family, &arch);
+                            load(kernels::compile_ptx(family, &arch)?)
+                        }
+                        r => r,
+                    }
+                    .map_err(|e| cuda_err(format_args!("loading kernels/{family}.cu on {self:?}"), e))?;
                     mods.insert(family, m.clone());
                     m
                 }

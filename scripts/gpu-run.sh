@@ -4,10 +4,13 @@
 # whole run stays inside TOTAL_S (default 560 s: the device tool allows 600 s per call): a stage
 # gets its own limit or what is left after the later stages' reserves, whichever is less.
 # Stage order is priority order: parity, bench, PyTorch on the same GPU (the issues' "faster than
-# PyTorch" clause), the A/B bench of the older kernels, the mma.sync rerun, ttt-arc. At most 8 files come back from $OUT, so it holds 8: tests-tma.log,
-# tests.log, tests-mma.log, tests-cores.log (only on failures), bench.jsonl (every row: kiln, the A/B
-# rows, PyTorch, ttt-arc), bench.txt (the tables and the stages' stderr), misc.log, summary.json.
-# Usage: bash .gpu/run.sh [test-filter]   (env: TOTAL_S, TESTS_S, MMA_S, BENCH_S, BENCH_ONLY, TTT_S)
+# PyTorch" clause), the A/B bench of the older kernels, the mma.sync rerun, ttt-arc, the report
+# (kiln bench-report against the last committed run), and with 150 s to spare an Nsight Compute
+# pass. At most 8 files come back from $OUT, so it holds 8: tests-tma.log, tests.log,
+# tests-mma.log, tests-cores.log (only on failures), bench.jsonl (every row: kiln, the A/B rows,
+# PyTorch, ttt-arc, the summary), bench.txt (the tables, the report), misc.log (stderr, ncu),
+# summary.json.
+# Usage: bash .gpu/run.sh [test-filter]   (env: TOTAL_S, TESTS_S, MMA_S, BENCH_S, BENCH_ONLY, TTT_S, NCU_FAMILIES)
 set -uo pipefail
 OUT=${OUT:-/tmp/kiln-gpu}
 mkdir -p "$OUT"
@@ -145,3 +148,11 @@ echo; echo "== bench tables (kiln, then the A/B run) =="; cat "$OUT/bench.txt"
 echo; cat "$OUT/summary.json"
 # the issues' targets with PyTorch's rows, the A/B pairs, every row against the last committed run
 echo; .gpu/kiln bench-report "$OUT/bench.jsonl" $([[ -f .gpu/previous.jsonl ]] && echo --against .gpu/previous.jsonl) | tee -a "$OUT/bench.txt" | cut -c1-240
+
+# Time to spare: one Nsight Compute pass (per-launch durations, into misc.log) over the families
+# of the targets still missed, so the next session knows which launch to work on.
+left=$(( deadline - $(date +%s) ))
+if (( left > 150 )) && [[ -z ${1:-} ]]; then
+  echo; echo "== ncu: ${NCU_FAMILIES:-linear_attention,lora} ($(( left - 20 )) s) =="
+  bash .gpu/ncu.sh "${NCU_FAMILIES:-linear_attention,lora}" $(( left - 20 )) | tail -30
+fi

@@ -244,11 +244,11 @@ fn main() {
                     None => Ok(()),
                 }
             }),
-            Ok(Device::Cuda(i)) => bench_cuda(i, repeats.max(20), only.as_deref(), jsonl.as_deref()),
+            Ok(Device::Cuda(i)) => kiln::bench::cli::bench_cuda(i, repeats.max(20), only.as_deref(), jsonl.as_deref()),
             Err(e) => Err(e),
         },
-        Command::BenchReport { results, against } => bench_report(&results, against.as_deref()),
-        Command::CompileKernels { cc, only } => compile_kernels(&cc, only.as_deref()),
+        Command::BenchReport { results, against } => kiln::bench::cli::bench_report(&results, against.as_deref()),
+        Command::CompileKernels { cc, only } => kiln::bench::cli::compile_kernels(&cc, only.as_deref()),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");
@@ -411,62 +411,4 @@ fn info() -> kiln::Result<()> {
         Err(e) => println!("cuda devices: none ({e})"),
     }
     Ok(())
-}
-
-fn bench_report(results: &Path, against: Option<&Path>) -> kiln::Result<()> {
-    use kiln::bench::{report, row};
-    let new = row::read(results)?;
-    let old = against.map(|p| row::read(p).map(|r| (r, p.display().to_string()))).transpose()?;
-    print!("{}", report::report(&new, &results.display().to_string(), old.as_ref().map(|(r, n)| (r, n.as_str()))));
-    Ok(())
-}
-
-#[cfg(feature = "cuda")]
-fn compile_kernels(cc: &str, only: Option<&str>) -> kiln::Result<()> {
-    let bad = || kiln::Error::Msg(format!("compile-kernels: --cc {cc:?} is not a compute capability like 9.0"));
-    let (major, minor) = cc.split_once('.').ok_or_else(bad)?;
-    let cc = (major.parse().map_err(|_| bad())?, minor.parse().map_err(|_| bad())?);
-    for line in kiln::backend::cuda::kernel_cache::warm(cc, only)? {
-        println!("{line}");
-    }
-    Ok(())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn compile_kernels(_: &str, _: Option<&str>) -> kiln::Result<()> {
-    Err(kiln::Error::NoCuda("kiln was built without the `cuda` feature".into()))
-}
-
-#[cfg(feature = "cuda")]
-fn bench_cuda(ordinal: usize, repeats: usize, only: Option<&str>, jsonl: Option<&Path>) -> kiln::Result<()> {
-    use std::io::Write;
-    let file_err = |path: &Path, e: std::io::Error| kiln::Error::File { path: path.display().to_string(), detail: e.to_string() };
-    let mut out = jsonl
-        .map(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).map(|f| (path, f)).map_err(|e| file_err(path, e)))
-        .transpose()?;
-    // each family's rows are appended (and printed) as soon as it is done: a run stopped by a time
-    // limit keeps what it measured
-    print!("{}", kiln::bench::cuda::format_header());
-    let (rows, failed) = kiln::bench::cuda::run(ordinal, repeats, only, |rows| {
-        if let Some((path, f)) = out.as_mut() {
-            for r in rows {
-                writeln!(f, "{}", serde_json::to_string(r).expect("rows serialise")).map_err(|e| file_err(path, e))?;
-            }
-            f.flush().map_err(|e| file_err(path, e))?;
-        }
-        print!("{}", kiln::bench::cuda::format_rows(rows));
-        std::io::stdout().flush().map_err(|e| kiln::Error::Msg(format!("bench: writing the table: {e}")))
-    })?;
-    use kiln::bench::{kernel_targets, targets};
-    print!("{}", targets::format(&targets::verdicts(&rows)));
-    print!("{}", targets::format_titled("KERNELS.md's other targets (this run)", &kernel_targets::verdicts(&rows)));
-    if !failed.is_empty() {
-        return Err(kiln::Error::Msg(format!("bench: {} of the kernel families failed: {} (their errors are above)", failed.len(), failed.join(", "))));
-    }
-    Ok(())
-}
-
-#[cfg(not(feature = "cuda"))]
-fn bench_cuda(_: usize, _: usize, _: Option<&str>, _: Option<&Path>) -> kiln::Result<()> {
-    Err(kiln::Error::NoCuda("kiln was built without the `cuda` feature".into()))
 }

@@ -98,6 +98,11 @@ fn bench_report_reads_committed_gpu_results_and_names_a_bad_line() {
     std::fs::write(&bad, format!("{first}\n{}\n", &first[..first.len() / 2])).unwrap();
     let (ok, _, stderr) = kiln(&["bench-report", bad.to_str().unwrap()]);
     assert!(!ok && stderr.starts_with("error:") && stderr.contains("cut.jsonl") && stderr.contains("line 2"), "{stderr}");
+    // compile-kernels refuses what it cannot mean before compiling anything
+    let (ok, _, stderr) = kiln(&["compile-kernels", "--cc", "nine"]);
+    assert!(!ok && stderr.contains("not a compute capability"), "{stderr}");
+    let (ok, _, stderr) = kiln(&["compile-kernels", "--only", "matmul,nope"]);
+    assert!(!ok && stderr.contains("no kernel family `nope`"), "{stderr}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -12,6 +12,7 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod cli;
 pub mod kernel_targets;
 pub mod report;
 pub mod row;

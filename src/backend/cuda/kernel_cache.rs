@@ -56,11 +56,11 @@ pub fn ptx_in(dir: Option<&Path>, family: &str, arch: &str) -> Result<(String, b
 /// the cache, ahead of a run (`kiln compile-kernels`; scripts/gpu-check.sh stages the result for
 /// the lent GPU). One line a family: name, arch, seconds, PTX kilobytes, and whether it was there.
 pub fn warm(cc: (i32, i32), only: Option<&str>) -> Result<Vec<String>> {
-    let dir = dir().ok_or_else(|| crate::Error::Msg("compile-kernels: the kernel cache is off (KILN_KERNEL_CACHE=off)".into()))?;
     let wanted = |f: &str| only.is_none_or(|o| o.split(',').any(|x| x.trim() == f));
     if let Some(bad) = only.and_then(|o| o.split(',').map(str::trim).find(|x| !kernels::FAMILIES.iter().any(|(f, _)| f == x))) {
         return Err(crate::Error::Msg(format!("compile-kernels: no kernel family `{bad}` in kernels/")));
     }
+    let dir = dir().ok_or_else(|| crate::Error::Msg("compile-kernels: the kernel cache is off (KILN_KERNEL_CACHE=off, or no HOME)".into()))?;
     let mut lines = vec![];
     for (family, _) in kernels::FAMILIES.iter().filter(|(f, _)| wanted(f)) {
         let Ok(arch) = kernels::arch_for(family, cc) else { continue }; // sm_90a-only families elsewhere

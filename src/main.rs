@@ -202,6 +202,10 @@ enum Command {
         /// An earlier results file to compare every row with (same op, variant and shape).
         #[arg(long)]
         against: Option<PathBuf>,
+        /// Also draw the memory-bound rows against their targets (memory-bound.png) and, with
+        /// --against, every row's speedup (speedup.png) into this folder.
+        #[arg(long)]
+        plot: Option<PathBuf>,
     },
 }
 
@@ -247,7 +251,7 @@ fn main() {
             Ok(Device::Cuda(i)) => kiln::bench::cli::bench_cuda(i, repeats.max(20), only.as_deref(), jsonl.as_deref()),
             Err(e) => Err(e),
         },
-        Command::BenchReport { results, against } => kiln::bench::cli::bench_report(&results, against.as_deref()),
+        Command::BenchReport { results, against, plot } => kiln::bench::cli::bench_report(&results, against.as_deref(), plot.as_deref()),
         Command::CompileKernels { cc, only } => kiln::bench::cli::compile_kernels(&cc, only.as_deref()),
     };
     if let Err(e) = result {

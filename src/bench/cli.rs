@@ -5,12 +5,20 @@
 use crate::{Error, Result};
 use std::path::Path;
 
-/// `kiln bench-report RESULTS [--against OLDER]`.
-pub fn bench_report(results: &Path, against: Option<&Path>) -> Result<()> {
+/// `kiln bench-report RESULTS [--against OLDER] [--plot DIR]`.
+pub fn bench_report(results: &Path, against: Option<&Path>, plot: Option<&Path>) -> Result<()> {
     use crate::bench::{report, row};
     let new = row::read(results)?;
     let old = against.map(|p| row::read(p).map(|r| (r, p.display().to_string()))).transpose()?;
     print!("{}", report::report(&new, &results.display().to_string(), old.as_ref().map(|(r, n)| (r, n.as_str()))));
+    if let Some(dir) = plot {
+        std::fs::create_dir_all(dir).map_err(|e| Error::File { path: dir.display().to_string(), detail: format!("cannot create: {e}") })?;
+        for (name, png) in report::plots(&new, old.as_ref().map(|(r, _)| r))? {
+            let path = dir.join(name);
+            crate::io::checkpoint::write_atomic(&path, &png)?;
+            println!("plot: {}", path.display());
+        }
+    }
     Ok(())
 }
 

@@ -26,6 +26,14 @@ pub fn memory_target(op: &str) -> f64 {
     }
 }
 
+/// The memory-bound rows a run judges by the copy bandwidth: kiln's own (not PyTorch's, not an A/B
+/// rerun's) with the copy ceiling as baseline, less the ops with targets of their own.
+pub fn memory_rows<'a>(rows: impl IntoIterator<Item = &'a Row>) -> Vec<&'a Row> {
+    rows.into_iter()
+        .filter(|r| r.ab_tag().is_none() && !r.is_torch() && r.baseline.as_deref() == Some("copy_bw") && !OWN.iter().any(|o| r.op.starts_with(o)))
+        .collect()
+}
+
 /// The verdicts for `rows` (A/B rows, tagged "[SWITCH=...]", are not judged).
 pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
     let rows: Vec<&Row> = rows.iter().filter(|r| r.ab_tag().is_none() && !r.is_torch()).collect();
@@ -33,7 +41,7 @@ pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
     let ratio = |r: &Row| r.ratio.unwrap_or(f64::NAN);
     let mut out = vec![];
 
-    let mem: Vec<&Row> = rows.iter().copied().filter(|r| base(r, "copy_bw") && !OWN.iter().any(|o| r.op.starts_with(o))).collect();
+    let mem = memory_rows(rows.iter().copied());
     let short: Vec<String> =
         mem.iter().filter(|r| ratio(r) < memory_target(&r.op)).map(|r| format!("{} {} {} {:.2} < {:.2}", r.op, r.variant, r.shape, ratio(r), memory_target(&r.op))).collect();
     out.push(Verdict {

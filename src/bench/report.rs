@@ -6,6 +6,8 @@
 
 use super::row::{Results, Row};
 use super::{kernel_targets, targets};
+use crate::report::plot::{bar_chart_png, Bar};
+use crate::Result;
 use std::collections::{HashMap, HashSet};
 
 /// The whole report on `new` (named `new_name`), and on its rows against `old`'s if given.
@@ -67,46 +69,83 @@ fn ab(rows: &[Row]) -> String {
     )
 }
 
-/// Every row of `new` beside the row of the same op, variant and shape in `old` (one line per
-/// timing; an A/B row with no tagged twin there is put beside the untagged one, the same kernels
-/// on both runs), then what only one of the two runs has.
-fn against(new: &[Row], old: &[Row]) -> String {
+/// Rows of `new` paired with the row of the same op, variant and shape in `old` (one pair per
+/// timing; an A/B row with no tagged twin there is paired with the untagged one, the same kernels
+/// on both runs), and the names of the rows only `new` and only `old` have.
+struct Pairs<'a> {
+    both: Vec<(&'a Row, &'a Row)>,
+    fresh: Vec<String>,
+    gone: Vec<String>,
+}
+
+fn pairs<'a>(new: &'a [Row], old: &'a [Row]) -> Pairs<'a> {
     type Key = (String, String, String);
     let key = |r: &Row, variant: &str| -> Key { (r.op.clone(), variant.to_string(), r.shape.clone()) };
     let mut before: HashMap<Key, &Row> = HashMap::new();
     for r in old {
         before.entry(key(r, &r.variant)).or_insert(r);
     }
-    let device = |rows: &[Row]| rows.iter().find(|r| !r.is_torch()).map(|r| r.device.clone()).unwrap_or_default();
-    let mut s = String::new();
-    if device(new) != device(old) {
-        s += &format!("  (different devices: {:?} against {:?}; the times do not compare)\n", device(new), device(old));
-    }
-    s += &format!("  {:<31} {:<40} {:<26} {:>10} {:>10} {:>8}\n", "op", "variant", "shape", "before ms", "now ms", "speedup");
-    let (mut seen, mut used, mut fresh) = (HashSet::new(), HashSet::new(), vec![]);
+    let (mut seen, mut used, mut both, mut fresh) = (HashSet::new(), HashSet::new(), vec![], vec![]);
     for r in new {
         if !seen.insert(key(r, &r.variant)) {
             continue;
         }
-        let exact = key(r, &r.variant);
-        let found = before.get_key_value(&exact).or_else(|| r.ab_tag().and_then(|(plain, _)| before.get_key_value(&key(r, plain))));
+        let found = before.get_key_value(&key(r, &r.variant)).or_else(|| r.ab_tag().and_then(|(plain, _)| before.get_key_value(&key(r, plain))));
         match found {
             Some((k, o)) => {
                 used.insert(k.clone());
-                s += &format!("  {:<31} {:<40} {:<26} {:>10.4} {:>10.4} {:>7.2}x\n", r.op, clip(&r.variant, 40), r.shape, o.median_ms, r.median_ms, o.median_ms / r.median_ms);
+                both.push((r, *o));
             }
             None => fresh.push(format!("{} {} {}", r.op, r.variant, r.shape)),
         }
     }
     let mut gone: Vec<String> = before.keys().filter(|k| !used.contains(*k)).map(|(o, v, sh)| format!("{o} {v} {sh}")).collect();
     gone.sort();
-    for (what, list) in [("only in this run", &fresh), ("only in the earlier run", &gone)] {
+    Pairs { both, fresh, gone }
+}
+
+/// Every row of `new` beside its row in `old` ([`pairs`]), then what only one of the two runs has.
+fn against(new: &[Row], old: &[Row]) -> String {
+    let device = |rows: &[Row]| rows.iter().find(|r| !r.is_torch()).map(|r| r.device.clone()).unwrap_or_default();
+    let mut s = String::new();
+    if device(new) != device(old) {
+        s += &format!("  (different devices: {:?} against {:?}; the times do not compare)\n", device(new), device(old));
+    }
+    s += &format!("  {:<31} {:<40} {:<26} {:>10} {:>10} {:>8}\n", "op", "variant", "shape", "before ms", "now ms", "speedup");
+    let p = pairs(new, old);
+    for (r, o) in &p.both {
+        s += &format!("  {:<31} {:<40} {:<26} {:>10.4} {:>10.4} {:>7.2}x\n", r.op, clip(&r.variant, 40), r.shape, o.median_ms, r.median_ms, o.median_ms / r.median_ms);
+    }
+    for (what, list) in [("only in this run", &p.fresh), ("only in the earlier run", &p.gone)] {
         if !list.is_empty() {
             let more = if list.len() > 12 { format!("; and {} more", list.len() - 12) } else { String::new() };
             s += &format!("  {what} ({}): {}{more}\n", list.len(), list[..list.len().min(12)].join("; "));
         }
     }
     s
+}
+
+/// The report's pictures, as (file name, PNG bytes): memory-bound.png, every memory-bound row's
+/// share of the copy bandwidth against its KERNELS.md target; with `old`, speedup.png, every kiln
+/// row's speedup over the earlier run.
+pub fn plots(new: &Results, old: Option<&Results>) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let label = |r: &Row| clip(&format!("{} {} {}", r.op, r.variant, r.shape), 90);
+    let bars: Vec<Bar> = kernel_targets::memory_rows(&new.rows)
+        .into_iter()
+        .map(|r| Bar { label: label(r), value: r.ratio.unwrap_or(f64::NAN), target: Some(kernel_targets::memory_target(&r.op)) })
+        .collect();
+    let mut out = vec![];
+    if !bars.is_empty() {
+        out.push(("memory-bound.png", bar_chart_png("Memory-bound kernels (tick: KERNELS.md's target)", "fraction of the measured copy bandwidth", &bars)?));
+    }
+    if let Some(old) = old {
+        let bars: Vec<Bar> =
+            pairs(&new.rows, &old.rows).both.iter().filter(|(r, _)| !r.is_torch()).map(|(r, o)| Bar { label: label(r), value: o.median_ms / r.median_ms, target: Some(1.0) }).collect();
+        if !bars.is_empty() {
+            out.push(("speedup.png", bar_chart_png("Speedup over the earlier run (tick: 1, unchanged)", "earlier time / this time", &bars)?));
+        }
+    }
+    Ok(out)
 }
 
 /// `s` cut to `n` characters (the last one an ellipsis when cut).
@@ -144,6 +183,17 @@ mod tests {
         // memory-bound: gelu bf16 among the rows below 0.70
         assert_eq!(v[5].met, Some(false));
         assert!(v[5].measured.contains("gelu bf16 67108864 0.69"), "{}", v[5].measured);
+    }
+
+    #[test]
+    fn plots_of_run_1() {
+        let r1 = results("gpu-h200-2026-11-27-run1.jsonl");
+        let png = |b: &[u8]| b.starts_with(b"\x89PNG\r\n\x1a\n") && b.len() > 10_000;
+        let alone = plots(&r1, None).unwrap();
+        assert!(alone.len() == 1 && alone[0].0 == "memory-bound.png" && png(&alone[0].1));
+        assert_eq!(kernel_targets::memory_rows(&r1.rows).len(), 53);
+        let both = plots(&r1, Some(&r1)).unwrap();
+        assert!(both.len() == 2 && both[1].0 == "speedup.png" && png(&both[1].1));
     }
 
     /// Run 2's A/B rows against run 1's same kernels: the norms' row kernels (KILN_NORM=rc) and

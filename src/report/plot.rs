@@ -44,6 +44,8 @@ where
     let mut enc = png::Encoder::new(&mut png_bytes, w, h);
     enc.set_color(png::ColorType::Rgb);
     enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Best); // plots are written once and committed
+    enc.set_filter(png::FilterType::Paeth);
     let mut writer = enc.write_header().map_err(plot_err)?;
     writer.write_image_data(&rgb).map_err(plot_err)?;
     writer.finish().map_err(plot_err)?;
@@ -200,6 +202,57 @@ pub fn line_plot_png(title: &str, x_label: &str, y_label: &str, series: &[Series
             .border_style(BLACK)
             .draw()
             .map_err(e)?;
+        Ok(())
+    })
+}
+
+/// One horizontal bar of [`bar_chart_png`]: `value` drawn from 0, `target` marked on it.
+#[derive(Clone, Debug)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub target: Option<f64>,
+}
+
+/// Horizontal bars, one a row from the top, each labelled inside the plot; a bar's target is a
+/// black tick across it, and the bar is green where it reaches its target, red where it does not
+/// (blue without a target). Non-finite values draw as empty bars.
+pub fn bar_chart_png(title: &str, x_label: &str, bars: &[Bar]) -> Result<Vec<u8>> {
+    if bars.is_empty() {
+        return Err(plot_err(format!("bar chart '{title}': no bars")));
+    }
+    let n = bars.len();
+    let finite = |v: f64| if v.is_finite() { v } else { 0.0 };
+    let top = bars.iter().map(|b| finite(b.value).max(b.target.map_or(0.0, finite))).fold(1.0f64, f64::max) * 1.08;
+    render(900, 90 + 18 * n as u32, |root| {
+        let e = |e: DrawingAreaErrorKind<_>| e.to_string();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, (FAMILY, 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(8)
+            .build_cartesian_2d(0f64..top, 0f64..n as f64)
+            .map_err(e)?;
+        chart.configure_mesh().disable_y_mesh().x_max_light_lines(1).y_labels(0).x_desc(x_label).label_style((FAMILY, 12)).axis_desc_style((FAMILY, 13)).draw().map_err(e)?;
+        for (i, b) in bars.iter().enumerate() {
+            let y = (n - i) as f64; // the first bar on top
+            let colour = match b.target {
+                Some(t) if b.value >= t => PALETTE[2],
+                Some(_) => PALETTE[1],
+                None => PALETTE[0],
+            };
+            chart.draw_series([Rectangle::new([(0.0, y - 0.85), (finite(b.value), y - 0.15)], colour.mix(0.45).filled())]).map_err(e)?;
+            if let Some(t) = b.target.filter(|t| t.is_finite()) {
+                chart.draw_series([PathElement::new(vec![(t, y - 0.95), (t, y - 0.05)], BLACK.stroke_width(2))]).map_err(e)?;
+            }
+            let text = format!("{}  {}", b.label, format_value(b.value));
+            let style = TextStyle::from((FAMILY, 11).into_font()).pos(plotters::style::text_anchor::Pos::new(
+                plotters::style::text_anchor::HPos::Left,
+                plotters::style::text_anchor::VPos::Center,
+            ));
+            chart.draw_series([Text::new(text, (top * 0.005, y - 0.5), style)]).map_err(e)?;
+        }
         Ok(())
     })
 }

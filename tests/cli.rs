@@ -146,6 +146,14 @@ fn bench_cuda_smoke_run_on_the_emulated_device() {
     ] {
         assert!(has(op, variant), "no {op} {variant} row");
     }
+    // the A/B stage of scripts/gpu-run.sh: the same families on the kernels measured before
+    let out = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .envs([("KILN_CUDA_EMU", "1"), ("KILN_NORM", "warp"), ("KILN_LINATTN_SPLIT", "off"), ("KILN_SOFTMAX", "rc"), ("KILN_LORA", "mma")])
+        .args(["bench", "--device", "cuda", "--only", "norm,linear_attention,softmax_xent,lora"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("layer_norm_backward") && stdout.contains("lora_bwd"), "{stderr}");
     // an unknown family is refused by name
     let out = Command::new(env!("CARGO_BIN_EXE_kiln")).env("KILN_CUDA_EMU", "1").args(["bench", "--device", "cuda", "--only", "matmul,nope"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

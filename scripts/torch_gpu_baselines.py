@@ -1,6 +1,7 @@
 """PyTorch on the same GPU, same shapes as `kiln bench --device cuda` (issue signature-kernels):
-LoRA as three matmuls, chunked causal linear attention written in torch, sort-based top-p
-sampling, and a bf16 GEMM. One JSON row per measurement on stdout (the bench row schema).
+LoRA as three matmuls, chunked causal linear attention written in torch (a loop over chunks, f32;
+and, last, all chunks at once in f32 and bf16), sort-based top-p sampling, and a bf16 GEMM. One
+JSON row per measurement on stdout (the bench row schema), each printed as soon as it is timed.
 Usage: python3 torch_gpu_baselines.py "<device name>" """
 import json
 import sys
@@ -90,3 +91,31 @@ for Bn in (64, 256):
         logits = torch.randn(Bn, V, device="cuda") * 3
         ms = median_ms(lambda: sort_sample(logits))
         row("sampling", "torch_sort_topp", f"B={Bn} V={V}", ms, gbps=Bn * V * 4 / ms / 1e6)
+
+
+# Chunked causal linear attention with no Python loop: every chunk's products batched, the states
+# an exclusive prefix sum over chunks in f32 (what a torch user would write for speed). Last, and
+# guarded, so an error here loses none of the rows above.
+def chunked_parallel(q, k, v, C=64):
+    bh, T, D = q.shape
+    n = T // C
+    qc, kc, vc = (x.reshape(bh, n, C, x.shape[-1]) for x in (q, k, v))
+    mask = torch.tril(torch.ones(C, C, device=q.device, dtype=torch.bool))
+    att = (qc @ kc.transpose(-1, -2)).masked_fill(~mask, 0.0)
+    kv = (kc.transpose(-1, -2) @ vc).float()
+    S = (kv.cumsum(1) - kv).to(q.dtype)
+    return (att @ vc + qc @ S).reshape(bh, T, -1)
+
+
+try:
+    ref, _ = chunked_linear_attention(q[:2, :256], k[:2, :256], v[:2, :256])
+    got = chunked_parallel(q[:2, :256], k[:2, :256], v[:2, :256])
+    assert torch.allclose(ref, got, rtol=1e-3, atol=1e-3), f"max difference {(ref - got).abs().max().item()}"
+    for dt, name in ((torch.float32, "f32"), (torch.bfloat16, "bf16")):
+        qd, kd, vd = (x.to(dt) for x in (q, k, v))
+        ms = median_ms(lambda: chunked_parallel(qd, kd, vd), reps=10)
+        row("linear_attention_fwd", f"torch_chunked_parallel_{name}", f"BH={BH} T={T} D={D}", ms,
+            gbps=4 * BH * T * D * qd.element_size() / ms / 1e6)
+except Exception as e:  # noqa: BLE001 (report and keep the rows above)
+    print(f"torch_gpu_baselines: chunked_parallel failed: {e}", file=sys.stderr)
+

@@ -91,7 +91,9 @@ fn against_torch(rows: &[Row], lora: Option<&Row>) -> Verdict {
     parts.push(("LoRA fwd / torch's 3 matmuls".into(), lora_vs));
     let la = rows.iter().filter(|r| r.op == "linear_attention_fwd" && r.variant.starts_with("bf16") && r.baseline.as_deref() == Some("copy_bw"));
     let la_best = la.min_by(|a, b| a.median_ms.total_cmp(&b.median_ms));
-    parts.push(("linear attention fwd / torch chunked".into(), la_best.and_then(|k| torch("linear_attention_fwd", "torch_chunked_f32", &k.shape).map(|t| k.median_ms / t))));
+    // against PyTorch's fastest form at that shape (a loop over chunks, or all chunks at once)
+    let fastest_torch = |shape: &str| rows.iter().filter(|r| r.op == "linear_attention_fwd" && r.is_torch() && r.shape == shape).map(|r| r.median_ms).min_by(f64::total_cmp);
+    parts.push(("linear attention fwd / torch chunked".into(), la_best.and_then(|k| fastest_torch(&k.shape).map(|t| k.median_ms / t))));
     // the sampler row compared with the sort-based kernel, against torch's sort-based top-p; the slowest shape
     let sampler = rows
         .iter()
@@ -213,12 +215,14 @@ mod tests {
             Row { median_ms: 0.3, ..row("sample", "vs sort_based", "B=256", "sort_based", 0.1) },
             torch("lora_fwd", "torch_3matmul_bf16", lora, 0.27),
             torch("linear_attention_fwd", "torch_chunked_f32", "BH=64", 9.0),
+            torch("linear_attention_fwd", "torch_chunked_parallel_bf16", "BH=64", 1.0),
             torch("sampling", "torch_sort_topp", "B=64", 0.4),
         ];
         let v = &verdicts(&rows)[4];
         // the sampler's B=256 row has no PyTorch twin: judged on the shapes both timed
         assert_eq!(v.met, Some(true), "{v:?}");
-        assert!(v.measured.contains("LoRA fwd / torch's 3 matmuls 0.93") && v.measured.contains("torch chunked 0.01"), "{}", v.measured);
+        // linear attention against PyTorch's fastest form: 0.1 ms / 1.0 ms
+        assert!(v.measured.contains("LoRA fwd / torch's 3 matmuls 0.93") && v.measured.contains("torch chunked 0.10"), "{}", v.measured);
         assert!(v.measured.contains("(slowest shape) 0.25"), "{}", v.measured);
         rows.push(torch("sampling", "torch_sort_topp", "B=256", 0.2));
         let v = &verdicts(&rows)[4];

@@ -221,7 +221,7 @@ fn main() {
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),
         Command::Train { config, model, lora, lora_rank, lora_alpha, rslora, out, resume, steps, lr, seed, device, dtype } => {
-            let lora = (!lora.is_empty()).then(|| LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });
+            let lora = (!lora.is_empty()).then_some(LoraConfig { rank: lora_rank, alpha: lora_alpha, rslora, targets: lora });
             let dtype = dtype.map(|s| s.parse::<Precision>()).transpose();
             dtype.and_then(|dt| device.parse::<Device>().and_then(|d| train(&config, model.as_deref(), lora, out, resume, steps, lr, seed, dt, d)))
         }

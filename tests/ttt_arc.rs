@@ -106,7 +106,7 @@ fn tokens_round_trip_and_bad_answers_decode_to_none() {
     assert_eq!(decode_grid(&[END]), None, "empty");
     assert_eq!(decode_grid(&[1, OUT, NEWLINE]), None, "stray marker");
     assert_eq!(decode_grid(&[PAD]), None);
-    let wide: Vec<u32> = std::iter::repeat(1).take(31).chain([NEWLINE]).collect();
+    let wide: Vec<u32> = std::iter::repeat_n(1, 31).chain([NEWLINE]).collect();
     assert_eq!(decode_grid(&wide), None, "31 wide");
     assert!(Grid::new(31, 1, vec![0; 31]).is_err() && Grid::new(1, 1, vec![10]).is_err() && Grid::new(0, 3, vec![]).is_err());
 }

@@ -75,7 +75,7 @@ impl Tensor {
             id: next_id(),
             dtype: storage.dtype(),
             shape,
-            storage: RwLock::new(storage.into()),
+            storage: RwLock::new(storage),
             op,
             requires_grad: AtomicBool::new(false),
         }))

@@ -90,7 +90,7 @@ pub fn twice1(what: &str, f: impl Fn() -> Storage) -> Storage {
 }
 /// `twice` for several storages.
 pub fn twice_n(what: &str, f: impl Fn() -> Vec<Storage>) -> Vec<Storage> {
-    twice(what, f, |v| v.iter().flat_map(|s| vals(s)).map(|x| x.to_bits()).collect())
+    twice(what, f, |v| v.iter().flat_map(vals).map(|x| x.to_bits()).collect())
 }
 
 /// The tensor's storage cast to `dtype`, on the GPU.

@@ -183,7 +183,7 @@ fn decimal_add(digits: usize, n_train: usize, n_test: usize, seed: u64) -> Resul
     let to_digits = |x: u64, n: usize| -> Vec<u32> { (0..n).map(|i| (x / 10u64.pow(i as u32) % 10) as u32).collect() }; // least significant first
     let make = |split: u32, i: usize| {
         let w = words(&g, split, i, 4);
-        let draw = |hi: u32, lo: u32| (((hi as u128) << 32 | lo as u128) * top as u128 >> 64) as u64;
+        let draw = |hi: u32, lo: u32| ((((hi as u128) << 32 | lo as u128) * top as u128) >> 64) as u64;
         let (a, b) = (draw(w[0], w[1]), draw(w[2], w[3]));
         let mut seq: Vec<u32> = to_digits(a, digits).into_iter().rev().collect();
         seq.push(10);
@@ -223,7 +223,7 @@ pub fn is_balanced(s: &[u32]) -> bool {
 /// the same walk with one symbol flipped (wrong counts), or a shuffle of m '(' and m ')' that
 /// fails the prefix condition (right counts, so counting alone cannot tell).
 fn parens(max_len: usize, n_train: usize, n_test: usize, seed: u64) -> Result<TaskData> {
-    if max_len < 2 || max_len > 512 || n_train == 0 || n_test == 0 {
+    if !(2..=512).contains(&max_len) || n_train == 0 || n_test == 0 {
         return Err(bad("parens", "max_len", format!("{max_len} must be in 2..=512 with non-empty splits")));
     }
     let g = Philox::new(seed);

@@ -175,6 +175,23 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
     }
 }
 
+// Block x = h * per + j: segment j of head h (seg_len chunks, the last one shorter), its first
+// chunk in walk order (rev: from the end), its chunk count, and head h's row offset (128 wide).
+struct LwSeg {
+    long h, j, off;
+    int first, count;
+};
+__device__ __forceinline__ LwSeg lw_segment(int per, int t_len, int seg_len, int rev) {
+    LwSeg g;
+    g.h = blockIdx.x / per;
+    g.j = blockIdx.x % per;
+    const int nchunks = (t_len + LW_C - 1) / LW_C, start = (int)g.j * seg_len;
+    g.first = rev ? nchunks - 1 - start : start;
+    g.count = min(seg_len, nchunks - start);
+    g.off = g.h * (long)t_len * 128;
+    return g;
+}
+
 // Grid (BH * nseg): block x = h * nseg + j walks segment j (seg_len chunks, the last one shorter)
 // of head h from the f32 state ws[(h * nseg + j)]; dk, dv and vec are checked by the launcher
 // (128, 128, 16-byte rows) and kept for linattn_tc128_seg_out_bf16's argument list.
@@ -185,11 +202,9 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_out_bf16(con
     (void)dk;
     (void)dv;
     (void)vec;
-    const long h = blockIdx.x / nseg, j = blockIdx.x % nseg;
-    const int nchunks = (t_len + LW_C - 1) / LW_C, first = rev ? nchunks - 1 - (int)j * seg_len : (int)j * seg_len;
-    const int count = min(seg_len, nchunks - (int)j * seg_len);
-    const long off = h * (long)t_len * 128;
-    lw_body<true>(q + off, k + off, v + off, ws + blockIdx.x * (long)(128 * 128), o + off, nullptr, first, count, t_len, rev, lw_smem);
+    const LwSeg g = lw_segment(nseg, t_len, seg_len, rev);
+    lw_body<true>(q + g.off, k + g.off, v + g.off, ws + blockIdx.x * (long)(128 * 128), o + g.off, nullptr, g.first, g.count, t_len, rev,
+                  lw_smem);
 }
 
 // The segments' own sums, as linattn_tc128_seg_states_bf16: grid (BH * nrun), block x = h * nrun + j
@@ -201,10 +216,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(
     (void)dk;
     (void)dv;
     (void)vec;
-    const long h = blockIdx.x / nrun, j = blockIdx.x % nrun;
-    const int nchunks = (t_len + LW_C - 1) / LW_C, first = rev ? nchunks - 1 - (int)j * seg_len : (int)j * seg_len;
-    const int count = min(seg_len, nchunks - (int)j * seg_len);
-    const long off = h * (long)t_len * 128;
-    lw_body<false>(nullptr, k + off, v + off, nullptr, nullptr, ws + (h * nseg + j) * (long)(128 * 128), first, count, t_len, rev,
-                   lw_smem);
+    const LwSeg g = lw_segment(nrun, t_len, seg_len, rev);
+    lw_body<false>(nullptr, k + g.off, v + g.off, nullptr, nullptr, ws + (g.h * nseg + g.j) * (long)(128 * 128), g.first, g.count, t_len,
+                   rev, lw_smem);
 }

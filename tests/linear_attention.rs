@@ -268,6 +268,10 @@ fn unfused_composition_matches_f64_reference() {
             assert_close(&v64(&o), &want, 1e-12, 1e-10, &format!("unfused o, T={t} Dk={dk} Dv={dv} s0={with_s0}"));
         }
     }
+    // its gradients (through kiln's general ops) in f64, across a chunk boundary, with s0
+    let [q, k, v, s0] = inputs(1, 1, 67, 2, 3, 61, true);
+    check_grads(|x| Tensor::linear_attention_unfused(&x[0], &x[1], &x[2], x.get(3)), &[q, k, v, s0]);
+
     let [q, k, v, s0] = inputs(1, 1, 8, 4, 3, 1, false);
     let e = Tensor::linear_attention_unfused(&q, &k, &v.narrow(2, 0, 7).unwrap(), None).unwrap_err().to_string();
     assert!(e.contains("linear_attention_unfused") && e.contains("must agree"), "{e}");

@@ -15,10 +15,6 @@ pub struct Verdict {
     pub met: Option<bool>,
 }
 
-/// Memory-bound rows judged against the copy ceiling: every row whose baseline is `copy_bw`,
-/// except the ops with targets of their own below.
-const OWN_TARGETS: &[&str] = &["linear_attention", "sample", "lora", "ceiling", "attention"];
-
 /// The verdicts for `rows`, in the order of the issues' "Done when" lines. Rows of an A/B rerun
 /// (variants tagged "[SWITCH=...]": kernels that are not the defaults) are not judged.
 pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
@@ -70,7 +66,7 @@ pub fn verdicts(rows: &[Row]) -> Vec<Verdict> {
     out.push(against_torch(rows, lora.first().copied()));
 
     // Memory-bound kernels at >= 70% of the measured copy bandwidth: the rows that miss.
-    let mem: Vec<&Row> = rows.iter().filter(|r| base(r, "copy_bw") && !OWN_TARGETS.iter().any(|o| r.op.starts_with(o))).collect();
+    let mem = super::kernel_targets::memory_rows(rows);
     let short: Vec<String> =
         mem.iter().filter(|r| r.ratio.unwrap_or(0.0) < 0.70).map(|r| format!("{} {} {} {:.2}", r.op, r.variant, r.shape, r.ratio.unwrap_or(0.0))).collect();
     out.push(Verdict {

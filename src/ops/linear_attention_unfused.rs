@@ -12,7 +12,9 @@
 //! Every intermediate is a tensor in memory: A (BH, NC, C, C), P and S (BH, NC, Dk, Dv), both
 //! output terms (BH, NC, C, Dv); that traffic is what the fused walk saves.
 
-use crate::tensor::{Device, Shape, Tensor};
+use crate::tensor::{DType, Device, Shape, Tensor};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use crate::{Error, Result};
 
 const OP: &str = "linear_attention_unfused";
@@ -60,7 +62,16 @@ impl Tensor {
 }
 
 /// (n, n) ones where row - col >= `gap` (0: the causal mask; 1: strictly lower), else zeros.
-fn lower(n: usize, gap: usize, dt: crate::tensor::DType, dev: Device) -> Result<Tensor> {
+/// Made once per thread for each (n, gap, dtype, device), so a timed call uploads nothing.
+fn lower(n: usize, gap: usize, dt: DType, dev: Device) -> Result<Tensor> {
+    thread_local! {
+        static MASKS: RefCell<HashMap<(usize, usize, DType, Device), Tensor>> = RefCell::new(HashMap::new());
+    }
+    if let Some(m) = MASKS.with(|c| c.borrow().get(&(n, gap, dt, dev)).cloned()) {
+        return Ok(m);
+    }
     let m: Vec<f32> = (0..n * n).map(|i| if i / n >= i % n + gap { 1.0 } else { 0.0 }).collect();
-    Tensor::from_vec(m, vec![n, n])?.to_dtype(dt)?.to_device(dev)
+    let m = Tensor::from_vec(m, vec![n, n])?.to_dtype(dt)?.to_device(dev)?;
+    MASKS.with(|c| c.borrow_mut().insert((n, gap, dt, dev), m.clone()));
+    Ok(m)
 }

@@ -156,6 +156,20 @@ pub struct Series {
 const PALETTE: [RGBColor; 6] =
     [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44), RGBColor(148, 103, 189), RGBColor(255, 127, 14), RGBColor(23, 190, 207)];
 
+/// A captioned chart on `root` with f64 axes over `x` and `y` and `y_area` pixels for y labels:
+/// the frame the line plot and the bar chart share.
+fn xy_chart<'a, 'b>(
+    root: &'a DrawingArea<BitMapBackend<'b>, plotters::coord::Shift>, title: &str, x: std::ops::Range<f64>, y: std::ops::Range<f64>, y_area: u32,
+) -> std::result::Result<ChartContext<'a, BitMapBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>, String> {
+    ChartBuilder::on(root)
+        .caption(title, (FAMILY, 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(y_area)
+        .build_cartesian_2d(x, y)
+        .map_err(|e| e.to_string())
+}
+
 /// Lines with markers and a legend, on linear axes fitted to the data (pass log10 values for a
 /// log axis and say so in the label). Non-finite points are skipped.
 pub fn line_plot_png(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<Vec<u8>> {
@@ -169,13 +183,7 @@ pub fn line_plot_png(title: &str, x_label: &str, y_label: &str, series: &[Series
     render(720, 460, |root| {
         let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FAMILY, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x0..x1, y0..y1)
-            .map_err(e)?;
+        let mut chart = xy_chart(root, title, x0..x1, y0..y1, 56)?;
         chart
             .configure_mesh()
             .x_desc(x_label)
@@ -227,13 +235,7 @@ pub fn bar_chart_png(title: &str, x_label: &str, bars: &[Bar]) -> Result<Vec<u8>
     render(900, 90 + 18 * n as u32, |root| {
         let e = |e: DrawingAreaErrorKind<_>| e.to_string();
         root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FAMILY, 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(8)
-            .build_cartesian_2d(0f64..top, 0f64..n as f64)
-            .map_err(e)?;
+        let mut chart = xy_chart(root, title, 0f64..top, 0f64..n as f64, 8)?;
         chart.configure_mesh().disable_y_mesh().x_max_light_lines(1).y_labels(0).x_desc(x_label).label_style((FAMILY, 12)).axis_desc_style((FAMILY, 13)).draw().map_err(e)?;
         for (i, b) in bars.iter().enumerate() {
             let y = (n - i) as f64; // the first bar on top

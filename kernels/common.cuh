@@ -155,6 +155,37 @@ __device__ __forceinline__ void gemm_block(PA& a, PB& b, PC& c, int M, int K, in
     c += z * (long)M * N;
 }
 
+// ---- flags between blocks of one launch --------------------------------------------------------
+// A block publishes data for others (stores, __threadfence, __syncthreads), then one thread sets
+// the flag with release order at GPU scope; a waiting block's thread spins on it with acquire
+// order, then __syncthreads, and the block reads the data past L1 (__ldcg). A block may only wait
+// for blocks that are already running (e.g. smaller tickets from an atomic counter). A wait of
+// over 2^32 cycles traps (the launch fails) rather than hang the GPU.
+__device__ __forceinline__ void flag_set(unsigned* f) {
+#ifndef KILN_EMU
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" :: "l"(f), "r"(1u) : "memory");
+#else
+    std::atomic_ref<unsigned>(*f).store(1u, std::memory_order_release);
+#endif
+}
+__device__ __forceinline__ void flag_wait(const unsigned* f) {
+#ifndef KILN_EMU
+    const long long t0 = clock64();
+    for (;;) {
+        unsigned v;
+        asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(f) : "memory");
+        if (v != 0) break;
+        if (clock64() - t0 > (1ll << 32)) __trap();  // ~2 s: a protocol bug, not a slow block
+        __nanosleep(64);
+    }
+#else
+    // (blocks run one after another here: a flag not set yet never will be, and the runtime
+    // reports the spin as a deadlock)
+    while (std::atomic_ref<unsigned>(*const_cast<unsigned*>(f)).load(std::memory_order_acquire) == 0) kiln_emu::spin(false);
+    kiln_emu::spin(true);
+#endif
+}
+
 // ---- tensor cores and async copies (sm_80+) ----------------------------------------------------
 // Shared-memory address of a generic pointer, as the 32-bit value PTX shared-space operands take.
 __device__ __forceinline__ u32 smem_addr(const void* p) {

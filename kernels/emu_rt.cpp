@@ -127,7 +127,7 @@ void resume(Runner& r, Fiber& f) {
 }
 
 const char* state_name(int s) {
-    return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : s == WAIT_SPIN ? "an mbarrier"
+    return s == WAIT_BLOCK ? "__syncthreads" : s == WAIT_WARP ? "a warp collective" : s == WAIT_SPIN ? "a spin-wait (mbarrier or flag)"
            : s == WAIT_CLUSTER ? "barrier.cluster" : "-";
 }
 

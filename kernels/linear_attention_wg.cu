@@ -2,8 +2,9 @@
 // MMA (sm_90a), bf16 with head width Dk = Dv = 128: the segments' sums (linattn_wg_seg_states_bf16)
 // and their outputs (linattn_wg_seg_out_bf16), with the contracts and arguments of the
 // linattn_tc128_seg_* kernels in linear_attention_tc.cu (whose linattn_seg_prefix runs between
-// them), picked by `KILN_LINATTN=wgmma` (backend/cuda/linear_attention_tc.rs). Twin:
-// backend/cpu/linear_attention.rs.
+// them), picked by `KILN_LINATTN=wgmma` (backend/cuda/linear_attention_tc.rs); and the three fused
+// into one launch (linattn_wg_fused_bf16, `KILN_LINATTN=wgmma-fused`; at the end of this file).
+// Twin: backend/cpu/linear_attention.rs.
 //
 // One block a (head, segment), 256 threads = 2 warpgroups; warpgroup w owns Dv columns 64w .. 64w
 // + 63: that half of O and of the state S (128 x 64 f32 accumulators, as two m64 halves of Dk), so
@@ -32,12 +33,22 @@ __device__ __forceinline__ int lw_off(int r, int c) {
     return (c >> 6) * 8192 + r * 128 + ((((c & 63) >> 3) ^ (r & 7)) << 4) + (c & 7) * 2;
 }
 
-// OUT = false: the states-only walk (no Q, no O, no S copy): sf = the sum of K^T V over the walk's
-// chunks, f32 (Dk, Dv) row-major, for a segment's sum (linattn_wg_seg_states_bf16).
+// This thread's part of the state S_w, in the D fragment of two m64n64 results: S[mh][4i + 2h + c]
+// = S(dk = 64 mh + 16 w + g + 8 h, dv = 64 wg + 8 i + 2 tq + c); lw_at: where S[mh][e] lives in a
+// (Dk, Dv) row-major state.
+__device__ __forceinline__ int lw_at(int mh, int e) {
+    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
+    return (64 * mh + 16 * w + g + 8 * ((e >> 1) & 1)) * 128 + 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
+}
+
+// One walk over chunks first, first +- 1, .. (count of them) from the state S (this thread's part,
+// as lw_at), which it carries on: S ends as S + the sum of K^T V over the walk. OUT = false: the
+// states-only walk (no Q, no O, no S copy), for a segment's sum. Ends with nothing in flight;
+// another walk in the same block needs a __syncthreads first (the last chunk's tiles are read).
 template <bool OUT>
 __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16* __restrict__ kh, const bf16* __restrict__ vh,
-                                        const float* __restrict__ s0f, bf16* __restrict__ oh, float* __restrict__ sf, int first,
-                                        int count, int t_len, int rev, unsigned char* smem) {
+                                        float (&S)[2][32], bf16* __restrict__ oh, int first, int count, int t_len, int rev,
+                                        unsigned char* smem) {
     unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
     unsigned char* Sw = base + 2 * LW_BUF + wg * LW_S;
@@ -52,16 +63,6 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
             cp_async16(b + tile * LW_TILE + lw_off(r, c), ok ? src + (long)(c0 + r) * 128 + c : src, ok);
         }
     };
-    // S_w in the D fragment of two m64n64 results: S[mh][4i + 2h + c] = S(dk = 64 mh + 16 w + g + 8 h,
-    // dv = 64 wg + 8 i + 2 tq + c).
-    float S[2][32];
-    auto s_at = [&](int mh, int e) {  // where S[mh][e] lives in a (Dk, Dv) row-major f32 state
-        return (64 * mh + 16 * w + g + 8 * ((e >> 1) & 1)) * 128 + 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
-    };
-#pragma unroll
-    for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-        for (int e = 0; e < 32; e++) S[mh][e] = OUT ? s0f[s_at(mh, e)] : 0.f;
     auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
 #pragma unroll
         for (int mh = 0; mh < 2; mh++)
@@ -167,24 +168,32 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         if (ci + 1 < count) publish();
     }
     cp_async_wait<0>();  // nothing in flight at exit
-    if (!OUT) {
-#pragma unroll
-        for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-            for (int e = 0; e < 32; e++) sf[s_at(mh, e)] = S[mh][e];
-    }
 }
 
-// Block x = h * per + j: segment j of head h (seg_len chunks, the last one shorter), its first
+// This thread's part of a (Dk, Dv) f32 state, in or out.
+__device__ __forceinline__ void lw_load(float (&S)[2][32], const float* __restrict__ src) {
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int e = 0; e < 32; e++) S[mh][e] = src[lw_at(mh, e)];
+}
+__device__ __forceinline__ void lw_store(float* __restrict__ dst, const float (&S)[2][32]) {
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int e = 0; e < 32; e++) dst[lw_at(mh, e)] = S[mh][e];
+}
+
+// Segment j of head h (seg_len chunks, the last one shorter): its first
 // chunk in walk order (rev: from the end), its chunk count, and head h's row offset (128 wide).
 struct LwSeg {
     long h, j, off;
     int first, count;
 };
-__device__ __forceinline__ LwSeg lw_segment(int per, int t_len, int seg_len, int rev) {
+__device__ __forceinline__ LwSeg lw_segment(long h, long j, int t_len, int seg_len, int rev) {
     LwSeg g;
-    g.h = blockIdx.x / per;
-    g.j = blockIdx.x % per;
+    g.h = h;
+    g.j = j;
     const int nchunks = (t_len + LW_C - 1) / LW_C, start = (int)g.j * seg_len;
     g.first = rev ? nchunks - 1 - start : start;
     g.count = min(seg_len, nchunks - start);
@@ -202,9 +211,10 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_out_bf16(con
     (void)dk;
     (void)dv;
     (void)vec;
-    const LwSeg g = lw_segment(nseg, t_len, seg_len, rev);
-    lw_body<true>(q + g.off, k + g.off, v + g.off, ws + blockIdx.x * (long)(128 * 128), o + g.off, nullptr, g.first, g.count, t_len, rev,
-                  lw_smem);
+    const LwSeg g = lw_segment(blockIdx.x / nseg, blockIdx.x % nseg, t_len, seg_len, rev);
+    float S[2][32];
+    lw_load(S, ws + blockIdx.x * (long)(128 * 128));
+    lw_body<true>(q + g.off, k + g.off, v + g.off, S, o + g.off, g.first, g.count, t_len, rev, lw_smem);
 }
 
 // The segments' own sums, as linattn_tc128_seg_states_bf16: grid (BH * nrun), block x = h * nrun + j
@@ -216,7 +226,69 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(
     (void)dk;
     (void)dv;
     (void)vec;
-    const LwSeg g = lw_segment(nrun, t_len, seg_len, rev);
-    lw_body<false>(nullptr, k + g.off, v + g.off, nullptr, nullptr, ws + (g.h * nseg + g.j) * (long)(128 * 128), g.first, g.count, t_len,
-                   rev, lw_smem);
+    const LwSeg g = lw_segment(blockIdx.x / nrun, blockIdx.x % nrun, t_len, seg_len, rev);
+    float S[2][32] = {};
+    lw_body<false>(nullptr, k + g.off, v + g.off, S, nullptr, g.first, g.count, t_len, rev, lw_smem);
+    lw_store(ws + (g.h * nseg + g.j) * (long)(128 * 128), S);
+}
+
+// The fused form of the three launches above (`KILN_LINATTN=wgmma-fused`): one launch, grid
+// (BH * nseg), in which each block takes a ticket t (the order blocks start in, whatever the
+// hardware's) and walks segment j = t / BH of head h = t % BH:
+//   1. when a later segment (or s_final) needs it: its own sum agg_j (K and V read; phase 3 reads
+//      them again, from L2 while the blocks in flight hold less than it);
+//   2. its starting state P_j = the inclusive state of segment j - 1 (s0 for j = 0), waited for
+//      through sync[1 + h * nseg + j - 1]; then, if anyone needs it, its own inclusive state
+//      P_j + agg_j into ws[h][j] and its flag set (the last segment: s_final instead);
+//   3. the output walk from P_j.
+// Every block waits only for smaller tickets, which are running or done: no deadlock, whatever
+// the residency. P_j = ((s0 + agg_0) + agg_1) + ... in this order, as linattn_seg_prefix adds them,
+// so o and s_final are bitwise the three launches'. Segment-major tickets: a head's later segments
+// start later, when the chain before them has long been published.
+// ws: (BH, nseg, 128, 128) f32 scratch; sync: 1 + BH * nseg words, zeros at launch ([0]: the
+// ticket counter). s0 as linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final
+// (bf16, (BH, 128, 128)) or null. Dynamic shared memory: WG_SMEM.
+extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const bf16* q, const bf16* k, const bf16* v, const bf16* s0,
+                                                                      bf16* s_final, float* ws, unsigned* sync, bf16* o, int t_len,
+                                                                      int bh, int nseg, int seg_len, long ss0, long ss1, int rev) {
+    extern __shared__ __align__(16) unsigned char lw_smem[];
+    __shared__ unsigned ticket;
+    if (threadIdx.x == 0) ticket = atomicAdd(sync, 1u);
+    __syncthreads();
+    const LwSeg g = lw_segment(ticket % bh, ticket / bh, t_len, seg_len, rev);
+    constexpr long PER = 128 * 128;
+    float* wsh = ws + g.h * nseg * PER;      // head h's inclusive states, one a segment
+    unsigned* flags = sync + 1 + g.h * nseg;  // ... and their flags
+    const bool last = g.j + 1 == nseg, publish = !last || s_final != nullptr;
+
+    float S[2][32] = {};
+    if (publish) {  // 1. agg_j
+        lw_body<false>(nullptr, k + g.off, v + g.off, S, nullptr, g.first, g.count, t_len, rev, lw_smem);
+    }
+    // 2. P_j, then P_j + agg_j where it is needed
+    if (g.j > 0 && threadIdx.x == 0) flag_wait(flags + g.j - 1);
+    __syncthreads();  // (also: phase 1's last tiles are read by both warpgroups before phase 3 refills them)
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int e = 0; e < 32; e++) {
+            const int at = lw_at(mh, e);
+            float p = 0.f;
+            if (g.j > 0)
+                p = __ldcg(wsh + (g.j - 1) * PER + at);  // (past L1: another SM wrote it)
+            else if (s0 != nullptr)
+                p = bf2f(s0[g.h * PER + (at >> 7) * ss0 + (at & 127) * ss1]);
+            if (!last)
+                wsh[g.j * PER + at] = p + S[mh][e];
+            else if (s_final != nullptr)
+                s_final[g.h * PER + at] = f2bf(p + S[mh][e]);
+            S[mh][e] = p;
+        }
+    if (!last) {
+        __threadfence();  // every thread's part of ws[h][j] is visible GPU-wide ...
+        __syncthreads();
+        if (threadIdx.x == 0) flag_set(flags + g.j);  // ... before the flag says so
+    }
+    // 3. the outputs
+    lw_body<true>(q + g.off, k + g.off, v + g.off, S, o + g.off, g.first, g.count, t_len, rev, lw_smem);
 }

@@ -54,11 +54,20 @@ if nvidia-smi --query-gpu=compute_cap --format=csv,noheader | grep -q '^9.0'; th
   wg=$?
   echo "wgmma linear attention tests exit code: $wg"
   (( wg == 0 )) || export KILN_LINATTN_WG=off
+  # ... and its one-launch form (KILN_LINATTN=wgmma-fused: blocks wait for each other's flags; a
+  # wait of ~2 s traps): KILN_LINATTN_FUSED=off, and its own test skipped below, if it fails here
+  KILN_LINATTN=wgmma-fused KILN_CUDA_POISON=1 timeout "$(limit 40 400)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output \
+    parity_linear_attention >>"$OUT/tests-tma.log" 2>&1
+  fused=$?
+  echo "wgmma-fused linear attention tests exit code: $fused"
+  (( fused == 0 )) || export KILN_LINATTN_FUSED=off
 fi
+skip=()
+[[ ${KILN_LINATTN_FUSED:-} == off ]] && skip=(--skip parity_linear_attention_wgmma_fused)
 
 echo "== parity tests (every ignored test, output poisoned, launches synchronous) =="
 export KILN_BIN=$PWD/.gpu/kiln   # tests/cuda/ttt_arc.rs runs the staged binary
-KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 220)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output ${1:-} >"$OUT/tests.log" 2>&1
+KILN_CUDA_POISON=1 timeout "$(limit "${TESTS_S:-240}" 220)" .gpu/cuda-tests --include-ignored --test-threads=1 --show-output "${skip[@]}" ${1:-} >"$OUT/tests.log" 2>&1
 echo "tests exit code: $?"
 passed=$(grep -c '^test .* ok$' "$OUT/tests.log")
 failed=$(grep -c '^test .* FAILED$' "$OUT/tests.log")
@@ -116,7 +125,7 @@ if [[ ${1:-} == "" ]] && nvidia-smi --query-gpu=compute_cap --format=csv,noheade
   mma_failed=$(grep -c '^test .* FAILED$' "$OUT/tests-mma.log")
 fi
 printf '{"device": "%s", "driver": "%s", "git_sha": "%s", "tests_passed": %d, "tests_failed": %d, "mma_tests_passed": %d, "mma_tests_failed": %d, "tma": "%s"}\n' \
-  "$device" "$driver" "$sha" "$passed" "$failed" "$mma_passed" "$mma_failed" "${KILN_TMA:-on} linattn-wgmma:${KILN_LINATTN_WG:-on}" > "$OUT/summary.json"
+  "$device" "$driver" "$sha" "$passed" "$failed" "$mma_passed" "$mma_failed" "${KILN_TMA:-on} linattn-wgmma:${KILN_LINATTN_WG:-on} linattn-fused:${KILN_LINATTN_FUSED:-on}" > "$OUT/summary.json"
 
 echo "== ttt-arc on the GPU with an HF model directory (issue 10) =="
 # tests/fixtures/hf_llama (a tiny Llama, random weights: plumbing and timing, not accuracy) on the

@@ -139,7 +139,7 @@ fn emu_tma_box_zero_fill_and_swizzle() {
     let yb = d.alloc(n).unwrap();
     let args = [map, yb.arg(), Arg::I32(0), Arg::I32(0), Arg::I32(0), Arg::I32(n as i32), Arg::I32(1)];
     let e = d.launch(&f, (1, 1, 1), (64, 1, 1), n as u32 + 1024, &args).unwrap_err().to_string();
-    assert!(e.contains("deadlock") && e.contains("an mbarrier"), "{e}");
+    assert!(e.contains("deadlock") && e.contains("spin-wait (mbarrier"), "{e}");
 }
 
 /// Two clusters of two blocks: each block reads its peer's dynamic shared memory after a cluster

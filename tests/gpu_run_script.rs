@@ -3,7 +3,7 @@
 //! bench writes rows from session 8's committed run (its `bench-report` is the real one), and a
 //! fake PyTorch script. Checks what the GPU session depends on: every stage runs in order on the
 //! staged kernel cache, the TMA
-//! fallbacks (`KILN_TMA=c1`, then `off`; `KILN_LINATTN_WG=off`) reach the later stages and the
+//! fallbacks (`KILN_TMA=c1`, then `off`; `KILN_LINATTN_WG=off`, `KILN_LINATTN_FUSED=off` with its test skipped) reach the later stages and the
 //! summary, the A/B rows are tagged, and the closing report reads the results file back.
 #![cfg(unix)]
 use std::os::unix::fs::PermissionsExt;
@@ -41,7 +41,7 @@ fn stage(name: &str, tests: &str) -> (PathBuf, PathBuf) {
 if [[ $1 == bench-report ]]; then shift; exec {kiln} bench-report "$@"; fi
 if [[ $1 == bench ]]; then
   out=""; while [[ $# -gt 0 ]]; do [[ $1 == --jsonl ]] && out=$2; shift; done
-  echo "bench env KILN_TMA=${{KILN_TMA:-}} KILN_LINATTN_WG=${{KILN_LINATTN_WG:-}}" >&2
+  echo "bench env KILN_TMA=${{KILN_TMA:-}} KILN_LINATTN_WG=${{KILN_LINATTN_WG:-}} KILN_LINATTN_FUSED=${{KILN_LINATTN_FUSED:-}}" >&2
   grep '"op":"\(ceiling_copy\|gelu\|lora_fwd\)"' {RUN1} >> "$out"; echo "a table"; exit 0
 fi
 if [[ $1 == ttt-arc ]]; then echo "ttt-arc task kiln_x: 3 TTT tasks, 1.5s, 1000 train tokens/s"; exit 0; fi
@@ -91,7 +91,7 @@ fn every_stage_runs_in_order_and_the_report_closes_it() {
     let tests_log = std::fs::read_to_string(out.join("tests.log")).unwrap();
     assert!(tests_log.contains(&format!("cache={}", root.join("repo/.gpu/kernel-cache").display())), "{tests_log}");
     let s = summary(&out);
-    assert_eq!((s["tests_passed"].as_i64(), s["tests_failed"].as_i64(), s["tma"].as_str()), (Some(2), Some(0), Some("on linattn-wgmma:on")), "{s}");
+    assert_eq!((s["tests_passed"].as_i64(), s["tests_failed"].as_i64(), s["tma"].as_str()), (Some(2), Some(0), Some("on linattn-wgmma:on linattn-fused:on")), "{s}");
     // bench.jsonl: the bench's rows, the A/B rows tagged, PyTorch's, ttt-arc's, the summary last
     let text = std::fs::read_to_string(out.join("bench.jsonl")).unwrap();
     assert!(text.contains("gelu") && text.contains("[KILN_NORM=warp") && text.contains("torch_3matmul_bf16") && text.contains("ttt_arc_task"));
@@ -103,23 +103,26 @@ fn every_stage_runs_in_order_and_the_report_closes_it() {
 
 #[test]
 fn tma_and_wgmma_walk_failures_switch_them_off_for_every_later_stage() {
-    // the clustered TMA GEMM fails (passes only under KILN_TMA=c1); the wgmma walk fails
+    // the clustered TMA GEMM fails (passes only under KILN_TMA=c1); both wgmma walks fail
     let tests = r#"if [[ "$*" == *parity_matmul_wgmma* && -z ${KILN_TMA:-} ]]; then echo 'test parity_matmul_wgmma ... FAILED'; exit 101; fi
-if [[ ${KILN_LINATTN:-} == wgmma ]]; then echo 'test parity_linear_attention_f32 ... FAILED'; exit 101; fi
+if [[ ${KILN_LINATTN:-} == wgmma* ]]; then echo 'test parity_linear_attention_f32 ... FAILED'; exit 101; fi
+if [[ "$*" == *"--skip parity_linear_attention_wgmma_fused"* ]]; then echo 'fused test skipped'; fi
 echo 'test parity_a ... ok'"#;
     let (root, out) = stage("fallback", tests);
     let log = run(&root, &out);
     assert!(log.contains("tma tests without clusters exit code: 0") && log.contains("wgmma linear attention tests exit code: 101"), "{log}");
-    assert_eq!(summary(&out)["tma"].as_str(), Some("c1 linattn-wgmma:off"));
-    assert!(log.contains("bench env KILN_TMA=c1 KILN_LINATTN_WG=off"), "the bench must run without what failed:\n{log}");
-    assert!(std::fs::read_to_string(out.join("tests.log")).unwrap().contains("test parity_a ... ok"));
+    assert!(log.contains("wgmma-fused linear attention tests exit code: 101"), "{log}");
+    assert_eq!(summary(&out)["tma"].as_str(), Some("c1 linattn-wgmma:off linattn-fused:off"));
+    assert!(log.contains("bench env KILN_TMA=c1 KILN_LINATTN_WG=off KILN_LINATTN_FUSED=off"), "the bench must run without what failed:\n{log}");
+    let tests_log = std::fs::read_to_string(out.join("tests.log")).unwrap();
+    assert!(tests_log.contains("test parity_a ... ok") && tests_log.contains("fused test skipped"), "{tests_log}");
 
     // both TMA paths fail: off
     let tests = r#"if [[ "$*" == *parity_matmul_wgmma* ]]; then echo 'test parity_matmul_wgmma ... FAILED'; exit 101; fi
 echo 'test parity_a ... ok'"#;
     let (root2, out2) = stage("off", tests);
     let log = run(&root2, &out2);
-    assert_eq!(summary(&out2)["tma"].as_str(), Some("off linattn-wgmma:on"), "{log}");
+    assert_eq!(summary(&out2)["tma"].as_str(), Some("off linattn-wgmma:on linattn-fused:on"), "{log}");
     std::fs::remove_dir_all(&root).ok();
     std::fs::remove_dir_all(&root2).ok();
 }

@@ -144,6 +144,52 @@ fn parity_linear_attention_split() {
     }
 }
 
+// ---- parity_linear_attention_wgmma_fused: the one-launch wgmma walk ----------------------------
+
+/// (bh, t, with s0, segment counts): head width 128 (the wgmma walks' only one),
+/// a short last chunk and segment (700 = 11 chunks in 3), one segment, a one-chunk sequence.
+const FUSED_CASES: &[(usize, usize, bool, &[usize])] = &[(2, 700, true, &[1, 3]), (3, 130, false, &[2]), (1, 64, true, &[1])];
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_linear_attention_wgmma_fused() {
+    use kiln::backend::cuda::linear_attention::{linear_attention_backward_walk as bwd, linear_attention_walk as fwd};
+    use kiln::backend::cuda::linear_attention_tc::Walk;
+    setup();
+    let dt = DType::BF16;
+    let cuda = |s: &Storage| match s {
+        Storage::Cuda(c) => c.clone(),
+        _ => panic!("expected a CUDA storage"),
+    };
+    let bits = |v: &[Storage]| v.iter().flat_map(vals).map(f64::to_bits).collect::<Vec<_>>();
+    for (ci, &(bh, t, with_s0, seg_counts)) in FUSED_CASES.iter().enumerate() {
+        let d = LinAttnDims { bh, t, dk: 128, dv: 128 };
+        let x = inputs(bh, t, 128, 128, 700 + 10 * ci as u64);
+        let c = |t: &Tensor| on_cpu(t, dt);
+        let (qc, kc, vc, sc, dc) = (c(&x.q), c(&x.k), c(&x.v), c(&x.s0), c(&x.dout));
+        let g = |t: &Tensor| cuda(&on_gpu(t, dt));
+        let (qg, kg, vg, sg, dg) = (g(&x.q), g(&x.k), g(&x.v), g(&x.s0), g(&x.dout));
+        let (s0c, s0g) = (with_s0.then_some(&sc), with_s0.then_some(&sg));
+        let want_f = backend::linear_attention(&qc, &kc, &vc, s0c, d, true).unwrap();
+        let want_b = backend::linear_attention_backward(&qc, &kc, &vc, s0c, &dc, d, true).unwrap();
+        for &segs in seg_counts {
+            let tag = format!("bh={bh} t={t} s0={with_s0} segments={segs}");
+            let run = |walk: Walk| {
+                let f = fwd(&qg, &kg, &vg, s0g, d, segs, walk).unwrap();
+                let b = bwd(&qg, &kg, &vg, s0g, &dg, d, segs, walk).unwrap();
+                f.into_iter().chain(b).map(Storage::Cuda).collect::<Vec<_>>()
+            };
+            let fused = twice_n("linear_attention (wgmma-fused)", || run(Walk::WgmmaFused));
+            for (i, name) in ["o", "s_final", "dq", "dk", "dv", "ds0"].iter().enumerate() {
+                let want = if i < 2 { &want_f[i] } else { &want_b[i - 2] };
+                assert_close(&format!("linear_attention wgmma-fused {name} {tag}"), &f32_of(&fused[i]), want, TOL_BF16);
+            }
+            // The same sums in the same order as the three launches: bit for bit.
+            assert!(bits(&fused) == bits(&run(Walk::Wgmma)), "wgmma-fused differs from the three wgmma launches ({tag})");
+        }
+    }
+}
+
 // ---- parity_linear_attention_varlen_*: packed sequences (linattn_varlen_*) -----------------
 
 /// (heads, sequence lengths, dk, dv, with s0): 1-token and empty sequences, T not a multiple of 64.

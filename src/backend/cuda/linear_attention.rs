@@ -77,14 +77,15 @@ pub(super) fn state_args(s0: Option<(&CudaStorage, usize, usize)>, s_final: Opti
 
 /// Which kernels a launch may use: the tensor-core kernel (bf16, head width <= 128, unless
 /// `KILN_LINATTN=cores`), else the CUDA-core two-phase pair when T > 64, else the sequential one.
-/// The bench pins the CUDA-core forms to compare; `Segments(s)` pins the tensor-core walk's
-/// segment count (1: the single launch; see linear_attention_tc) where that kernel applies.
+/// The bench pins the CUDA-core forms to compare; `Segments(s, walk)` pins the tensor-core walk's
+/// segment count (0: the planner's; 1: the single launch; see linear_attention_tc) and, when
+/// given, which kernels walk them, where that kernel applies.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Algo {
     Auto,
     Cores,
     Sequential,
-    Segments(usize),
+    Segments(usize, Option<tc::Walk>),
 }
 
 /// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
@@ -98,12 +99,12 @@ fn launch(
         return Ok(());
     }
     let segs = match algo {
-        Algo::Auto if tc::enabled() => Some(0),
-        Algo::Segments(s) => Some(s.max(1)),
+        Algo::Auto if tc::enabled() => Some((0, None)),
+        Algo::Segments(s, walk) => Some((s, walk)),
         _ => None,
     };
-    if let (Some(segs), Some(dkp)) = (segs, tc::width(q.dtype, dk)) {
-        return tc::launch(q, k, v, state_args(s0, s_final), o, bh, t, dk, dv, rev, dkp, segs);
+    if let (Some((segs, walk)), Some(dkp)) = (segs, tc::width(q.dtype, dk)) {
+        return tc::launch(q, k, v, state_args(s0, s_final), o, bh, t, dk, dv, rev, dkp, segs, walk);
     }
     let allow_two_phase = algo != Algo::Sequential;
     let dev = q.dev();
@@ -160,11 +161,25 @@ pub(crate) fn linear_attention_cores(q: &CudaStorage, k: &CudaStorage, v: &CudaS
 /// launch, as `KILN_LINATTN_SPLIT=off`); other dtypes and head widths run as usual. For the parity
 /// tests and the bench.
 pub fn linear_attention_segmented(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, segs: usize) -> Result<Vec<CudaStorage>> {
-    forward(q, k, v, s0, dims, Algo::Segments(segs))
+    forward(q, k, v, s0, dims, Algo::Segments(segs.max(1), None))
 }
 #[allow(clippy::too_many_arguments)]
 pub fn linear_attention_backward_segmented(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dout: &CudaStorage, dims: LinAttnDims, segs: usize) -> Result<Vec<CudaStorage>> {
-    backward(q, k, v, s0, dout, dims, Algo::Segments(segs))
+    backward(q, k, v, s0, dout, dims, Algo::Segments(segs.max(1), None))
+}
+
+/// ... and on the named walk (where its head width and the GPU allow it; see
+/// `linear_attention_tc::Walk`), `segs` = 0 leaving the count to the planner: the bench's rows
+/// and the tests that compare the walks, without touching the process-wide `KILN_LINATTN` choice.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_attention_walk(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, segs: usize, walk: tc::Walk) -> Result<Vec<CudaStorage>> {
+    forward(q, k, v, s0, dims, Algo::Segments(segs, Some(walk)))
+}
+#[allow(clippy::too_many_arguments)]
+pub fn linear_attention_backward_walk(
+    q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dout: &CudaStorage, dims: LinAttnDims, segs: usize, walk: tc::Walk,
+) -> Result<Vec<CudaStorage>> {
+    backward(q, k, v, s0, dout, dims, Algo::Segments(segs, Some(walk)))
 }
 
 fn forward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaStorage>, dims: LinAttnDims, algo: Algo) -> Result<Vec<CudaStorage>> {

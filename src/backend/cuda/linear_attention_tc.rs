@@ -38,33 +38,52 @@ pub fn enabled() -> bool {
     *ON.get_or_init(|| std::env::var("KILN_LINATTN").map_or(true, |v| v != "cores"))
 }
 
-/// Do the segments' walks (sums and outputs) run on the warpgroup-MMA kernels (`KILN_LINATTN=wgmma`,
-/// kernels/linear_attention_wg.cu: head width 128, sm_90)? Not yet run on a GPU: opt-in, and the
-/// bench times it beside the default.
-pub fn wg_requested() -> bool {
-    match WG.load(Ordering::Relaxed) {
-        1 => false,
-        2 => true,
+/// Which kernels walk a bf16 launch's segments: the mma.sync ones (linear_attention_tc.cu, the
+/// default), or, head width 128 on an sm_90, the warpgroup-MMA ones (linear_attention_wg.cu) as
+/// the same three launches (`KILN_LINATTN=wgmma`) or as one (`KILN_LINATTN=wgmma-fused`: each block
+/// sums its segment, waits for the one before it, and walks its outputs; K and V of a segment come
+/// from L2 the second time). Neither wgmma form has run on a GPU yet: opt-in, and the bench times
+/// both beside the default.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Walk {
+    Mma,
+    Wgmma,
+    WgmmaFused,
+}
+
+/// The walk `KILN_LINATTN` asks for (or the last [`set_walk`]).
+pub fn walk() -> Walk {
+    match WALK.load(Ordering::Relaxed) {
+        1 => Walk::Mma,
+        2 => Walk::Wgmma,
+        3 => Walk::WgmmaFused,
         _ => {
-            let on = std::env::var("KILN_LINATTN").is_ok_and(|v| v == "wgmma");
-            WG.store(1 + on as u8, Ordering::Relaxed);
-            on
+            let w = match std::env::var("KILN_LINATTN").as_deref() {
+                Ok("wgmma") => Walk::Wgmma,
+                Ok("wgmma-fused") => Walk::WgmmaFused,
+                _ => Walk::Mma,
+            };
+            set_walk(w);
+            w
         }
     }
 }
 
-/// Make every later bf16 walk use (or not use) the wgmma output walk, whatever `KILN_LINATTN`
-/// said (the bench times both in one process).
-pub fn set_wg(on: bool) {
-    WG.store(1 + on as u8, Ordering::Relaxed);
+/// Make every later bf16 launch that does not name its walk use `w`, whatever `KILN_LINATTN` said.
+pub fn set_walk(w: Walk) {
+    WALK.store(1 + w as u8, Ordering::Relaxed);
 }
 
-/// 0: not read yet (KILN_LINATTN); 1: off; 2: on.
-static WG: AtomicU8 = AtomicU8::new(0);
+/// 0: not read yet (KILN_LINATTN); else 1 + the Walk.
+static WALK: AtomicU8 = AtomicU8::new(0);
 
-/// Whether the wgmma output walk takes this shape on `dev`: requested, Dk = Dv = 128, sm_90.
-fn wg_takes(dev: &super::Dev, dk: usize, dv: usize) -> bool {
-    wg_requested() && dk == 128 && dv == 128 && (dev.cc == (9, 0) || dev.is_emu())
+/// The walk that runs a (dk, dv) launch on `dev` when `asked` (None: [`walk`]) is asked for: the
+/// wgmma ones need Dk = Dv = 128 and sm_90.
+fn walk_for(dev: &super::Dev, dk: usize, dv: usize, asked: Option<Walk>) -> Walk {
+    match asked.unwrap_or_else(walk) {
+        w @ (Walk::Wgmma | Walk::WgmmaFused) if dk == 128 && dv == 128 && (dev.cc == (9, 0) || dev.is_emu()) => w,
+        _ => Walk::Mma,
+    }
 }
 
 /// Dynamic shared memory of `linattn_wg_seg_out_bf16`: Q, K, V twice (2 x 48 KiB), two bf16
@@ -114,11 +133,14 @@ fn whole_segments(nch: usize, s: usize) -> usize {
 /// four of the work, twice the residency) adds a quarter of its own. The cheapest S in
 /// 1 ..= nch / MIN_SEG_CHUNKS wins, the smallest on ties. E.g. an H200 (132 SMs, 2 blocks of 113 KiB
 /// each), BH = 64, Dv = 128 (128 blocks), T = 4096 (64 chunks): S = 4, 512 blocks of 16 chunks.
-/// `wg`: the output pass is the wgmma walk (one block of 129 KiB per head, one per SM: at the shape
-/// above S = 2, 4 and 8 all take one output wave's worth of chunk-steps, and S = 4's states pass the
-/// fewest, so S = 4 there too).
-pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: usize, dkp: usize, wg: bool) -> usize {
+/// `Walk::Wgmma`: the output pass is the wgmma walk (one block of 129 KiB per head, one per SM: at
+/// the shape above S = 2, 4 and 8 all take one output wave's worth of chunk-steps, and S = 4's
+/// states pass the fewest, so S = 4 there too). `Walk::WgmmaFused`: one pass, each block one step in
+/// four more for its segment's sum, and one more again when the K and V the blocks in flight hold
+/// exceed [`L2_BUDGET`] (the second read then misses L2): S = 8 at that shape (33 MB in flight).
+pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: usize, dkp: usize, walk: Walk) -> usize {
     let nch = t.div_ceil(CHUNK);
+    let wg = walk != Walk::Mma;
     let blocks = bh.saturating_mul(dv.div_ceil(64)).max(1);
     let wg_blocks = if wg { bh.max(1) } else { blocks };  // the wgmma walks: one block a head
     let resident = |smem: u32| ((smem_optin as usize + 1024) / (smem as usize + 1024)).max(1) * sm_count.max(1) as usize;
@@ -126,8 +148,14 @@ pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: 
     let slots_states = resident(if wg { WG_STATES_SMEM } else { smem_states_bytes(dkp) });
     let cost = |s: usize| {
         let l = nch.div_ceil(s);
-        let out = wg_blocks.saturating_mul(s).div_ceil(slots) * l * 4;
-        let states = if s > 1 { wg_blocks.saturating_mul(s).div_ceil(slots_states) * l } else { 0 };
+        let n = wg_blocks.saturating_mul(s);
+        if walk == Walk::WgmmaFused {
+            let in_flight = n.min(slots).saturating_mul(l * CHUNK * 128 * 2 * 2); // K and V, bf16
+            let step = 4 + (s > 1) as usize + (s > 1 && in_flight > L2_BUDGET) as usize;
+            return n.div_ceil(slots) * l * step;
+        }
+        let out = n.div_ceil(slots) * l * 4;
+        let states = if s > 1 { n.div_ceil(slots_states) * l } else { 0 };
         out + states
     };
     let mut best = 1;
@@ -139,6 +167,10 @@ pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: 
     }
     best
 }
+
+/// The K and V bytes the fused walk's blocks in flight may hold for their second read to stay in
+/// L2 (H100 / H200: 50 MB, shared with the Q and O streaming past).
+const L2_BUDGET: usize = 40 << 20;
 
 /// The grid's block count (heads x Dv slices, one dimension), or an error past CUDA's limit.
 fn blocks(op: &'static str, heads: usize, dv: usize) -> Result<u32> {
@@ -156,23 +188,25 @@ fn vec_loads(dk: usize, dv: usize) -> Arg {
 
 /// One walk over `bh` heads: o (BH, T, dv) and, when given, s_final (BH, dk, dv); the state
 /// arguments as `linear_attention::state_args` builds them. `dkp` from [`width`]; `segs` segments
-/// (0: chosen by [`segments`], or 1 with `KILN_LINATTN_SPLIT=off`; 1: the single launch).
+/// (0: chosen by [`segments`], or 1 with `KILN_LINATTN_SPLIT=off`; 1: the single launch);
+/// `walk` as [`walk_for`] takes it.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn launch(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, state: (Arg, usize, usize, Arg), o: &CudaStorage,
-    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize, segs: usize,
+    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize, segs: usize, walk: Option<Walk>,
 ) -> Result<()> {
     let dev = q.dev();
+    let walk = walk_for(dev, dk, dv, walk);
     let nch = t.div_ceil(CHUNK);
     let segs = match segs {
         _ if nch < 2 => 1,
-        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp, wg_takes(dev, dk, dv)),
+        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp, walk),
         0 => 1,
         s => whole_segments(nch, s.min(nch)),
     };
     // (the wgmma walk exists only as a segment's output pass: one segment runs the split path too)
-    if segs > 1 || (wg_takes(dev, dk, dv) && nch > 0) {
-        return launch_split(q, k, v, state, o, bh, t, dk, dv, rev, dkp, segs);
+    if segs > 1 || (walk != Walk::Mma && nch > 0) {
+        return launch_split(q, k, v, state, o, bh, t, dk, dv, rev, dkp, segs, walk);
     }
     let (s0a, ss0, ss1, sfa) = state;
     let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_bf16"))?;
@@ -206,7 +240,7 @@ pub(super) fn launch_varlen(
 #[allow(clippy::too_many_arguments)]
 fn launch_split(
     q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, state: (Arg, usize, usize, Arg), o: &CudaStorage,
-    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize, segs: usize,
+    bh: usize, t: usize, dk: usize, dv: usize, rev: bool, dkp: usize, segs: usize, walk: Walk,
 ) -> Result<()> {
     const OP: &str = "linear_attention";
     let dev = q.dev();
@@ -221,10 +255,20 @@ fn launch_split(
     let ws = CudaStorage::alloc(dev, DType::F32, ws_len)?;
     let i = |x: usize| Arg::I32(x as i32);
     let (ri, vl) = (Arg::I32(rev as i32), vec_loads(dk, dv));
+    if walk == Walk::WgmmaFused {
+        // One launch: the tickets' counter and a flag per segment, zeroed.
+        let sync = CudaStorage::zeros(dev, DType::U32, 1 + bh * segs)?;
+        let f = dev.func("linear_attention_wg", "linattn_wg_fused_bf16")?;
+        let args = [
+            q.arg(), k.arg(), v.arg(), s0a, sfa, ws.arg(), sync.arg(), o.arg(),
+            i(t), i(bh), i(segs), i(seg_len), Arg::U64(ss0 as u64), Arg::U64(ss1 as u64), ri,
+        ];
+        return dev.launch(&f, (blocks(OP, bh * segs, 64)?, 1, 1), (THREADS, 1, 1), WG_SMEM, &args);
+    }
     // 1. The sums of the segments whose sum is needed: all but the last one unless s_final is.
     let nrun = if with_final { segs } else { segs - 1 };
     let args = [k.arg(), v.arg(), ws.arg(), i(t), i(dk), i(dv), i(segs), i(nrun), i(seg_len), ri, vl];
-    let wg = wg_takes(dev, dk, dv);
+    let wg = walk == Walk::Wgmma;
     if wg {
         let f = dev.func("linear_attention_wg", "linattn_wg_seg_states_bf16")?;
         dev.launch(&f, (blocks(OP, bh * nrun, 64)?, 1, 1), (THREADS, 1, 1), WG_STATES_SMEM, &args)?;
@@ -257,12 +301,16 @@ mod tests {
 
     #[test]
     fn segments_fill_the_gpu_with_long_enough_segments() {
-        let seg = |bh, t, dv, dkp| segments(H200.0, H200.1, bh, t, dv, dkp, false);
+        let seg = |bh, t, dv, dkp| segments(H200.0, H200.1, bh, t, dv, dkp, Walk::Mma);
         // The bench shape: 128 blocks on 264 slots, 64 chunks -> 4 segments of 16 chunks.
         assert_eq!(seg(64, 4096, 128, 128), 4);
         // The wgmma output walk (one 129 KiB block per head, one a SM): 4 segments of 16 chunks.
-        assert_eq!(segments(H200.0, H200.1, 64, 4096, 128, 128, true), 4);
-        assert_eq!(segments(H200.0, H200.1, 512, 4096, 128, 128, true), 1);
+        assert_eq!(segments(H200.0, H200.1, 64, 4096, 128, 128, Walk::Wgmma), 4);
+        assert_eq!(segments(H200.0, H200.1, 512, 4096, 128, 128, Walk::Wgmma), 1);
+        // The fused one: 8 segments, the smallest count whose K and V in flight stay in L2 (33 MB).
+        assert_eq!(segments(H200.0, H200.1, 64, 4096, 128, 128, Walk::WgmmaFused), 8);
+        // Many heads: one segment, no sums to wait for.
+        assert_eq!(segments(H200.0, H200.1, 512, 4096, 128, 128, Walk::WgmmaFused), 1);
         // Enough blocks already (8 full waves): the single launch.
         assert_eq!(seg(512, 4096, 128, 128), 1);
         // Never fewer than MIN_SEG_CHUNKS chunks a segment, never an empty one.

@@ -4,8 +4,9 @@
 //! against the forward alone; the sequential (run-1) kernel's forward against the default one, and
 //! for bf16 the CUDA-core kernels and the unsplit tensor-core walk against the default tensor-core
 //! one (kernels/linear_attention_tc.cu, split into segments when the heads are few), and on an
-//! sm_90 the wgmma output walk (kernels/linear_attention_wg.cu) as its own "linear_attention_fwd" row;
-//! then both walks at fixed segment counts, to check the planner's choice (`segments`).
+//! sm_90 the wgmma walks (kernels/linear_attention_wg.cu: three launches, and fused into one) as
+//! their own "linear_attention_fwd" rows; then every walk at fixed segment counts, to check the
+//! planner's choices (`segments`).
 use super::{Case, Ctx, Row};
 use crate::backend::cuda::linear_attention_tc as tc;
 use crate::backend::cuda::CudaStorage;
@@ -46,14 +47,12 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             // The tensor-core walk as one launch (KILN_LINATTN_SPLIT=off) beside the default split.
             let one = ctx.time_ms(|i| la::linear_attention_segmented(&q[i % sets], &k[i % sets], &v[i % sets], None, d, 1).map(drop))?;
             rows.push(ctx.finish(Case::new("linear_attention_fwd_unsplit", &var, shape.clone(), one).bytes((4 * len * es) as f64).flops(flops).vs("fwd", fwd)));
-            if ctx.sm90() && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off") {
-                // The segments' output walk on warpgroup MMAs (KILN_LINATTN=wgmma), against the
-                // roofline; KILN_LINATTN_WG=off (scripts/gpu-run.sh, when its parity failed) skips it.
-                let was = crate::backend::cuda::linear_attention_tc::wg_requested();
-                crate::backend::cuda::linear_attention_tc::set_wg(true);
-                let wg = ctx.time_ms(|i| la::linear_attention(&q[i % sets], &k[i % sets], &v[i % sets], None, d, true).map(drop));
-                crate::backend::cuda::linear_attention_tc::set_wg(was);
-                rows.push(ctx.finish(Case::new("linear_attention_fwd", "bf16 wgmma", shape.clone(), wg?).bytes((4 * len * es) as f64).flops(flops)));
+            // The segments' walks on warpgroup MMAs, as three launches (KILN_LINATTN=wgmma) and
+            // fused into one (wgmma-fused), against the roofline; scripts/gpu-run.sh turns off
+            // those whose parity failed there (KILN_LINATTN_WG=off, KILN_LINATTN_FUSED=off).
+            for (walk, name) in wg_walks(ctx) {
+                let ms = ctx.time_ms(|i| la::linear_attention_walk(&q[i % sets], &k[i % sets], &v[i % sets], None, d, 0, walk).map(drop))?;
+                rows.push(ctx.finish(Case::new("linear_attention_fwd", &format!("bf16 {name}"), shape.clone(), ms).bytes((4 * len * es) as f64).flops(flops)));
             }
             // The segment planner's choice checked: each walk at S = 2, 4, 8, 16 segments.
             rows.extend(segment_sweep(ctx, [&q, &k, &v], d, &shape, fwd, (4 * len * es) as f64, flops)?);
@@ -71,27 +70,32 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The wgmma walks this run times: on an sm_90 (or emulated), each unless run.sh switched it off.
+fn wg_walks(ctx: &Ctx) -> Vec<(tc::Walk, &'static str)> {
+    let on = |var: &str| std::env::var(var).map_or(true, |v| v != "off");
+    let mut walks = vec![];
+    if ctx.sm90() && on("KILN_LINATTN_WG") {
+        walks.push((tc::Walk::Wgmma, "wgmma"));
+    }
+    if ctx.sm90() && on("KILN_LINATTN_FUSED") {
+        walks.push((tc::Walk::WgmmaFused, "wgmma-fused"));
+    }
+    walks
+}
+
 /// "linear_attention_fwd_segments" rows: the bf16 walk in S = 2, 4, 8, 16 segments (and the wgmma
-/// walk, where it runs), each against the default forward's time `fwd`. The planner picked the
-/// default's S from a wave model that no GPU has checked yet; the fastest row here is the one to
+/// walks, where they run), each against the default forward's time `fwd`. The planner picked each
+/// walk's S from a wave model that no GPU has checked yet; the fastest rows here are the ones to
 /// teach it.
 fn segment_sweep(ctx: &Ctx, [q, k, v]: [&[CudaStorage]; 3], d: LinAttnDims, shape: &str, fwd: f64, bytes: f64, flops: f64) -> Result<Vec<Row>> {
     let sets = q.len();
-    let wg_ok = ctx.sm90() && std::env::var("KILN_LINATTN_WG").map_or(true, |v| v != "off");
-    let was = tc::wg_requested();
-    let sweep = || -> Result<Vec<Row>> {
-        let mut rows = vec![];
-        for wg in [false, true].into_iter().filter(|&wg| !wg || wg_ok) {
-            tc::set_wg(wg);
-            for segs in [2, 4, 8, 16] {
-                let ms = ctx.time_ms(|i| la::linear_attention_segmented(&q[i % sets], &k[i % sets], &v[i % sets], None, d, segs).map(drop))?;
-                let variant = format!("bf16{} S={segs}", if wg { " wgmma" } else { "" });
-                rows.push(ctx.finish(Case::new("linear_attention_fwd_segments", &variant, shape.to_string(), ms).bytes(bytes).flops(flops).vs("fwd", fwd)));
-            }
+    let mut rows = vec![];
+    for (walk, name) in [(tc::Walk::Mma, "")].into_iter().chain(wg_walks(ctx)) {
+        for segs in [2, 4, 8, 16] {
+            let ms = ctx.time_ms(|i| la::linear_attention_walk(&q[i % sets], &k[i % sets], &v[i % sets], None, d, segs, walk).map(drop))?;
+            let variant = if name.is_empty() { format!("bf16 S={segs}") } else { format!("bf16 {name} S={segs}") };
+            rows.push(ctx.finish(Case::new("linear_attention_fwd_segments", &variant, shape.to_string(), ms).bytes(bytes).flops(flops).vs("fwd", fwd)));
         }
-        Ok(rows)
-    };
-    let rows = sweep();
-    tc::set_wg(was);
-    rows
+    }
+    Ok(rows)
 }

@@ -17,16 +17,19 @@
 //   3. O stored (rows < n); S_w's bf16 copy refreshed for the next chunk's step 1.
 // Shared tiles: Q, K, V each [2 column blocks][64 rows][64 columns], rows of 128 bytes with the
 // 128-byte swizzle (the canonical layout serves Q as K-major A, K as K-major B and as MN-major A,
-// V as MN-major B), double-buffered by cp.async; S_w's copy [128 dk][64 dv], MN-major.
+// V as MN-major B), three chunks buffered by cp.async (two in flight while one is read); S_w's
+// copy [128 dk][64 dv], MN-major.
 // Precision as in linear_attention_tc.cu: f32 state, bf16 products. Deterministic.
 
 #include "wgmma64.cuh"
 
 #define LW_C 64
 #define LW_TILE 16384                 // one 64 x 128 bf16 tile
-#define LW_BUF (3 * LW_TILE)          // Q, K, V of one chunk
+#define LW_ST 3                       // chunk buffers: two chunks in flight while one is read
+#define LW_BUF (3 * LW_TILE)          // Q, K, V of one chunk (the states-only walk: K, V, two tiles)
 #define LW_S (128 * 64 * 2)           // one warpgroup's bf16 copy of S_w
-// dynamic shared memory: 2 * LW_BUF + 2 * LW_S + 1024 (backend/cuda/linear_attention_tc.rs, WG_SMEM)
+// dynamic shared memory (backend/cuda/linear_attention_tc.rs): LW_ST * LW_BUF + 2 * LW_S + 1024
+// (WG_SMEM, 177 KiB); the states-only walk LW_ST * 2 * LW_TILE + 1024 (WG_STATES_SMEM, 97 KiB)
 
 // Byte offset of element (r, c) of a canonical 64 x 128 tile (r < 64 rows, c < 128 columns).
 __device__ __forceinline__ int lw_off(int r, int c) {
@@ -51,16 +54,17 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
                                         unsigned char* smem) {
     unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
-    unsigned char* Sw = base + 2 * LW_BUF + wg * LW_S;
+    constexpr int BUF = OUT ? LW_BUF : 2 * LW_TILE;  // one chunk buffer: [Q,] K, V
+    unsigned char* Sw = base + LW_ST * LW_BUF + wg * LW_S;
 
     auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: Q, K, V rows c0 .. c0 + 63
         const int c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
-        unsigned char* b = base + buf * LW_BUF;
+        unsigned char* b = base + buf * BUF;
         for (int e = OUT ? threadIdx.x : 1024 + threadIdx.x; e < 3 * 1024; e += 256) {  // (no Q: states only)
             const int tile = e >> 10, r = (e >> 4) & 63, c = (e & 15) * 8;
             const bf16* src = tile == 0 ? qh : tile == 1 ? kh : vh;
             const bool ok = r < n;
-            cp_async16(b + tile * LW_TILE + lw_off(r, c), ok ? src + (long)(c0 + r) * 128 + c : src, ok);
+            cp_async16(b + (OUT ? tile : tile - 1) * LW_TILE + lw_off(r, c), ok ? src + (long)(c0 + r) * 128 + c : src, ok);
         }
     };
     auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
@@ -86,18 +90,23 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
                                       wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
     };
 
-    if (count > 0) fetch(0, 0);
-    cp_async_commit();
+    // chunks 0 and 1 in flight (a group each, empty past the walk's end, so every wait below
+    // leaves exactly the newest group pending)
+#pragma unroll
+    for (int p = 0; p < LW_ST - 1; p++) {
+        if (p < count) fetch(p, p);
+        cp_async_commit();
+    }
     if (OUT) publish();
     for (int ci = 0; ci < count; ci++) {
-        const int buf = ci & 1, c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
-        cp_async_wait<0>();
+        const int buf = ci % LW_ST, c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
+        cp_async_wait<LW_ST - 2>();
         fence_proxy_async();
         __syncthreads();  // chunk ci landed for all; both S copies refreshed; chunk ci - 1 done
-        if (ci + 1 < count) fetch(ci + 1, buf ^ 1);
+        if (ci + LW_ST - 1 < count) fetch(ci + LW_ST - 1, (ci + LW_ST - 1) % LW_ST);  // into chunk ci - 1's buffer
         cp_async_commit();
-        const unsigned char* Q = base + buf * LW_BUF;
-        const unsigned char* K = Q + LW_TILE;
+        const unsigned char* Q = base + buf * BUF;
+        const unsigned char* K = OUT ? Q + LW_TILE : Q;
         const unsigned char* V = K + LW_TILE;
 
         if (!OUT) {  // ---- states only: S_w += K^T V_w
@@ -218,7 +227,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_out_bf16(con
 }
 
 // The segments' own sums, as linattn_tc128_seg_states_bf16: grid (BH * nrun), block x = h * nrun + j
-// sums segment j of head h into ws[h * nseg + j]. Dynamic shared memory: 2 * LW_BUF + 1024.
+// sums segment j of head h into ws[h * nseg + j]. Dynamic shared memory: WG_STATES_SMEM.
 extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(const bf16* k, const bf16* v, float* ws, int t_len,
                                                                            int dk, int dv, int nseg, int nrun, int seg_len,
                                                                            int rev, int vec) {

@@ -86,11 +86,13 @@ fn walk_for(dev: &super::Dev, dk: usize, dv: usize, asked: Option<Walk>) -> Walk
     }
 }
 
-/// Dynamic shared memory of `linattn_wg_seg_out_bf16`: Q, K, V twice (2 x 48 KiB), two bf16
-/// copies of half the state (2 x 16 KiB), 1 KiB of alignment slack.
-const WG_SMEM: u32 = 2 * 3 * 16384 + 2 * 16384 + 1024;
-/// ... and of `linattn_wg_seg_states_bf16`: the same chunk buffers (their Q tiles unused), no S copies.
-const WG_STATES_SMEM: u32 = 2 * 3 * 16384 + 1024;
+/// Dynamic shared memory of `linattn_wg_seg_out_bf16` and `linattn_wg_fused_bf16`: Q, K, V of
+/// three chunks (3 x 48 KiB), two bf16 copies of half the state (2 x 16 KiB), 1 KiB of alignment
+/// slack: 177 KiB.
+const WG_SMEM: u32 = 3 * 3 * 16384 + 2 * 16384 + 1024;
+/// ... and of `linattn_wg_seg_states_bf16`: K and V of three chunks, no S copies (97 KiB, two
+/// blocks an SM).
+const WG_STATES_SMEM: u32 = 3 * 2 * 16384 + 1024;
 
 /// May long walks be split into segments (the default), or is that off (`KILN_LINATTN_SPLIT=off`)?
 pub fn split_enabled() -> bool {
@@ -133,7 +135,7 @@ fn whole_segments(nch: usize, s: usize) -> usize {
 /// four of the work, twice the residency) adds a quarter of its own. The cheapest S in
 /// 1 ..= nch / MIN_SEG_CHUNKS wins, the smallest on ties. E.g. an H200 (132 SMs, 2 blocks of 113 KiB
 /// each), BH = 64, Dv = 128 (128 blocks), T = 4096 (64 chunks): S = 4, 512 blocks of 16 chunks.
-/// `Walk::Wgmma`: the output pass is the wgmma walk (one block of 129 KiB per head, one per SM: at
+/// `Walk::Wgmma`: the output pass is the wgmma walk (one block of 177 KiB per head, one per SM: at
 /// the shape above S = 2, 4 and 8 all take one output wave's worth of chunk-steps, and S = 4's
 /// states pass the fewest, so S = 4 there too). `Walk::WgmmaFused`: one pass, each block one step in
 /// four more for its segment's sum, and one more again when the K and V the blocks in flight hold
@@ -304,7 +306,7 @@ mod tests {
         let seg = |bh, t, dv, dkp| segments(H200.0, H200.1, bh, t, dv, dkp, Walk::Mma);
         // The bench shape: 128 blocks on 264 slots, 64 chunks -> 4 segments of 16 chunks.
         assert_eq!(seg(64, 4096, 128, 128), 4);
-        // The wgmma output walk (one 129 KiB block per head, one a SM): 4 segments of 16 chunks.
+        // The wgmma output walk (one 177 KiB block per head, one a SM): 4 segments of 16 chunks.
         assert_eq!(segments(H200.0, H200.1, 64, 4096, 128, 128, Walk::Wgmma), 4);
         assert_eq!(segments(H200.0, H200.1, 512, 4096, 128, 128, Walk::Wgmma), 1);
         // The fused one: 8 segments, the smallest count whose K and V in flight stay in L2 (33 MB).

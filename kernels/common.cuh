@@ -186,6 +186,18 @@ __device__ __forceinline__ void flag_wait(const unsigned* f) {
 #endif
 }
 
+// Drop one 128-byte line (128-aligned) from L2 without writing it back to memory: for scratch that
+// nobody reads again, which would otherwise cost its bytes in HBM writes when evicted. Its
+// contents are undefined afterwards; the emulator fills it with 0xff bytes (a NaN in every f32),
+// so a line discarded while still needed shows in the results.
+__device__ __forceinline__ void discard_l2(void* line) {
+#ifndef KILN_EMU
+    asm volatile("discard.global.L2 [%0], 128;" :: "l"(line) : "memory");
+#else
+    memset(line, 0xff, 128);
+#endif
+}
+
 // ---- tensor cores and async copies (sm_80+) ----------------------------------------------------
 // Shared-memory address of a generic pointer, as the 32-bit value PTX shared-space operands take.
 __device__ __forceinline__ u32 smem_addr(const void* p) {

@@ -255,7 +255,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(
 // so o and s_final are bitwise the three launches'. Segment-major tickets: a head's later segments
 // start later, when the chain before them has long been published.
 // ws: (BH, nseg, 128, 128) f32 scratch; sync: 1 + BH * nseg words, zeros at launch ([0]: the
-// ticket counter). s0 as linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final
+// ticket counter); each state's lines are dropped from L2 once read (discard_l2). s0 as linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final
 // (bf16, (BH, 128, 128)) or null. Dynamic shared memory: WG_SMEM.
 extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const bf16* q, const bf16* k, const bf16* v, const bf16* s0,
                                                                       bf16* s_final, float* ws, unsigned* sync, bf16* o, int t_len,
@@ -293,11 +293,11 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const
                 s_final[g.h * PER + at] = f2bf(p + S[mh][e]);
             S[mh][e] = p;
         }
-    if (!last) {
-        __threadfence();  // every thread's part of ws[h][j] is visible GPU-wide ...
-        __syncthreads();
-        if (threadIdx.x == 0) flag_set(flags + g.j);  // ... before the flag says so
-    }
+    if (!last) __threadfence();  // every thread's part of ws[h][j] is visible GPU-wide ...
+    __syncthreads();                // (and every thread has read ws[h][j - 1])
+    if (!last && threadIdx.x == 0) flag_set(flags + g.j);  // ... before the flag says so
+    if (g.j > 0)  // ws[h][j - 1] is dead: out of L2 without costing HBM writes
+        for (int i = threadIdx.x; i < PER * 4 / 128; i += 256) discard_l2(reinterpret_cast<char*>(wsh + (g.j - 1) * PER) + i * 128);
     // 3. the outputs
     lw_body<true>(q + g.off, k + g.off, v + g.off, S, o + g.off, g.first, g.count, t_len, rev, lw_smem);
 }

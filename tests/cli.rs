@@ -91,6 +91,9 @@ fn bench_report_reads_committed_gpu_results_and_names_a_bad_line() {
     let (ok, out, stderr) = kiln(&["bench-report", run2, "--against", run1]);
     assert!(ok, "{stderr}");
     assert!(out.contains("targets (this run):") && out.contains("against ") && out.contains("speedup"), "{out}");
+    // run 1 timed both bf16 GEMM paths: which one to keep
+    let (ok, out, stderr) = kiln(&["bench-report", run1]);
+    assert!(ok && out.contains("choices this run can settle") && out.contains("keep wgmma over 3 shape(s) [mma 1.89x]"), "{out}{stderr}");
     let dir = std::env::temp_dir().join(format!("kiln-cli-report-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("cut.jsonl");

@@ -11,6 +11,7 @@
 //!   f   logistic-regression probe, 4000 x 256, 10 classes, C = 1, L-BFGS (max 200 iterations)
 
 #[cfg(feature = "cuda")]
+pub mod choices;
 pub mod cuda;
 pub mod cli;
 pub mod kernel_targets;

@@ -1,11 +1,11 @@
 //! `kiln bench-report RESULTS.jsonl [--against OLDER.jsonl]`: a GPU run's committed results, read
 //! back on any machine. What a session that was lent a GPU needs to write its notes: the issues'
 //! targets (targets.rs, now with PyTorch's rows from the same run) and KERNELS.md's other ones
-//! (kernel_targets.rs), the A/B rows of that run against the defaults they were run beside, and
-//! every row against an earlier run's.
+//! (kernel_targets.rs), the defaults the run can settle (choices.rs), the A/B rows of that run
+//! against the defaults they were run beside, and every row against an earlier run's.
 
 use super::row::{Results, Row};
-use super::{kernel_targets, targets};
+use super::{choices, kernel_targets, targets};
 use crate::report::plot::{bar_chart_png, Bar};
 use crate::Result;
 use std::collections::{HashMap, HashSet};
@@ -15,6 +15,7 @@ pub fn report(new: &Results, new_name: &str, old: Option<(&Results, &str)>) -> S
     let mut s = format!("results: {new_name}{}\n", summary(new));
     s += &targets::format(&targets::verdicts(&new.rows));
     s += &targets::format_titled("KERNELS.md's other targets (this run)", &kernel_targets::verdicts(&new.rows));
+    s += &choices::format(&new.rows);
     s += &ab(&new.rows);
     if let Some((old, old_name)) = old {
         s += &format!("\nagainst {old_name}{}\n", summary(old));

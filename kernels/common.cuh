@@ -266,6 +266,30 @@ __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool va
     kiln_emu::cp_async16(smem, gmem, valid);
 #endif
 }
+// The same with an L2 eviction priority (a policy from l2_policy): evict_last for data read again
+// soon (it outlives the streams around it), evict_first for a last read. The emulator has no L2.
+__device__ __forceinline__ void cp_async16_hint(void* smem, const void* gmem, bool valid, u64 policy) {
+#ifndef KILN_EMU
+    asm volatile("cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, %2, %3;"
+                 :: "r"(smem_addr(smem)), "l"(gmem), "r"(valid ? 16 : 0), "l"(policy));
+#else
+    (void)policy;
+    kiln_emu::cp_async16(smem, gmem, valid);
+#endif
+}
+// An L2 policy for every access it is given to: last = true evicts those lines last, else first.
+__device__ __forceinline__ u64 l2_policy(bool last) {
+#ifndef KILN_EMU
+    u64 p;
+    if (last)
+        asm volatile("createpolicy.fractional.L2::evict_last.b64 %0, 1.0;" : "=l"(p));
+    else
+        asm volatile("createpolicy.fractional.L2::evict_first.b64 %0, 1.0;" : "=l"(p));
+    return p;
+#else
+    return last;
+#endif
+}
 __device__ __forceinline__ void cp_async_commit() {
 #ifndef KILN_EMU
     asm volatile("cp.async.commit_group;");

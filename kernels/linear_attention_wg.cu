@@ -48,15 +48,18 @@ __device__ __forceinline__ int lw_at(int mh, int e) {
 // as lw_at), which it carries on: S ends as S + the sum of K^T V over the walk. OUT = false: the
 // states-only walk (no Q, no O, no S copy), for a segment's sum. Ends with nothing in flight;
 // another walk in the same block needs a __syncthreads first (the last chunk's tiles are read).
+// l2 >= 0: every load with that L2 priority (1: evict last, the walk's data is read again soon;
+// 0: evict first, a last read).
 template <bool OUT>
 __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16* __restrict__ kh, const bf16* __restrict__ vh,
                                         float (&S)[2][32], bf16* __restrict__ oh, int first, int count, int t_len, int rev,
-                                        unsigned char* smem) {
+                                        unsigned char* smem, int l2 = -1) {
     unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
     const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
     constexpr int BUF = OUT ? LW_BUF : 2 * LW_TILE;  // one chunk buffer: [Q,] K, V
     unsigned char* Sw = base + LW_ST * LW_BUF + wg * LW_S;
 
+    const u64 pol = l2 < 0 ? 0 : l2_policy(l2 == 1);  // l2: -1 no hint, 1 evict_last, 0 evict_first
     auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: Q, K, V rows c0 .. c0 + 63
         const int c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
         unsigned char* b = base + buf * BUF;
@@ -64,7 +67,11 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
             const int tile = e >> 10, r = (e >> 4) & 63, c = (e & 15) * 8;
             const bf16* src = tile == 0 ? qh : tile == 1 ? kh : vh;
             const bool ok = r < n;
-            cp_async16(b + (OUT ? tile : tile - 1) * LW_TILE + lw_off(r, c), ok ? src + (long)(c0 + r) * 128 + c : src, ok);
+            unsigned char* dst = b + (OUT ? tile : tile - 1) * LW_TILE + lw_off(r, c);
+            if (l2 < 0)
+                cp_async16(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok);
+            else
+                cp_async16_hint(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok, pol);
         }
     };
     auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
@@ -255,7 +262,8 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(
 // so o and s_final are bitwise the three launches'. Segment-major tickets: a head's later segments
 // start later, when the chain before them has long been published.
 // ws: (BH, nseg, 128, 128) f32 scratch; sync: 1 + BH * nseg words, zeros at launch ([0]: the
-// ticket counter); each state's lines are dropped from L2 once read (discard_l2). s0 as linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final
+// ticket counter); each state's lines are dropped from L2 once read (discard_l2), and the first
+// walk's K and V loads ask L2 to keep them (evict_last), the second's to drop them first. s0 as linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final
 // (bf16, (BH, 128, 128)) or null. Dynamic shared memory: WG_SMEM.
 extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const bf16* q, const bf16* k, const bf16* v, const bf16* s0,
                                                                       bf16* s_final, float* ws, unsigned* sync, bf16* o, int t_len,
@@ -272,7 +280,7 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const
 
     float S[2][32] = {};
     if (publish) {  // 1. agg_j
-        lw_body<false>(nullptr, k + g.off, v + g.off, S, nullptr, g.first, g.count, t_len, rev, lw_smem);
+        lw_body<false>(nullptr, k + g.off, v + g.off, S, nullptr, g.first, g.count, t_len, rev, lw_smem, 1);  // (K, V read again below)
     }
     // 2. P_j, then P_j + agg_j where it is needed
     if (g.j > 0 && threadIdx.x == 0) flag_wait(flags + g.j - 1);
@@ -299,5 +307,5 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const
     if (g.j > 0)  // ws[h][j - 1] is dead: out of L2 without costing HBM writes
         for (int i = threadIdx.x; i < PER * 4 / 128; i += 256) discard_l2(reinterpret_cast<char*>(wsh + (g.j - 1) * PER) + i * 128);
     // 3. the outputs
-    lw_body<true>(q + g.off, k + g.off, v + g.off, S, o + g.off, g.first, g.count, t_len, rev, lw_smem);
+    lw_body<true>(q + g.off, k + g.off, v + g.off, S, o + g.off, g.first, g.count, t_len, rev, lw_smem, 0);
 }

@@ -186,18 +186,22 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
     cp_async_wait<0>();  // nothing in flight at exit
 }
 
-// This thread's part of a (Dk, Dv) f32 state, in or out.
+// This thread's part of a (Dk, Dv) f32 state, in or out (S[mh][e], S[mh][e + 1]: 8 bytes).
 __device__ __forceinline__ void lw_load(float (&S)[2][32], const float* __restrict__ src) {
 #pragma unroll
     for (int mh = 0; mh < 2; mh++)
 #pragma unroll
-        for (int e = 0; e < 32; e++) S[mh][e] = src[lw_at(mh, e)];
+        for (int e = 0; e < 32; e += 2) {
+            const float2 p = *reinterpret_cast<const float2*>(src + lw_at(mh, e));
+            S[mh][e] = p.x;
+            S[mh][e + 1] = p.y;
+        }
 }
 __device__ __forceinline__ void lw_store(float* __restrict__ dst, const float (&S)[2][32]) {
 #pragma unroll
     for (int mh = 0; mh < 2; mh++)
 #pragma unroll
-        for (int e = 0; e < 32; e++) dst[lw_at(mh, e)] = S[mh][e];
+        for (int e = 0; e < 32; e += 2) *reinterpret_cast<float2*>(dst + lw_at(mh, e)) = make_float2(S[mh][e], S[mh][e + 1]);
 }
 
 // Segment j of head h (seg_len chunks, the last one shorter): its first
@@ -263,8 +267,9 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(
 // start later, when the chain before them has long been published.
 // ws: (BH, nseg, 128, 128) f32 scratch; sync: 1 + BH * nseg words, zeros at launch ([0]: the
 // ticket counter); each state's lines are dropped from L2 once read (discard_l2), and the first
-// walk's K and V loads ask L2 to keep them (evict_last), the second's to drop them first. s0 as linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final
-// (bf16, (BH, 128, 128)) or null. Dynamic shared memory: WG_SMEM.
+// walk's K and V loads ask L2 to keep them (evict_last), the second's to drop them first. s0 as
+// linattn_seg_prefix's (bf16, strides ss0, ss1; null: zeros); s_final (bf16, (BH, 128, 128)) or
+// null. Dynamic shared memory: WG_SMEM.
 extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const bf16* q, const bf16* k, const bf16* v, const bf16* s0,
                                                                       bf16* s_final, float* ws, unsigned* sync, bf16* o, int t_len,
                                                                       int bh, int nseg, int seg_len, long ss0, long ss1, int rev) {
@@ -288,18 +293,20 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const
 #pragma unroll
     for (int mh = 0; mh < 2; mh++)
 #pragma unroll
-        for (int e = 0; e < 32; e++) {
+        for (int e = 0; e < 32; e += 2) {  // (S[mh][e], S[mh][e + 1]: two adjacent columns, 8 bytes)
             const int at = lw_at(mh, e);
-            float p = 0.f;
+            float2 p = make_float2(0.f, 0.f);
             if (g.j > 0)
-                p = __ldcg(wsh + (g.j - 1) * PER + at);  // (past L1: another SM wrote it)
+                p = __ldcg(reinterpret_cast<const float2*>(wsh + (g.j - 1) * PER + at));  // (past L1: another SM wrote it)
             else if (s0 != nullptr)
-                p = bf2f(s0[g.h * PER + (at >> 7) * ss0 + (at & 127) * ss1]);
+                p = make_float2(bf2f(s0[g.h * PER + (at >> 7) * ss0 + (at & 127) * ss1]), bf2f(s0[g.h * PER + (at >> 7) * ss0 + ((at + 1) & 127) * ss1]));
+            const float2 incl = make_float2(p.x + S[mh][e], p.y + S[mh][e + 1]);
             if (!last)
-                wsh[g.j * PER + at] = p + S[mh][e];
+                *reinterpret_cast<float2*>(wsh + g.j * PER + at) = incl;
             else if (s_final != nullptr)
-                s_final[g.h * PER + at] = f2bf(p + S[mh][e]);
-            S[mh][e] = p;
+                *reinterpret_cast<u32*>(s_final + g.h * PER + at) = pack_bf16(incl.x, incl.y);
+            S[mh][e] = p.x;
+            S[mh][e + 1] = p.y;
         }
     if (!last) __threadfence();  // every thread's part of ws[h][j] is visible GPU-wide ...
     __syncthreads();                // (and every thread has read ws[h][j - 1])

@@ -44,6 +44,51 @@ __device__ __forceinline__ int lw_at(int mh, int e) {
     return (64 * mh + 16 * w + g + 8 * ((e >> 1) & 1)) * 128 + 64 * wg + 8 * (e >> 2) + 2 * tq + (e & 1);
 }
 
+// This thread's part of S_w as bf16 into the copy Sw ([128 dk][64 dv]: rows of 128 bytes,
+// swizzled), the B operand of the next chunk's products.
+__device__ __forceinline__ void lw_publish(unsigned char* Sw, const float (&S)[2][32]) {
+    const int w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int i = 0; i < 8; i++)
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int dk = 64 * mh + 16 * w + g + 8 * h, n = 8 * i + 2 * tq;
+                *reinterpret_cast<u32*>(Sw + dk * 128 + (((n >> 3) ^ (dk & 7)) << 4) + (n & 7) * 2) =
+                    pack_bf16(S[mh][4 * i + 2 * h], S[mh][4 * i + 2 * h + 1]);
+            }
+    fence_proxy_async();  // the next chunk's MMAs read it
+}
+
+// A (64 x 64 f32, a D fragment) masked (causal: column <= row; rev: >=) and packed in registers
+// as the A operand of a product with it (row r = 16 w + g + 8 h, column s = 8 i + 2 tq + c).
+__device__ __forceinline__ void lw_mask_pack(const float (&A)[32], u32 (&af)[4][4], int rev) {
+    const int w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = 16 * w + g + 8 * h, s = 8 * i + 2 * tq;
+            const float x0 = (rev ? s >= r : s <= r) ? A[4 * i + 2 * h] : 0.f;
+            const float x1 = (rev ? s + 1 >= r : s + 1 <= r) ? A[4 * i + 2 * h + 1] : 0.f;
+            af[i >> 1][2 * (i & 1) + h] = pack_bf16(x0, x1);
+        }
+}
+
+// This warpgroup's 64 x 64 result (rows < n) as bf16 into rows c0 .. of a (T, 128) matrix, its
+// 64 columns from 64 wg.
+__device__ __forceinline__ void lw_store_rows(bf16* __restrict__ out, const float (&O)[32], int c0, int n) {
+    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int r = 16 * w + g + 8 * h, c = 64 * wg + 8 * i + 2 * tq;
+            if (r < n) *reinterpret_cast<u32*>(out + (long)(c0 + r) * 128 + c) = pack_bf16(O[4 * i + 2 * h], O[4 * i + 2 * h + 1]);
+        }
+}
+
 // One walk over chunks first, first +- 1, .. (count of them) from the state S (this thread's part,
 // as lw_at), which it carries on: S ends as S + the sum of K^T V over the walk. OUT = false: the
 // states-only walk (no Q, no O, no S copy), for a segment's sum. Ends with nothing in flight;
@@ -55,7 +100,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
                                         float (&S)[2][32], bf16* __restrict__ oh, int first, int count, int t_len, int rev,
                                         unsigned char* smem, int l2 = -1) {
     unsigned char* base = smem + ((1024 - (int)((unsigned long long)smem & 1023)) & 1023);
-    const int wg = threadIdx.x >> 7, w = (threadIdx.x >> 5) & 3, l = threadIdx.x & 31, g = l >> 2, tq = l & 3;
+    const int wg = threadIdx.x >> 7;
     constexpr int BUF = OUT ? LW_BUF : 2 * LW_TILE;  // one chunk buffer: [Q,] K, V
     unsigned char* Sw = base + LW_ST * LW_BUF + wg * LW_S;
 
@@ -74,19 +119,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
                 cp_async16_hint(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok, pol);
         }
     };
-    auto publish = [&]() {  // S_w as bf16 into Sw: row dk (128 bytes of 64 dv), swizzled
-#pragma unroll
-        for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-            for (int i = 0; i < 8; i++)
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const int dk = 64 * mh + 16 * w + g + 8 * h, n = 8 * i + 2 * tq;
-                    *reinterpret_cast<u32*>(Sw + dk * 128 + (((n >> 3) ^ (dk & 7)) << 4) + (n & 7) * 2) =
-                        pack_bf16(S[mh][4 * i + 2 * h], S[mh][4 * i + 2 * h + 1]);
-                }
-        fence_proxy_async();  // the next chunk's MMAs read it
-    };
+    auto publish = [&]() { lw_publish(Sw, S); };
 
     auto update_state = [&](const unsigned char* K, const unsigned char* V) {  // S_w += K^T V_w: 8 MMAs
 #pragma unroll
@@ -150,17 +183,9 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         wgmma_hold<32>(A);
         wgmma_hold<32>(O);
 
-        // ---- 2. A masked and packed as the A operand (row r = 16 w + g + 8 h, column s = 8 i + 2 tq + c)
+        // ---- 2. A masked and packed as the A operand
         u32 af[4][4];
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int r = 16 * w + g + 8 * h, s = 8 * i + 2 * tq;
-                const float x0 = (rev ? s >= r : s <= r) ? A[4 * i + 2 * h] : 0.f;
-                const float x1 = (rev ? s + 1 >= r : s + 1 <= r) ? A[4 * i + 2 * h + 1] : 0.f;
-                af[i >> 1][2 * (i & 1) + h] = pack_bf16(x0, x1);
-            }
+        lw_mask_pack(A, af, rev);
         wgmma_fence();
 #pragma unroll
         for (int j = 0; j < 4; j++) wgmma_m64n64k16_rs<1>(O, af[j], wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
@@ -174,13 +199,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         wgmma_hold<32>(S[1]);
 
         // ---- 3. O stored; S_w's copy refreshed (this chunk's reads of it are done)
-#pragma unroll
-        for (int i = 0; i < 8; i++)
-#pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int r = 16 * w + g + 8 * h, dv = 64 * wg + 8 * i + 2 * tq;
-                if (r < n) *reinterpret_cast<u32*>(oh + (long)(c0 + r) * 128 + dv) = pack_bf16(O[4 * i + 2 * h], O[4 * i + 2 * h + 1]);
-            }
+        lw_store_rows(oh, O, c0, n);
         if (ci + 1 < count) publish();
     }
     cp_async_wait<0>();  // nothing in flight at exit
@@ -252,6 +271,46 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_seg_states_bf16(
     lw_store(ws + (g.h * nseg + g.j) * (long)(128 * 128), S);
 }
 
+// A fused walk's step 2 for segment g.j of head g.h (below): S holds the segment's own sum agg_j
+// (unless nobody needs it: the last segment without s_final) and becomes its starting state P_j =
+// the inclusive state of segment j - 1 (waited for through its flag) or s0 (bf16, strides ss0,
+// ss1; null: zeros) for j = 0; P_j + agg_j goes to ws[h][j] (flag set) unless j is the last
+// segment, which writes it to s_final (bf16) if asked. ws: (BH, nseg, 128, 128) f32; sync: the
+// ticket counter, then a flag per (head, segment). Leaves the block synchronised (the walk before
+// it done with its tiles).
+__device__ __forceinline__ void lw_chain(float (&S)[2][32], const LwSeg& g, float* ws, unsigned* sync, int nseg, const bf16* s0,
+                                         long ss0, long ss1, bf16* s_final) {
+    constexpr long PER = 128 * 128;
+    float* wsh = ws + g.h * nseg * PER;      // head h's inclusive states, one a segment
+    unsigned* flags = sync + 1 + g.h * nseg;  // ... and their flags
+    const bool last = g.j + 1 == nseg;
+    if (g.j > 0 && threadIdx.x == 0) flag_wait(flags + g.j - 1);
+    __syncthreads();  // (also: the walk before this has its last tiles read by both warpgroups)
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int e = 0; e < 32; e += 2) {  // (S[mh][e], S[mh][e + 1]: two adjacent columns, 8 bytes)
+            const int at = lw_at(mh, e);
+            float2 p = make_float2(0.f, 0.f);
+            if (g.j > 0)
+                p = __ldcg(reinterpret_cast<const float2*>(wsh + (g.j - 1) * PER + at));  // (past L1: another SM wrote it)
+            else if (s0 != nullptr)
+                p = make_float2(bf2f(s0[g.h * PER + (at >> 7) * ss0 + (at & 127) * ss1]), bf2f(s0[g.h * PER + (at >> 7) * ss0 + ((at + 1) & 127) * ss1]));
+            const float2 incl = make_float2(p.x + S[mh][e], p.y + S[mh][e + 1]);
+            if (!last)
+                *reinterpret_cast<float2*>(wsh + g.j * PER + at) = incl;
+            else if (s_final != nullptr)
+                *reinterpret_cast<u32*>(s_final + g.h * PER + at) = pack_bf16(incl.x, incl.y);
+            S[mh][e] = p.x;
+            S[mh][e + 1] = p.y;
+        }
+    if (!last) __threadfence();  // every thread's part of ws[h][j] is visible GPU-wide ...
+    __syncthreads();                // (and every thread has read ws[h][j - 1])
+    if (!last && threadIdx.x == 0) flag_set(flags + g.j);  // ... before the flag says so
+    if (g.j > 0)  // ws[h][j - 1] is dead: out of L2 without costing HBM writes
+        for (int i = threadIdx.x; i < PER * 4 / 128; i += 256) discard_l2(reinterpret_cast<char*>(wsh + (g.j - 1) * PER) + i * 128);
+}
+
 // The fused form of the three launches above (`KILN_LINATTN=wgmma-fused`): one launch, grid
 // (BH * nseg), in which each block takes a ticket t (the order blocks start in, whatever the
 // hardware's) and walks segment j = t / BH of head h = t % BH:
@@ -278,41 +337,38 @@ extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_bf16(const
     if (threadIdx.x == 0) ticket = atomicAdd(sync, 1u);
     __syncthreads();
     const LwSeg g = lw_segment(ticket % bh, ticket / bh, t_len, seg_len, rev);
-    constexpr long PER = 128 * 128;
-    float* wsh = ws + g.h * nseg * PER;      // head h's inclusive states, one a segment
-    unsigned* flags = sync + 1 + g.h * nseg;  // ... and their flags
-    const bool last = g.j + 1 == nseg, publish = !last || s_final != nullptr;
+    const bool publish = g.j + 1 < nseg || s_final != nullptr;
 
     float S[2][32] = {};
     if (publish) {  // 1. agg_j
         lw_body<false>(nullptr, k + g.off, v + g.off, S, nullptr, g.first, g.count, t_len, rev, lw_smem, 1);  // (K, V read again below)
     }
-    // 2. P_j, then P_j + agg_j where it is needed
-    if (g.j > 0 && threadIdx.x == 0) flag_wait(flags + g.j - 1);
-    __syncthreads();  // (also: phase 1's last tiles are read by both warpgroups before phase 3 refills them)
-#pragma unroll
-    for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-        for (int e = 0; e < 32; e += 2) {  // (S[mh][e], S[mh][e + 1]: two adjacent columns, 8 bytes)
-            const int at = lw_at(mh, e);
-            float2 p = make_float2(0.f, 0.f);
-            if (g.j > 0)
-                p = __ldcg(reinterpret_cast<const float2*>(wsh + (g.j - 1) * PER + at));  // (past L1: another SM wrote it)
-            else if (s0 != nullptr)
-                p = make_float2(bf2f(s0[g.h * PER + (at >> 7) * ss0 + (at & 127) * ss1]), bf2f(s0[g.h * PER + (at >> 7) * ss0 + ((at + 1) & 127) * ss1]));
-            const float2 incl = make_float2(p.x + S[mh][e], p.y + S[mh][e + 1]);
-            if (!last)
-                *reinterpret_cast<float2*>(wsh + g.j * PER + at) = incl;
-            else if (s_final != nullptr)
-                *reinterpret_cast<u32*>(s_final + g.h * PER + at) = pack_bf16(incl.x, incl.y);
-            S[mh][e] = p.x;
-            S[mh][e + 1] = p.y;
-        }
-    if (!last) __threadfence();  // every thread's part of ws[h][j] is visible GPU-wide ...
-    __syncthreads();                // (and every thread has read ws[h][j - 1])
-    if (!last && threadIdx.x == 0) flag_set(flags + g.j);  // ... before the flag says so
-    if (g.j > 0)  // ws[h][j - 1] is dead: out of L2 without costing HBM writes
-        for (int i = threadIdx.x; i < PER * 4 / 128; i += 256) discard_l2(reinterpret_cast<char*>(wsh + (g.j - 1) * PER) + i * 128);
+    lw_chain(S, g, ws, sync, nseg, s0, ss0, ss1, s_final);  // 2. P_j (and P_j + agg_j where needed)
     // 3. the outputs
     lw_body<true>(q + g.off, k + g.off, v + g.off, S, o + g.off, g.first, g.count, t_len, rev, lw_smem, 0);
+}
+
+#include "linear_attention_wg_bwd.cuh"
+
+// The backward's dK and dV (rev walks), fused as linattn_wg_fused_bf16: grid (BH * nseg), a ticket
+// t per block for segment j = t / BH of head h = t % BH, in walk order (the last chunks first):
+//   1. its own sum of Q^T dO (every segment: the last one's completes dS0), evict_last (read again in 3);
+//   2. lw_chain: its starting state G_j, its inclusive state published; the last segment writes
+//      the final state dS0 (bf16 (BH, 128, 128));
+//   3. lw_bwd_body: dK, dV (bf16 (BH, T, 128)) from G_j.
+// q, k, v, dout: (BH, T, 128) bf16. ws, sync as linattn_wg_fused_bf16's. Dynamic shared memory:
+// WG_BWD_SMEM.
+extern "C" __global__ void __launch_bounds__(256, 1) linattn_wg_fused_dkdv_bf16(const bf16* q, const bf16* k, const bf16* v,
+                                                                           const bf16* dout, bf16* dk, bf16* dv, bf16* ds0, float* ws,
+                                                                           unsigned* sync, int t_len, int bh, int nseg, int seg_len) {
+    extern __shared__ __align__(16) unsigned char lw_smem[];
+    __shared__ unsigned ticket;
+    if (threadIdx.x == 0) ticket = atomicAdd(sync, 1u);
+    __syncthreads();
+    const LwSeg g = lw_segment(ticket % bh, ticket / bh, t_len, seg_len, 1);
+    float G[2][32] = {};
+    // 1. (the states-only walk sums K^T V: here Q^T dO)
+    lw_body<false>(nullptr, q + g.off, dout + g.off, G, nullptr, g.first, g.count, t_len, 1, lw_smem, 1);
+    lw_chain(G, g, ws, sync, nseg, nullptr, 0, 0, ds0);  // 2.
+    lw_bwd_body(q + g.off, k + g.off, v + g.off, dout + g.off, G, dk + g.off, dv + g.off, g.first, g.count, t_len, lw_smem, 0);  // 3.
 }

@@ -69,6 +69,7 @@ pub const HEADERS: &[(&str, &str)] = &[
     ("tma.cuh", include_str!("../../../kernels/tma.cuh")),
     ("wgmma64.cuh", include_str!("../../../kernels/wgmma64.cuh")),
     ("matmul_tma.cuh", include_str!("../../../kernels/matmul_tma.cuh")),
+    ("linear_attention_wg_bwd.cuh", include_str!("../../../kernels/linear_attention_wg_bwd.cuh")),
 ];
 
 /// The full translation unit NVRTC sees for `family`: common.cuh, then the family's source with

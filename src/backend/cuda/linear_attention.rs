@@ -226,10 +226,18 @@ fn backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaS
     if d.t > 0 {
         // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
         launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, algo)?;
-        // dV = K G, final state G_0 = dS0 (Dk, Dv).
-        launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, algo)?;
-        // dK = V G^T, state G^T (Dv, Dk).
-        launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, algo)?;
+        // dK and dV in one walk where the fused wgmma kernels run (head width 128, sm_90) ...
+        let fused = match algo {
+            Algo::Auto if tc::enabled() => tc::launch_dkdv(q, k, v, dout, &dk, &dv, &ds0, d.bh, d.t, (d.dk, d.dv), 0, None)?,
+            Algo::Segments(s, walk) => tc::launch_dkdv(q, k, v, dout, &dk, &dv, &ds0, d.bh, d.t, (d.dk, d.dv), s, walk)?,
+            _ => false,
+        };
+        if !fused {
+            // ... else dV = K G, final state G_0 = dS0 (Dk, Dv),
+            launch(k, q, dout, None, &dv, Some(&ds0), d.bh, d.t, d.dk, d.dv, true, algo)?;
+            // and dK = V G^T, state G^T (Dv, Dk).
+            launch(v, dout, q, None, &dk, None, d.bh, d.t, d.dv, d.dk, true, algo)?;
+        }
     }
     Ok(vec![dq, dk, dv, ds0])
 }

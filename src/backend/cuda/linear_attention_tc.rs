@@ -94,6 +94,10 @@ const WG_SMEM: u32 = 3 * 3 * 16384 + 2 * 16384 + 1024;
 /// blocks an SM).
 const WG_STATES_SMEM: u32 = 3 * 2 * 16384 + 1024;
 
+/// ... and of `linattn_wg_fused_dkdv_bf16`: Q, K, V, dO of three chunks (3 x 64 KiB), the two
+/// bf16 copies of the state, slack: 225 KiB (sm_90 allows 227).
+const WG_BWD_SMEM: u32 = 3 * 4 * 16384 + 2 * 16384 + 1024;
+
 /// May long walks be split into segments (the default), or is that off (`KILN_LINATTN_SPLIT=off`)?
 pub fn split_enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
@@ -293,6 +297,41 @@ fn launch_split(
     }
     let f = dev.func(FAMILY, &format!("linattn_tc{dkp}_seg_out_bf16"))?;
     dev.launch(&f, (blocks(OP, bh * segs, dv)?, 1, 1), (THREADS, 1, 1), smem_bytes(dkp), &args)
+}
+
+/// The backward's dK and dV in one fused wgmma walk (kernels/linear_attention_wg_bwd.cuh) where
+/// it applies: bf16, Dk = Dv = 128, T > 0, the walk `walk_for` picks is `WgmmaFused`. Then dk, dv
+/// (BH, T, 128) and ds0 (BH, 128, 128) are written and the answer is true; else nothing runs and
+/// the caller launches the two reversed forward walks. `segs` as [`launch`]'s.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn launch_dkdv(
+    q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, dout: &CudaStorage, dk: &CudaStorage, dv: &CudaStorage, ds0: &CudaStorage,
+    bh: usize, t: usize, d: (usize, usize), segs: usize, walk: Option<Walk>,
+) -> Result<bool> {
+    const OP: &str = "linear_attention_backward";
+    let dev = q.dev();
+    if q.dtype != DType::BF16 || t == 0 || bh == 0 || d != (128, 128) || walk_for(dev, d.0, d.1, walk) != Walk::WgmmaFused {
+        return Ok(false);
+    }
+    let nch = t.div_ceil(CHUNK);
+    let segs = match segs {
+        _ if nch < 2 => 1,
+        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, 128, 128, Walk::WgmmaFused),
+        0 => 1,
+        s => whole_segments(nch, s.min(nch)),
+    };
+    let too_big = || Error::bad_shape(OP, &Shape(vec![bh, segs, 128, 128]), "segment states too large for the CUDA grid");
+    let ws_len = bh.checked_mul(segs).and_then(|x| x.checked_mul(128 * 128)).ok_or_else(too_big)?;
+    let ws = CudaStorage::alloc(dev, DType::F32, ws_len)?;
+    let sync = CudaStorage::zeros(dev, DType::U32, 1 + bh * segs)?;
+    let i = |x: usize| Arg::I32(x as i32);
+    let f = dev.func("linear_attention_wg", "linattn_wg_fused_dkdv_bf16")?;
+    let args = [
+        q.arg(), k.arg(), v.arg(), dout.arg(), dk.arg(), dv.arg(), ds0.arg(), ws.arg(), sync.arg(),
+        i(t), i(bh), i(segs), i(nch.div_ceil(segs)),
+    ];
+    dev.launch(&f, (blocks(OP, bh * segs, 64)?, 1, 1), (THREADS, 1, 1), WG_BWD_SMEM, &args)?;
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -135,6 +135,7 @@ fn bench_cuda_smoke_run_on_the_emulated_device() {
         ("lora_bwd", "bf16"),
         ("linear_attention_fwd", "bf16 wgmma"),
         ("linear_attention_fwd", "bf16 wgmma-fused"),
+        ("linear_attention_fwd+bwd", "bf16 wgmma-fused"),
         ("linear_attention_fwd_unfused", "bf16"),
         ("linear_attention_fwd_segments", "bf16 wgmma S=16"),
         ("linear_attention_fwd_segments", "bf16 wgmma-fused S=16"),

@@ -50,9 +50,16 @@ pub fn rows(ctx: &Ctx) -> Result<Vec<Row>> {
             // The segments' walks on warpgroup MMAs, as three launches (KILN_LINATTN=wgmma) and
             // fused into one (wgmma-fused), against the roofline; scripts/gpu-run.sh turns off
             // those whose parity failed there (KILN_LINATTN_WG=off, KILN_LINATTN_FUSED=off).
+            // With their backward (the fused walk's: dK and dV in one walk) against their forward.
             for (walk, name) in wg_walks(ctx) {
                 let ms = ctx.time_ms(|i| la::linear_attention_walk(&q[i % sets], &k[i % sets], &v[i % sets], None, d, 0, walk).map(drop))?;
                 rows.push(ctx.finish(Case::new("linear_attention_fwd", &format!("bf16 {name}"), shape.clone(), ms).bytes((4 * len * es) as f64).flops(flops)));
+                let both = ctx.time_ms(|i| {
+                    let j = i % sets;
+                    la::linear_attention_walk(&q[j], &k[j], &v[j], None, d, 0, walk)?;
+                    la::linear_attention_backward_walk(&q[j], &k[j], &v[j], None, &dout[j], d, 0, walk).map(drop)
+                })?;
+                rows.push(ctx.finish(Case::new("linear_attention_fwd+bwd", &format!("bf16 {name}"), shape.clone(), both).flops(4.0 * flops).vs("fwd", ms)));
             }
             // The segment planner's choice checked: each walk at S = 2, 4, 8, 16 segments.
             rows.extend(segment_sweep(ctx, [&q, &k, &v], d, &shape, fwd, (4 * len * es) as f64, flops)?);

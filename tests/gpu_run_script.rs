@@ -98,6 +98,7 @@ fn every_stage_runs_in_order_and_the_report_closes_it() {
     assert!(text.trim_end().lines().last().unwrap().contains("\"git_sha\": \"0123456789abcdef\""));
     // the closing report: PyTorch's 0.5 ms LoRA against kiln's rows, and the rows against run 1
     assert!(log.contains("against .gpu/previous.jsonl") && log.contains("torch's 3 matmuls"), "{log}");
+    assert!(log.contains("choices this run can settle") && log.contains("LoRA forward (follows the GEMM path)"), "the report names the defaults to set: {log}");
     std::fs::remove_dir_all(&root).ok();
 }
 

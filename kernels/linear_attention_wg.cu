@@ -89,6 +89,25 @@ __device__ __forceinline__ void lw_store_rows(bf16* __restrict__ out, const floa
         }
 }
 
+// Two fresh 64 x 64 accumulators, fenced for the warpgroup MMAs that follow; and the wait for
+// those MMAs, after which both may be read.
+__device__ __forceinline__ void lw_fresh(float (&A)[32], float (&O)[32]) {
+#pragma unroll
+    for (int e = 0; e < 32; e++) {
+        A[e] = 0.f;
+        O[e] = 0.f;
+    }
+    wgmma_hold<32>(A);
+    wgmma_hold<32>(O);
+    wgmma_fence();
+}
+__device__ __forceinline__ void lw_wait(float (&A)[32], float (&O)[32]) {
+    wgmma_commit();
+    wgmma_wait<0>();
+    wgmma_hold<32>(A);
+    wgmma_hold<32>(O);
+}
+
 // One walk over chunks first, first +- 1, .. (count of them) from the state S (this thread's part,
 // as lw_at), which it carries on: S ends as S + the sum of K^T V over the walk. OUT = false: the
 // states-only walk (no Q, no O, no S copy), for a segment's sum. Ends with nothing in flight;
@@ -160,14 +179,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         }
         // ---- 1. A = Q K^T, O = Q S_w (k-step kk: Dk columns 16 kk .., 32 bytes into a 128-byte row)
         float A[32], O[32];
-#pragma unroll
-        for (int e = 0; e < 32; e++) {
-            A[e] = 0.f;
-            O[e] = 0.f;
-        }
-        wgmma_hold<32>(A);
-        wgmma_hold<32>(O);
-        wgmma_fence();
+        lw_fresh(A, O);
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) {
             const int at = (kk >> 2) * 8192 + (kk & 3) * 32;
@@ -178,10 +190,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
             const int at = (kk >> 2) * 8192 + (kk & 3) * 32;
             wgmma_m64n64k16<0, 1>(O, wgmma_desc(Q + at, 16, 1024, smem), wgmma_desc(Sw + kk * 2048, 8192, 1024, smem), smem);
         }
-        wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_hold<32>(A);
-        wgmma_hold<32>(O);
+        lw_wait(A, O);
 
         // ---- 2. A masked and packed as the A operand
         u32 af[4][4];

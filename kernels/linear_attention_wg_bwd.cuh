@@ -67,22 +67,12 @@ __device__ __forceinline__ void lw_bwd_body(const bf16* __restrict__ qh, const b
         u32 af[4][4];
 
         // ---- 1. dV_w = mask(K Q^T) dO_w + K G_w
-#pragma unroll
-        for (int e = 0; e < 32; e++) {
-            A[e] = 0.f;
-            O[e] = 0.f;
-        }
-        wgmma_hold<32>(A);
-        wgmma_hold<32>(O);
-        wgmma_fence();
+        lw_fresh(A, O);
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) wgmma_m64n64k16<0, 0>(A, wgmma_desc(K + at(kk), 16, 1024, smem), wgmma_desc(Q + at(kk), 16, 1024, smem), smem);
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) wgmma_m64n64k16<0, 1>(O, wgmma_desc(K + at(kk), 16, 1024, smem), wgmma_desc(Gw + kk * 2048, 8192, 1024, smem), smem);
-        wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_hold<32>(A);
-        wgmma_hold<32>(O);
+        lw_wait(A, O);
         lw_mask_pack(A, af, 1);
         wgmma_fence();
 #pragma unroll
@@ -93,24 +83,14 @@ __device__ __forceinline__ void lw_bwd_body(const bf16* __restrict__ qh, const b
         lw_store_rows(dvh, O, c0, n);
 
         // ---- 2. dK_w = mask(V dO^T) Q_w + V G^T[:, Dk half w]; G_w += Q^T dO_w
-#pragma unroll
-        for (int e = 0; e < 32; e++) {
-            A[e] = 0.f;
-            O[e] = 0.f;
-        }
-        wgmma_hold<32>(A);
-        wgmma_hold<32>(O);
-        wgmma_fence();
+        lw_fresh(A, O);
 #pragma unroll
         for (int kk = 0; kk < 8; kk++) wgmma_m64n64k16<0, 0>(A, wgmma_desc(V + at(kk), 16, 1024, smem), wgmma_desc(D + at(kk), 16, 1024, smem), smem);
         // B = G^T: k = dv along copy kk / 4's rows, n = its rows dk 64 w ..: K-major
 #pragma unroll
         for (int kk = 0; kk < 8; kk++)
             wgmma_m64n64k16<0, 0>(O, wgmma_desc(V + at(kk), 16, 1024, smem), wgmma_desc(Gc + (kk >> 2) * LW_S + wg * 8192 + (kk & 3) * 32, 16, 1024, smem), smem);
-        wgmma_commit();
-        wgmma_wait<0>();
-        wgmma_hold<32>(A);
-        wgmma_hold<32>(O);
+        lw_wait(A, O);
         lw_mask_pack(A, af, 1);
         wgmma_fence();
 #pragma unroll

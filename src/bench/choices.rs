@@ -101,6 +101,24 @@ pub fn format(rows: &[Row]) -> String {
     format!("\nchoices this run can settle (x: time over the candidate kiln runs now; < 1 is faster)\n{lines}")
 }
 
+/// The segment sweep as lines, one per walk: (log2 S, ms) points, for `kiln bench-report --plot`.
+pub fn segment_series(rows: &[Row]) -> Vec<crate::report::plot::Series> {
+    let sweep = times(rows, "linear_attention_fwd_segments");
+    let mut out = vec![];
+    for &(prefix, walk) in WALKS {
+        let mut by_shape: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
+        for (&(v, shape), &ms) in &sweep {
+            let Some(n) = v.strip_prefix(prefix).and_then(|r| r.strip_prefix(" S=")).and_then(|n| n.parse::<f64>().ok()) else { continue };
+            by_shape.entry(shape).or_default().push((n.log2(), ms));
+        }
+        for (shape, mut points) in by_shape {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            out.push(crate::report::plot::Series { label: format!("{walk} walk, {shape}"), points });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +167,10 @@ mod tests {
         assert!(text.contains("wgmma-fused walk (BH=64)") && text.contains("fastest S=16 0.1000 ms (0.83x)"), "{text}");
         assert!(!text.contains("wgmma walk (BH=64)"), "no sweep rows for the three-launch walk: {text}");
         assert_eq!(format(&[row("rope", "f32", "x", 1.0), row("linear_attention_fwd", "bf16", "BH=64", 0.3)]), "");
+        let lines = segment_series(&rows);
+        assert_eq!(lines.len(), 2, "the mma and the fused walk were swept");
+        assert_eq!(lines[0].label, "mma walk, BH=64");
+        assert_eq!(lines[0].points, vec![(1.0, 0.35), (3.0, 0.27)]);
+        assert_eq!(lines[1].points, vec![(3.0, 0.13), (4.0, 0.10)]);
     }
 }

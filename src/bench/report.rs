@@ -6,7 +6,7 @@
 
 use super::row::{Results, Row};
 use super::{choices, kernel_targets, targets};
-use crate::report::plot::{bar_chart_png, Bar};
+use crate::report::plot::{bar_chart_png, line_plot_png, Bar};
 use crate::Result;
 use std::collections::{HashMap, HashSet};
 
@@ -127,8 +127,9 @@ fn against(new: &[Row], old: &[Row]) -> String {
 }
 
 /// The report's pictures, as (file name, PNG bytes): memory-bound.png, every memory-bound row's
-/// share of the copy bandwidth against its KERNELS.md target; with `old`, speedup.png, every kiln
-/// row's speedup over the earlier run.
+/// share of the copy bandwidth against its KERNELS.md target; linear-attention-segments.png, the
+/// segment sweep's time against S for each walk; with `old`, speedup.png, every kiln row's speedup
+/// over the earlier run.
 pub fn plots(new: &Results, old: Option<&Results>) -> Result<Vec<(&'static str, Vec<u8>)>> {
     let label = |r: &Row| clip(&format!("{} {} {}", r.op, r.variant, r.shape), 90);
     let bars: Vec<Bar> = kernel_targets::memory_rows(&new.rows)
@@ -138,6 +139,11 @@ pub fn plots(new: &Results, old: Option<&Results>) -> Result<Vec<(&'static str, 
     let mut out = vec![];
     if !bars.is_empty() {
         out.push(("memory-bound.png", bar_chart_png("Memory-bound kernels (tick: KERNELS.md's target)", "fraction of the measured copy bandwidth", &bars)?));
+    }
+    let lines = choices::segment_series(&new.rows);
+    if !lines.is_empty() {
+        let title = "Linear attention forward by segment count (each walk)";
+        out.push(("linear-attention-segments.png", line_plot_png(title, "log2 of the segment count S", "median ms", &lines)?));
     }
     if let Some(old) = old {
         let bars: Vec<Bar> =
@@ -195,6 +201,17 @@ mod tests {
         assert_eq!(kernel_targets::memory_rows(&r1.rows).len(), 53);
         let both = plots(&r1, Some(&r1)).unwrap();
         assert!(both.len() == 2 && both[1].0 == "speedup.png" && png(&both[1].1));
+    }
+
+    #[test]
+    fn the_segment_sweep_is_drawn() {
+        let row = |variant: &str, ms: f64| Row {
+            device: "H200".into(), op: "linear_attention_fwd_segments".into(), variant: variant.into(), shape: "BH=64 T=4096 D=128".into(),
+            median_ms: ms, gbps: None, tflops: None, baseline: Some("fwd".into()), ratio: None,
+        };
+        let rows = ["bf16 S=2", "bf16 S=4", "bf16 wgmma-fused S=2", "bf16 wgmma-fused S=4"].iter().zip([0.3, 0.25, 0.2, 0.12]).map(|(v, ms)| row(v, ms)).collect();
+        let out = plots(&Results { rows, summary: None }, None).unwrap();
+        assert!(out.len() == 1 && out[0].0 == "linear-attention-segments.png" && out[0].1.starts_with(b"\x89PNG"), "{:?}", out.iter().map(|p| p.0).collect::<Vec<_>>());
     }
 
     /// Run 2's A/B rows against run 1's same kernels: the norms' row kernels (KILN_NORM=rc) and

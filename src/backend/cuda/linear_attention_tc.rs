@@ -18,9 +18,15 @@
 //!   3. `linattn_tc<dkp>_seg_out_bf16`, grid (BH x S x Dv slices): the usual chunk walk over one
 //!      segment from its f32 starting state.
 //!
-//! Deterministic (fixed orders, no atomics); the carried state stays f32. The result differs from
+//! Deterministic (fixed orders; the fused walk's one atomic only hands out block order); the carried state stays f32. The result differs from
 //! the single walk's only in f32 rounding (the segment sums are added as sums).
 //! `KILN_LINATTN_SPLIT=off` keeps the single launch everywhere (a fallback, and the bench's row).
+//!
+//! [`Walk`] picks the kernels: on an sm_90 with head width 128 the same three steps can run on
+//! warpgroup MMAs (kernels/linear_attention_wg.cu), or fused into one launch whose blocks pass the
+//! running state from segment to segment through flags in global memory (tickets from an atomic
+//! counter order them; the sums are still added in the prefix's order, so the results are bitwise
+//! the three launches'), and then the backward's dK and dV share one walk ([`launch_dkdv`]).
 
 use super::{Arg, CudaStorage};
 use crate::tensor::{DType, Shape};

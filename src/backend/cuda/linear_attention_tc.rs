@@ -26,7 +26,7 @@
 //! warpgroup MMAs (kernels/linear_attention_wg.cu), or fused into one launch whose blocks pass the
 //! running state from segment to segment through flags in global memory (tickets from an atomic
 //! counter order them; the sums are still added in the prefix's order, so the results are bitwise
-//! the three launches'), and then the backward's dK and dV share one walk ([`launch_dkdv`]).
+//! the three launches'), and then the backward's dK and dV share one walk (`launch_dkdv`).
 
 use super::{Arg, CudaStorage};
 use crate::tensor::{DType, Shape};

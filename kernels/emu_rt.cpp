@@ -8,8 +8,8 @@
 // = forward | reverse | alternate), so a race usually gives a wrong or changing result, and a
 // cp.async copy lands at the latest moment in forward launches (its covering wait: a missing wait
 // reads stale data) and at once in reverse ones (a stage refilled while still being read, e.g. by
-// an unfinished warpgroup MMA, is overwritten early); in blocks of two warpgroups or more the first
-// one runs as far as it can before the rest (forward launches), or the rest before it (reverse
+// an unfinished warpgroup MMA, is overwritten early); the first half of a block's warps runs as far
+// as it can before the rest (forward launches), or the second half before the first (reverse
 // ones). A deadlock (threads waiting on a barrier the others never reach) is reported, not hung.
 // Built with -fsanitize=thread (scripts/emu-tsan.sh), fiber switches and barriers are annotated so
 // ThreadSanitizer sees each fiber as a thread and reports shared-memory races within a block.
@@ -167,11 +167,12 @@ bool run_block(Runner& r, unsigned n, bool reverse) {
     // In a cluster, the block that comes first in this launch's order runs as far as it can before
     // the other gets a turn, so a block that writes into its peer's stages before the peer is done
     // with them (a missing cross-block release) overwrites data the peer still reads.
-    // Outside clusters, in blocks of two warpgroups or more, the first warpgroup leads the same way
-    // in forward launches and the rest lead it in reverse ones: a warpgroup that rewrites shared
-    // memory a sibling still reads (a missing __syncthreads between them) overwrites it before
-    // the sibling gets there, whichever of them it is.
-    const unsigned lead = r.cluster_size == 2 ? n / 2 : n >= 256 ? (reverse ? n - 128 : 128) : 0;
+    // Outside clusters, the first half of the block's warps leads the same way in forward launches
+    // and the second half in reverse ones: warps (a warpgroup) that rewrite shared memory their
+    // siblings still read (a missing __syncthreads between them) overwrite it before the siblings
+    // get there, whichever of them it is.
+    const unsigned half = (n / 2) & ~31u;  // (whole warps)
+    const unsigned lead = r.cluster_size == 2 ? n / 2 : half == 0 ? 0 : reverse ? n - half : half;
     while (done < n && r.error.empty()) {
         bool progressed = false;
         for (bool more = lead > 0; more && r.error.empty();) {

@@ -108,6 +108,36 @@ __device__ __forceinline__ void lw_wait(float (&A)[32], float (&O)[32]) {
     wgmma_hold<32>(O);
 }
 
+// Rows c0 .. c0 + n - 1 (n <= 64) of NT (T, 128) bf16 matrices into NT consecutive canonical tiles
+// at b (rows past n: zeros), by cp.async; pol: an L2 policy (l2_policy) for every copy, or none
+// when hint is false.
+template <int NT>
+__device__ __forceinline__ void lw_fetch(unsigned char* b, const bf16* const (&src)[NT], int c0, int n, bool hint, u64 pol) {
+#pragma unroll
+    for (int it = 0; it < NT * 4; it++) {  // (unrolled: the tile, and so src[tile], known at compile time)
+        const int e = it * 256 + threadIdx.x, tile = it >> 2, r = (e >> 4) & 63, c = (e & 15) * 8;
+        const bool ok = r < n;
+        const bf16* from = ok ? src[tile] + (long)(c0 + r) * 128 + c : src[tile];
+        unsigned char* to = b + tile * LW_TILE + lw_off(r, c);
+        if (hint)
+            cp_async16_hint(to, from, ok, pol);
+        else
+            cp_async16(to, from, ok);
+    }
+}
+
+// S_w += K^T V_w (8 m64n64k16; K^T read MN-major from the K tile, V's Dv half w): the state update
+// of every walk (the backward's: G_w += Q^T dO_w).
+__device__ __forceinline__ void lw_update_state(float (&S)[2][32], const unsigned char* K, const unsigned char* V, const unsigned char* smem) {
+    const int wg = threadIdx.x >> 7;
+#pragma unroll
+    for (int mh = 0; mh < 2; mh++)
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+            wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
+                                  wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+}
+
 // One walk over chunks first, first +- 1, .. (count of them) from the state S (this thread's part,
 // as lw_at), which it carries on: S ends as S + the sum of K^T V over the walk. OUT = false: the
 // states-only walk (no Q, no O, no S copy), for a segment's sum. Ends with nothing in flight;
@@ -124,30 +154,17 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
     unsigned char* Sw = base + LW_ST * LW_BUF + wg * LW_S;
 
     const u64 pol = l2 < 0 ? 0 : l2_policy(l2 == 1);  // l2: -1 no hint, 1 evict_last, 0 evict_first
-    auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: Q, K, V rows c0 .. c0 + 63
+    auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: [Q,] K, V rows c0 .. c0 + 63
         const int c0 = (rev ? first - ci : first + ci) * LW_C, n = min(LW_C, t_len - c0);
-        unsigned char* b = base + buf * BUF;
-        for (int e = OUT ? threadIdx.x : 1024 + threadIdx.x; e < 3 * 1024; e += 256) {  // (no Q: states only)
-            const int tile = e >> 10, r = (e >> 4) & 63, c = (e & 15) * 8;
-            const bf16* src = tile == 0 ? qh : tile == 1 ? kh : vh;
-            const bool ok = r < n;
-            unsigned char* dst = b + (OUT ? tile : tile - 1) * LW_TILE + lw_off(r, c);
-            if (l2 < 0)
-                cp_async16(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok);
-            else
-                cp_async16_hint(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok, pol);
+        if constexpr (OUT) {
+            const bf16* const src[3] = {qh, kh, vh};
+            lw_fetch<3>(base + buf * BUF, src, c0, n, l2 >= 0, pol);
+        } else {
+            const bf16* const src[2] = {kh, vh};
+            lw_fetch<2>(base + buf * BUF, src, c0, n, l2 >= 0, pol);
         }
     };
     auto publish = [&]() { lw_publish(Sw, S); };
-
-    auto update_state = [&](const unsigned char* K, const unsigned char* V) {  // S_w += K^T V_w: 8 MMAs
-#pragma unroll
-        for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-                wgmma_m64n64k16<1, 1>(S[mh], wgmma_desc(K + mh * 8192 + j * 2048, 8192, 1024, smem),
-                                      wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
-    };
 
     // chunks 0 and 1 in flight (a group each, empty past the walk's end, so every wait below
     // leaves exactly the newest group pending)
@@ -170,7 +187,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
 
         if (!OUT) {  // ---- states only: S_w += K^T V_w
             wgmma_fence();
-            update_state(K, V);
+            lw_update_state(S, K, V, smem);
             wgmma_commit();
             wgmma_wait<0>();
             wgmma_hold<32>(S[0]);
@@ -200,7 +217,7 @@ __device__ __forceinline__ void lw_body(const bf16* __restrict__ qh, const bf16*
         for (int j = 0; j < 4; j++) wgmma_m64n64k16_rs<1>(O, af[j], wgmma_desc(V + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
         // (also after the segment's last chunk, where nothing reads S: a branch around MMAs on
         // accumulators makes ptxas serialise every wgmma of the kernel, C7514)
-        update_state(K, V);
+        lw_update_state(S, K, V, smem);
         wgmma_commit();
         wgmma_wait<0>();
         wgmma_hold<32>(O);

@@ -30,18 +30,9 @@ __device__ __forceinline__ void lw_bwd_body(const bf16* __restrict__ qh, const b
 
     const u64 pol = l2 < 0 ? 0 : l2_policy(l2 == 1);
     auto fetch = [&](int ci, int buf) {  // chunk ci of the walk: Q, K, V, dO rows c0 .. c0 + 63
-        const int c0 = (first - ci) * LW_C, n = min(LW_C, t_len - c0);
-        unsigned char* b = base + buf * LWB_BUF;
-        for (int e = threadIdx.x; e < 4 * 1024; e += 256) {
-            const int tile = e >> 10, r = (e >> 4) & 63, c = (e & 15) * 8;
-            const bf16* src = tile == 0 ? qh : tile == 1 ? kh : tile == 2 ? vh : dh;
-            const bool ok = r < n;
-            unsigned char* dst = b + tile * LW_TILE + lw_off(r, c);
-            if (l2 < 0)
-                cp_async16(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok);
-            else
-                cp_async16_hint(dst, ok ? src + (long)(c0 + r) * 128 + c : src, ok, pol);
-        }
+        const int c0 = (first - ci) * LW_C;
+        const bf16* const src[4] = {qh, kh, vh, dh};
+        lw_fetch<4>(base + buf * LWB_BUF, src, c0, min(LW_C, t_len - c0), l2 >= 0, pol);
     };
     // (k-step kk of a product over a 128-wide dimension: column block kk / 4, 32 bytes into its rows)
     auto at = [](int kk) { return (kk >> 2) * 8192 + (kk & 3) * 32; };
@@ -96,12 +87,7 @@ __device__ __forceinline__ void lw_bwd_body(const bf16* __restrict__ qh, const b
 #pragma unroll
         for (int j = 0; j < 4; j++) wgmma_m64n64k16_rs<1>(O, af[j], wgmma_desc(Q + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
         // (unconditional, also after the last chunk: see lw_body)
-#pragma unroll
-        for (int mh = 0; mh < 2; mh++)
-#pragma unroll
-            for (int j = 0; j < 4; j++)
-                wgmma_m64n64k16<1, 1>(G[mh], wgmma_desc(Q + mh * 8192 + j * 2048, 8192, 1024, smem),
-                                      wgmma_desc(D + wg * 8192 + j * 2048, 8192, 1024, smem), smem);
+        lw_update_state(G, Q, D, smem);
         wgmma_commit();
         wgmma_wait<0>();
         wgmma_hold<32>(O);

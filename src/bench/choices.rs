@@ -26,6 +26,11 @@ const CHOICES: &[Choice] = &[
 /// Linear attention's walks whose segment count the bench sweeps, by their variant prefix.
 const WALKS: &[(&str, &str)] = &[("bf16", "mma"), ("bf16 wgmma", "wgmma"), ("bf16 wgmma-fused", "wgmma-fused")];
 
+/// The segment count a sweep row of `prefix`'s walk names ("bf16 wgmma S=8" -> "8").
+fn sweep_segments<'a>(variant: &'a str, prefix: &str) -> Option<&'a str> {
+    variant.strip_prefix(prefix)?.strip_prefix(" S=")
+}
+
 /// One time per (variant, shape): kiln's untagged rows (the rows of one timing differ only in
 /// their baseline, so the first is kept).
 fn times<'a>(rows: &'a [Row], op: &str) -> BTreeMap<(&'a str, &'a str), f64> {
@@ -88,10 +93,10 @@ pub fn format(rows: &[Row]) -> String {
             }
             let best = sweep
                 .iter()
-                .filter(|((v, sh), _)| *sh == shape && v.strip_prefix(prefix).and_then(|r| r.strip_prefix(" S=")).is_some())
+                .filter(|((v, sh), _)| *sh == shape && sweep_segments(v, prefix).is_some())
                 .min_by(|a, b| a.1.total_cmp(b.1));
             let Some(((v, _), &best_ms)) = best else { continue };
-            let s = &v[prefix.len() + 1..];
+            let s = format!("S={}", sweep_segments(v, prefix).unwrap_or("?"));
             lines += &format!("  {:<64} planner {ms:.4} ms; fastest {s} {best_ms:.4} ms ({:.2}x)\n", format!("linear attention segments, {walk} walk ({shape})"), best_ms / ms);
         }
     }
@@ -108,7 +113,7 @@ pub fn segment_series(rows: &[Row]) -> Vec<crate::report::plot::Series> {
     for &(prefix, walk) in WALKS {
         let mut by_shape: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();
         for (&(v, shape), &ms) in &sweep {
-            let Some(n) = v.strip_prefix(prefix).and_then(|r| r.strip_prefix(" S=")).and_then(|n| n.parse::<f64>().ok()) else { continue };
+            let Some(n) = sweep_segments(v, prefix).and_then(|n| n.parse::<f64>().ok()) else { continue };
             by_shape.entry(shape).or_default().push((n.log2(), ms));
         }
         for (shape, mut points) in by_shape {

@@ -88,6 +88,18 @@ enum Algo {
     Segments(usize, Option<tc::Walk>),
 }
 
+impl Algo {
+    /// The tensor-core walk's (segment count, walk) where this may take it (bf16 and the head
+    /// width decide the rest): the planner's under `Auto` unless `KILN_LINATTN=cores`.
+    fn tensor_cores(self) -> Option<(usize, Option<tc::Walk>)> {
+        match self {
+            Algo::Auto if tc::enabled() => Some((0, None)),
+            Algo::Segments(s, walk) => Some((s, walk)),
+            _ => None,
+        }
+    }
+}
+
 /// One launch: o (BH, T, dv) and, when given, s_final (BH, dk, dv).
 /// `s0`: (buffer, row stride, column stride) of the initial state seen as (dk, dv).
 #[allow(clippy::too_many_arguments)]
@@ -98,12 +110,7 @@ fn launch(
     if bh == 0 || dv == 0 || (t == 0 && s_final.is_none()) {
         return Ok(());
     }
-    let segs = match algo {
-        Algo::Auto if tc::enabled() => Some((0, None)),
-        Algo::Segments(s, walk) => Some((s, walk)),
-        _ => None,
-    };
-    if let (Some((segs, walk)), Some(dkp)) = (segs, tc::width(q.dtype, dk)) {
+    if let (Some((segs, walk)), Some(dkp)) = (algo.tensor_cores(), tc::width(q.dtype, dk)) {
         return tc::launch(q, k, v, state_args(s0, s_final), o, bh, t, dk, dv, rev, dkp, segs, walk);
     }
     let allow_two_phase = algo != Algo::Sequential;
@@ -227,10 +234,9 @@ fn backward(q: &CudaStorage, k: &CudaStorage, v: &CudaStorage, s0: Option<&CudaS
         // dQ = dO S^T: state S^T (Dv, Dk), s0^T read with strides (1, Dv).
         launch(dout, v, k, s0.map(|s| (s, 1, d.dv)), &dq, None, d.bh, d.t, d.dv, d.dk, false, algo)?;
         // dK and dV in one walk where the fused wgmma kernels run (head width 128, sm_90) ...
-        let fused = match algo {
-            Algo::Auto if tc::enabled() => tc::launch_dkdv(q, k, v, dout, &dk, &dv, &ds0, d.bh, d.t, (d.dk, d.dv), 0, None)?,
-            Algo::Segments(s, walk) => tc::launch_dkdv(q, k, v, dout, &dk, &dv, &ds0, d.bh, d.t, (d.dk, d.dv), s, walk)?,
-            _ => false,
+        let fused = match algo.tensor_cores() {
+            Some((segs, walk)) => tc::launch_dkdv(q, k, v, dout, &dk, &dv, &ds0, d.bh, d.t, (d.dk, d.dv), segs, walk)?,
+            None => false,
         };
         if !fused {
             // ... else dV = K G, final state G_0 = dS0 (Dk, Dv),

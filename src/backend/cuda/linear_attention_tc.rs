@@ -184,6 +184,27 @@ pub(super) fn segments(sm_count: u32, smem_optin: u32, bh: usize, t: usize, dv: 
 /// L2 (H100 / H200: 50 MB, shared with the Q and O streaming past).
 const L2_BUDGET: usize = 40 << 20;
 
+/// The segment count a (bh, T, dv) launch runs: `segs` whole segments, or for 0 the planner's
+/// ([`segments`]; 1 with `KILN_LINATTN_SPLIT=off`); 1 for a single chunk.
+fn segment_count(dev: &super::Dev, segs: usize, bh: usize, t: usize, dv: usize, dkp: usize, walk: Walk) -> usize {
+    let nch = t.div_ceil(CHUNK);
+    match segs {
+        _ if nch < 2 => 1,
+        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp, walk),
+        0 => 1,
+        s => whole_segments(nch, s.min(nch)),
+    }
+}
+
+/// A fused wgmma walk's scratch: the inclusive states (BH, S, 128, 128) f32, and the ticket
+/// counter then a flag per (head, segment), zeroed. Both go back to the stream-ordered pool after
+/// the launch.
+fn fused_scratch(op: &'static str, dev: &std::sync::Arc<super::Dev>, bh: usize, segs: usize) -> Result<(CudaStorage, CudaStorage)> {
+    let too_big = || Error::bad_shape(op, &Shape(vec![bh, segs, 128, 128]), "segment states too large for the CUDA grid");
+    let len = bh.checked_mul(segs).and_then(|x| x.checked_mul(128 * 128)).ok_or_else(too_big)?;
+    Ok((CudaStorage::alloc(dev, DType::F32, len)?, CudaStorage::zeros(dev, DType::U32, 1 + bh * segs)?))
+}
+
 /// The grid's block count (heads x Dv slices, one dimension), or an error past CUDA's limit.
 fn blocks(op: &'static str, heads: usize, dv: usize) -> Result<u32> {
     match heads.checked_mul(dv.div_ceil(64)) {
@@ -209,15 +230,9 @@ pub(super) fn launch(
 ) -> Result<()> {
     let dev = q.dev();
     let walk = walk_for(dev, dk, dv, walk);
-    let nch = t.div_ceil(CHUNK);
-    let segs = match segs {
-        _ if nch < 2 => 1,
-        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, dv, dkp, walk),
-        0 => 1,
-        s => whole_segments(nch, s.min(nch)),
-    };
+    let segs = segment_count(dev, segs, bh, t, dv, dkp, walk);
     // (the wgmma walk exists only as a segment's output pass: one segment runs the split path too)
-    if segs > 1 || (walk != Walk::Mma && nch > 0) {
+    if segs > 1 || (walk != Walk::Mma && t > 0) {
         return launch_split(q, k, v, state, o, bh, t, dk, dv, rev, dkp, segs, walk);
     }
     let (s0a, ss0, ss1, sfa) = state;
@@ -261,15 +276,10 @@ fn launch_split(
     let seg_len = t.div_ceil(CHUNK).div_ceil(segs);
     let per = dk * dv;
     let too_big = || Error::bad_shape(OP, &Shape(vec![bh, segs, dk, dv]), "segment states too large for the CUDA grid");
-    let ws_len = bh.checked_mul(segs).and_then(|x| x.checked_mul(per)).ok_or_else(too_big)?;
-    // ws: (BH, S, Dk, Dv) f32, the segments' sums, then their starting states; back to the
-    // stream-ordered pool after these launches.
-    let ws = CudaStorage::alloc(dev, DType::F32, ws_len)?;
     let i = |x: usize| Arg::I32(x as i32);
     let (ri, vl) = (Arg::I32(rev as i32), vec_loads(dk, dv));
     if walk == Walk::WgmmaFused {
-        // One launch: the tickets' counter and a flag per segment, zeroed.
-        let sync = CudaStorage::zeros(dev, DType::U32, 1 + bh * segs)?;
+        let (ws, sync) = fused_scratch(OP, dev, bh, segs)?;
         let f = dev.func("linear_attention_wg", "linattn_wg_fused_bf16")?;
         let args = [
             q.arg(), k.arg(), v.arg(), s0a, sfa, ws.arg(), sync.arg(), o.arg(),
@@ -277,6 +287,10 @@ fn launch_split(
         ];
         return dev.launch(&f, (blocks(OP, bh * segs, 64)?, 1, 1), (THREADS, 1, 1), WG_SMEM, &args);
     }
+    let ws_len = bh.checked_mul(segs).and_then(|x| x.checked_mul(per)).ok_or_else(too_big)?;
+    // ws: (BH, S, Dk, Dv) f32, the segments' sums, then their starting states; back to the
+    // stream-ordered pool after these launches.
+    let ws = CudaStorage::alloc(dev, DType::F32, ws_len)?;
     // 1. The sums of the segments whose sum is needed: all but the last one unless s_final is.
     let nrun = if with_final { segs } else { segs - 1 };
     let args = [k.arg(), v.arg(), ws.arg(), i(t), i(dk), i(dv), i(segs), i(nrun), i(seg_len), ri, vl];
@@ -319,22 +333,13 @@ pub(super) fn launch_dkdv(
     if q.dtype != DType::BF16 || t == 0 || bh == 0 || d != (128, 128) || walk_for(dev, d.0, d.1, walk) != Walk::WgmmaFused {
         return Ok(false);
     }
-    let nch = t.div_ceil(CHUNK);
-    let segs = match segs {
-        _ if nch < 2 => 1,
-        0 if split_enabled() => segments(dev.sm_count, dev.smem_optin, bh, t, 128, 128, Walk::WgmmaFused),
-        0 => 1,
-        s => whole_segments(nch, s.min(nch)),
-    };
-    let too_big = || Error::bad_shape(OP, &Shape(vec![bh, segs, 128, 128]), "segment states too large for the CUDA grid");
-    let ws_len = bh.checked_mul(segs).and_then(|x| x.checked_mul(128 * 128)).ok_or_else(too_big)?;
-    let ws = CudaStorage::alloc(dev, DType::F32, ws_len)?;
-    let sync = CudaStorage::zeros(dev, DType::U32, 1 + bh * segs)?;
+    let segs = segment_count(dev, segs, bh, t, 128, 128, Walk::WgmmaFused);
+    let (ws, sync) = fused_scratch(OP, dev, bh, segs)?;
     let i = |x: usize| Arg::I32(x as i32);
     let f = dev.func("linear_attention_wg", "linattn_wg_fused_dkdv_bf16")?;
     let args = [
         q.arg(), k.arg(), v.arg(), dout.arg(), dk.arg(), dv.arg(), ds0.arg(), ws.arg(), sync.arg(),
-        i(t), i(bh), i(segs), i(nch.div_ceil(segs)),
+        i(t), i(bh), i(segs), i(t.div_ceil(CHUNK).div_ceil(segs)),
     ];
     dev.launch(&f, (blocks(OP, bh * segs, 64)?, 1, 1), (THREADS, 1, 1), WG_BWD_SMEM, &args)?;
     Ok(true)

@@ -31,7 +31,6 @@
 use super::{Arg, CudaStorage};
 use crate::tensor::{DType, Shape};
 use crate::{Error, Result};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 const FAMILY: &str = "linear_attention_tc";
@@ -57,31 +56,15 @@ pub enum Walk {
     WgmmaFused,
 }
 
-/// The walk `KILN_LINATTN` asks for (or the last [`set_walk`]).
+/// The walk `KILN_LINATTN` asks for (read once; the bench and the tests name theirs per call).
 pub fn walk() -> Walk {
-    match WALK.load(Ordering::Relaxed) {
-        1 => Walk::Mma,
-        2 => Walk::Wgmma,
-        3 => Walk::WgmmaFused,
-        _ => {
-            let w = match std::env::var("KILN_LINATTN").as_deref() {
-                Ok("wgmma") => Walk::Wgmma,
-                Ok("wgmma-fused") => Walk::WgmmaFused,
-                _ => Walk::Mma,
-            };
-            set_walk(w);
-            w
-        }
-    }
+    static WALK: OnceLock<Walk> = OnceLock::new();
+    *WALK.get_or_init(|| match std::env::var("KILN_LINATTN").as_deref() {
+        Ok("wgmma") => Walk::Wgmma,
+        Ok("wgmma-fused") => Walk::WgmmaFused,
+        _ => Walk::Mma,
+    })
 }
-
-/// Make every later bf16 launch that does not name its walk use `w`, whatever `KILN_LINATTN` said.
-pub fn set_walk(w: Walk) {
-    WALK.store(1 + w as u8, Ordering::Relaxed);
-}
-
-/// 0: not read yet (KILN_LINATTN); else 1 + the Walk.
-static WALK: AtomicU8 = AtomicU8::new(0);
 
 /// The walk that runs a (dk, dv) launch on `dev` when `asked` (None: [`walk`]) is asked for: the
 /// wgmma ones need Dk = Dv = 128 and sm_90.

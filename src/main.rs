@@ -159,6 +159,8 @@ enum Command {
     LinearAttnLearn(methods::linear_attn_learn::cli::LinearAttnLearnArgs),
     /// Random transformers: embedding-only vs full training, accuracy vs width (Zhong & Andreas 2024).
     RandomTransformers(methods::random_transformers::cli::RandomTransformersArgs),
+    /// Random-label forgetting: task x task accuracy, probes, correlations (Zhang, Choshen & Andreas 2024).
+    Forgetting(methods::forgetting::cli::ForgettingArgs),
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -217,6 +219,7 @@ fn main() {
         Command::Repro { scale, out, data } => repro(scale, out, data),
         Command::ScalingLaws(cmd) => cmd.run(),
         Command::RandomTransformers(args) => args.run(),
+        Command::Forgetting(args) => args.run(),
         Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),

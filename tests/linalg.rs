@@ -178,3 +178,24 @@ fn logistic_regression_reaches_the_optimum_of_its_objective() {
     bad[3] = 7;
     assert!(LogReg::fit(&x, n, f, &bad, k, &opts).is_err());
 }
+
+#[test]
+fn pearson_and_spearman_match_hand_values_and_refuse_the_unmeasurable() {
+    use kiln::linalg::{pearson, spearman, stats::ranks};
+    // x = 1..5, y = 2x + 1: r = 1; y reversed: r = -1.
+    let x = [1.0, 2.0, 3.0, 4.0, 5.0];
+    assert!((pearson(&x, &[3.0, 5.0, 7.0, 9.0, 11.0]) - 1.0).abs() < 1e-12);
+    assert!((pearson(&x, &[5.0, 4.0, 3.0, 2.0, 1.0]) + 1.0).abs() < 1e-12);
+    // By hand: x = [1, 2, 3], y = [1, 3, 2]: cov 1, var 2 and 2 -> r = 0.5.
+    assert!((pearson(&[1.0, 2.0, 3.0], &[1.0, 3.0, 2.0]) - 0.5).abs() < 1e-12);
+    // Spearman sees only order: a monotone curve is 1 where Pearson is not.
+    let cubes: Vec<f64> = x.iter().map(|v: &f64| v.powi(5)).collect();
+    assert!((spearman(&x, &cubes) - 1.0).abs() < 1e-12 && pearson(&x, &cubes) < 0.99);
+    // Ties share their mean rank: [10, 20, 20, 30] -> [0, 1.5, 1.5, 3].
+    assert_eq!(ranks(&[10.0, 20.0, 20.0, 30.0]), vec![0.0, 1.5, 1.5, 3.0]);
+    // rho with ties, by hand: ranks x [0, 1.5, 1.5, 3], y [0, 1, 2, 3]: cov 4.5, var 4.5 and 5 -> 0.9487.
+    assert!((spearman(&[10.0, 20.0, 20.0, 30.0], &[1.0, 2.0, 3.0, 4.0]) - 4.5 / (4.5f64 * 5.0).sqrt()).abs() < 1e-12);
+    for (a, b) in [(&[1.0, 1.0, 1.0][..], &[1.0, 2.0, 3.0][..]), (&[1.0][..], &[2.0][..]), (&[1.0, 2.0][..], &[1.0, 2.0, 3.0][..]), (&[1.0, f64::NAN][..], &[1.0, 2.0][..])] {
+        assert!(pearson(a, b).is_nan() && spearman(a, b).is_nan(), "{a:?} {b:?}: a constant, short, unequal or non-finite sample has no correlation");
+    }
+}

@@ -187,3 +187,31 @@ fn token_logprobs_agree_with_the_loss_and_choices_pick_the_likeliest() {
     assert_eq!(best, 1, "{scores:?}");
     assert!(m.token_logprobs(&seq, 0).is_err() && m.score_choices(&[], &choices).is_err());
 }
+
+#[test]
+fn deep_clone_starts_equal_and_trains_apart() {
+    let m = Transformer::new(Config::tiny(Arch::Llama, 30)).unwrap();
+    m.train_only(&["lm_head.weight"]).unwrap();
+    let c = m.deep_clone().unwrap();
+    let x = ids(2, 6, 30, 3);
+    let before = m.forward(&x, 0, None).unwrap().to_vec_f32().unwrap();
+    assert_eq!(c.forward(&x, 0, None).unwrap().to_vec_f32().unwrap(), before, "a copy answers the same");
+    let flags = |m: &Transformer| m.named_params().iter().map(|(_, p)| p.requires_grad()).collect::<Vec<_>>();
+    assert_eq!(flags(&c), flags(&m), "frozen stays frozen");
+    let y = ids(2, 6, 30, 4);
+    let loss = c.loss(&x, &y, u32::MAX).unwrap();
+    AdamW::new(0.0).step(&c.trainable_params(), &backward(&loss).unwrap(), 1e-2).unwrap();
+    assert_ne!(c.forward(&x, 0, None).unwrap().to_vec_f32().unwrap(), before, "the copy trained");
+    assert_eq!(m.forward(&x, 0, None).unwrap().to_vec_f32().unwrap(), before, "the original did not move");
+    // Adapters come along, with their values (B made non-zero so they matter).
+    let mut with_lora = Transformer::new(Config::tiny(Arch::Llama, 30)).unwrap();
+    with_lora.add_lora(&LoraConfig { rank: 2, alpha: 4.0, rslora: false, targets: vec!["q".into(), "down".into()] }, &mut kiln::nn::Init::new(0)).unwrap();
+    for (n, p) in with_lora.trainable_params() {
+        if n.contains("lora_B") {
+            p.assign(&Tensor::full(p.dims(), 0.1, DType::F32, p.device()).unwrap()).unwrap();
+        }
+    }
+    let want = with_lora.forward(&x, 0, None).unwrap().to_vec_f32().unwrap();
+    assert_ne!(want, m.forward(&x, 0, None).unwrap().to_vec_f32().unwrap());
+    assert_eq!(with_lora.deep_clone().unwrap().forward(&x, 0, None).unwrap().to_vec_f32().unwrap(), want);
+}

@@ -3,8 +3,9 @@
 //!
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
-//! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, ttt-arc.
+//! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, forgetting, ttt-arc.
 
+pub mod forgetting;
 pub mod intruders;
 pub mod linear_attn_learn;
 pub mod random_transformers;
@@ -15,6 +16,49 @@ use crate::report::{markdown_table, Report, RunDir};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// One claim of a paper, as a run tests it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Claim {
+    pub name: String,
+    pub statement: String,
+    /// part of the pass/fail target of this scale (the others are reported only)
+    pub target: bool,
+    /// None when this run has no data for it
+    pub holds: Option<bool>,
+    pub numbers: String,
+}
+
+/// Did every target claim hold? None when no claim is a target.
+pub fn claims_passed(claims: &[Claim]) -> Option<bool> {
+    let mut targets = claims.iter().filter(|c| c.target).peekable();
+    targets.peek()?;
+    Some(targets.all(|c| c.holds == Some(true)))
+}
+
+/// One sentence of the target claims with their numbers; None when there is none.
+pub fn claims_headline(claims: &[Claim]) -> Option<String> {
+    let parts: Vec<String> = claims
+        .iter()
+        .filter(|c| c.target)
+        .map(|c| format!("{} — {} ({})", c.name, if c.holds == Some(true) { "shown" } else { "NOT shown" }, c.numbers))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// The claims as a markdown table: claim, target?, this run's verdict, numbers.
+pub fn claims_table(claims: &[Claim]) -> String {
+    let verdict = |h: Option<bool>| match h {
+        Some(true) => "shown",
+        Some(false) => "NOT shown",
+        None => "-",
+    };
+    let rows: Vec<Vec<String>> = claims
+        .iter()
+        .map(|c| vec![c.name.clone(), if c.target { "yes" } else { "no" }.into(), verdict(c.holds).into(), c.numbers.clone()])
+        .collect();
+    markdown_table(&["claim", "target", "this run", "numbers"], &rows)
+}
 
 /// How big a run: seconds (smoke test), the CPU reproduction, or the paper's setting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -74,6 +118,15 @@ pub fn random_transformers_config(scale: Scale) -> random_transformers::Config {
     }
 }
 
+/// The forgetting config for a scale.
+pub fn forgetting_config(scale: Scale) -> forgetting::Config {
+    match scale {
+        Scale::Tiny => forgetting::Config::tiny(),
+        Scale::Small => forgetting::Config::small(),
+        Scale::Paper => forgetting::Config::default(),
+    }
+}
+
 /// One line of the index: a method's report, or the error that stopped it.
 #[derive(Clone, Debug, Serialize)]
 pub struct IndexEntry {
@@ -110,6 +163,8 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     entries.push(entry(linear_attn_learn::NAME, result));
     let result = random_transformers::run(&random_transformers_config(scale), &out.join(random_transformers::NAME));
     entries.push(entry(random_transformers::NAME, result));
+    let result = forgetting::run(&forgetting_config(scale), &out.join(forgetting::NAME));
+    entries.push(entry(forgetting::NAME, result));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

@@ -139,6 +139,29 @@ impl Transformer {
         Tensor::cross_entropy(&logits, targets, ignore)
     }
 
+    /// A model with the same config and its own parameter handles, on the same device and with
+    /// the same requires_grad flags. `clone` shares the handles, so fine-tuning a clone changes
+    /// the original; here each handle starts on the original's buffer (buffers are never written
+    /// through, an update `assign`s a new one) and the two part at the first update. Adapters
+    /// (cfg.lora) are copied too; parameters that do not line up with a fresh model of the same
+    /// config are an error.
+    pub fn deep_clone(&self) -> Result<Transformer> {
+        let copy = Transformer::skeleton(self.cfg.clone())?;
+        copy.to_device(self.device())?;
+        let (n_copy, n_self) = (copy.named_params().len(), self.named_params().len());
+        if n_copy != n_self {
+            return Err(Error::Msg(format!("transformer deep_clone: {n_self} parameters where a fresh model of its config has {n_copy}")));
+        }
+        for ((nd, d), (ns, s)) in copy.named_params().iter().zip(self.named_params()) {
+            if *nd != ns {
+                return Err(Error::Msg(format!("transformer deep_clone: parameter {ns} has no twin in a fresh model of its config ({nd})")));
+            }
+            d.assign(&s.detach())?;
+            d.set_requires_grad(s.requires_grad());
+        }
+        Ok(copy)
+    }
+
     /// Move every parameter to `device` in place (names and identities are kept).
     pub fn to_device(&self, device: crate::tensor::Device) -> Result<()> {
         for (_, p) in self.named_params() {

@@ -86,7 +86,11 @@ pub fn heatmaps_png(title: &str, panels: &[Heatmap], x_label: &str, y_label: &st
     let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if finite.is_empty() { (1.0, 10.0) } else { (lo, hi.max(lo * 1.0001)) };
     let colour = |v: f64| ramp(((v.max(lo)).ln() - lo.ln()) / (hi.ln() - lo.ln()));
-    let (cell_w, cell_h, left, top, gap) = (52i32, 30i32, 90i32, 60i32, 40i32);
+    // Room for the longest row label (13 px font, ~7.5 px a character) and column label (11 px, ~6.5).
+    let longest = |labels: &mut dyn Iterator<Item = &String>| labels.map(|l| l.chars().count()).max().unwrap_or(0) as i32;
+    let left = 90i32.max(16 + longest(&mut panels.iter().flat_map(|p| &p.row_labels)) * 15 / 2);
+    let cell_w = 52i32.max(16 + longest(&mut panels.iter().flat_map(|p| &p.col_labels)) * 13 / 2);
+    let (cell_h, top, gap) = (30i32, 60i32, 40i32);
     let max_cols = panels.iter().map(|p| p.col_labels.len()).max().unwrap_or(1) as i32;
     let max_rows = panels.iter().map(|p| p.row_labels.len()).max().unwrap_or(1) as i32;
     let w = (left + panels.len() as i32 * (max_cols * cell_w + gap) + 20) as u32;
@@ -125,7 +129,7 @@ pub fn heatmaps_png(title: &str, panels: &[Heatmap], x_label: &str, y_label: &st
             }
             let yl = top + p.row_labels.len() as i32 * cell_h + 6;
             for (c, cl) in p.col_labels.iter().enumerate() {
-                root.draw(&Text::new(cl.clone(), (x0 + c as i32 * cell_w + 12, yl), tiny.clone())).map_err(e)?;
+                root.draw(&Text::new(cl.clone(), (x0 + c as i32 * cell_w + 8, yl), tiny.clone())).map_err(e)?;
             }
             root.draw(&Text::new(x_label.to_string(), (x0, yl + 20), small.clone())).map_err(e)?;
         }

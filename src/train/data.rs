@@ -48,6 +48,19 @@ pub fn index_error(what: &str, i: usize, len: usize) -> Error {
     Error::range("dataset", format!("{what}: example {i} of {len}"))
 }
 
+/// A materialised list of examples, usable wherever the trainer wants a `Dataset`.
+#[derive(Clone, Debug, Default)]
+pub struct Examples(pub Vec<Example>);
+
+impl Dataset for Examples {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn example(&self, i: usize) -> Result<Example> {
+        self.0.get(i).cloned().ok_or_else(|| index_error("examples", i, self.0.len()))
+    }
+}
+
 /// A batch of equal-length examples: ids (B, T) and targets (B, T), both U32.
 #[derive(Clone, Debug)]
 pub struct Batch {

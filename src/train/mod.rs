@@ -32,7 +32,7 @@ mod tokenizer;
 mod trainer;
 
 pub use config::{parse_json, Data, DataSpec, RunConfig, TextTokenizer, TrainConfig};
-pub use data::{epoch_permutation, read_text, Batch, Cursor, Dataset, Example, Sampler, TextDataset, IGNORE};
+pub use data::{epoch_permutation, read_text, Batch, Cursor, Dataset, Example, Examples, Sampler, TextDataset, IGNORE};
 pub use precision::Precision;
 pub use run::{load_checkpoint, run_eval, run_training, run_training_on, RunSummary};
 pub use tasks::{ModAdd, SeqDataset, SeqTask, Split};

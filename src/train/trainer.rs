@@ -143,6 +143,32 @@ impl Trainer {
         }
         Ok(report)
     }
+
+    /// Up to `steps` steps on `data` behind a progress bar named `label` (drawn only on a
+    /// terminal). `watch(step, model)` runs before the first step (step 0) and after each one;
+    /// training stops early once it returns true. Returns the steps taken and the mean finite
+    /// loss over the last 5% of `steps` (NaN when it stopped before reaching them).
+    pub fn run(&mut self, data: &dyn Dataset, steps: usize, label: &str, watch: &mut dyn FnMut(usize, &Transformer) -> Result<bool>) -> Result<(usize, f64)> {
+        let bar = crate::report::progress(steps as u64, label);
+        let tail = (steps / 20).max(1);
+        let (mut sum, mut n, mut taken) = (0.0, 0usize, 0);
+        let mut stop = watch(0, &self.model)?;
+        while !stop && taken < steps {
+            let r = self.step(data)?;
+            taken += 1;
+            if taken + tail > steps && r.loss.is_finite() {
+                sum += r.loss;
+                n += 1;
+            }
+            if taken % 10 == 0 || taken == steps {
+                bar.set_position(taken as u64);
+                bar.set_message(format!("loss {:.3}", r.loss));
+            }
+            stop = watch(taken, &self.model)?;
+        }
+        bar.finish_and_clear();
+        Ok((taken, if n > 0 { sum / n as f64 } else { f64::NAN }))
+    }
 }
 
 /// Mean loss and next-token accuracy over the targets that are not IGNORE.

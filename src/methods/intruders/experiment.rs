@@ -50,22 +50,9 @@ pub struct Experiment {
     pub scale_down: Vec<ScaleDown>,
 }
 
-/// A model with the same config and fresh copies of every parameter (Transformer::clone shares
-/// storage; fine-tuning variants must not touch the base).
-fn deep_copy(m: &Transformer) -> Result<Transformer> {
-    let copy = Transformer::new(m.cfg.clone())?;
-    for ((nd, d), (ns, s)) in copy.named_params().iter().zip(m.named_params()) {
-        if *nd != ns {
-            return Err(Error::Msg(format!("intruders: parameter order differs ({nd} vs {ns})")));
-        }
-        d.assign(&s)?;
-    }
-    Ok(copy)
-}
-
 /// A copy of `base` (no adapters) whose block matrices are `mats` (kiln layout).
 fn with_matrices(base: &Transformer, mats: &[Matrix]) -> Result<Transformer> {
-    let m = deep_copy(base)?;
+    let m = base.deep_clone()?;
     let params: BTreeMap<String, Tensor> = m.named_params().into_iter().collect();
     for x in mats {
         let t = params.get(&format!("{}.weight", x.name)).ok_or_else(|| Error::Msg(format!("intruders: no parameter `{}.weight`", x.name)))?;
@@ -153,7 +140,7 @@ pub fn run_experiment(cfg: &Config) -> Result<(Experiment, Option<Analysis>)> {
     let (mut runs, mut tuned_all) = (Vec::new(), Vec::new());
     for (method, rank) in variants {
         bar.set_message(format!("{method} r={rank}"));
-        let mut m = deep_copy(&base)?;
+        let mut m = base.deep_clone()?;
         let lr = if rank == 0 {
             cfg.lr_full
         } else {

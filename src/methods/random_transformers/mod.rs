@@ -222,7 +222,6 @@ pub fn run(cfg: &Config, out: &Path) -> Result<Report> {
     let results = Results { config: cfg.clone(), results, claims };
     let dir = RunDir::create(out)?;
     write::write_report(&dir, &results)?;
-    let decisive: Vec<&write::Claim> = results.claims.iter().filter(|c| c.target).collect();
-    let passed = if decisive.is_empty() { None } else { Some(decisive.iter().all(|c| c.holds == Some(true))) };
+    let passed = crate::methods::claims_passed(&results.claims);
     Ok(Report { method: NAME.to_string(), dir: dir.path().to_path_buf(), headline: write::headline(&results), passed })
 }

@@ -13,7 +13,7 @@
 //! Every example is a pure function of (seed, split, index) through Philox (src/rng.rs).
 
 use crate::rng::Philox;
-use crate::train::{epoch_permutation, Dataset, Example, IGNORE};
+use crate::train::{epoch_permutation, Example, IGNORE};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -69,18 +69,7 @@ pub struct TaskData {
     pub test: Examples,
 }
 
-/// A materialised list of examples, usable wherever the trainer wants a `Dataset`.
-#[derive(Clone, Debug)]
-pub struct Examples(pub Vec<Example>);
-
-impl Dataset for Examples {
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-    fn example(&self, i: usize) -> Result<Example> {
-        self.0.get(i).cloned().ok_or_else(|| Error::range("random-transformers examples", format!("example {i} of {}", self.0.len())))
-    }
-}
+pub use crate::train::Examples;
 
 fn bad(task: &str, field: &str, why: String) -> Error {
     Error::Msg(format!("random-transformers task {task} field `{field}`: {why}"))

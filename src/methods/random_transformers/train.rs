@@ -121,21 +121,7 @@ pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, see
     };
     let mut trainer = Trainer::new(model, tc, data.train.len())?;
     let trainable_params = trainer.params().iter().map(|(_, p)| p.elem_count()).sum();
-    let bar = crate::report::progress(budget.steps as u64, label);
-    let tail = (budget.steps / 20).max(1);
-    let (mut loss_sum, mut loss_n) = (0.0, 0usize);
-    for step in 1..=budget.steps {
-        let r = trainer.step(&data.train)?;
-        if step > budget.steps - tail && r.loss.is_finite() {
-            loss_sum += r.loss;
-            loss_n += 1;
-        }
-        if step % 10 == 0 || step == budget.steps {
-            bar.set_position(step as u64);
-            bar.set_message(format!("loss {:.3}", r.loss));
-        }
-    }
-    bar.finish_and_clear();
+    let (_, final_loss) = trainer.run(&data.train, budget.steps, label, &mut |_, _| Ok(false))?;
     let model = trainer.model.clone();
     let accuracy = exact_match(&model, &data.test, 256, usize::MAX)?;
     let train_accuracy = exact_match(&model, &data.train, 256, 2048)?;
@@ -144,7 +130,7 @@ pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, see
         total_params,
         accuracy,
         train_accuracy,
-        final_loss: if loss_n > 0 { loss_sum / loss_n as f64 } else { f64::NAN },
+        final_loss,
         skipped_steps: trainer.skipped,
         seconds: start.elapsed().as_secs_f64(),
     };

@@ -8,19 +8,8 @@ use super::{Config, Results, RunResult};
 use crate::report::plot::{line_plot_png, Series};
 use crate::report::{markdown_table, RunDir};
 use crate::Result;
-use serde::Serialize;
 
-/// One claim of the paper, as this run tests it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Claim {
-    pub name: String,
-    pub statement: String,
-    /// part of the pass/fail target of this scale (the others are reported only)
-    pub target: bool,
-    /// None when this run has no data for it
-    pub holds: Option<bool>,
-    pub numbers: String,
-}
+pub use crate::methods::Claim;
 
 fn acc<'a>(results: &'a [RunResult], task: &str, width: usize, mode: Mode) -> Option<&'a RunResult> {
     results.iter().find(|r| r.task == task && r.width == width && r.mode == mode)
@@ -101,17 +90,7 @@ pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
 
 /// One sentence: the decisive claims and their numbers.
 pub fn headline(r: &Results) -> String {
-    let parts: Vec<String> = r
-        .claims
-        .iter()
-        .filter(|c| c.target)
-        .map(|c| format!("{} — {} ({})", c.name, if c.holds == Some(true) { "shown" } else { "NOT shown" }, c.numbers))
-        .collect();
-    if parts.is_empty() {
-        "random transformers: no pass/fail claim in this selection (see report.md)".into()
-    } else {
-        parts.join("; ")
-    }
+    crate::methods::claims_headline(&r.claims).unwrap_or_else(|| "random transformers: no pass/fail claim in this selection (see report.md)".into())
 }
 
 fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
@@ -178,11 +157,6 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
         let y = if *task == "memorise" { "train exact match (%)" } else { "held-out exact match (%)" };
         dir.write_bytes(&format!("{task}.png"), &line_plot_png(&format!("{task}: accuracy vs width"), "log2 width (d_model)", y, &s)?)?;
     }
-    let claims: Vec<Vec<String>> = r
-        .claims
-        .iter()
-        .map(|c| vec![c.name.clone(), if c.target { "yes".into() } else { "no".into() }, match c.holds { Some(true) => "shown".into(), Some(false) => "NOT shown".into(), None => "-".into() }, c.numbers.clone()])
-        .collect();
     let mod_add = cfg.tasks.iter().find(|t| t.spec.name() == "mod_add");
     let example_w = mod_add.and_then(|t| cfg.widths_of(t).last().copied()).unwrap_or(0);
     let own: Vec<String> = cfg.tasks.iter().filter_map(|t| t.widths.as_ref().map(|w| format!("{} {w:?}", t.spec.name()))).collect();
@@ -205,7 +179,7 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
             Some(TaskSpec::ModAdd { p, .. }) => embedding_param_count(*p as usize, MOD_ADD_LEN, example_w).to_string(),
             _ => "-".into(),
         },
-        markdown_table(&["claim", "target", "this run", "numbers"], &claims)
+        crate::methods::claims_table(&r.claims)
     );
     for task in &tasks {
         md += &task_md(cfg, r, task);

@@ -13,6 +13,7 @@ use super::data::Family;
 use super::law::{fit_huber, fit_lsq, Obs, HUBER_DELTA, PUBLISHED_START};
 use super::protocol::{are, final_points, test_points, train_points, within_tolerance, REFERENCE};
 use super::Cell;
+use crate::linalg::spearman;
 use crate::Result;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -69,27 +70,6 @@ fn median(v: &[f64]) -> f64 {
         v[n / 2]
     } else {
         0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
-}
-
-/// Spearman rank correlation (no ties expected among continuous values).
-fn spearman(x: &[f64], y: &[f64]) -> f64 {
-    let rank = |v: &[f64]| {
-        let mut idx: Vec<usize> = (0..v.len()).collect();
-        idx.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-        let mut r = vec![0.0; v.len()];
-        idx.iter().enumerate().for_each(|(pos, &i)| r[i] = pos as f64);
-        r
-    };
-    let (rx, ry) = (rank(x), rank(y));
-    let n = x.len() as f64;
-    let mean = (n - 1.0) / 2.0;
-    let cov: f64 = rx.iter().zip(&ry).map(|(a, b)| (a - mean) * (b - mean)).sum();
-    let var: f64 = rx.iter().map(|a| (a - mean).powi(2)).sum();
-    if var > 0.0 {
-        cov / var
-    } else {
-        f64::NAN
     }
 }
 

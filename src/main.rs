@@ -161,6 +161,9 @@ enum Command {
     RandomTransformers(methods::random_transformers::cli::RandomTransformersArgs),
     /// Random-label forgetting: task x task accuracy, probes, correlations (Zhang, Choshen & Andreas 2024).
     Forgetting(methods::forgetting::cli::ForgettingArgs),
+    /// Adaptive computation: best-of-b budgets and routing by a hidden-state probe (Damani et al. 2024).
+    #[command(name = "adaptive-compute")]
+    AdaptiveCompute(methods::adaptive_compute::cli::AdaptiveComputeArgs),
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -220,6 +223,7 @@ fn main() {
         Command::ScalingLaws(cmd) => cmd.run(),
         Command::RandomTransformers(args) => args.run(),
         Command::Forgetting(args) => args.run(),
+        Command::AdaptiveCompute(args) => args.run(),
         Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),

@@ -6,7 +6,7 @@
 //!   lsq      bounded non-linear least squares (projected Levenberg-Marquardt)
 //!   huber    the Huber loss and its derivative
 //!   logreg   multinomial logistic regression with an L2 penalty, fitted by L-BFGS
-//!   stats    Pearson and Spearman correlation
+//!   stats    Pearson and Spearman correlation, feature standardisation
 //!   svd      thin SVD, symmetric eigen-decomposition (f32 and f64), minimum-norm least squares
 //!
 //! Shapes: N rows (samples), F features, K classes; matrices are row-major.
@@ -24,5 +24,5 @@ pub use huber::{huber, huber_grad, huber_sum};
 pub use lbfgs::{minimize, LbfgsOptions, LbfgsStop, Minimum};
 pub use logreg::{LogReg, LogRegOptions};
 pub use lsq::{least_squares, LsqFit, LsqOptions, LsqStop};
-pub use stats::{pearson, spearman};
+pub use stats::{pearson, spearman, standardise, standardiser};
 pub use svd::{eigh, eigh_f32, lstsq_min_norm, svd, svd_f32, Svd};

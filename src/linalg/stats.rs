@@ -1,6 +1,7 @@
 //! Correlation of two samples: Pearson's r on the values, Spearman's rho as Pearson's r on the
 //! ranks (ties share their average rank). Both are NaN when a sample is constant, shorter than
 //! two, the lengths differ, or a value is not finite: "no correlation measurable", never 0.
+//! Also feature standardisation for probes: x (N, F) row-major.
 
 /// Pearson's r of x and y.
 pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
@@ -48,4 +49,20 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
         return f64::NAN;
     }
     pearson(&ranks(x), &ranks(y))
+}
+
+/// Per-feature mean and standard deviation of x (N, F) (1 where a feature is constant).
+pub fn standardiser(x: &[f64], f: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = (x.len() / f.max(1)).max(1) as f64;
+    let mut mean = vec![0.0; f];
+    x.chunks(f).for_each(|row| mean.iter_mut().zip(row).for_each(|(m, v)| *m += v / n));
+    let mut var = vec![0.0; f];
+    x.chunks(f).for_each(|row| var.iter_mut().zip(row).zip(&mean).for_each(|((s, v), m)| *s += (v - m).powi(2) / n));
+    (mean, var.into_iter().map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 }).collect())
+}
+
+/// x (N, F) with each feature shifted by `mean` and divided by `scale` (from `standardiser`).
+pub fn standardise(x: &[f64], mean: &[f64], scale: &[f64]) -> Vec<f64> {
+    let f = mean.len().max(1);
+    x.chunks(f).flat_map(|row| row.iter().zip(mean).zip(scale).map(|((v, m), s)| (v - m) / s)).collect()
 }

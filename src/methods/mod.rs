@@ -3,8 +3,10 @@
 //!
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
-//! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, forgetting, ttt-arc.
+//! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, forgetting,
+//! adaptive-compute, ttt-arc.
 
+pub mod adaptive_compute;
 pub mod forgetting;
 pub mod intruders;
 pub mod linear_attn_learn;
@@ -58,6 +60,32 @@ pub fn claims_table(claims: &[Claim]) -> String {
         .map(|c| vec![c.name.clone(), if c.target { "yes" } else { "no" }.into(), verdict(c.holds).into(), c.numbers.clone()])
         .collect();
     markdown_table(&["claim", "target", "this run", "numbers"], &rows)
+}
+
+/// Serialise a Device by its name ("cpu", "cuda:0"): methods' configs use it for report.json.
+pub fn device_name<S: serde::Serializer>(d: &crate::tensor::Device, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(&d.to_string())
+}
+
+/// The recipe the synthetic methods train their small models with: AdamW with beta2 0.98 and no
+/// weight decay, gradients clipped to norm 1, warmup (5% of the steps) + cosine to 5% of `lr` or
+/// a constant rate, and no progress output or checkpoint of the trainer's own.
+pub fn small_model_recipe(steps: usize, batch_size: usize, lr: f64, cosine: bool, seed: u64) -> crate::train::TrainConfig {
+    use crate::optim::Schedule;
+    let schedule = if cosine { Schedule::WarmupCosine { warmup: (steps / 20).max(1), total: steps, min_ratio: 0.05 } } else { Schedule::Constant };
+    crate::train::TrainConfig {
+        steps,
+        batch_size,
+        lr,
+        schedule,
+        weight_decay: 0.0,
+        beta2: 0.98,
+        clip_grad_norm: Some(1.0),
+        seed,
+        progress: false,
+        save_final: false,
+        ..crate::train::TrainConfig::default()
+    }
 }
 
 /// How big a run: seconds (smoke test), the CPU reproduction, or the paper's setting.
@@ -118,6 +146,15 @@ pub fn random_transformers_config(scale: Scale) -> random_transformers::Config {
     }
 }
 
+/// The adaptive-compute config for a scale.
+pub fn adaptive_compute_config(scale: Scale) -> adaptive_compute::Config {
+    match scale {
+        Scale::Tiny => adaptive_compute::Config::tiny(),
+        Scale::Small => adaptive_compute::Config::small(),
+        Scale::Paper => adaptive_compute::Config::default(),
+    }
+}
+
 /// The forgetting config for a scale.
 pub fn forgetting_config(scale: Scale) -> forgetting::Config {
     match scale {
@@ -165,6 +202,8 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     entries.push(entry(random_transformers::NAME, result));
     let result = forgetting::run(&forgetting_config(scale), &out.join(forgetting::NAME));
     entries.push(entry(forgetting::NAME, result));
+    let result = adaptive_compute::run(&adaptive_compute_config(scale), &out.join(adaptive_compute::NAME));
+    entries.push(entry(adaptive_compute::NAME, result));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

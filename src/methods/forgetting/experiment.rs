@@ -11,11 +11,10 @@
 
 use super::tasks::{random_label, Examples, Item, TaskSplits, LABEL0, SEQ_LEN};
 use super::{Config, Phase};
-use crate::linalg::{LogReg, LogRegOptions};
+use crate::linalg::{standardise, standardiser, LogReg, LogRegOptions};
 use crate::model::{Arch, Config as ModelConfig, Transformer};
-use crate::optim::Schedule;
 use crate::tensor::Tensor;
-use crate::train::{TrainConfig, Trainer};
+use crate::train::Trainer;
 use crate::{no_grad, Error, Result};
 use serde::Serialize;
 
@@ -101,21 +100,10 @@ pub fn probe_accuracies(fit: &Readout, y_fit: &[usize], test: &Readout, y_test: 
         .map(|(xf, xt)| {
             let (nf, nt) = (xf.len() / f, xt.len() / f);
             let (mean, scale) = standardiser(xf, f);
-            let norm = |x: &[f64]| x.chunks(f).flat_map(|row| row.iter().zip(&mean).zip(&scale).map(|((v, m), s)| (v - m) / s).collect::<Vec<_>>()).collect::<Vec<f64>>();
-            let probe = LogReg::fit(&norm(xf), nf, f, y_fit, k, &opts)?;
-            probe.accuracy(&norm(xt), nt, y_test)
+            let probe = LogReg::fit(&standardise(xf, &mean, &scale), nf, f, y_fit, k, &opts)?;
+            probe.accuracy(&standardise(xt, &mean, &scale), nt, y_test)
         })
         .collect()
-}
-
-/// Per-feature mean and standard deviation (1 where a feature is constant).
-fn standardiser(x: &[f64], f: usize) -> (Vec<f64>, Vec<f64>) {
-    let n = (x.len() / f).max(1) as f64;
-    let mut mean = vec![0.0; f];
-    x.chunks(f).for_each(|row| mean.iter_mut().zip(row).for_each(|(m, v)| *m += v / n));
-    let mut var = vec![0.0; f];
-    x.chunks(f).for_each(|row| var.iter_mut().zip(row).zip(&mean).for_each(|((s, v), m)| *s += (v - m).powi(2) / n));
-    (mean, var.into_iter().map(|v| if v > 1e-12 { v.sqrt() } else { 1.0 }).collect())
 }
 
 /// The model: GPT-2 style, untied embeddings, `cfg`'s width, depth and heads.
@@ -143,20 +131,7 @@ pub struct PhaseStats {
 /// early once it returns true.
 pub fn train(model: Transformer, data: &Examples, phase: &Phase, cosine: bool, seed: u64, label: &str, watch: &mut dyn FnMut(usize, &Transformer) -> Result<bool>) -> Result<(Transformer, PhaseStats)> {
     let start = std::time::Instant::now();
-    let schedule = if cosine { Schedule::WarmupCosine { warmup: (phase.steps / 20).max(1), total: phase.steps, min_ratio: 0.05 } } else { Schedule::Constant };
-    let tc = TrainConfig {
-        steps: phase.steps,
-        batch_size: phase.batch_size,
-        lr: phase.lr,
-        schedule,
-        weight_decay: 0.0,
-        beta2: 0.98,
-        clip_grad_norm: Some(1.0),
-        seed,
-        progress: false,
-        save_final: false,
-        ..TrainConfig::default()
-    };
+    let tc = crate::methods::small_model_recipe(phase.steps, phase.batch_size, phase.lr, cosine, seed);
     let mut trainer = Trainer::new(model, tc, data.0.len())?;
     let (steps, final_loss) = trainer.run(data, phase.steps, label, watch)?;
     let stats = PhaseStats { steps, final_loss, skipped_steps: trainer.skipped, seconds: start.elapsed().as_secs_f64() };

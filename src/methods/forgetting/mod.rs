@@ -57,12 +57,8 @@ pub struct Config {
     /// inverse L2 strength of the probes (scikit-learn's C)
     pub probe_c: f64,
     pub seed: u64,
-    #[serde(serialize_with = "device_name")]
+    #[serde(serialize_with = "crate::methods::device_name")]
     pub device: Device,
-}
-
-fn device_name<S: serde::Serializer>(d: &Device, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&d.to_string())
 }
 
 impl Default for Config {

@@ -43,12 +43,8 @@ pub struct Config {
     pub widths: Vec<usize>,
     pub seed: u64,
     /// where the models train (`--device`); CPU for tiny and small, a GPU for the paper scale
-    #[serde(serialize_with = "device_name")]
+    #[serde(serialize_with = "crate::methods::device_name")]
     pub device: Device,
-}
-
-fn device_name<S: serde::Serializer>(d: &Device, s: S) -> std::result::Result<S::Ok, S::Error> {
-    s.serialize_str(&d.to_string())
 }
 
 fn plan(spec: TaskSpec, steps: usize, batch_size: usize, lr_embedding: f64, lr_full: f64) -> TaskPlan {

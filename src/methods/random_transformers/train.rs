@@ -12,9 +12,8 @@
 
 use super::tasks::{Examples, TaskData};
 use crate::model::{Arch, Config as ModelConfig, Transformer};
-use crate::optim::Schedule;
 use crate::tensor::Device;
-use crate::train::{Batch, Dataset, TrainConfig, Trainer, IGNORE};
+use crate::train::{Batch, Dataset, Trainer, IGNORE};
 use crate::{no_grad, Error, Result};
 use serde::Serialize;
 
@@ -106,19 +105,7 @@ pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, see
     let model = build_model(data, width, mode, seed)?;
     model.to_device(device)?;
     let total_params = model.param_count();
-    let tc = TrainConfig {
-        steps: budget.steps,
-        batch_size: budget.batch_size,
-        lr: budget.lr(mode),
-        schedule: Schedule::WarmupCosine { warmup: (budget.steps / 20).max(1), total: budget.steps, min_ratio: 0.05 },
-        weight_decay: 0.0,
-        beta2: 0.98,
-        clip_grad_norm: Some(1.0),
-        seed,
-        progress: false,
-        save_final: false,
-        ..TrainConfig::default()
-    };
+    let tc = crate::methods::small_model_recipe(budget.steps, budget.batch_size, budget.lr(mode), true, seed);
     let mut trainer = Trainer::new(model, tc, data.train.len())?;
     let trainable_params = trainer.params().iter().map(|(_, p)| p.elem_count()).sum();
     let (_, final_loss) = trainer.run(&data.train, budget.steps, label, &mut |_, _| Ok(false))?;

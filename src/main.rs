@@ -164,6 +164,8 @@ enum Command {
     /// Adaptive computation: best-of-b budgets and routing by a hidden-state probe (Damani et al. 2024).
     #[command(name = "adaptive-compute")]
     AdaptiveCompute(methods::adaptive_compute::cli::AdaptiveComputeArgs),
+    /// ALGAE: reward features grown from contrasts, weights by max-ent IRL, held-out regret (Peng et al. 2024).
+    Algae(methods::algae::cli::AlgaeArgs),
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -224,6 +226,7 @@ fn main() {
         Command::RandomTransformers(args) => args.run(),
         Command::Forgetting(args) => args.run(),
         Command::AdaptiveCompute(args) => args.run(),
+        Command::Algae(args) => args.run(),
         Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),

@@ -4,9 +4,10 @@
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
 //! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, forgetting,
-//! adaptive-compute, ttt-arc.
+//! adaptive-compute, algae, ttt-arc.
 
 pub mod adaptive_compute;
+pub mod algae;
 pub mod forgetting;
 pub mod intruders;
 pub mod linear_attn_learn;
@@ -60,6 +61,14 @@ pub fn claims_table(claims: &[Claim]) -> String {
         .map(|c| vec![c.name.clone(), if c.target { "yes" } else { "no" }.into(), verdict(c.holds).into(), c.numbers.clone()])
         .collect();
     markdown_table(&["claim", "target", "this run", "numbers"], &rows)
+}
+
+/// Write a finished run's files into `out` with `write`, and describe it for the index: the
+/// headline and whether every target claim held.
+pub fn finish(name: &str, out: &Path, claims: &[Claim], headline: String, write: impl FnOnce(&RunDir) -> Result<()>) -> Result<Report> {
+    let dir = RunDir::create(out)?;
+    write(&dir)?;
+    Ok(Report { method: name.to_string(), dir: dir.path().to_path_buf(), headline, passed: claims_passed(claims) })
 }
 
 /// Serialise a Device by its name ("cpu", "cuda:0"): methods' configs use it for report.json.
@@ -155,6 +164,15 @@ pub fn adaptive_compute_config(scale: Scale) -> adaptive_compute::Config {
     }
 }
 
+/// The algae config for a scale.
+pub fn algae_config(scale: Scale) -> algae::Config {
+    match scale {
+        Scale::Tiny => algae::Config::tiny(),
+        Scale::Small => algae::Config::small(),
+        Scale::Paper => algae::Config::default(),
+    }
+}
+
 /// The forgetting config for a scale.
 pub fn forgetting_config(scale: Scale) -> forgetting::Config {
     match scale {
@@ -204,6 +222,7 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     entries.push(entry(forgetting::NAME, result));
     let result = adaptive_compute::run(&adaptive_compute_config(scale), &out.join(adaptive_compute::NAME));
     entries.push(entry(adaptive_compute::NAME, result));
+    entries.push(entry(algae::NAME, algae::run(&algae_config(scale), &out.join(algae::NAME))));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

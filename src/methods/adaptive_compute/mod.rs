@@ -24,7 +24,7 @@ pub mod write;
 use crate::linalg::{spearman, standardise, standardiser, LogReg, LogRegOptions};
 use crate::methods::Claim;
 use crate::model::{Arch, Config as ModelConfig, Transformer};
-use crate::report::{Report, RunDir};
+use crate::report::Report;
 use crate::tensor::Device;
 use crate::train::Trainer;
 use crate::{Error, Result};
@@ -330,7 +330,5 @@ pub fn measure(cfg: &Config) -> Result<Results> {
 /// The `kiln adaptive-compute` job: measure, then write report.json, report.md and PNGs into `out`.
 pub fn run(cfg: &Config, out: &Path) -> Result<Report> {
     let results = measure(cfg)?;
-    let dir = RunDir::create(out)?;
-    write::write_report(&dir, &results)?;
-    Ok(Report { method: NAME.to_string(), dir: dir.path().to_path_buf(), headline: write::headline(&results), passed: crate::methods::claims_passed(&results.claims) })
+    crate::methods::finish(NAME, out, &results.claims, write::headline(&results), |d| write::write_report(d, &results))
 }

@@ -23,7 +23,7 @@ pub mod write;
 use crate::linalg::spearman;
 use crate::methods::Claim;
 use crate::model::Transformer;
-use crate::report::{Report, RunDir};
+use crate::report::Report;
 use crate::tensor::Device;
 use crate::{Error, Result};
 use experiment::{forget_data, labels, model_config, pretrain_data, probe_accuracies, read, train, variability, PhaseStats};
@@ -319,7 +319,5 @@ pub fn correlations(before: &[Before], after: &[After]) -> Correlations {
 /// The `kiln forgetting` job: measure, then write report.json, report.md and PNGs into `out`.
 pub fn run(cfg: &Config, out: &Path) -> Result<Report> {
     let results = measure(cfg)?;
-    let dir = RunDir::create(out)?;
-    write::write_report(&dir, &results)?;
-    Ok(Report { method: NAME.to_string(), dir: dir.path().to_path_buf(), headline: write::headline(&results), passed: crate::methods::claims_passed(&results.claims) })
+    crate::methods::finish(NAME, out, &results.claims, write::headline(&results), |d| write::write_report(d, &results))
 }

@@ -166,6 +166,8 @@ enum Command {
     AdaptiveCompute(methods::adaptive_compute::cli::AdaptiveComputeArgs),
     /// ALGAE: reward features grown from contrasts, weights by max-ent IRL, held-out regret (Peng et al. 2024).
     Algae(methods::algae::cli::AlgaeArgs),
+    /// ERASE: a fact base edited by every document vs append-only RAG on a changing world (Li et al. 2024).
+    Erase(methods::erase::cli::EraseArgs),
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -227,6 +229,7 @@ fn main() {
         Command::Forgetting(args) => args.run(),
         Command::AdaptiveCompute(args) => args.run(),
         Command::Algae(args) => args.run(),
+        Command::Erase(args) => args.run(),
         Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),

@@ -4,10 +4,11 @@
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
 //! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, forgetting,
-//! adaptive-compute, algae, ttt-arc.
+//! adaptive-compute, algae, erase, ttt-arc.
 
 pub mod adaptive_compute;
 pub mod algae;
+pub mod erase;
 pub mod forgetting;
 pub mod intruders;
 pub mod linear_attn_learn;
@@ -173,6 +174,15 @@ pub fn algae_config(scale: Scale) -> algae::Config {
     }
 }
 
+/// The erase config for a scale.
+pub fn erase_config(scale: Scale) -> erase::Config {
+    match scale {
+        Scale::Tiny => erase::Config::tiny(),
+        Scale::Small => erase::Config::small(),
+        Scale::Paper => erase::Config::default(),
+    }
+}
+
 /// The forgetting config for a scale.
 pub fn forgetting_config(scale: Scale) -> forgetting::Config {
     match scale {
@@ -223,6 +233,7 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     let result = adaptive_compute::run(&adaptive_compute_config(scale), &out.join(adaptive_compute::NAME));
     entries.push(entry(adaptive_compute::NAME, result));
     entries.push(entry(algae::NAME, algae::run(&algae_config(scale), &out.join(algae::NAME))));
+    entries.push(entry(erase::NAME, erase::run(&erase_config(scale), &out.join(erase::NAME))));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {
@@ -239,9 +250,16 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
             (None, err) => vec![e.method.clone(), "ERROR".into(), err.clone().unwrap_or_default(), "-".into()],
         })
         .collect();
+    let note = if scale == Scale::Tiny {
+        "\n\n`tiny` is the smoke scale: models train for a handful of steps, so a FAIL here says the claim cannot show at \
+         this size, not that the code is broken. The CPU reproductions are `--scale small`; their reports are committed in \
+         docs/results/."
+    } else {
+        ""
+    };
     let index = format!(
         "# kiln repro, scale {scale}\n\nEvery registered method, run at scale `{scale}`; each links its report \
-         (report.md, report.json, PNGs).\n\n{}",
+         (report.md, report.json, PNGs).{note}\n\n{}",
         markdown_table(&["method", "target", "outcome", "report"], &rows)
     );
     dir.write_text("index.md", &index)?;

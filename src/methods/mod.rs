@@ -64,6 +64,34 @@ pub fn claims_table(claims: &[Claim]) -> String {
     markdown_table(&["claim", "target", "this run", "numbers"], &rows)
 }
 
+/// The flags every model-training method command shares (flattened into each command's args).
+#[derive(clap::Args, Clone, Debug)]
+pub struct RunArgs {
+    /// Output folder (default runs/<method>/<UTC timestamp>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Where to train and run: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed of everything the run draws: data, initialisation, data order, samples.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl RunArgs {
+    pub fn device(&self) -> Result<crate::tensor::Device> {
+        self.device.parse()
+    }
+
+    /// Run `job` into the output folder and print its headline and where the report is.
+    pub fn finish(&self, method: &str, job: impl FnOnce(&Path) -> Result<Report>) -> Result<()> {
+        let out = self.out.clone().unwrap_or_else(|| RunDir::default_path(method));
+        let r = job(&out)?;
+        println!("{}\nreport: {}", r.headline, out.join("report.md").display());
+        Ok(())
+    }
+}
+
 /// Write a finished run's files into `out` with `write`, and describe it for the index: the
 /// headline and whether every target claim held.
 pub fn finish(name: &str, out: &Path, claims: &[Claim], headline: String, write: impl FnOnce(&RunDir) -> Result<()>) -> Result<Report> {

@@ -1,11 +1,8 @@
 //! The `kiln random-transformers` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{random_transformers_config, Scale};
-use crate::report::RunDir;
-use crate::tensor::Device;
+use crate::methods::{random_transformers_config, RunArgs, Scale};
 use crate::Result;
-use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct RandomTransformersArgs {
@@ -18,27 +15,16 @@ pub struct RandomTransformersArgs {
     /// tiny (seconds), small (the CPU reproduction, minutes) or paper (widths to 1024, p = 199: a GPU job).
     #[arg(long, default_value = "small")]
     pub scale: Scale,
-    /// Output folder (default runs/random-transformers/<UTC timestamp>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Where to train: cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Seed of the data, the split, the initialisation and the data order.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 impl RandomTransformersArgs {
     pub fn run(self) -> Result<()> {
-        let device = self.device.parse::<Device>()?;
-        let mut c = super::Config { device, seed: self.seed, ..random_transformers_config(self.scale) }.select(&self.task)?;
+        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..random_transformers_config(self.scale) }.select(&self.task)?;
         if let Some(w) = &self.widths {
             c = c.with_widths(w)?;
         }
-        let out = self.out.unwrap_or_else(|| RunDir::default_path(NAME));
-        let r = run(&c, &out)?;
-        println!("{}\nreport: {}", r.headline, out.join("report.md").display());
-        Ok(())
+        self.run.finish(NAME, |out| run(&c, out))
     }
 }

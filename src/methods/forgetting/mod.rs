@@ -7,11 +7,11 @@
 //! confidence and the variability of its representations (low both -> more generalisation); and
 //! it is shallow: linear probes on the hidden states still solve the task afterwards.
 //!
-//! Here: one tiny GPT-2-style LM pretrained on five synthetic multiple-choice tasks (tasks.rs),
+//! Here: one tiny GPT-2-style LM pretrained on six synthetic multiple-choice tasks (tasks.rs),
 //! each task forgotten in turn from a copy of it. Reported: the task x task held-out accuracy
 //! matrix, per-layer probe accuracies before and after, and the correlations.
 //!
-//!   tasks       the five tasks, their balanced disjoint splits, the fixed random labels
+//!   tasks       the six tasks, their balanced disjoint splits, the fixed random labels
 //!   experiment  readouts (predictions, confidence, hidden states), probes, the training phases
 //!   write       the claims, report.json, report.md and the PNGs
 

@@ -215,8 +215,8 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
          Each forgetting run is read out as it goes: a path along the diagonal is forgetting that generalises, a path that moves \
          left and stays up is forgetting confined to the examples trained on.\n\n![trajectory](trajectory.png)\n\n## Held-out accuracy after forgetting\n\n{}\n\n\
          ## Probe accuracy per block\n\n{}\n\n![shallow](shallow.png)\n\n\
-         **Scale.** These are five synthetic tasks in a model of {} parameters, not the paper's benchmarks in 7B-parameter LMs: \
-         with five tasks the correlations rest on five points, so read them as a sign, not a measurement.\n",
+         **Scale.** These are {} synthetic tasks in a model of {} parameters, not the paper's benchmarks in 7B-parameter LMs: \
+         the correlations rest on {} points, so read them as a sign, not a measurement.\n",
         headline(r),
         cfg.width,
         cfg.layers,
@@ -244,7 +244,9 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
         markdown_table(&["task", "k", "held-out", "forgetting set (true labels)", "fit to random labels", "forgetting steps", "g", "confidence", "variability", "best probe"], &task_rows),
         markdown_table(&headers, &matrix_rows),
         markdown_table(&probe_headers, &probe_rows),
+        cfg.tasks.len(),
         r.total_params,
+        r.correlations.tasks,
     );
     dir.write_text("report.md", &md)?;
     Ok(())

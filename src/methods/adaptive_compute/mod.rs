@@ -297,7 +297,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
     let p_weak = fit_probe(&fw, &weak_fit, s, &tw, cw, cfg.probe_c)?;
     let p_strong = fit_probe(&fw, &strong_fit, s, &tw, cw, cfg.probe_c)?;
     let gain: Vec<f64> = p_strong.iter().zip(&p_weak).map(|(a, b)| a - b).collect();
-    let (w, st) = (rate(&weak_test), truth.clone());
+    let (w, st) = (rate(&weak_test), &truth[..]);
     let true_gain: Vec<f64> = st.iter().zip(&w).map(|(a, b)| a - b).collect();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
     let routing = cfg
@@ -306,7 +306,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
         .map(|&f| {
             let k = (f * n as f64).round() as usize;
             let frac = k as f64 / n as f64;
-            RouteRow { fraction: frac, random: (1.0 - frac) * mean(&w) + frac * mean(&st), predicted: routed_accuracy(&gain, &w, &st, k), oracle: routed_accuracy(&true_gain, &w, &st, k) }
+            RouteRow { fraction: frac, random: (1.0 - frac) * mean(&w) + frac * mean(st), predicted: routed_accuracy(&gain, &w, st, k), oracle: routed_accuracy(&true_gain, &w, st, k) }
         })
         .collect();
 

@@ -31,15 +31,21 @@ impl Demo {
 /// The fit's objective at `theta` and its gradient: the mean negative log-likelihood of the
 /// demos' paths plus (l2 / 2) |theta|^2.
 pub fn objective(demos: &[Demo], features: &[Feature], horizon: usize, l2: f64, theta: &[f64]) -> (f64, Vec<f64>) {
-    let f = features.len();
+    let mats: Vec<Vec<f64>> = demos.iter().map(|d| d.layout.feature_matrix(features)).collect();
+    objective_on(demos, &mats, horizon, l2, theta)
+}
+
+/// `objective` with each demo's feature matrix (cells, F) given: L-BFGS evaluates it many
+/// times for one feature set, the matrices once.
+fn objective_on(demos: &[Demo], mats: &[Vec<f64>], horizon: usize, l2: f64, theta: &[f64]) -> (f64, Vec<f64>) {
+    let f = theta.len();
     let scale = 1.0 / demos.len().max(1) as f64;
     let mut grad: Vec<f64> = theta.iter().map(|t| l2 * t).collect();
     let mut nll = 0.5 * l2 * theta.iter().map(|t| t * t).sum::<f64>();
-    for d in demos {
-        let m = d.layout.feature_matrix(features);
-        let policy = d.mdp.soft_policy(&rewards(&m, theta), horizon);
+    for (d, m) in demos.iter().zip(mats) {
+        let policy = d.mdp.soft_policy(&rewards(m, theta), horizon);
         nll -= scale * d.mdp.log_likelihood(&policy, &d.path);
-        let (demo, model) = (counts(&m, f, &d.path), d.mdp.visits(&policy));
+        let (demo, model) = (counts(m, f, &d.path), d.mdp.visits(&policy));
         for (j, g) in grad.iter_mut().enumerate() {
             let expected: f64 = model.iter().enumerate().map(|(s, v)| v * m[s * f + j]).sum();
             *g -= scale * (demo[j] - expected);
@@ -53,8 +59,9 @@ pub fn maxent(demos: &[Demo], features: &[Feature], horizon: usize, l2: f64) -> 
     if demos.is_empty() || features.is_empty() {
         return Err(Error::Msg(format!("algae: maxent needs demos and features (got {} and {})", demos.len(), features.len())));
     }
+    let mats: Vec<Vec<f64>> = demos.iter().map(|d| d.layout.feature_matrix(features)).collect();
     let f = |theta: &[f64], grad: &mut [f64]| {
-        let (v, g) = objective(demos, features, horizon, l2, theta);
+        let (v, g) = objective_on(demos, &mats, horizon, l2, theta);
         grad.copy_from_slice(&g);
         v
     };

@@ -258,7 +258,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
     let line: Vec<String> = before.iter().map(|b| format!("{} {:.2}", b.task, b.heldout_accuracy)).collect();
     eprintln!("forgetting: pretrained ({:.0}s), held-out accuracy {}", pretraining.seconds, line.join(", "));
     let mut after = Vec::new();
-    for (t, b) in tasks.iter().zip(&before) {
+    for (i, (t, b)) in tasks.iter().zip(&before).enumerate() {
         let (data, random) = forget_data(t, cfg.seed);
         // The floor: chance, or what a model that learned the random labels exactly would score.
         let agreement = t.forget.iter().zip(&random).filter(|(it, &y)| it.label == y).count() as f64 / t.forget.len() as f64;
@@ -276,7 +276,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
         let (m, training) = train(base.deep_clone()?, &data, &cfg.forget, false, cfg.seed ^ 0xf0, &format!("forget {}", t.name), &mut watch)?;
         let forget = read(&m, &t.forget, t.k, false)?;
         let heldout_accuracy = tasks.iter().map(|u| Ok(read(&m, &u.heldout, u.k, false)?.accuracy(&labels(&u.heldout)))).collect::<Result<Vec<f64>>>()?;
-        let own = heldout_accuracy[after.len()];
+        let own = heldout_accuracy[i];
         let learned = b.heldout_accuracy >= b.chance + 0.1;
         let a = After {
             task: t.name.into(),

@@ -168,6 +168,9 @@ enum Command {
     Algae(methods::algae::cli::AlgaeArgs),
     /// ERASE: a fact base edited by every document vs append-only RAG on a changing world (Li et al. 2024).
     Erase(methods::erase::cli::EraseArgs),
+    /// MisinfoEval: label, explanation and personalised interventions on a simulated feed, by persona (Gabriel et al. 2024).
+    #[command(name = "misinfo-eval")]
+    MisinfoEval(methods::misinfo_eval::cli::MisinfoEvalArgs),
     /// Timed workloads; `--suite baselines` runs a, b1-b3, c, d, e1, e2, f of ../shared/baselines on the CPU;
     /// `--device cuda` times every GPU kernel family with the card's ceilings and cuBLAS.
     Bench {
@@ -230,6 +233,7 @@ fn main() {
         Command::AdaptiveCompute(args) => args.run(),
         Command::Algae(args) => args.run(),
         Command::Erase(args) => args.run(),
+        Command::MisinfoEval(args) => args.run(),
         Command::LinearAttnLearn(args) => args.run(),
         Command::Intruders(cmd) => cmd.run(),
         Command::TttArc(cmd) => cmd.run(),

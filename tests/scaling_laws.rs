@@ -161,7 +161,7 @@ fn repro_writes_reports_and_an_index() {
     let data_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     let entries = kiln::methods::repro(kiln::methods::Scale::Tiny, &out, Some(&data_root)).unwrap();
     let names: Vec<&str> = entries.iter().map(|e| e.method.as_str()).collect();
-    assert_eq!(names, ["scaling-laws", "intruders", "linear-attn-learn", "random-transformers", "forgetting", "adaptive-compute", "algae", "erase"]);
+    assert_eq!(names, ["scaling-laws", "intruders", "linear-attn-learn", "random-transformers", "forgetting", "adaptive-compute", "algae", "erase", "misinfo-eval"]);
     for e in &entries {
         assert!(e.error.is_none() && e.report.is_some(), "{}: {:?}", e.method, e.error);
         assert!(out.join(&e.method).join("report.md").is_file(), "{}/report.md missing", e.method);

@@ -4,7 +4,7 @@
 //! Each method has a Config (Default = the paper's setting, tiny() = seconds, small() = the CPU
 //! reproduction) and a run that writes report.json, report.md and PNGs into its own folder.
 //! Registered so far: scaling-laws, intruders, linear-attn-learn, random-transformers, forgetting,
-//! adaptive-compute, algae, erase, ttt-arc.
+//! adaptive-compute, algae, erase, misinfo-eval, ttt-arc.
 
 pub mod adaptive_compute;
 pub mod algae;
@@ -12,8 +12,10 @@ pub mod erase;
 pub mod forgetting;
 pub mod intruders;
 pub mod linear_attn_learn;
+pub mod misinfo_eval;
 pub mod random_transformers;
 pub mod scaling_laws;
+pub mod training;
 pub mod ttt_arc;
 
 use crate::report::{markdown_table, Report, RunDir};
@@ -211,6 +213,15 @@ pub fn erase_config(scale: Scale) -> erase::Config {
     }
 }
 
+/// The misinfo-eval config for a scale.
+pub fn misinfo_eval_config(scale: Scale) -> misinfo_eval::Config {
+    match scale {
+        Scale::Tiny => misinfo_eval::Config::tiny(),
+        Scale::Small => misinfo_eval::Config::small(),
+        Scale::Paper => misinfo_eval::Config::default(),
+    }
+}
+
 /// The forgetting config for a scale.
 pub fn forgetting_config(scale: Scale) -> forgetting::Config {
     match scale {
@@ -262,6 +273,8 @@ pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<I
     entries.push(entry(adaptive_compute::NAME, result));
     entries.push(entry(algae::NAME, algae::run(&algae_config(scale), &out.join(algae::NAME))));
     entries.push(entry(erase::NAME, erase::run(&erase_config(scale), &out.join(erase::NAME))));
+    let result = misinfo_eval::run(&misinfo_eval_config(scale), &out.join(misinfo_eval::NAME));
+    entries.push(entry(misinfo_eval::NAME, result));
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| match (&e.report, &e.error) {

@@ -10,13 +10,12 @@
 //! with the fit split's mean and spread.
 
 use super::tasks::{random_label, Examples, Item, TaskSplits, LABEL0, SEQ_LEN};
-use super::{Config, Phase};
+use super::Config;
+pub use crate::methods::training::{train, PhaseStats};
 use crate::linalg::{standardise, standardiser, LogReg, LogRegOptions};
-use crate::model::{Arch, Config as ModelConfig, Transformer};
+use crate::model::{Config as ModelConfig, Transformer};
 use crate::tensor::Tensor;
-use crate::train::Trainer;
 use crate::{no_grad, Error, Result};
-use serde::Serialize;
 
 /// What a model does on a list of one task's items.
 pub struct Readout {
@@ -108,34 +107,7 @@ pub fn probe_accuracies(fit: &Readout, y_fit: &[usize], test: &Readout, y_test: 
 
 /// The model: GPT-2 style, untied embeddings, `cfg`'s width, depth and heads.
 pub fn model_config(cfg: &Config, vocab: usize) -> ModelConfig {
-    let mut mc = ModelConfig::tiny(Arch::Gpt2, vocab);
-    (mc.d_model, mc.n_layers, mc.n_heads, mc.n_kv_heads) = (cfg.width, cfg.layers, cfg.heads, None);
-    (mc.max_seq_len, mc.tie_embeddings, mc.seed) = (SEQ_LEN, false, cfg.seed);
-    mc
-}
-
-/// What one training phase ended with.
-#[derive(Clone, Debug, Serialize)]
-pub struct PhaseStats {
-    /// steps taken (fewer than the phase's when it stopped early)
-    pub steps: usize,
-    /// mean loss over the last 5% of the phase's steps (nats per answer; NaN when it stopped before them)
-    pub final_loss: f64,
-    pub skipped_steps: usize,
-    pub seconds: f64,
-}
-
-/// Train `model` on `data` for `phase` (AdamW, beta2 0.98, no decay, clip 1). `cosine` picks
-/// warmup + cosine (pretraining) over a constant rate (forgetting, as a plain fine-tune).
-/// `watch(step, model)` runs before the first step (step 0) and after every step; training stops
-/// early once it returns true.
-pub fn train(model: Transformer, data: &Examples, phase: &Phase, cosine: bool, seed: u64, label: &str, watch: &mut dyn FnMut(usize, &Transformer) -> Result<bool>) -> Result<(Transformer, PhaseStats)> {
-    let start = std::time::Instant::now();
-    let tc = crate::methods::small_model_recipe(phase.steps, phase.batch_size, phase.lr, cosine, seed);
-    let mut trainer = Trainer::new(model, tc, data.0.len())?;
-    let (steps, final_loss) = trainer.run(data, phase.steps, label, watch)?;
-    let stats = PhaseStats { steps, final_loss, skipped_steps: trainer.skipped, seconds: start.elapsed().as_secs_f64() };
-    Ok((trainer.model.clone(), stats))
+    crate::methods::training::gpt2_config(vocab, cfg.width, cfg.layers, cfg.heads, SEQ_LEN, cfg.seed)
 }
 
 /// The pretraining mixture: every task's pretraining items with their true labels.

@@ -33,14 +33,7 @@ use tasks::{generate, vocab_size, Sizes, TaskSplits, TASK_NAMES};
 
 pub const NAME: &str = "forgetting";
 
-/// One training phase's budget.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Phase {
-    pub steps: usize,
-    pub batch_size: usize,
-    /// peak AdamW learning rate
-    pub lr: f64,
-}
+pub use crate::methods::training::Phase;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Config {

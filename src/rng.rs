@@ -6,7 +6,8 @@
 //!
 //! Counter layout used across kiln: `[index_lo, index_hi, stream, tag]`, key = the 64-bit seed.
 //! Tensor creation uses tag 0 with `index` = element / 4; the sampler uses tag 1 with
-//! (row, step) packed into the index word pair.
+//! (row, step) packed into the index word pair; `Draws` (host-side generators of tasks and
+//! worlds) uses tag 11 unless a method asks for another.
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -94,4 +95,72 @@ pub fn normal_vec(seed: u64, stream: u32, n: usize, mean: f32, std: f32) -> Vec<
         i += 1;
     }
     out
+}
+
+/// Uniform integer in 0..n from one 32-bit word (multiply-shift, no modulo).
+#[inline]
+pub fn below(word: u32, n: u64) -> u64 {
+    (word as u64 * n) >> 32
+}
+
+/// A stream of uniform draws for host-side generators (tasks, worlds, corpora): draw j is word 0
+/// of Philox block (first + j, stream, tag), so a generator's output is a pure function of its
+/// seed and the order of its draws.
+#[derive(Clone, Debug)]
+pub struct Draws {
+    g: Philox,
+    stream: u32,
+    tag: u32,
+    next: u64,
+}
+
+impl Draws {
+    /// The default layout: tag 11, from counter 0.
+    pub fn new(seed: u64, stream: u32) -> Draws {
+        Draws::at(seed, stream, 11, 0)
+    }
+
+    /// Any stream and tag, from counter `first`.
+    pub fn at(seed: u64, stream: u32, tag: u32, first: u64) -> Draws {
+        Draws { g: Philox::new(seed), stream, tag, next: first }
+    }
+
+    fn word(&mut self) -> u32 {
+        let w = self.g.block(self.next, self.stream, self.tag)[0];
+        self.next += 1;
+        w
+    }
+
+    /// Uniform in 0..n.
+    pub fn below(&mut self, n: usize) -> usize {
+        below(self.word(), n as u64) as usize
+    }
+
+    /// Uniform in lo..=hi.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// Uniform in [0, 1) (24 random bits).
+    pub fn unit(&mut self) -> f64 {
+        u32_to_unit_f32(self.word()) as f64
+    }
+
+    /// Uniform in 0..n, skipping `not` (n >= 2).
+    pub fn other(&mut self, n: usize, not: usize) -> usize {
+        (not + 1 + self.below(n - 1)) % n
+    }
+
+    /// An index drawn from the distribution `p` (non-negative, summing to 1).
+    pub fn pick(&mut self, p: &[f64]) -> usize {
+        let u = self.unit();
+        let mut acc = 0.0;
+        for (i, &q) in p.iter().enumerate() {
+            acc += q;
+            if u < acc {
+                return i;
+            }
+        }
+        p.iter().rposition(|&q| q > 0.0).unwrap_or(0) // rounding left u above the total
+    }
 }

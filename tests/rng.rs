@@ -42,3 +42,30 @@ fn uniform_and_normal_statistics() {
     assert!(m.abs() < 0.01 && (v - 1.0).abs() < 0.02, "normal mean {m} var {v}");
     assert_eq!(normal_vec(6, 0, 10, 0.0, 1.0), z[..10].to_vec(), "prefixes agree");
 }
+
+#[test]
+fn draws_follow_their_counter_layout_and_ranges() {
+    use kiln::rng::{below, Draws};
+    // Draw j is word 0 of block (first + j, stream, tag): the layout committed results rely on.
+    let g = Philox::new(42);
+    let mut d = Draws::at(42, 3, 31, 1);
+    for j in 0..20u64 {
+        assert_eq!(d.below(1000) as u64, below(g.block(1 + j, 3, 31)[0], 1000));
+    }
+    let mut a = Draws::new(42, 3);
+    assert_eq!(a.below(1 << 30) as u64, below(g.block(0, 3, 11)[0], 1 << 30), "new: tag 11 from counter 0");
+    // Ranges: below n, lo..=hi with both ends reached, `other` never its excluded value.
+    let mut d = Draws::new(7, 0);
+    let xs: Vec<usize> = (0..2000).map(|_| d.range(2, 5)).collect();
+    assert!(xs.iter().all(|x| (2..=5).contains(x)) && xs.contains(&2) && xs.contains(&5));
+    assert!((0..2000).all(|_| d.other(4, 1) != 1) && (0..2000).all(|_| d.below(3) < 3));
+    assert!((0..2000).map(|_| d.unit()).all(|u| (0.0..1.0).contains(&u)));
+    // pick follows its distribution; a zero-probability index is never drawn.
+    let p = [0.2, 0.0, 0.5, 0.3];
+    let mut counts = [0usize; 4];
+    (0..20_000).for_each(|_| counts[d.pick(&p)] += 1);
+    assert_eq!(counts[1], 0);
+    for (c, q) in counts.iter().zip(p) {
+        assert!((*c as f64 / 20_000.0 - q).abs() < 0.015, "{counts:?}");
+    }
+}

@@ -158,78 +158,34 @@ impl std::fmt::Display for Scale {
     }
 }
 
-/// The scaling-laws config for a scale; `data` is that method's own data folder.
-pub fn scaling_laws_config(scale: Scale, data: Option<PathBuf>) -> scaling_laws::Config {
-    let base = match scale {
-        Scale::Tiny => scaling_laws::Config::tiny(),
-        Scale::Small => scaling_laws::Config::small(),
-        Scale::Paper => scaling_laws::Config::default(),
-    };
-    scaling_laws::Config { data, ..base }
-}
-
-/// The linear-attn-learn config for a scale.
-pub fn linear_attn_learn_config(scale: Scale) -> linear_attn_learn::Config {
-    match scale {
-        Scale::Tiny => linear_attn_learn::Config::tiny(),
-        Scale::Small => linear_attn_learn::Config::small(),
-        Scale::Paper => linear_attn_learn::Config::default(),
+/// A method's Config at each scale: tiny (seconds), small (the CPU reproduction) and Default
+/// (the paper's setting).
+pub trait Scaled: Default {
+    fn tiny() -> Self;
+    fn small() -> Self;
+    fn at(scale: Scale) -> Self {
+        match scale {
+            Scale::Tiny => Self::tiny(),
+            Scale::Small => Self::small(),
+            Scale::Paper => Self::default(),
+        }
     }
 }
 
-/// The random-transformers config for a scale.
-pub fn random_transformers_config(scale: Scale) -> random_transformers::Config {
-    match scale {
-        Scale::Tiny => random_transformers::Config::tiny(),
-        Scale::Small => random_transformers::Config::small(),
-        Scale::Paper => random_transformers::Config::default(),
-    }
+/// Scaled for each method's Config, from its own `tiny()` and `small()`.
+macro_rules! scaled {
+    ($($method:ident),*) => {$(
+        impl Scaled for $method::Config {
+            fn tiny() -> Self {
+                $method::Config::tiny()
+            }
+            fn small() -> Self {
+                $method::Config::small()
+            }
+        }
+    )*};
 }
-
-/// The adaptive-compute config for a scale.
-pub fn adaptive_compute_config(scale: Scale) -> adaptive_compute::Config {
-    match scale {
-        Scale::Tiny => adaptive_compute::Config::tiny(),
-        Scale::Small => adaptive_compute::Config::small(),
-        Scale::Paper => adaptive_compute::Config::default(),
-    }
-}
-
-/// The algae config for a scale.
-pub fn algae_config(scale: Scale) -> algae::Config {
-    match scale {
-        Scale::Tiny => algae::Config::tiny(),
-        Scale::Small => algae::Config::small(),
-        Scale::Paper => algae::Config::default(),
-    }
-}
-
-/// The erase config for a scale.
-pub fn erase_config(scale: Scale) -> erase::Config {
-    match scale {
-        Scale::Tiny => erase::Config::tiny(),
-        Scale::Small => erase::Config::small(),
-        Scale::Paper => erase::Config::default(),
-    }
-}
-
-/// The misinfo-eval config for a scale.
-pub fn misinfo_eval_config(scale: Scale) -> misinfo_eval::Config {
-    match scale {
-        Scale::Tiny => misinfo_eval::Config::tiny(),
-        Scale::Small => misinfo_eval::Config::small(),
-        Scale::Paper => misinfo_eval::Config::default(),
-    }
-}
-
-/// The forgetting config for a scale.
-pub fn forgetting_config(scale: Scale) -> forgetting::Config {
-    match scale {
-        Scale::Tiny => forgetting::Config::tiny(),
-        Scale::Small => forgetting::Config::small(),
-        Scale::Paper => forgetting::Config::default(),
-    }
-}
+scaled!(adaptive_compute, algae, erase, forgetting, intruders, linear_attn_learn, misinfo_eval, random_transformers, scaling_laws, ttt_arc);
 
 /// One line of the index: a method's report, or the error that stopped it.
 #[derive(Clone, Debug, Serialize)]
@@ -253,27 +209,21 @@ fn entry(method: &str, result: Result<Report>) -> IndexEntry {
 pub fn repro(scale: Scale, out: &Path, data_root: Option<&Path>) -> Result<Vec<IndexEntry>> {
     let dir = RunDir::create(out)?;
     let mut entries = Vec::new();
-    let sl_data = data_root.map(|d| d.join("scaling-laws"));
-    let cfg = scaling_laws_config(scale, sl_data);
+    let cfg = scaling_laws::Config { data: data_root.map(|d| d.join("scaling-laws")), ..Scaled::at(scale) };
     let result = scaling_laws::run(&cfg, &out.join(scaling_laws::NAME));
     entries.push(entry(scaling_laws::NAME, result));
-    let icfg = match scale {
-        Scale::Tiny => intruders::Config::tiny(),
-        Scale::Small => intruders::Config::small(),
-        Scale::Paper => intruders::Config::default(),
-    };
-    entries.push(entry(intruders::NAME, intruders::run(&icfg, &out.join(intruders::NAME))));
-    let result = linear_attn_learn::run(&linear_attn_learn_config(scale), &out.join(linear_attn_learn::NAME));
+    entries.push(entry(intruders::NAME, intruders::run(&Scaled::at(scale), &out.join(intruders::NAME))));
+    let result = linear_attn_learn::run(&Scaled::at(scale), &out.join(linear_attn_learn::NAME));
     entries.push(entry(linear_attn_learn::NAME, result));
-    let result = random_transformers::run(&random_transformers_config(scale), &out.join(random_transformers::NAME));
+    let result = random_transformers::run(&Scaled::at(scale), &out.join(random_transformers::NAME));
     entries.push(entry(random_transformers::NAME, result));
-    let result = forgetting::run(&forgetting_config(scale), &out.join(forgetting::NAME));
+    let result = forgetting::run(&Scaled::at(scale), &out.join(forgetting::NAME));
     entries.push(entry(forgetting::NAME, result));
-    let result = adaptive_compute::run(&adaptive_compute_config(scale), &out.join(adaptive_compute::NAME));
+    let result = adaptive_compute::run(&Scaled::at(scale), &out.join(adaptive_compute::NAME));
     entries.push(entry(adaptive_compute::NAME, result));
-    entries.push(entry(algae::NAME, algae::run(&algae_config(scale), &out.join(algae::NAME))));
-    entries.push(entry(erase::NAME, erase::run(&erase_config(scale), &out.join(erase::NAME))));
-    let result = misinfo_eval::run(&misinfo_eval_config(scale), &out.join(misinfo_eval::NAME));
+    entries.push(entry(algae::NAME, algae::run(&Scaled::at(scale), &out.join(algae::NAME))));
+    entries.push(entry(erase::NAME, erase::run(&Scaled::at(scale), &out.join(erase::NAME))));
+    let result = misinfo_eval::run(&Scaled::at(scale), &out.join(misinfo_eval::NAME));
     entries.push(entry(misinfo_eval::NAME, result));
     let rows: Vec<Vec<String>> = entries
         .iter()

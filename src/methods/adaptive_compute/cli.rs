@@ -1,7 +1,7 @@
 //! The `kiln adaptive-compute` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{adaptive_compute_config, RunArgs, Scale};
+use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
 #[derive(clap::Args)]
@@ -21,7 +21,7 @@ pub struct AdaptiveComputeArgs {
 
 impl AdaptiveComputeArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..adaptive_compute_config(self.scale) };
+        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) };
         if let Some(s) = self.samples {
             c.samples = s;
             c.budgets.retain(|&b| b <= s);

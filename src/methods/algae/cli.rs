@@ -1,7 +1,7 @@
 //! The `kiln algae` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{algae_config, Scale};
+use crate::methods::{Scale, Scaled};
 use crate::report::RunDir;
 use crate::Result;
 use std::path::PathBuf;
@@ -24,7 +24,7 @@ pub struct AlgaeArgs {
 
 impl AlgaeArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { seed: self.seed, ..algae_config(self.scale) };
+        let mut c = super::Config { seed: self.seed, ..Scaled::at(self.scale) };
         if let Some(t) = self.trials {
             c.trials = t;
         }

@@ -1,7 +1,7 @@
 //! The `kiln erase` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{erase_config, RunArgs, Scale};
+use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
 #[derive(clap::Args)]
@@ -18,7 +18,7 @@ pub struct EraseArgs {
 
 impl EraseArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..erase_config(self.scale) };
+        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) };
         if let Some(t) = self.threshold {
             c.threshold = t;
         }

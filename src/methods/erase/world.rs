@@ -12,7 +12,7 @@
 //! reader (`read`) parses a document back into (entity, relation, value): exact template
 //! parsing, standing in for the language model's reading.
 
-use crate::rng::Philox;
+use crate::rng::Draws;
 use serde::Serialize;
 
 /// Relations, their value prefixes, value counts and two surface words each.
@@ -65,31 +65,26 @@ pub struct Stream {
 /// E entities; `steps` steps with `changes` changed pairs and `restated` restatements each; the
 /// first step states every pair once. Deterministic in (seed, stream).
 pub fn stream(entities: usize, steps: usize, changes: usize, restated: usize, seed: u64, id: u32) -> Stream {
-    let g = Philox::new(seed);
-    let mut counter = 0u64;
-    let mut draw = |n: usize| {
-        counter += 1;
-        ((g.block(counter, id, 31)[0] as u64 * n as u64) >> 32) as usize
-    };
-    let mut state: Vec<[usize; 3]> = (0..entities).map(|_| std::array::from_fn(|r| draw(RELATIONS[r].2))).collect();
+    let mut d = Draws::at(seed, id, 31, 1);
+    let mut state: Vec<[usize; 3]> = (0..entities).map(|_| std::array::from_fn(|r| d.below(RELATIONS[r].2))).collect();
     let mut docs = Vec::new();
     for (e, values) in state.iter().enumerate() {
         for (r, &value) in values.iter().enumerate() {
-            docs.push(Doc { step: 0, text: Fact { entity: e, relation: r, value }.text(draw(2)) });
+            docs.push(Doc { step: 0, text: Fact { entity: e, relation: r, value }.text(d.below(2)) });
         }
     }
     let mut changed = std::collections::HashSet::new();
     for step in 1..=steps {
         for _ in 0..changes {
-            let (e, r) = (draw(entities), draw(3));
+            let (e, r) = (d.below(entities), d.below(3));
             let n = RELATIONS[r].2;
-            state[e][r] = (state[e][r] + 1 + draw(n - 1)) % n; // a different value
+            state[e][r] = (state[e][r] + 1 + d.below(n - 1)) % n; // a different value
             changed.insert((e, r));
-            docs.push(Doc { step, text: Fact { entity: e, relation: r, value: state[e][r] }.text(draw(2)) });
+            docs.push(Doc { step, text: Fact { entity: e, relation: r, value: state[e][r] }.text(d.below(2)) });
         }
         for _ in 0..restated {
-            let (e, r) = (draw(entities), draw(3));
-            docs.push(Doc { step, text: Fact { entity: e, relation: r, value: state[e][r] }.text(draw(2)) });
+            let (e, r) = (d.below(entities), d.below(3));
+            docs.push(Doc { step, text: Fact { entity: e, relation: r, value: state[e][r] }.text(d.below(2)) });
         }
     }
     Stream { docs, state, changed }

@@ -1,7 +1,7 @@
 //! The `kiln forgetting` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{forgetting_config, RunArgs, Scale};
+use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
 #[derive(clap::Args)]
@@ -27,7 +27,7 @@ pub struct ForgettingArgs {
 
 impl ForgettingArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..forgetting_config(self.scale) }.select(&self.tasks)?;
+        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) }.select(&self.tasks)?;
         if let Some(w) = self.width {
             c.width = w;
         }

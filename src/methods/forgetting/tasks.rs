@@ -24,7 +24,7 @@
 //! held-out, probe fit, probe test) never share an input. Everything is a pure function of the
 //! seed through Philox (src/rng.rs).
 
-use crate::rng::Philox;
+use crate::rng::{below, Philox};
 use crate::train::{Example, IGNORE};
 pub use crate::train::Examples;
 use crate::{Error, Result};
@@ -215,10 +215,6 @@ pub fn generate(names: &[&'static str], sizes: Sizes, seed: u64) -> Result<Vec<T
     Ok(out)
 }
 
-/// Uniform integer in 0..n from one 32-bit word (multiply-shift).
-fn below(word: u32, n: u64) -> u64 {
-    (word as u64 * n) >> 32
-}
 
 /// A uniformly random label in 0..k for forgetting-set item `i` of task `task` (fixed per item,
 /// so every epoch of forgetting sees the same wrong answers, as in the paper's setup).

@@ -1,7 +1,7 @@
 //! The `kiln linear-attn-learn` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{linear_attn_learn_config, Scale};
+use crate::methods::{Scale, Scaled};
 use crate::report::RunDir;
 use crate::Result;
 use std::path::PathBuf;
@@ -19,7 +19,7 @@ pub struct LinearAttnLearnArgs {
 impl LinearAttnLearnArgs {
     pub fn run(self) -> Result<()> {
         let out = self.out.unwrap_or_else(|| RunDir::default_path(NAME));
-        let r = run(&linear_attn_learn_config(self.scale), &out)?;
+        let r = run(&Scaled::at(self.scale), &out)?;
         println!("{}\nreport: {}", r.headline, out.join("report.md").display());
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! The `kiln misinfo-eval` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{misinfo_eval_config, RunArgs, Scale};
+use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
 #[derive(clap::Args)]
@@ -24,7 +24,7 @@ pub struct MisinfoEvalArgs {
 
 impl MisinfoEvalArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..misinfo_eval_config(self.scale) };
+        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) };
         if let Some(s) = self.explainer_steps {
             c.explainer.steps = s;
         }

@@ -224,21 +224,22 @@ fn intervention(w: &World, c: usize, g: usize, i: usize, h: Headline, ex: &Expla
 
 /// Every listed condition's accuracies: the users model and the behaviour model.
 fn evaluate(users: &Transformer, w: &World, beh: &Behaviour, feed: &[Headline], ex: &Explanations, conditions: &[usize]) -> Result<Vec<ConditionRow>> {
-    let cells: Vec<(usize, usize, usize)> = conditions.iter().flat_map(|&c| (0..GROUPS.len()).flat_map(move |g| (0..feed.len()).map(move |i| (c, g, i)))).collect();
-    let readings: Vec<Reading> = cells.iter().map(|&(c, g, i)| (g, feed[i], intervention(w, c, g, i, feed[i], ex))).collect();
+    // Cell (row r of `conditions`, persona g, headline i).
+    let cells: Vec<(usize, usize, usize)> = (0..conditions.len()).flat_map(|r| (0..GROUPS.len()).flat_map(move |g| (0..feed.len()).map(move |i| (r, g, i)))).collect();
+    let readings: Vec<Reading> = cells.iter().map(|&(r, g, i)| (g, feed[i], intervention(w, conditions[r], g, i, feed[i], ex))).collect();
     let lm = beliefs(users, w, &readings)?;
     let n = feed.len() as f64;
     let mut rows: Vec<ConditionRow> = conditions
         .iter()
         .map(|&c| ConditionRow { condition: CONDITIONS[c].into(), lm: 0.0, reference: 0.0, lm_by_group: vec![0.0; GROUPS.len()], reference_by_group: vec![0.0; GROUPS.len()], lm_false_shared: 0.0 })
         .collect();
-    for (k, &(c, g, i)) in cells.iter().enumerate() {
+    for (k, &(r, g, i)) in cells.iter().enumerate() {
         let h = feed[i];
         let is_true = h.value == w.truth[h.pair];
         let p_ref = w.believe(beh, g, h, &readings[k].2)[h.value]; // P(judged reliable)
         let p_lm = lm[k][h.value];
         let right = |p: f64| if is_true { p } else { 1.0 - p };
-        let row = &mut rows[conditions.iter().position(|&x| x == c).unwrap_or(0)];
+        let row = &mut rows[r];
         row.lm_by_group[g] += right(p_lm) / n;
         row.reference_by_group[g] += right(p_ref) / n;
         if !is_true {

@@ -17,7 +17,7 @@
 //! belief after reading, P(x) = sum_{b,d} P(b | persona, e, r) P(d | b, post) P(x | b, post, d):
 //! one row per candidate (b, d), each factor renormalised over its own tokens.
 
-use super::world::{tok, Behaviour, Draws, Headline, Intervention, World, FRAMES, GROUPS};
+use super::world::{draws, tok, Behaviour, Headline, Intervention, World, FRAMES, GROUPS};
 use crate::model::Transformer;
 use crate::nn::KvCache;
 use crate::tensor::Tensor;
@@ -55,7 +55,7 @@ pub struct CorpusSizes {
 
 /// The explainer's articles: for every pair, headline value and audience (ANY and each persona).
 pub fn explainer_corpus(w: &World, sizes: &CorpusSizes, seed: u64) -> Examples {
-    let mut d = Draws::new(seed, 3);
+    let mut d = draws(seed, 3);
     let mut out = Vec::new();
     for p in 0..w.pairs() {
         for v in 0..w.vocab.values {
@@ -77,7 +77,7 @@ pub fn explainer_corpus(w: &World, sizes: &CorpusSizes, seed: u64) -> Examples {
 
 /// The users' corpus: the behaviour model's draws (see the module comment).
 pub fn user_corpus(w: &World, beh: &Behaviour, sizes: &CorpusSizes, seed: u64) -> Examples {
-    let mut d = Draws::new(seed, 4);
+    let mut d = draws(seed, 4);
     let mut out = Vec::new();
     let vocab = w.vocab;
     for g in 0..GROUPS.len() {
@@ -182,7 +182,8 @@ pub fn beliefs(model: &Transformer, w: &World, readings: &[Reading]) -> Result<V
     let _ng = no_grad();
     let (v, n) = (model.cfg.vocab_size, w.vocab.values);
     let value0 = w.vocab.value(0);
-    // Row (i, b, d) = i * 2n + 2b + d; d = 1 is ADOPT (tok::ADOPT + 1 == tok::KEEP).
+    // Row (i, b, d) = i * 2n + 2b + d, d = 1 for ADOPT; the decision's softmax runs over ADOPT
+    // and KEEP (adjacent ids), P(ADOPT) first.
     let rows: Vec<Vec<u32>> = readings.iter().flat_map(|&(g, h, iv)| (0..2 * n).map(move |k| w.user_prompt(g, h, &iv, k / 2, k % 2 == 1))).collect();
     let (mut recall, mut adopt, mut after) = (Vec::new(), Vec::new(), Vec::new());
     for chunk in rows.chunks(ROWS) {
@@ -191,7 +192,7 @@ pub fn beliefs(model: &Transformer, w: &World, readings: &[Reading]) -> Result<V
         let z = model.forward(&ids, 0, None)?.to_vec_f32()?; // (B, T, V)
         for row in z.chunks(USER_PROMPT * v) {
             let at = |t: usize| &row[t * v..(t + 1) * v];
-            recall.push(over(at(BELIEF_AT - 1), value0, n));
+            recall.push(over(at(BELIEF_AT - 1), value0, n)); // the same in all of a reading's rows
             adopt.push(over(at(DECISION_AT - 1), tok::ADOPT, 2)[0]);
             after.push(over(at(USER_PROMPT - 1), value0, n));
         }

@@ -17,7 +17,7 @@
 //! The persona then labels the headline reliable iff what it now believes is v. `react` keeps
 //! the two stages apart (trust, message, the belief kept), as the users model's sequences do.
 
-use crate::rng::Philox;
+use crate::rng::Draws;
 use serde::Serialize;
 
 /// The personas: party A or B, young or old.
@@ -51,6 +51,11 @@ pub mod tok {
     /// 5 frames
     pub const FRAME0: u32 = 15;
     pub const ENTITY0: u32 = 22;
+}
+
+/// The world's and the corpora's draws for one purpose (`tag`), deterministic in the seed.
+pub fn draws(seed: u64, tag: u32) -> Draws {
+    Draws::at(seed, 0, tag, 1)
 }
 
 /// The token layout of one world.
@@ -163,49 +168,11 @@ pub struct World {
     pub held_out: Vec<bool>,
 }
 
-/// Counter-based draws for one purpose (`tag`), deterministic in the seed.
-pub struct Draws {
-    g: Philox,
-    tag: u32,
-    n: u64,
-}
-
-impl Draws {
-    pub fn new(seed: u64, tag: u32) -> Draws {
-        Draws { g: Philox::new(seed), tag, n: 0 }
-    }
-    /// Uniform in 0..n.
-    pub fn below(&mut self, n: usize) -> usize {
-        self.n += 1;
-        ((self.g.block(self.n, 0, self.tag)[0] as u64 * n as u64) >> 32) as usize
-    }
-    pub fn unit(&mut self) -> f64 {
-        self.n += 1;
-        crate::rng::u32_to_unit_f32(self.g.block(self.n, 0, self.tag)[0]) as f64
-    }
-    /// A value in 0..n other than `not`.
-    pub fn other(&mut self, n: usize, not: usize) -> usize {
-        (not + 1 + self.below(n - 1)) % n
-    }
-    /// An index drawn from the distribution `p` (sums to 1).
-    pub fn pick(&mut self, p: &[f64]) -> usize {
-        let u = self.unit();
-        let mut acc = 0.0;
-        for (i, &q) in p.iter().enumerate() {
-            acc += q;
-            if u < acc {
-                return i;
-            }
-        }
-        p.iter().rposition(|&q| q > 0.0).unwrap_or(0)
-    }
-}
-
 impl World {
     /// Draw truths, rumours and beliefs; hold out `held_out` of the pairs. Needs values >= 2.
     pub fn new(vocab: Vocab, beh: &Behaviour, held_out: f64, seed: u64) -> World {
         let pairs = vocab.entities * vocab.relations;
-        let mut d = Draws::new(seed, 1);
+        let mut d = draws(seed, 1);
         let truth: Vec<usize> = (0..pairs).map(|_| d.below(vocab.values)).collect();
         let rumour: Vec<usize> = truth.iter().map(|&t| d.other(vocab.values, t)).collect();
         let belief = (0..GROUPS.len())
@@ -318,7 +285,7 @@ impl World {
     /// The test feed: every held-out pair once true and once false (the rumour or, half the
     /// time, another false value).
     pub fn test_feed(&self, seed: u64) -> Vec<Headline> {
-        let mut d = Draws::new(seed, 2);
+        let mut d = draws(seed, 2);
         let n = self.vocab.values;
         (0..self.pairs())
             .filter(|&p| self.held_out[p])

@@ -1,7 +1,7 @@
 //! The `kiln random-transformers` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
-use crate::methods::{random_transformers_config, RunArgs, Scale};
+use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
 #[derive(clap::Args)]
@@ -21,7 +21,7 @@ pub struct RandomTransformersArgs {
 
 impl RandomTransformersArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..random_transformers_config(self.scale) }.select(&self.task)?;
+        let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) }.select(&self.task)?;
         if let Some(w) = &self.widths {
             c = c.with_widths(w)?;
         }

@@ -12,7 +12,7 @@
 //!
 //! Every example is a pure function of (seed, split, index) through Philox (src/rng.rs).
 
-use crate::rng::Philox;
+use crate::rng::{below, Philox};
 use crate::train::{epoch_permutation, Example, IGNORE};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -75,10 +75,6 @@ fn bad(task: &str, field: &str, why: String) -> Error {
     Error::Msg(format!("random-transformers task {task} field `{field}`: {why}"))
 }
 
-/// Uniform integer in 0..n from one 32-bit word (multiply-shift, no modulo).
-fn below(word: u32, n: u64) -> u64 {
-    (word as u64 * n) >> 32
-}
 
 /// `count` random words for (split, index): Philox blocks at counter (index, split, tag 7 + j).
 fn words(g: &Philox, split: u32, index: usize, count: usize) -> Vec<u32> {

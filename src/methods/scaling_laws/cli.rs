@@ -43,7 +43,7 @@ impl ScalingLawsCommand {
     match self {
         ScalingLawsCommand::Reproduce { data, out, scale } => {
             let out = out.unwrap_or_else(|| RunDir::default_path(super::NAME));
-            let report = super::run(&crate::methods::scaling_laws_config(scale, data), &out)?;
+            let report = super::run(&super::Config { data, ..crate::methods::Scaled::at(scale) }, &out)?;
             println!("{}\nreport: {}", report.headline, out.join("report.md").display());
             Ok(())
         }

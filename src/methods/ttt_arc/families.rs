@@ -7,32 +7,13 @@
 use super::augment::{ColourPerm, Dihedral};
 use super::data::{Pair, Query, Task};
 use super::grid::Grid;
-use crate::rng::Philox;
+pub use crate::rng::Draws;
 use crate::{Error, Result};
 
 pub const FAMILIES: [&str; 14] = [
     "flip_h", "flip_v", "rot90", "rot180", "transpose", "colour_map", "shift_right", "shift_down", "upscale2", "gravity", "fill_bg", "count",
     "mirror_concat", "recolour_one",
 ];
-
-/// A counter-based random stream: draw k of (seed, stream) is Philox block k.
-pub struct Draws {
-    g: Philox,
-    stream: u32,
-    k: u64,
-}
-
-impl Draws {
-    pub fn new(seed: u64, stream: u32) -> Draws {
-        Draws { g: Philox::new(seed), stream, k: 0 }
-    }
-    /// Uniform in lo..=hi.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        let x = self.g.block(self.k, self.stream, 11)[0];
-        self.k += 1;
-        lo + ((x as u64 * (hi - lo + 1) as u64) >> 32) as usize
-    }
-}
 
 /// The task-level parameters of one task.
 struct Params {

@@ -28,7 +28,7 @@ enum Command {
         /// tiny (seconds), small (the CPU reproduction) or paper.
         #[arg(long, default_value = "tiny")]
         scale: Scale,
-        /// Output folder (default runs/repro/<UTC timestamp>).
+        /// Output folder (default: a new UTC-timestamped folder under runs/repro/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// The shared data folder; each method reads its subfolder (default ../shared/data).
@@ -55,7 +55,7 @@ enum Command {
         /// Rank-stabilised LoRA: scale alpha / sqrt(r) instead of alpha / r.
         #[arg(long)]
         rslora: bool,
-        /// Output folder: metrics.jsonl and checkpoints/ (default runs/train/<UTC timestamp>).
+        /// Output folder: metrics.jsonl and checkpoints/ (default: a new UTC-timestamped folder under runs/train/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Continue from a checkpoint (a step-* folder, or a run folder: its newest checkpoint).

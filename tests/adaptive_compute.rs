@@ -174,6 +174,27 @@ fn tiny_run_writes_the_report() {
 }
 
 #[test]
+fn tiny_run_from_an_hf_checkpoint() {
+    // --model DIR: the strong decoder is the fixture Llama (random weights) cut to the addition
+    // words, fine-tuned, sampled and probed through the same pipeline (probe width = its d_model).
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_llama");
+    let cfg = Config::tiny().from_checkpoint(dir.clone());
+    assert_eq!(cfg.strong.lr, 1e-4);
+    let out = std::env::temp_dir().join(format!("kiln-adaptive-hf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let r = ac::measure(&cfg).unwrap();
+    let cut = r.checkpoint.as_ref().expect("the cut is reported");
+    assert_eq!(cut.words.len(), VOCAB);
+    assert_eq!(&cut.words[10..], &["+", "=", ".", "_"]);
+    assert!(r.strong.params > r.weak.params, "the checkpoint is the larger decoder");
+    assert!((0.0..=1.0).contains(&r.strong.success));
+    ac::run(&cfg, &out).unwrap();
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("fine-tuned from the HF checkpoint") && md.contains("hf_llama"), "{md}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
 fn bad_settings_are_refused_by_name() {
     let e = ac::measure(&Config { budgets: vec![1, 8], ..Config::tiny() }).unwrap_err().to_string();
     assert!(e.contains("budget 8") && e.contains("1..=4"), "{e}");

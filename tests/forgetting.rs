@@ -153,7 +153,7 @@ fn after(task: &str, forget: f64, heldout: Vec<f64>, probe: f64, g: Option<f64>)
 
 fn results(before: Vec<Before>, after: Vec<After>) -> Results {
     let correlations = fg::correlations(&before, &after);
-    Results { config: Config::tiny(), total_params: 1, pretraining: PhaseStats { steps: 1, final_loss: 0.1, skipped_steps: 0, seconds: 0.0 }, before, after, correlations, claims: vec![] }
+    Results { config: Config::tiny(), total_params: 1, pretraining: PhaseStats { steps: 1, final_loss: 0.1, skipped_steps: 0, seconds: 0.0 }, before, after, correlations, claims: vec![], checkpoint: None }
 }
 
 #[test]
@@ -252,6 +252,30 @@ fn tiny_run_writes_the_report() {
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("## Claims") && md.contains("max_bucket") && md.contains("![matrix](matrix.png)"), "{md}");
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn tiny_run_from_an_hf_checkpoint() {
+    // --model DIR: the fixture Llama (random weights) cut to the task words trains and reads out
+    // through the same pipeline; the report names the checkpoint and the cut.
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_llama");
+    let cfg = Config::tiny().select("first,contains").unwrap().from_checkpoint(dir.clone());
+    assert_eq!((cfg.pretrain.lr, cfg.forget.lr), (1e-4, 1e-4), "fine-tuning rates");
+    let out = std::env::temp_dir().join(format!("kiln-forgetting-hf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    fg::run(&cfg, &out).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let words: Vec<&str> = json["checkpoint"]["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(words.len(), fg::tasks::vocab_size(2));
+    assert_eq!(&words[10..], &["A", "B", "C", "D", "Answer", "first", "contains"]);
+    assert_eq!(json["config"]["model"].as_str().unwrap(), dir.to_str().unwrap());
+    assert_eq!(json["after"][0]["probe"].as_array().unwrap().len(), 2, "one probe per fixture block");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("HF checkpoint") && md.contains("cut to the method's 17 words"), "{md}");
+    std::fs::remove_dir_all(&out).unwrap();
+    // A directory that is not a checkpoint is refused by name.
+    let e = fg::measure(&Config::tiny().from_checkpoint(dir.join("missing"))).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
 }
 
 #[test]

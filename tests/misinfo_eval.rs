@@ -239,6 +239,29 @@ fn tiny_run_writes_the_report() {
 }
 
 #[test]
+fn tiny_run_from_an_hf_checkpoint() {
+    // --model DIR: users model and explainer both start from the fixture Llama (random weights)
+    // cut to the world's words; the explainer's batched greedy decoding, the users' readout and
+    // the report run unchanged on it.
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_llama");
+    let cfg = Config::tiny().from_checkpoint(dir.clone());
+    assert_eq!((cfg.users.lr, cfg.explainer.lr), (1e-4, 1e-4));
+    let vocab = Vocab { entities: cfg.entities, relations: cfg.relations, values: cfg.values };
+    let words = vocab.words();
+    assert_eq!(words.len(), vocab.size());
+    assert_eq!((words[tok::ADOPT as usize].as_str(), words[tok::ANY as usize].as_str(), words[vocab.value(2) as usize].as_str()), ("adopt", "anyone", "v2"));
+    let out = std::env::temp_dir().join(format!("kiln-misinfo-hf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    mi::run(&cfg, &out).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["checkpoint"]["words"].as_array().unwrap().len(), vocab.size());
+    assert!(json["rows"].as_array().unwrap().iter().all(|r| (0.0..=1.0).contains(&r["lm"].as_f64().unwrap())));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("HF checkpoint") && md.contains("fine-tuned"), "{md}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
 fn bad_settings_are_refused_by_name() {
     let err = |c: Config| mi::measure(&c).unwrap_err().to_string();
     assert!(err(Config { held_out: 1.0, ..Config::tiny() }).contains("held_out 1"));

@@ -212,7 +212,7 @@ pub fn layer_norm_backward(x: &Storage, w: &Storage, dy: &Storage, n: usize, c: 
 // ---- positions, embeddings, attention -----------------------------------------------------
 
 /// x: (B, H, T, D), positions: (B, T) U32, inv_freq: (D/2) -> x rotated (rotate-half pairs
-/// (i, i + D/2), angle = position * inv_freq[i]); `inverse` rotates by minus the angle (backward).
+/// (i, i + D/2), angle = position * `inv_freq[i]`); `inverse` rotates by minus the angle (backward).
 #[allow(clippy::too_many_arguments)]
 pub fn rope(x: &Storage, positions: &Storage, inv_freq: &[f32], b: usize, h: usize, t: usize, d: usize, inverse: bool) -> Result<Storage> {
     dispatch_result!("rope", (x, positions) => cpu::rope::rope(x, positions.as_u32("rope")?, inv_freq, b, h, t, d, inverse), cuda::rope::rope(x, positions, inv_freq, b, h, t, d, inverse))
@@ -296,7 +296,7 @@ pub fn check_cu_seqlens(op: &'static str, cu: &[u32], t: usize) -> Result<()> {
 }
 
 /// Packed variable-length linear attention: q, k (H, T, Dk), v (H, T, Dv) with sequence n on
-/// rows cu[n]..cu[n + 1] of every head; states (N, H, Dk, Dv) -> [o (H, T, Dv), s_final].
+/// rows `cu[n]..cu[n + 1]` of every head; states (N, H, Dk, Dv) -> [o (H, T, Dv), s_final].
 pub fn linear_attention_varlen(q: &Storage, k: &Storage, v: &Storage, s0: Option<&Storage>, cu: &[u32], dims: LinAttnDims, chunked: bool) -> Result<Vec<Storage>> {
     check_cu_seqlens("linear_attention_varlen", cu, dims.t)?;
     if let Some(s) = s0.filter(|s| s.device() != q.device()) {
@@ -363,7 +363,7 @@ pub fn lora_backward(x: &Storage, w: &Storage, a: &Storage, b: &Storage, dy: &St
 }
 
 /// Dimensions of multi-adapter LoRA: x (N, K), w (K, M), a (G, K, R), b (G, R, M), y (N, M);
-/// row i uses adapter ids[i] < G with scale scales[ids[i]].
+/// row i uses adapter `ids[i] < G` with scale `scales[ids[i]]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LoraMultiDims {
     pub n: usize,
@@ -387,7 +387,7 @@ pub fn check_adapter_ids(op: &'static str, ids: &[u32], scales: &[f64], d: LoraM
     Ok(())
 }
 
-/// y[i] = x[i] W + s_{g(i)} (x[i] A_{g(i)}) B_{g(i)}, g(i) = ids[i].
+/// `y[i] = x[i] W + s_{g(i)} (x[i] A_{g(i)}) B_{g(i)}`, `g(i) = ids[i]`.
 pub fn lora_multi_adapter(x: &Storage, w: &Storage, a: &Storage, b: &Storage, ids: &[u32], scales: &[f64], dims: LoraMultiDims) -> Result<Storage> {
     check_adapter_ids("lora_multi_adapter", ids, scales, dims)?;
     dispatch_result!("lora_multi_adapter", (x, w, a, b) => cpu::lora_multi_adapter::lora_multi_adapter(x, w, a, b, ids, scales, dims), cuda::lora_multi_adapter::lora_multi_adapter(x, w, a, b, ids, scales, dims))

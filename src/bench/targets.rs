@@ -119,12 +119,12 @@ fn or_none(s: String) -> String {
     if s.is_empty() { "no rows in this run".into() } else { s }
 }
 
-/// The verdicts as lines of text: "[met]", "[MISS]" or "[ -- ]", the target, what was measured.
+/// The verdicts as lines of text: `[met]`, `[MISS]` or `[ -- ]`, the target, what was measured.
 pub fn format(v: &[Verdict]) -> String {
     format_titled("targets (this run)", v)
 }
 
-/// As [`format`], under `title`.
+/// As [`format()`], under `title`.
 pub fn format_titled(title: &str, v: &[Verdict]) -> String {
     let mut s = format!("\n{title}:\n");
     for x in v {

@@ -69,7 +69,7 @@ pub fn claims_table(claims: &[Claim]) -> String {
 /// The flags every model-training method command shares (flattened into each command's args).
 #[derive(clap::Args, Clone, Debug)]
 pub struct RunArgs {
-    /// Output folder (default runs/<method>/<UTC timestamp>).
+    /// Output folder (default: a new UTC-timestamped folder under runs/METHOD/).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Where to train and run: cpu, cuda, cuda:N or auto.
@@ -202,7 +202,7 @@ fn entry(method: &str, result: Result<Report>) -> IndexEntry {
     }
 }
 
-/// Run every registered method at `scale` into out/<method>/ and write out/index.md and
+/// Run every registered method at `scale` into `out/<method>/` and write out/index.md and
 /// out/index.json. `data_root` is the shared data folder (default ../shared/data); each method
 /// reads its own subfolder. A failing method is listed with its error and makes the call fail
 /// after the index is written.

@@ -1,9 +1,12 @@
 //! What the model-training methods share: a phase's budget, what it ended with, training one
-//! phase with the small-model recipe, and the GPT-2-style model they build.
+//! phase with the small-model recipe, the GPT-2-style model they build, and the model they start
+//! from instead with `--model DIR` (an HF checkpoint cut to the method's words).
 
 use crate::model::{Arch, Config as ModelConfig, Transformer};
 use crate::train::{Examples, Trainer};
-use crate::Result;
+use crate::io::hf::{load_with_vocab, VocabCut};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 /// One training phase's budget.
@@ -45,4 +48,36 @@ pub fn gpt2_config(vocab: usize, width: usize, layers: usize, heads: usize, max_
     (mc.d_model, mc.n_layers, mc.n_heads, mc.n_kv_heads) = (width, layers, heads, None);
     (mc.max_seq_len, mc.tie_embeddings, mc.seed) = (max_seq_len, false, seed);
     mc
+}
+
+/// `--model DIR`, flattened into the command of every method that trains a language model.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ModelArgs {
+    /// Start from this Llama-family HF checkpoint (config.json, safetensors, tokenizer.json)
+    /// instead of a model trained from scratch: its vocabulary is cut to the method's words
+    /// (io/hf/vocab.rs) and the phases that train it use the fine-tuning rate FINETUNE_LR
+    /// (1e-4) unless a flag sets them. Real checkpoints are GPU jobs (--device cuda).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+}
+
+/// The peak learning rate of a phase that trains a pretrained checkpoint (`--model DIR`).
+pub const FINETUNE_LR: f64 = 1e-4;
+
+/// The model a method starts from: `Transformer::new(scratch)`, or with `model_dir` (`--model
+/// DIR`) the Llama-family HF checkpoint there, cut to the method's vocabulary: `words[i]` is
+/// method token i's word (io/hf/vocab.rs). The checkpoint must cover scratch.max_seq_len
+/// positions; the cut is returned for the report.
+pub fn start_model(model_dir: Option<&Path>, words: &[String], scratch: ModelConfig) -> Result<(Transformer, Option<VocabCut>)> {
+    let Some(dir) = model_dir else {
+        return Ok((Transformer::new(scratch)?, None));
+    };
+    if words.len() != scratch.vocab_size {
+        return Err(Error::Msg(format!("--model {}: the method names {} words for its {} tokens", dir.display(), words.len(), scratch.vocab_size)));
+    }
+    let (model, cut) = load_with_vocab(dir, words)?;
+    if model.cfg.max_seq_len < scratch.max_seq_len {
+        return Err(Error::Msg(format!("--model {}: {} positions, the method needs {}", dir.display(), model.cfg.max_seq_len, scratch.max_seq_len)));
+    }
+    Ok((model, Some(cut)))
 }

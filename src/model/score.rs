@@ -7,7 +7,7 @@ use crate::tensor::Tensor;
 use crate::{no_grad, Error, Result};
 
 impl Transformer {
-    /// log p(ids[t] | ids[..t]) for t in start..len (start >= 1): one value per scored token.
+    /// `log p(ids[t] | ids[..t])` for t in start..len (start >= 1): one value per scored token.
     pub fn token_logprobs(&self, ids: &[u32], start: usize) -> Result<Vec<f64>> {
         if start == 0 || start > ids.len() {
             return Err(Error::range("token_logprobs", format!("start {start} must be in 1..={}", ids.len())));

@@ -30,8 +30,8 @@ pub struct Request {
 
 impl Transformer {
     /// A copy of this (adapter-free) model serving G = models.len() adapters at once: every
-    /// linear layer holds models[g]'s adapter of that layer as adapter g (a zero adapter where
-    /// models[g] has none). Each models[g] must be this model plus adapters (same weights, as
+    /// linear layer holds `models[g]`'s adapter of that layer as adapter g (a zero adapter where
+    /// `models[g]` has none). Each `models[g]` must be this model plus adapters (same weights, as
     /// `ttt::train_adapter` or `add_lora` on a clone make them).
     pub fn with_adapters(&self, models: &[&Transformer]) -> Result<Transformer> {
         let mut out = self.clone();
@@ -57,9 +57,9 @@ impl Transformer {
         Ok(out)
     }
 
-    /// One ragged forward: `ids` are the new tokens of every sequence end to end, segs[s] =
-    /// (first position, count) of sequence s, caches[layer][s] its caches (extended in place),
-    /// adapters[s] its adapter (with stacked adapters) -> logits of each sequence's last token
+    /// One ragged forward: `ids` are the new tokens of every sequence end to end, `segs[s]` =
+    /// (first position, count) of sequence s, `caches[layer][s]` its caches (extended in place),
+    /// `adapters[s]` its adapter (with stacked adapters) -> logits of each sequence's last token
     /// (S, V).
     pub fn forward_ragged(&self, ids: &[u32], segs: &[(usize, usize)], caches: &mut [Vec<KvCache>], adapters: &[u32]) -> Result<Tensor> {
         let n: usize = segs.iter().map(|s| s.1).sum();
@@ -94,7 +94,7 @@ impl Transformer {
         }
     }
 
-    /// Continue every request (row r uses RNG row id r and opts.params[r], or the single entry);
+    /// Continue every request (row r uses RNG row id r and `opts.params[r]`, or the single entry);
     /// opts.max_new_tokens caps every request's own budget.
     pub fn generate_ragged(&self, reqs: &[Request], opts: &GenerateOptions) -> Result<Vec<Generated>> {
         if opts.params.len() != 1 && opts.params.len() != reqs.len() {

@@ -24,7 +24,7 @@ impl Tensor {
     }
 }
 
-/// d table[v] = sum of g's rows whose id is v.
+/// `d table[v]` = sum of g's rows whose id is v.
 pub fn embedding_backward(table: &Tensor, ids: &Tensor, g: &Tensor) -> Result<Tensor> {
     let (v, c) = (table.dims()[0], table.dims()[1]);
     let s = backend::embedding_backward(&g.storage(), &ids.storage(), v, c)?;

@@ -4,7 +4,7 @@
 //! backend backward (formulas in backend/cpu/linear_attention_varlen.rs).
 //!
 //! Shapes: q, k (1, H, T, Dk), v (1, H, T, Dv), cu_seqlens (N + 1) with sequence n on rows
-//! cu[n]..cu[n + 1], states (N, H, Dk, Dv) (one per sequence and head).
+//! `cu[n]..cu[n + 1]`, states (N, H, Dk, Dv) (one per sequence and head).
 
 use crate::autograd::Op;
 use crate::backend::{self, check_cu_seqlens, LinAttnDims};

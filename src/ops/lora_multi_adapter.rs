@@ -1,5 +1,5 @@
 //! `Tensor::lora_multi_adapter`: one shared base weight W and G stacked LoRA adapters, each row of
-//! the batch using its own: y[i] = x[i] W + s_g (x[i] A_g) B_g with g = ids[i], as ONE recorded
+//! the batch using its own: `y[i] = x[i] W + s_g (x[i] A_g) B_g` with `g = ids[i]`, as ONE recorded
 //! op with its own backward (dX, dW when W is not frozen, dA, dB). Formulas:
 //! backend/cpu/lora_multi_adapter.rs.
 //!

@@ -10,7 +10,7 @@ use crate::tensor::{Shape, Tensor};
 use crate::{Error, Result};
 use std::sync::Arc;
 
-/// inv_freq[i] = theta^(-2i / D) for i < D/2 (theta = 10000 in Llama 2, 500000 in Llama 3).
+/// `inv_freq[i] = theta^(-2i / D)` for i < D/2 (theta = 10000 in Llama 2, 500000 in Llama 3).
 pub fn rope_inv_freq(d: usize, theta: f64) -> Vec<f32> {
     (0..d / 2).map(|i| theta.powf(-((2 * i) as f64) / d as f64) as f32).collect()
 }
@@ -81,7 +81,7 @@ fn check(x: &Tensor, positions: &Tensor, inv_freq: &[f32]) -> Result<([usize; 4]
 
 impl Tensor {
     /// x: (B, H, T, D), positions: U32 (B, T) or (T), inv_freq: (D/2) -> x rotated, same shape.
-    /// Pair (i, i + D/2) of the row at position p turns by the angle p * inv_freq[i].
+    /// Pair (i, i + D/2) of the row at position p turns by the angle `p * inv_freq[i]`.
     pub fn rope(&self, positions: &Tensor, inv_freq: Arc<Vec<f32>>) -> Result<Tensor> {
         let ([b, h, t, d], pos) = check(self, positions, &inv_freq)?;
         let s = backend::rope(&self.storage(), &pos.storage(), &inv_freq, b, h, t, d, false)?;

@@ -29,7 +29,7 @@ impl Tensor {
     }
 
     /// logits: (.., V) float, targets: (..) U32 (the leading shape of logits) -> scalar, shape [].
-    /// The mean over rows whose target is not `ignore_index` of logsumexp(row) - row[target];
+    /// The mean over rows whose target is not `ignore_index` of `logsumexp(row) - row[target]`;
     /// 0 when every row is ignored. Targets must be < V (or equal to `ignore_index`).
     pub fn cross_entropy(logits: &Tensor, targets: &Tensor, ignore_index: u32) -> Result<Tensor> {
         logits.expect_float("cross_entropy")?;

@@ -18,7 +18,7 @@ impl Tensor {
         Ok(Tensor::from_op(self.storage_arc(), shape, Op::Reshape(self.clone())))
     }
 
-    /// Reorder dimensions: output dim i is input dim perm[i] (a copy).
+    /// Reorder dimensions: output dim i is input dim `perm[i]` (a copy).
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let r = self.rank();
         let mut seen = vec![false; r];

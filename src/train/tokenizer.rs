@@ -2,7 +2,7 @@
 //! (state.json) so a checkpoint can always decode what it generates:
 //! - `Byte`: the UTF-8 bytes of the text, vocab 256, lossless for any input;
 //! - `Char`: one id per distinct character of a training text (sorted), vocab = that count;
-//!   a character outside it is a clear error at encode time, never a silent <unk>;
+//!   a character outside it is a clear error at encode time, never a silent `<unk>`;
 //! - `Symbols`: whitespace-separated words from a fixed list, for the algorithmic tasks
 //!   (e.g. modular addition's "3 + 5 =" with symbols "0".."p-1", "+", "=").
 //!

@@ -15,6 +15,7 @@ mod linear_attention;
 mod lora;
 mod matmul;
 mod matmul_sm90;
+mod methods;
 mod norm;
 mod reduce;
 mod rope;

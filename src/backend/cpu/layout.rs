@@ -20,7 +20,7 @@ macro_rules! any_dtype {
     }};
 }
 
-/// y = x.permute(perm): y's dim i is x's dim perm[i].
+/// y = x.permute(perm): y's dim i is x's dim `perm[i]`.
 /// Walks y row by row (its last dim); each row of x is a strided run, or a plain slice copy when
 /// the last dim stays last (the head split (B, T, H, D) -> (B, H, T, D) is rows of D).
 pub fn permute(x: &CpuStorage, shape: &Shape, perm: &[usize]) -> Result<CpuStorage> {
@@ -103,7 +103,7 @@ pub fn concat(parts: &[&CpuStorage], outer: usize, dims: &[usize], inner: usize)
     })
 }
 
-/// y[o, j, i] = x[o, ids[j], i]; ids already range-checked against `dim`.
+/// `y[o, j, i] = x[o, ids[j], i]`; ids already range-checked against `dim`.
 pub fn index_select(x: &CpuStorage, ids: &[u32], outer: usize, dim: usize, inner: usize) -> Result<CpuStorage> {
     any_dtype!("index_select", (x), {
         let mut y = Vec::with_capacity(outer * ids.len() * inner);
@@ -117,7 +117,7 @@ pub fn index_select(x: &CpuStorage, ids: &[u32], outer: usize, dim: usize, inner
     })
 }
 
-/// Adjoint of index_select: dx[o, ids[j], i] += dy[o, j, i], in order of j (deterministic).
+/// Adjoint of index_select: `dx[o, ids[j], i] += dy[o, j, i]`, in order of j (deterministic).
 pub fn index_add(dy: &CpuStorage, ids: &[u32], outer: usize, dim: usize, inner: usize) -> Result<CpuStorage> {
     crate::float_op!("index_add", (dy), {
         let mut dx = vec![Default::default(); outer * dim * inner];

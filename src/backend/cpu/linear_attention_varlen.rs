@@ -3,9 +3,9 @@
 //!
 //! Why: batches of sequences of different lengths are packed along T without padding; the state
 //! must restart at every sequence start, so no information crosses sequences.
-//! Source: sequence n owns rows cu[n]..cu[n + 1] of every head; on those rows the op is exactly
-//! backend/cpu/linear_attention.rs's, started from s0[n, h] (or zeros), and its final state is
-//! s_final[n, h]. The backward also takes dsf, the gradient of s_final: it is the reverse-sweep
+//! Source: sequence n owns rows `cu[n]..cu[n + 1]` of every head; on those rows the op is exactly
+//! backend/cpu/linear_attention.rs's, started from `s0[n, h]` (or zeros), and its final state is
+//! `s_final[n, h]`. The backward also takes dsf, the gradient of s_final: it is the reverse-sweep
 //! state at the end of each sequence (dS_{end} = dsf), so dK, dV and dS0 include the final
 //! state's contribution (dK_t += v_t dsf^T, dV_t += k_t dsf, dS0 += dsf) in the same sweep.
 //!

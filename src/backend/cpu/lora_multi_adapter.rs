@@ -1,11 +1,15 @@
 //! Multi-adapter LoRA: every row of a batch picks its own adapter (S-LoRA / Punica-style mixed
 //! batches). Twin of kernels/lora_multi_adapter.cu.
 //!
-//! Source, with g(i) = ids[i] and s_g = scales[g]:
-//!   y[i] = x[i] W + s_g(i) (x[i] A_g(i)) B_g(i)
-//! Backward, with u[i] = s_g(i) dY[i] B_g(i)^T (R) and t[i] = x[i] A_g(i) (R):
-//!   dX[i] = dY[i] W^T + u[i] A_g(i)^T      dW = X^T dY
-//!   dA_g = sum_{i: g(i) = g} x[i]^T u[i]   dB_g = s_g sum_{i: g(i) = g} t[i]^T dY[i]
+//! Source, with `g(i) = ids[i]` and `s_g = scales[g]`:
+//! ```text
+//! y[i] = x[i] W + s_g(i) (x[i] A_g(i)) B_g(i)
+//! ```
+//! Backward, with `u[i] = s_g(i) dY[i] B_g(i)^T` (R) and `t[i] = x[i] A_g(i)` (R):
+//! ```text
+//! dX[i] = dY[i] W^T + u[i] A_g(i)^T      dW = X^T dY
+//! dA_g = sum_{i: g(i) = g} x[i]^T u[i]   dB_g = s_g sum_{i: g(i) = g} t[i]^T dY[i]
+//! ```
 //! An adapter no row uses gets zero gradients.
 //! Here: the shared x W and dW are one GEMM each; the rows of each adapter are gathered into
 //! contiguous blocks and run through the single-adapter formulas of backend/cpu/lora.rs.

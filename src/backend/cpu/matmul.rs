@@ -1,4 +1,4 @@
-//! Batched matrix product with optional transposes: C[b] = op(A[b]) op(B[b]).
+//! Batched matrix product with optional transposes: `C[b] = op(A[b]) op(B[b])`.
 //! The inner product is faer's GEMM (the one place outside src/linalg where faer appears: the
 //! engine's matmul must be fast, and faer's packed AVX-512/AVX2 kernels are what make it so).
 //! Row-major buffers are handed to faer as strided views; a transpose is a free view change.

@@ -2,7 +2,7 @@
 //! HF Llama: dimension i is paired with i + D/2 (not with its neighbour). Twin of kernels/rope.cu.
 //!
 //! x: (B, H, T, D), positions: (B, T), inv_freq: (D/2); for each pair i < D/2, with
-//! a = position * inv_freq[i]:
+//! `a = position * inv_freq[i]`:
 //!   y_i       = x_i cos a - x_{i+D/2} sin a
 //!   y_{i+D/2} = x_{i+D/2} cos a + x_i sin a
 //! A rotation: its inverse (rotate by -a) is also its transpose, hence the backward pass.

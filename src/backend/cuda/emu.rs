@@ -38,7 +38,7 @@ pub struct Kernel {
     name: CString,
 }
 
-/// Kernel `name` of kernels/<family>.cu, or an error naming what is missing.
+/// Kernel `name` of `kernels/<family>.cu`, or an error naming what is missing.
 pub fn kernel(family: &str, name: &str) -> Result<Kernel> {
     let k = Kernel { family: CString::new(family).unwrap(), name: CString::new(name).unwrap() };
     // SAFETY: two NUL-terminated strings; the lookup only reads them.

@@ -79,7 +79,7 @@ pub fn evict(family: &str, arch: &str) {
     }
 }
 
-/// "<family>-<arch>-<16 hex digits>.ptx": the digits hash everything that decides the PTX.
+/// `<family>-<arch>-<16 hex digits>.ptx`: the digits hash everything that decides the PTX.
 pub fn file_name(family: &str, arch: &str) -> Result<String> {
     let key = [kernels::source(family)?.as_str(), arch, kernels::NVRTC_OPTIONS, env!("CARGO_PKG_VERSION")].join("\u{0}");
     Ok(format!("{family}-{arch}-{:016x}.ptx", fnv1a(key.as_bytes())))

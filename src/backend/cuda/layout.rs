@@ -55,7 +55,7 @@ fn grid2d_within(rows: usize, cols: usize, max_bx: usize) -> ((u32, u32, u32), (
     ((gx, gy, 1), (bx as u32, by as u32, 1))
 }
 
-/// y = x.permute(perm): y's dim i is x's dim perm[i].
+/// y = x.permute(perm): y's dim i is x's dim `perm[i]`.
 #[allow(clippy::too_many_arguments)]
 pub fn permute(x: &CudaStorage, shape: &Shape, perm: &[usize]) -> Result<CudaStorage> {
     let n = shape.elem_count();
@@ -207,7 +207,7 @@ pub fn narrow(x: &CudaStorage, outer: usize, dim: usize, inner: usize, start: us
     Ok(y)
 }
 
-/// Concatenate along the middle axis; part i is (outer, dims[i], inner). One launch per part.
+/// Concatenate along the middle axis; part i is (outer, `dims[i]`, inner). One launch per part.
 #[allow(clippy::too_many_arguments)]
 pub fn concat(parts: &[&CudaStorage], outer: usize, dims: &[usize], inner: usize) -> Result<CudaStorage> {
     let Some(first) = parts.first() else {
@@ -230,7 +230,7 @@ pub fn concat(parts: &[&CudaStorage], outer: usize, dims: &[usize], inner: usize
     Ok(y)
 }
 
-/// y[o, j, i] = x[o, ids[j], i]: x (outer, dim, inner), ids (n) U32 -> (outer, n, inner).
+/// `y[o, j, i] = x[o, ids[j], i]`: x (outer, dim, inner), ids (n) U32 -> (outer, n, inner).
 /// Ids are range-checked by the caller (tensor::view::check_ids); an id >= dim gives a zero row.
 #[allow(clippy::too_many_arguments)]
 pub fn index_select(x: &CudaStorage, ids: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result<CudaStorage> {
@@ -284,7 +284,7 @@ fn buckets(dev: &Arc<Dev>, ids: &CudaStorage, dim: usize) -> Result<(CudaStorage
     Ok((offsets, order))
 }
 
-/// Adjoint of index_select: dx[o, ids[j], i] += dy[o, j, i], summed in order of j (deterministic,
+/// Adjoint of index_select: `dx[o, ids[j], i] += dy[o, j, i]`, summed in order of j (deterministic,
 /// no float atomics). dy (outer, n, inner) F32 or BF16 -> dx (outer, dim, inner), same dtype.
 #[allow(clippy::too_many_arguments)]
 pub fn index_add(dy: &CudaStorage, ids: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result<CudaStorage> {

@@ -10,7 +10,7 @@
 //!
 //! One (head, 64-wide Dv slice) block walks all of a head's chunks in order, so a launch with few
 //! heads and a long T has too few blocks for the GPU and each one is latency-bound. Then the walk is
-//! split into S segments of whole chunks (a scan over chunk groups, [`segments`] picks S):
+//! split into S segments of whole chunks (a scan over chunk groups, `segments` picks S):
 //!   1. `linattn_tc<dkp>_seg_states_bf16`, grid (BH x S x Dv slices): each segment's own sum of
 //!      k^T v (K and V read, no outputs) into an f32 scratch (BH, S, Dk, Dv);
 //!   2. `linattn_seg_prefix`: in place, each segment's starting state S0 + seg_0 + ... + seg_{j-1}

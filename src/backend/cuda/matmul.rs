@@ -50,7 +50,7 @@ pub enum GemmPath {
 
 impl GemmPath {
     /// The path bf16 GEMMs take now: `KILN_GEMM` (`wgmma` or `mma`) until [`GemmPath::set`] is
-    /// called. The default is Wgmma (where [`GemmPath::takes`] allows it: sm_90, contiguous
+    /// called. The default is Wgmma (where `GemmPath::takes` allows it: sm_90, contiguous
     /// dimensions multiples of 8; Mma elsewhere): on the H200 of 2026-11-27 it passed every parity
     /// test and ran at 1.57-1.88x cuBLAS against mma.sync's 2.97-3.68x (bench/results/GPU-NOTES.md).
     /// `KILN_GEMM=mma` keeps every bf16 GEMM on mma.sync.

@@ -3,7 +3,8 @@
 //! - load.rs: model.safetensors or shards + index, memory-mapped, validated, converted once;
 //! - save.rs: a kiln model as an HF directory transformers loads (atomic);
 //! - peft.rs: PEFT LoRA adapters (adapter_config.json + adapter_model.safetensors) both ways;
-//! - tokenizer.rs: tokenizer.json through the `tokenizers` crate, with BOS/EOS from the configs.
+//! - tokenizer.rs: tokenizer.json through the `tokenizers` crate, with BOS/EOS from the configs;
+//! - vocab.rs: a checkpoint cut to a method's own words (the methods' `--model DIR`).
 //!
 //! kiln's parameter names ARE the HF names (model/transformer.rs builds them that way); only
 //! layouts differ: HF `nn.Linear` weights are (out, in) and kiln's are (in, out), so Llama-family
@@ -15,12 +16,14 @@ pub mod load;
 pub mod peft;
 pub mod save;
 pub mod tokenizer;
+pub mod vocab;
 
 pub use config::{parse_config, read_config, HfInfo};
 pub use load::{load_model, load_weights_into};
 pub use peft::{load_adapter, save_adapter, PeftConfig};
 pub use save::save_model;
 pub use tokenizer::HfTokenizer;
+pub use vocab::{load_with_vocab, VocabCut};
 
 use crate::model::{Arch, Transformer};
 use crate::tensor::Tensor;

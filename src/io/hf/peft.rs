@@ -1,6 +1,6 @@
 //! PEFT LoRA adapters, both ways: `adapter_config.json` + `adapter_model.safetensors` with keys
 //! `base_model.model.<module>.lora_A.weight` (R, in) and `lora_B.weight` (out, R), where
-//! <module> is e.g. `model.layers.3.self_attn.q_proj`. kiln keeps A (in, R) and B (R, out).
+//! `<module>` is e.g. `model.layers.3.self_attn.q_proj`. kiln keeps A (in, R) and B (R, out).
 //!
 //! Which modules get an adapter follows PEFT's rules: `target_modules` as a list matches a module
 //! whose name equals an entry or ends with "." + entry; as a string it is a regex that must match

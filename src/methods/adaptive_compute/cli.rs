@@ -1,6 +1,7 @@
 //! The `kiln adaptive-compute` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
+use crate::methods::training::ModelArgs;
 use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
@@ -16,12 +17,17 @@ pub struct AdaptiveComputeArgs {
     #[arg(long)]
     pub temperature: Option<f32>,
     #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
 impl AdaptiveComputeArgs {
     pub fn run(self) -> Result<()> {
         let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) };
+        if let Some(dir) = self.model.model {
+            c = c.from_checkpoint(dir);
+        }
         if let Some(s) = self.samples {
             c.samples = s;
             c.budgets.retain(|&b| b <= s);

@@ -21,6 +21,8 @@ pub mod sample;
 pub mod tasks;
 pub mod write;
 
+use crate::io::hf::VocabCut;
+use crate::methods::training::{start_model, FINETUNE_LR};
 use crate::linalg::{spearman, standardise, standardiser, LogReg, LogRegOptions};
 use crate::methods::Claim;
 use crate::model::{Arch, Config as ModelConfig, Transformer};
@@ -30,7 +32,7 @@ use crate::train::Trainer;
 use crate::{Error, Result};
 use allocate::{accuracy, budget_to_reach, greedy_curve, greedy_order, routed_accuracy, uniform};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tasks::{queries, seq_len, training_set, Query, VOCAB};
 
 pub const NAME: &str = "adaptive-compute";
@@ -67,6 +69,10 @@ pub struct Config {
     pub route_fractions: Vec<f64>,
     /// inverse L2 strength of the probes (scikit-learn's C)
     pub probe_c: f64,
+    /// `--model DIR`: the strong decoder fine-tunes this HF checkpoint (cut to the addition
+    /// words) instead of training the GPT-2-style shape above from scratch
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     pub seed: u64,
     #[serde(serialize_with = "crate::methods::device_name")]
     pub device: Device,
@@ -87,6 +93,7 @@ impl Default for Config {
             budgets: vec![1, 2, 4, 8, 16, 32],
             route_fractions: vec![0.1, 0.25, 0.5, 0.75],
             probe_c: 1.0,
+            model: None,
             seed: 0,
             device: Device::Cpu,
         }
@@ -123,6 +130,14 @@ impl Config {
             budgets: vec![1, 2, 4, 8, 16],
             ..Config::default()
         }
+    }
+
+    /// Start the strong decoder from the HF checkpoint in `dir` (`--model DIR`), trained at the
+    /// fine-tuning rate; the weak decoder stays the small model trained from scratch.
+    pub fn from_checkpoint(mut self, dir: PathBuf) -> Self {
+        self.model = Some(dir);
+        self.strong.lr = FINETUNE_LR;
+        self
     }
 
     fn validate(&self) -> Result<()> {
@@ -202,20 +217,24 @@ pub struct Results {
     pub adaptive_curve: Vec<(f64, f64)>,
     pub oracle_curve: Vec<(f64, f64)>,
     pub claims: Vec<Claim>,
+    /// with `--model DIR`: the checkpoint the strong decoder started from, and its cut
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<VocabCut>,
 }
 
-fn train_decoder(d: &Decoder, cfg: &Config, label: &str) -> Result<(Transformer, f64, f64)> {
+/// Train decoder `d` from scratch, or from the checkpoint `from` (cut to the addition words).
+fn train_decoder(d: &Decoder, cfg: &Config, from: Option<&Path>, label: &str) -> Result<(Transformer, f64, f64, Option<VocabCut>)> {
     let start = std::time::Instant::now();
     let mut mc = ModelConfig::tiny(Arch::Gpt2, VOCAB);
     (mc.d_model, mc.n_layers, mc.n_heads, mc.n_kv_heads) = (d.width, d.layers, d.heads, None);
     (mc.max_seq_len, mc.tie_embeddings, mc.seed) = (seq_len(cfg.max_digits) + 1, false, cfg.seed);
-    let model = Transformer::new(mc)?;
+    let (model, cut) = start_model(from, &tasks::words(), mc)?;
     model.to_device(cfg.device)?;
     let tc = crate::methods::small_model_recipe(d.steps, d.batch_size, d.lr, true, cfg.seed);
     let data = training_set(cfg.max_digits, cfg.train_examples, cfg.seed)?;
     let mut trainer = Trainer::new(model, tc, data.0.len())?;
     let (_, loss) = trainer.run(&data, d.steps, label, &mut |_, _| Ok(false))?;
-    Ok((trainer.model.clone(), loss, start.elapsed().as_secs_f64()))
+    Ok((trainer.model.clone(), loss, start.elapsed().as_secs_f64(), cut))
 }
 
 /// A logistic probe of P(one sample is correct) from features (N, C): each query contributes its
@@ -254,15 +273,15 @@ pub fn measure(cfg: &Config) -> Result<Results> {
     let (d, s) = (cfg.max_digits, cfg.samples);
     let probe_q = queries(d, cfg.probe_queries, cfg.seed, 1)?;
     let test_q = queries(d, cfg.test_queries, cfg.seed, 2)?;
-    let (strong, strong_loss, strong_secs) = train_decoder(&cfg.strong, cfg, "train strong")?;
-    let (weak, weak_loss, weak_secs) = train_decoder(&cfg.weak, cfg, "train weak")?;
+    let (strong, strong_loss, strong_secs, checkpoint) = train_decoder(&cfg.strong, cfg, cfg.model.as_deref(), "train strong")?;
+    let (weak, weak_loss, weak_secs, _) = train_decoder(&cfg.weak, cfg, None, "train weak")?;
     let count = |m: &Transformer, q: &[Query], tag: &str| sample::success_counts(m, q, d, s, cfg.temperature, cfg.seed ^ 0x5a, tag);
     let (strong_fit, strong_test) = (count(&strong, &probe_q, "sample strong (probe set)")?, count(&strong, &test_q, "sample strong (test set)")?);
     let (weak_fit, weak_test) = (count(&weak, &probe_q, "sample weak (probe set)")?, count(&weak, &test_q, "sample weak (test set)")?);
     let rate = |c: &[usize]| c.iter().map(|&k| k as f64 / s as f64).collect::<Vec<f64>>();
 
     // Allocation: the strong decoder's own features predict its success.
-    let (fs, ft, cs) = (sample::features(&strong, &probe_q, d)?, sample::features(&strong, &test_q, d)?, cfg.strong.width);
+    let (fs, ft, cs) = (sample::features(&strong, &probe_q, d)?, sample::features(&strong, &test_q, d)?, strong.cfg.d_model);
     let p_hat = fit_probe(&fs, &strong_fit, s, &ft, cs, cfg.probe_c)?;
     let truth = rate(&strong_test);
     let fit_mean = strong_fit.iter().sum::<usize>() as f64 / (strong_fit.len() * s) as f64;
@@ -293,7 +312,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
 
     // Routing: the weak decoder's features (what a router has before paying for the strong one)
     // predict both decoders' 1-sample success; route the largest predicted gains.
-    let (fw, tw, cw) = (sample::features(&weak, &probe_q, d)?, sample::features(&weak, &test_q, d)?, cfg.weak.width);
+    let (fw, tw, cw) = (sample::features(&weak, &probe_q, d)?, sample::features(&weak, &test_q, d)?, weak.cfg.d_model);
     let p_weak = fit_probe(&fw, &weak_fit, s, &tw, cw, cfg.probe_c)?;
     let p_strong = fit_probe(&fw, &strong_fit, s, &tw, cw, cfg.probe_c)?;
     let gain: Vec<f64> = p_strong.iter().zip(&p_weak).map(|(a, b)| a - b).collect();
@@ -322,6 +341,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
         adaptive_curve: pts(&curve),
         oracle_curve: pts(&oracle),
         claims: Vec::new(),
+        checkpoint,
     };
     r.claims = write::claims(&r);
     Ok(r)

@@ -17,6 +17,11 @@ pub const EOS: u32 = 12;
 pub const PAD: u32 = 13;
 pub const VOCAB: usize = 14;
 
+/// The word of every token, for a checkpoint's vocabulary (`--model DIR`).
+pub fn words() -> Vec<String> {
+    (0..10).map(|d| d.to_string()).chain(["+", "=", ".", "_"].map(String::from)).collect()
+}
+
 /// One addition problem.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Query {

@@ -104,7 +104,11 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
     let dec_rows: Vec<Vec<String>> = [("strong", &r.strong, &cfg.strong), ("weak", &r.weak, &cfg.weak)]
         .iter()
         .map(|(name, s, d)| {
-            let mut row = vec![format!("{name} (width {}, {} blocks, {} steps)", d.width, d.layers, d.steps), s.params.to_string(), format!("{:.3}", s.final_loss), format!("{:.0}", s.seconds), pct(s.success)];
+            let shape = match (&r.checkpoint, *name) {
+                (Some(cut), "strong") => format!("{name} ({}, {} steps)", cut.model, d.steps),
+                _ => format!("{name} (width {}, {} blocks, {} steps)", d.width, d.layers, d.steps),
+            };
+            let mut row = vec![shape, s.params.to_string(), format!("{:.3}", s.final_loss), format!("{:.0}", s.seconds), pct(s.success)];
             row.extend(s.success_by_digits.iter().map(|v| pct(*v)));
             row
         })
@@ -125,7 +129,7 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
     let md = format!(
         "# Adaptive computation (Damani et al. 2024)\n\n{}.\n\n\
          **Setup.** Addition of two n-digit numbers, n uniform in 1..{}, answer digits least significant first, checked exactly. \
-         Two GPT-2-style decoders trained by kiln on {} examples; {} samples per query at temperature {} from the batched \
+         {} on {} examples; {} samples per query at temperature {} from the batched \
          sampler, for {} probe-fitting and {} test queries. The probe is logistic regression (C = {}) from the decoder's last-block \
          state at the `=` token to P(one sample is correct), fitted on the probe queries' sample outcomes. A query given b samples \
          counts as solved with the unbiased best-of-b estimate over its drawn samples, 1 - C(s - c, b) / C(s, b). Seed {}.\n\n\
@@ -138,6 +142,10 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
          the operand length, which the probe can read off the prompt.\n",
         headline(r),
         cfg.max_digits,
+        match &r.checkpoint {
+            Some(cut) => format!("The strong decoder fine-tuned from the {}, the weak one a GPT-2-style decoder trained by kiln, both", cut.describe()),
+            None => "Two GPT-2-style decoders trained by kiln".into(),
+        },
         cfg.train_examples,
         cfg.samples,
         cfg.temperature,

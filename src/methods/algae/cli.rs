@@ -14,7 +14,7 @@ pub struct AlgaeArgs {
     /// Trials per demo count (default: the scale's).
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Output folder (default runs/algae/<UTC timestamp>).
+    /// Output folder (default: a new UTC-timestamped folder under runs/algae/).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Seed of the layouts (demonstrations and held-out).

@@ -1,7 +1,7 @@
 //! Maximum-entropy IRL over a feature set, the proposer that grows the set, and the ALGAE loop.
 //!
 //! Fit: minimise  -(1/D) sum_d log P(path_d | theta) + (l2 / 2) |theta|^2  by L-BFGS, with
-//! gradient  -(1/D) sum_d (phi(path_d) - E_theta[phi]) + l2 theta  (demo minus model feature
+//! gradient  -(1/D) sum_d (phi(path_d) - `E_theta[phi]`) + l2 theta  (demo minus model feature
 //! counts, the model's from soft value iteration and forward visitation in the demo's layout).
 //! A demo is explained when theta's optimal path in its layout (ties broken by action order)
 //! matches it in every grammar feature's count. Otherwise the proposer sees the contrast (the

@@ -56,7 +56,7 @@ pub struct Doc {
 #[derive(Clone, Debug)]
 pub struct Stream {
     pub docs: Vec<Doc>,
-    /// state[entity][relation] = value after the last step
+    /// `state[entity][relation]` = value after the last step
     pub state: Vec<[usize; 3]>,
     /// the (entity, relation) pairs that changed at least once
     pub changed: std::collections::HashSet<(usize, usize)>,
@@ -90,7 +90,7 @@ pub fn stream(entities: usize, steps: usize, changes: usize, restated: usize, se
     Stream { docs, state, changed }
 }
 
-/// The question about (entity, relation): "eI <relation word>" (the template-0 word).
+/// The question about (entity, relation): `eI <relation word>` (the template-0 word).
 pub fn question(entity: usize, relation: usize) -> String {
     format!("e{entity} {}", RELATIONS[relation].3[0])
 }

@@ -1,6 +1,7 @@
 //! The `kiln forgetting` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
+use crate::methods::training::ModelArgs;
 use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
@@ -22,12 +23,17 @@ pub struct ForgettingArgs {
     #[arg(long)]
     pub forget_lr: Option<f64>,
     #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
 impl ForgettingArgs {
     pub fn run(self) -> Result<()> {
         let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) }.select(&self.tasks)?;
+        if let Some(dir) = self.model.model {
+            c = c.from_checkpoint(dir);
+        }
         if let Some(w) = self.width {
             c.width = w;
         }

@@ -20,7 +20,9 @@ pub mod experiment;
 pub mod tasks;
 pub mod write;
 
+use crate::io::hf::VocabCut;
 use crate::linalg::spearman;
+use crate::methods::training::{start_model, FINETUNE_LR};
 use crate::methods::Claim;
 use crate::model::Transformer;
 use crate::report::Report;
@@ -28,7 +30,7 @@ use crate::tensor::Device;
 use crate::{Error, Result};
 use experiment::{forget_data, labels, model_config, pretrain_data, probe_accuracies, read, train, variability, PhaseStats};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tasks::{generate, vocab_size, Sizes, TaskSplits, TASK_NAMES};
 
 pub const NAME: &str = "forgetting";
@@ -49,6 +51,10 @@ pub struct Config {
     pub forget: Phase,
     /// inverse L2 strength of the probes (scikit-learn's C)
     pub probe_c: f64,
+    /// `--model DIR`: pretraining fine-tunes this HF checkpoint (cut to the task words) instead
+    /// of a fresh GPT-2-style model of the width, layers and heads above
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     pub seed: u64,
     #[serde(serialize_with = "crate::methods::device_name")]
     pub device: Device,
@@ -67,6 +73,7 @@ impl Default for Config {
             pretrain: Phase { steps: 8000, batch_size: 128, lr: 1e-3 },
             forget: Phase { steps: 2000, batch_size: 32, lr: 1e-4 },
             probe_c: 1.0,
+            model: None,
             seed: 0,
             device: Device::Cpu,
         }
@@ -98,6 +105,14 @@ impl Config {
             forget: Phase { steps: 1000, batch_size: 16, lr: 1e-4 },
             ..Config::default()
         }
+    }
+
+    /// Start from the HF checkpoint in `dir` (`--model DIR`): both phases fine-tune it, at the
+    /// fine-tuning rate.
+    pub fn from_checkpoint(mut self, dir: PathBuf) -> Self {
+        self.model = Some(dir);
+        (self.pretrain.lr, self.forget.lr) = (FINETUNE_LR, FINETUNE_LR);
+        self
     }
 
     /// Keep only the comma-separated `list` of tasks ("all" keeps every one).
@@ -215,6 +230,9 @@ pub struct Results {
     pub after: Vec<After>,
     pub correlations: Correlations,
     pub claims: Vec<Claim>,
+    /// with `--model DIR`: the checkpoint and how its vocabulary was cut
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<VocabCut>,
 }
 
 /// Read one task out: accuracies, confidence, variability, probes.
@@ -243,7 +261,7 @@ fn probes(model: &Transformer, t: &TaskSplits, probe_c: f64) -> Result<Vec<f64>>
 pub fn measure(cfg: &Config) -> Result<Results> {
     cfg.validate()?;
     let tasks = generate(&cfg.tasks, cfg.sizes, cfg.seed)?;
-    let model = Transformer::new(model_config(cfg, vocab_size(tasks.len())))?;
+    let (model, checkpoint) = start_model(cfg.model.as_deref(), &tasks::words(&cfg.tasks), model_config(cfg, vocab_size(tasks.len())))?;
     model.to_device(cfg.device)?;
     let total_params = model.param_count();
     let (base, pretraining) = train(model, &pretrain_data(&tasks)?, &cfg.pretrain, true, cfg.seed, "pretrain", &mut |_, _| Ok(false))?;
@@ -286,7 +304,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
         after.push(a);
     }
     let correlations = correlations(&before, &after);
-    let mut r = Results { config: cfg.clone(), total_params, pretraining, before, after, correlations, claims: Vec::new() };
+    let mut r = Results { config: cfg.clone(), total_params, pretraining, before, after, correlations, claims: Vec::new(), checkpoint };
     r.claims = write::claims(&r);
     Ok(r)
 }

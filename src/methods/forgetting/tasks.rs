@@ -44,6 +44,13 @@ pub const TASK0: u32 = 15;
 /// The tasks, in the order every table lists them.
 pub const TASK_NAMES: [&str; 6] = ["first", "majority", "compare", "contains", "max_bucket", "facts"];
 
+/// The word of every token, for a checkpoint's vocabulary (`--model DIR`): digits, the labels
+/// as A-D, the query, then the tasks' names.
+pub fn words(names: &[&str]) -> Vec<String> {
+    let fixed = (0..10).map(|d| d.to_string()).chain(["A", "B", "C", "D", "Answer"].map(String::from));
+    fixed.chain(names.iter().map(|n| n.replace('_', " "))).collect()
+}
+
 /// Vocabulary size for `n_tasks` tasks.
 pub fn vocab_size(n_tasks: usize) -> usize {
     TASK0 as usize + n_tasks

@@ -201,7 +201,7 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
         .collect();
     let md = format!(
         "# Random-label forgetting (Zhang, Choshen & Andreas 2024)\n\n{}.\n\n\
-         **Setup.** One GPT-2-style model (width {}, {} blocks, {} heads, {} parameters) pretrained for {} steps (batch {}, lr {}, \
+         **Setup.** {} pretrained for {} steps (batch {}, lr {}, \
          warmup + cosine) on {} synthetic multiple-choice tasks with shared answer tokens, {} examples each (final loss {:.3}, {:.0}s). \
          Then, for each task, a copy of it is fine-tuned (batch {}, constant lr {}) on that task's {} forgetting-set \
          examples with uniformly random labels, until their true-label accuracy is within {} of its floor (read every {} steps) or \
@@ -218,10 +218,10 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
          **Scale.** These are {} synthetic tasks in a model of {} parameters, not the paper's benchmarks in 7B-parameter LMs: \
          the correlations rest on {} points, so read them as a sign, not a measurement.\n",
         headline(r),
-        cfg.width,
-        cfg.layers,
-        cfg.heads,
-        r.total_params,
+        match &r.checkpoint {
+            Some(cut) => format!("The {} ({} parameters)", cut.describe(), r.total_params),
+            None => format!("One GPT-2-style model (width {}, {} blocks, {} heads, {} parameters)", cfg.width, cfg.layers, cfg.heads, r.total_params),
+        },
         cfg.pretrain.steps,
         cfg.pretrain.batch_size,
         cfg.pretrain.lr,

@@ -3,8 +3,8 @@
 //!
 //! A matrix W_hf (out, in) in HF's layout is kiln's W (in, out) transposed, so the paper's left
 //! singular vectors (the output space, length `out`) are the rows of V^T in kiln's SVD. For tuned
-//! vector i: max_cos[i] = max_j |<v_tuned_i, v_base_j>| over every base singular vector j; it is an
-//! intruder at threshold eps when max_cos[i] < eps (no base direction resembles it).
+//! vector i: `max_cos[i] = max_j |<v_tuned_i, v_base_j>|` over every base singular vector j; it is an
+//! intruder at threshold eps when `max_cos[i] < eps` (no base direction resembles it).
 
 use crate::linalg::{svd_f32, Svd};
 use crate::model::Transformer;

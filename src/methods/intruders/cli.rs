@@ -26,7 +26,7 @@ pub enum IntrudersCommand {
         /// The threshold printed in the summary line (all of 0.1..0.9 are in the report).
         #[arg(long, default_value_t = 0.5)]
         eps: f64,
-        /// Output folder (default runs/intruders-analyze/<UTC timestamp>).
+        /// Output folder (default: a new UTC-timestamped folder under runs/intruders-analyze/).
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -35,7 +35,7 @@ pub enum IntrudersCommand {
         /// tiny (seconds), small (the CPU reproduction, minutes) or paper (larger; hours on a CPU).
         #[arg(long, default_value = "small")]
         scale: Scale,
-        /// Output folder (default runs/intruders/<UTC timestamp>).
+        /// Output folder (default: a new UTC-timestamped folder under runs/intruders/).
         #[arg(long)]
         out: Option<PathBuf>,
     },

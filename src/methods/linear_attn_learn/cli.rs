@@ -11,7 +11,7 @@ pub struct LinearAttnLearnArgs {
     /// tiny (seconds), small (the CPU reproduction, minutes) or paper.
     #[arg(long, default_value = "small")]
     pub scale: Scale,
-    /// Output folder (default runs/linear-attn-learn/<UTC timestamp>).
+    /// Output folder (default: a new UTC-timestamped folder under runs/linear-attn-learn/).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -4,10 +4,10 @@
 //!
 //! The model (all f64 here; the trainable f32 twin is model.rs). Tokens z_s in R^D, causal:
 //!   y_t = (1/sqrt D) sum_h V_h S_t Q_h z_t,   S_t = sum_{s <= t} z_s z_s^T   (keys are the tokens)
-//! Heads are SUMMED. Component i: y_t[i] = sum_{a,b,c} W[(i,a),(b,c)] S_t[a,b] z_t[c] with
+//! Heads are SUMMED. Component i: `y_t[i] = sum_{a,b,c} W[(i,a),(b,c)] S_t[a,b] z_t[c]` with
 //!   W = (1/sqrt D) sum_h vec(V_h) vec(Q_h)^T : (D^2, D^2), vec row-major (index i*D + a).
-//! S_t is symmetric, so only W[(i,a),(b,c)] + W[(i,b),(a,c)] is seen: folding the pairs a <= b
-//! leaves F = D^2 (D+1)/2 features psi_t[(p(a,b), c)] = S_t[a,b] z_t[c] and coefficients
+//! S_t is symmetric, so only `W[(i,a),(b,c)] + W[(i,b),(a,c)]` is seen: folding the pairs a <= b
+//! leaves F = D^2 (D+1)/2 features `psi_t[(p(a,b), c)] = S_t[a,b] z_t[c]` and coefficients
 //! beta: (F, D), y_t = beta^T psi_t. Unfolding splits each off-diagonal coefficient evenly
 //! over (a,b) and (b,a). Head recovery: W = U diag(s) V^T, head k has
 //! V_k = D^(1/4) sqrt(s_k) reshape(u_k), Q_k = D^(1/4) sqrt(s_k) reshape(v_k) (rank(W) heads).
@@ -110,7 +110,7 @@ pub fn pairs(d: usize) -> Vec<(usize, usize)> {
 }
 
 /// Folded features of the supervised positions: (M, F) row-major, M = data.rows(), rows in
-/// (sequence, position) order. psi_t[(p(a,b), c)] = S_t[a,b] z_t[c], S_t including z_t.
+/// (sequence, position) order. `psi_t[(p(a,b), c)] = S_t[a,b] z_t[c]`, S_t including z_t.
 pub fn psi(data: &Dataset) -> Vec<f64> {
     let (d, t) = (data.d, data.t);
     let (pr, f) = (pairs(d), n_features(d));

@@ -1,6 +1,7 @@
 //! The `kiln misinfo-eval` command (parsed by clap in main.rs, run here).
 
 use super::{run, NAME};
+use crate::methods::training::ModelArgs;
 use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
 
@@ -19,12 +20,17 @@ pub struct MisinfoEvalArgs {
     #[arg(long)]
     pub article_noise: Option<f64>,
     #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
     pub run: RunArgs,
 }
 
 impl MisinfoEvalArgs {
     pub fn run(self) -> Result<()> {
         let mut c = super::Config { device: self.run.device()?, seed: self.run.seed, ..Scaled::at(self.scale) };
+        if let Some(dir) = self.model.model {
+            c = c.from_checkpoint(dir);
+        }
         if let Some(s) = self.explainer_steps {
             c.explainer.steps = s;
         }

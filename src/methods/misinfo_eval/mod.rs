@@ -26,7 +26,8 @@ pub mod models;
 pub mod world;
 pub mod write;
 
-use crate::methods::training::{gpt2_config, train, Phase, PhaseStats};
+use crate::io::hf::VocabCut;
+use crate::methods::training::{gpt2_config, start_model, train, Phase, PhaseStats, FINETUNE_LR};
 use crate::methods::Claim;
 use crate::model::Transformer;
 use crate::report::Report;
@@ -34,7 +35,7 @@ use crate::tensor::Device;
 use crate::{Error, Result};
 use models::{beliefs, explain, explainer_corpus, user_corpus, CorpusSizes, Reading, EXPLAINER_PROMPT, EXPLANATION, USER_PROMPT};
 use serde::Serialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use world::{Behaviour, Headline, Intervention, Vocab, World, CONDITIONS, GROUPS};
 
 pub const NAME: &str = "misinfo-eval";
@@ -57,6 +58,10 @@ pub struct Config {
     /// explainer steps at which its explanations are also read (the faithfulness sweep); the
     /// last step is always read
     pub checkpoints: Vec<usize>,
+    /// `--model DIR`: both models fine-tune this HF checkpoint (cut to the world's words)
+    /// instead of training the GPT-2-style shape above from scratch
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
     pub seed: u64,
     #[serde(serialize_with = "crate::methods::device_name")]
     pub device: Device,
@@ -78,6 +83,7 @@ impl Default for Config {
             users: Phase { steps: 12_000, batch_size: 128, lr: 1e-3 },
             explainer: Phase { steps: 8000, batch_size: 128, lr: 1e-3 },
             checkpoints: vec![500, 1000, 2000, 4000],
+            model: None,
             seed: 0,
             device: Device::Cpu,
         }
@@ -101,6 +107,14 @@ impl Config {
             checkpoints: vec![3],
             ..Config::default()
         }
+    }
+
+    /// Start both models from the HF checkpoint in `dir` (`--model DIR`), trained at the
+    /// fine-tuning rate.
+    pub fn from_checkpoint(mut self, dir: PathBuf) -> Self {
+        self.model = Some(dir);
+        (self.users.lr, self.explainer.lr) = (FINETUNE_LR, FINETUNE_LR);
+        self
     }
 
     /// The CPU reproduction: 24 entities x 4 relations, 6 values, width 96, 2 blocks.
@@ -189,6 +203,9 @@ pub struct Results {
     pub sweep: Vec<Faithfulness>,
     pub examples: Vec<String>,
     pub claims: Vec<Claim>,
+    /// with `--model DIR`: the checkpoint both models started from, and its cut
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<VocabCut>,
 }
 
 /// Explanations for the feed: generic (ANY), then one list per persona.
@@ -264,13 +281,14 @@ pub fn measure(cfg: &Config) -> Result<Results> {
         return Err(Error::Msg(format!("misinfo-eval: no pair was held out of {} (raise held_out or entities)", w.pairs())));
     }
     let mc = |seq: usize, seed: u64| gpt2_config(vocab.size(), cfg.width, cfg.layers, cfg.heads, seq, seed);
-    let users = Transformer::new(mc(USER_PROMPT, cfg.seed))?;
+    let start = |seq: usize, seed: u64| start_model(cfg.model.as_deref(), &vocab.words(), mc(seq, seed));
+    let (users, checkpoint) = start(USER_PROMPT, cfg.seed)?;
     users.to_device(cfg.device)?;
     let params_per_model = users.param_count();
     let corpus = user_corpus(&w, &cfg.behaviour, &cfg.corpus, cfg.seed);
     let (users, users_training) = train(users, &corpus, &cfg.users, true, cfg.seed, "users model", &mut |_, _| Ok(false))?;
     // The explainer, read at each checkpoint: faithfulness, and the users' accuracy with it.
-    let explainer = Transformer::new(mc(EXPLAINER_PROMPT + EXPLANATION - 1, cfg.seed ^ 0xe1))?;
+    let (explainer, _) = start(EXPLAINER_PROMPT + EXPLANATION - 1, cfg.seed ^ 0xe1)?;
     explainer.to_device(cfg.device)?;
     let articles = explainer_corpus(&w, &cfg.corpus, cfg.seed);
     let mut sweep = Vec::new();
@@ -297,7 +315,7 @@ pub fn measure(cfg: &Config) -> Result<Results> {
     let ex = last.ok_or_else(|| Error::Msg("misinfo-eval: the explainer was never read".into()))?;
     let rows = evaluate(&users, &w, &cfg.behaviour, &feed, &ex, &[0, 1, 2, 3, 4])?;
     let examples = examples(&w, &feed, &ex);
-    let mut r = Results { config: cfg.clone(), vocab_size: vocab.size(), params_per_model, users_training, explainer_training, feed: feed.len(), rows, sweep, examples, claims: vec![] };
+    let mut r = Results { config: cfg.clone(), vocab_size: vocab.size(), params_per_model, users_training, explainer_training, feed: feed.len(), rows, sweep, examples, claims: vec![], checkpoint };
     r.claims = write::claims(&r);
     Ok(r)
 }

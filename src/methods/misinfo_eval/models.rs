@@ -4,7 +4,7 @@
 //!              and what it knows the pair's value to be. Trained on fact-check articles about
 //!              every pair, some of which repeat the rumour (the web is not clean).
 //!   users      one LM for all four personas:
-//!                "persona e r b POST e r v <intervention> ADOPT|KEEP SAYS e r x".
+//!                `persona e r b POST e r v <intervention> ADOPT|KEEP SAYS e r x`.
 //!              It recalls the persona's belief b (memorised: every pair appears in training),
 //!              decides whether the persona takes the intervention's message on, then predicts
 //!              the value x the persona believes after reading. Trained on the

@@ -79,6 +79,17 @@ impl Vocab {
     pub fn size(&self) -> usize {
         tok::ENTITY0 as usize + self.entities + self.relations + self.values
     }
+    /// The word of every token, for a checkpoint's vocabulary (`--model DIR`): the specials,
+    /// personas, audience, frames and decisions by name, then e0.., r0.., v0..
+    pub fn words(&self) -> Vec<String> {
+        let specials = ["_", "posts", "says", "check", "none", "label", "verified", "explain", "true", "false"];
+        let mut w: Vec<String> = specials.iter().chain(&GROUPS).chain(&["anyone"]).chain(&FRAMES).chain(&["adopt", "keep"]).map(|s| s.to_string()).collect();
+        debug_assert_eq!(w.len(), tok::ENTITY0 as usize);
+        w.extend((0..self.entities).map(|e| format!("e{e}")));
+        w.extend((0..self.relations).map(|r| format!("r{r}")));
+        w.extend((0..self.values).map(|v| format!("v{v}")));
+        w
+    }
     /// The value a token names, if it is a value token.
     pub fn value_of(&self, t: u32) -> Option<usize> {
         let v0 = self.value(0);
@@ -162,7 +173,7 @@ pub struct World {
     /// per pair (e * relations + r): the true value, the rumour
     pub truth: Vec<usize>,
     pub rumour: Vec<usize>,
-    /// [persona][pair]: the value it believes (the truth or the rumour)
+    /// `[persona][pair]`: the value it believes (the truth or the rumour)
     pub belief: Vec<Vec<usize>>,
     /// pairs held out of the users' intervention training (the test feed's pairs)
     pub held_out: Vec<bool>,

@@ -155,8 +155,7 @@ fn markdown(r: &Results) -> String {
          lean to party A and B. Four personas ({}) believe the truth with probability {:?} ({} less on relations leaning to their \
          party) and the rumour otherwise. The test feed: {} headlines, each held-out pair once true and once false (the rumour or \
          another value), read by every persona in {} conditions: {}. Labels state the headline's true verdict; explanations are \
-         written by the **explainer**, a kiln GPT-2-style model ({} blocks, width {}, {} parameters) trained for {} steps from \
-         scratch on fact-check articles of which {:.0}% repeat the rumour; personalised ones are asked for with the persona as the \
+         written by the **explainer**, {} trained for {} steps on fact-check articles of which {:.0}% repeat the rumour; personalised ones are asked for with the persona as the \
          audience and come in its frame ({}). The **users model** (same size) was trained for {} steps on the behaviour model's \
          draws — beliefs on every pair, interventions only on the pairs not in the feed. It recalls the persona's belief, decides \
          whether to take the intervention's message on (the behaviour model's trust, learned), and states what it believes \
@@ -183,9 +182,10 @@ fn markdown(r: &Results) -> String {
         r.feed,
         CONDITIONS.len(),
         CONDITIONS.join(", "),
-        cfg.layers,
-        cfg.width,
-        r.params_per_model,
+        match &r.checkpoint {
+            Some(cut) => format!("the {} ({} parameters), fine-tuned", cut.describe(), r.params_per_model),
+            None => format!("a kiln GPT-2-style model ({} blocks, width {}, {} parameters) trained from scratch", cfg.layers, cfg.width, r.params_per_model),
+        },
         r.explainer_training.steps,
         100.0 * cfg.corpus.article_noise,
         FRAMES[1..].join(", "),

@@ -12,7 +12,7 @@ pub enum ScalingLawsCommand {
         /// The released data folder (default ../shared/data/scaling-laws).
         #[arg(long)]
         data: Option<PathBuf>,
-        /// Output folder (default runs/scaling-laws/<UTC timestamp>).
+        /// Output folder (default: a new UTC-timestamped folder under runs/scaling-laws/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// tiny: least squares only; small: + Huber from 32 starts; paper: + Huber from the 1024-start grid.
@@ -21,7 +21,7 @@ pub enum ScalingLawsCommand {
     },
     /// Train a family of tiny kiln models, fit the law on the smaller ones, predict the largest.
     Sweep {
-        /// Output folder (default runs/scaling-laws-sweep/<UTC timestamp>).
+        /// Output folder (default: a new UTC-timestamped folder under runs/scaling-laws-sweep/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// tiny (seconds) or small (about a minute); paper is treated as small on a CPU.

@@ -58,7 +58,7 @@ pub enum TttArcCommand {
     Reproduce {
         #[arg(long, default_value = "small")]
         scale: Scale,
-        /// Output folder (default runs/ttt-arc/<UTC timestamp>).
+        /// Output folder (default: a new UTC-timestamped folder under runs/ttt-arc/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Skip stage 1: use this `ttt-arc finetune` output (trained without the held-out families).

@@ -21,7 +21,7 @@ pub fn pass_at_2(task: &Task, attempts: &[Vec<Grid>]) -> Option<f64> {
 }
 
 /// The submission entry of one task from its best ablation's attempts: a missing attempt is
-/// filled with the other one, or with [[0]] when there is none.
+/// filled with the other one, or with `[[0]]` when there is none.
 pub fn submission(results: &[TaskResult]) -> Value {
     let mut m = Map::new();
     for r in results {

@@ -1,6 +1,6 @@
 //! Grids as text for an HF model (the form TTT for ARC feeds pretrained LMs): one row per line,
 //! digits 0-9 without separators, each example written
-//!   input:\n<rows>output:\n<rows>
+//! `input:\n<rows>output:\n<rows>`,
 //! each output followed by EOS (the end marker, as END in the grid vocabulary), BOS (if the
 //! tokenizer has one) first. The loss is on output grids and their EOS, every demonstration's but
 //! the first's and the query's. Every piece is tokenized on its own and the ids concatenated, so

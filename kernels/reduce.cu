@@ -1,4 +1,4 @@
-// kernels/reduce.cu: sum / max / argmax along one axis. Twin: src/backend/cpu/reduce.rs.
+// kernels/reduce.cu: sum / max / argmax along one axis, topk along rows. Twin: src/backend/cpu/reduce.rs.
 // x is viewed as (outer, dim, inner) and reduced over dim -> (outer, inner).
 //   inner == 1 (row reduce): reduce_rows_* (one warp per row when dim is short, else one block
 //     per row; 16-byte loads: 8 bf16 when dim % 8 == 0, 4 f32 (or 4 bf16) when dim % 4 == 0).
@@ -241,6 +241,54 @@ __device__ void argmax_cols(const T* x, u32* y, long outer, long dim, long inner
     }
 }
 
+// ---- topk --------------------------------------------------------------------------------------
+// x: (rows, n) -> vals (rows, k) in x's type, idx (rows, k) u32, best first. One block per row
+// (grid-stride over rows). Each thread keeps the k best of its strided share as a sorted list (it
+// sees its indices in increasing order, so a newcomer equal to a kept value ranks after it); then
+// k rounds of a block argmax over the lists' heads (am_take's order: larger value, then smaller
+// index), the winner popping its head. NaN is never taken; empty slots are (NaN, 0xffffffff).
+#define TOPK_MAX 64
+template <typename T>
+__device__ void topk_rows(const T* x, T* vals, u32* idx, long rows, long n, int k) {
+    __shared__ float shv[32];
+    __shared__ u32 shi[32];
+    __shared__ u32 win;
+    float lv[TOPK_MAX];
+    u32 li[TOPK_MAX];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    for (long r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T* row = x + r * n;
+        int cnt = 0;
+        for (long d = threadIdx.x; d < n; d += blockDim.x) {
+            float v = load(row, d);
+            if (v != v || (cnt == k && !(v > lv[k - 1]))) continue;
+            int j = cnt < k ? cnt++ : k - 1;
+            for (; j > 0 && v > lv[j - 1]; j--) { lv[j] = lv[j - 1]; li[j] = li[j - 1]; }
+            lv[j] = v; li[j] = (u32)d;
+        }
+        for (int s = 0, head = 0; s < k; s++) {
+            float bv = head < cnt ? lv[head] : -KILN_INF;
+            u32 bi = head < cnt ? li[head] : 0xffffffffu;
+            am_warp(bv, bi);
+            __syncthreads();                       // the last round's reads of shv, shi, win are done
+            if (lane == 0) { shv[warp] = bv; shi[warp] = bi; }
+            __syncthreads();
+            if (warp == 0) {
+                bv = lane < nw ? shv[lane] : -KILN_INF;
+                bi = lane < nw ? shi[lane] : 0xffffffffu;
+                am_warp(bv, bi);
+                if (lane == 0) {
+                    win = bi;
+                    store(vals, r * k + s, bi == 0xffffffffu ? __int_as_float(0x7fc00000) : bv);
+                    idx[r * k + s] = bi;
+                }
+            }
+            __syncthreads();
+            if (head < cnt && li[head] == win) head++;  // indices are unique: one thread pops
+        }
+    }
+}
+
 #define REDUCE_KERNELS(T, S)                                                                          \
 extern "C" __global__ void reduce_rows_warp_##S(const T* x, T* y, long outer, long dim, int op) {     \
     reduce_rows_warp(x, y, outer, dim, op);                                                           \
@@ -259,6 +307,9 @@ extern "C" __global__ void argmax_rows_##S(const T* x, u32* y, long outer, long 
 }                                                                                                     \
 extern "C" __global__ void argmax_cols_##S(const T* x, u32* y, long outer, long dim, long inner) {    \
     argmax_cols(x, y, outer, dim, inner);                                                             \
+}                                                                                                     \
+extern "C" __global__ void topk_rows_##S(const T* x, T* vals, u32* idx, long rows, long n, int k) {   \
+    topk_rows(x, vals, idx, rows, n, k);                                                              \
 }
 REDUCE_KERNELS(float, f32)
 REDUCE_KERNELS(bf16, bf16)

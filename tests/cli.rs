@@ -142,6 +142,7 @@ fn bench_cuda_smoke_run_on_the_emulated_device() {
         ("sample", "vs sort_based"),
         ("swiglu_backward", "bf16"),
         ("argmax", "bf16"),
+        ("topk", "bf16"),
         ("index_select", "f32"),
         ("cross_entropy_backward", "bf16"),
         ("layer_norm_backward", "bf16"),

@@ -127,3 +127,37 @@ fn fast_exp_within_two_ulp_and_exact_at_the_edges() {
     let want: Vec<f32> = [-3.5f32, 0.25, 10.0].iter().map(|&v| exp_f32(v)).collect();
     assert_eq!(t.exp().unwrap().to_vec_f32().unwrap(), want);
 }
+
+#[test]
+fn topk_keeps_the_k_largest_best_first() {
+    // Hand-made rows: ties go to the smaller index, NaN is never taken, -inf is a value.
+    let nan = f32::NAN;
+    let x = Tensor::from_vec(vec![3.0, 1.0, 3.0, nan, 7.0, 2.0, nan, nan, f32::NEG_INFINITY, nan, 5.0, nan], [2, 6]).unwrap();
+    let (v, i) = x.topk(3).unwrap();
+    assert_eq!(v.dims(), &[2, 3]);
+    assert_eq!(i.to_vec_u32().unwrap(), vec![4, 0, 2, 4, 2, u32::MAX]);
+    let v = v.to_vec_f32().unwrap();
+    assert_eq!(&v[..5], &[7.0, 3.0, 3.0, 5.0, f32::NEG_INFINITY]);
+    assert!(v[5].is_nan(), "an empty slot's value is NaN");
+    // Against a full sort on random rows of every size, k up to the limit; leading axes kept.
+    for (s, &(rows, n, k)) in [(4usize, 1usize, 1usize), (3, 37, 5), (2, 64, 64), (5, 1000, 10), (2, 300, 64)].iter().enumerate() {
+        let data: Vec<f32> = (0..rows * n).map(|j| ((j * 7919 + s * 13) % 23) as f32 - 11.0).collect(); // many ties
+        let t = Tensor::from_vec(data.clone(), [1, rows, n]).unwrap();
+        let (v, i) = t.topk(k).unwrap();
+        assert_eq!(i.dims(), &[1, rows, k]);
+        let (v, i) = (v.to_vec_f32().unwrap(), i.to_vec_u32().unwrap());
+        for r in 0..rows {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|&a, &b| data[r * n + b].total_cmp(&data[r * n + a]).then(a.cmp(&b)));
+            let want: Vec<u32> = order[..k].iter().map(|&j| j as u32).collect();
+            assert_eq!(&i[r * k..(r + 1) * k], &want[..], "row {r} of ({rows}, {n}), k {k}");
+            assert!(want.iter().zip(&v[r * k..(r + 1) * k]).all(|(&j, &x)| x == data[r * n + j as usize]));
+        }
+    }
+    // Refused by name: k of 0, past the axis, past the limit.
+    let x = Tensor::from_vec(vec![0.0; 200], [2, 100]).unwrap();
+    for k in [0, 101, 65] {
+        let e = x.topk(k).unwrap_err().to_string();
+        assert!(e.contains("topk") && e.contains(&format!("k = {k}")), "{e}");
+    }
+}

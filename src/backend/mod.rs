@@ -132,6 +132,14 @@ pub fn reduce(op: ReduceOp, x: &Storage, outer: usize, dim: usize, inner: usize)
 pub fn argmax(x: &Storage, outer: usize, dim: usize, inner: usize) -> Result<Storage> {
     dispatch_result!("argmax", (x) => cpu::reduce::argmax(x, outer, dim, inner), cuda::reduce::argmax(x, outer, dim, inner))
 }
+/// The k largest elements of each row of x (rows, n), best first: (values (rows, k), indices
+/// (rows, k) U32); ties to the smaller index, NaN never taken, empty slots (NaN, u32::MAX).
+pub fn topk(x: &Storage, rows: usize, n: usize, k: usize) -> Result<(Storage, Storage)> {
+    let mut out = dispatch_multi!("topk", (x) => cpu::reduce::topk(x, rows, n, k), cuda::reduce::topk(x, rows, n, k))?;
+    let idx = out.pop().ok_or_else(|| Error::Msg("topk: no indices".into()))?;
+    let vals = out.pop().ok_or_else(|| Error::Msg("topk: no values".into()))?;
+    Ok((vals, idx))
+}
 pub fn permute(x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
     dispatch_result!("permute", (x) => cpu::layout::permute(x, shape, perm), cuda::layout::permute(x, shape, perm))
 }

@@ -12,7 +12,7 @@ use super::targets::Verdict;
 const AT_80: &[&str] = &["add", "sub", "mul", "div", "affine", "scale", "gelu", "silu", "swiglu", "cast", "fill", "adamw"];
 const AT_60: &[&str] = &["embedding"];
 /// Ops with targets of their own below (or report-only), not judged as memory-bound rows.
-const OWN: &[&str] = &["linear_attention", "sample", "lora", "ceiling", "attention"];
+const OWN: &[&str] = &["linear_attention", "sample", "lora", "ceiling", "attention", "topk"];
 
 /// The fraction of the copy bandwidth KERNELS.md asks of `op`.
 pub fn memory_target(op: &str) -> f64 {

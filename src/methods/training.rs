@@ -55,8 +55,8 @@ pub fn gpt2_config(vocab: usize, width: usize, layers: usize, heads: usize, max_
 pub struct ModelArgs {
     /// Start from this Llama-family HF checkpoint (config.json, safetensors, tokenizer.json)
     /// instead of a model trained from scratch: its vocabulary is cut to the method's words
-    /// (io/hf/vocab.rs) and the phases that train it use the fine-tuning rate FINETUNE_LR
-    /// (1e-4) unless a flag sets them. Real checkpoints are GPU jobs (--device cuda).
+    /// (src/io/hf/vocab.rs) and it is fine-tuned at lr 1e-4 unless a flag sets a rate. Real
+    /// checkpoints are GPU jobs (--device cuda).
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
 }

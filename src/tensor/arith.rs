@@ -124,6 +124,24 @@ impl Tensor {
         kept[ax] = 1;
         Tensor::from_storage(s, if keepdim { Shape(kept) } else { remove_axis(self.shape(), ax) })
     }
+    /// The `k` largest entries along the last axis, best first: (values (..., k), indices
+    /// (..., k) U32). Ties go to the smaller index; NaN is never taken, so a row with fewer than
+    /// k other entries ends in empty slots (value NaN, index u32::MAX). No gradient.
+    pub fn topk(&self, k: usize) -> Result<(Tensor, Tensor)> {
+        let dims = self.dims();
+        let Some(&n) = dims.last() else {
+            return Err(Error::bad_shape("topk", self.shape(), "needs at least one axis"));
+        };
+        let max = backend::cpu::reduce::TOPK_MAX;
+        if k == 0 || k > n || k > max {
+            return Err(Error::bad_shape("topk", self.shape(), format!("k = {k} must be in 1..={} (the last axis, at most {max})", n.min(max))));
+        }
+        let rows = self.elem_count() / n;
+        let (v, i) = backend::topk(&self.storage(), rows, n, k)?;
+        let mut out = dims.to_vec();
+        *out.last_mut().unwrap() = k;
+        Ok((Tensor::from_storage(v, Shape(out.clone()))?, Tensor::from_storage(i, Shape(out))?))
+    }
     /// Sum a broadcast result back down to `shape` (the adjoint of broadcasting).
     pub fn sum_to(&self, shape: &Shape) -> Result<Tensor> {
         if self.shape() == shape {

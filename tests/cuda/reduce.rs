@@ -1,4 +1,4 @@
-//! parity_reduce_*: sum / max / argmax over (outer, dim, inner), row (inner == 1, warp and block
+//! parity_reduce_*: sum / max / argmax (and topk over rows) over (outer, dim, inner), row (inner == 1, warp and block
 //! paths, vector and scalar loads) and column (inner > 1) layouts, f32 and bf16, ties and NaN.
 use super::*;
 use kiln::backend::ReduceOp;
@@ -68,5 +68,44 @@ fn parity_reduce_argmax_ties_and_nan() {
     assert_eq!(vals(&want), [0.0, 0.0, 40.0], "the CPU twin on -inf / NaN rows");
     for dtype in [DType::F32, DType::BF16] {
         assert_eq!(vals(&backend::argmax(&on_gpu(&t, dtype), 3, d, 1).unwrap()), vals(&want), "argmax -inf / NaN rows {dtype:?}");
+    }
+}
+
+/// NaN as None, so empty slots compare equal.
+fn canon(v: Vec<f64>) -> Vec<Option<f64>> {
+    v.into_iter().map(|x| (!x.is_nan()).then_some(x)).collect()
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_reduce_topk_ties_nan_and_empty_slots() {
+    setup();
+    // (rows, n, k): warp rows (n <= 64), block rows, k at the limit, a vocabulary-wide row.
+    for (s, &(rows, n, k)) in [(3usize, 1usize, 1usize), (4, 37, 5), (2, 64, 64), (5, 1000, 10), (2, 3001, 64), (3, 32000, 8), (7, 300, 1)].iter().enumerate() {
+        // Few distinct values (ties everywhere), NaNs sprinkled, and in row 0 only three numbers
+        // among NaNs (empty slots once k > 3).
+        let mut data: Vec<f32> = (0..rows * n).map(|j| ((j * 7919 + s * 31) % 13) as f32 - 6.0).collect();
+        data.iter_mut().enumerate().filter(|(j, _)| j % 17 == 5).for_each(|(_, x)| *x = f32::NAN);
+        if n > 3 {
+            data[..n].iter_mut().enumerate().filter(|(j, _)| *j > 2).for_each(|(_, x)| *x = f32::NAN);
+            data[1] = f32::NEG_INFINITY;
+        }
+        let t = Tensor::from_vec(data, vec![rows, n]).unwrap();
+        for dtype in [DType::F32, DType::BF16] {
+            let (wv, wi) = backend::topk(&on_cpu(&t, dtype), rows, n, k).unwrap();
+            let g = on_gpu(&t, dtype);
+            let got = twice_n("topk", || {
+                let (v, i) = backend::topk(&g, rows, n, k).unwrap();
+                vec![v, i]
+            });
+            let (gv, gi) = (&got[0], &got[1]);
+            assert_eq!(vals(gi), vals(&wi), "topk indices {dtype:?} ({rows}, {n}), k {k}");
+            assert_eq!((gv.dtype(), gi.dtype()), (dtype, DType::U32), "values keep the input's dtype");
+            assert_eq!(canon(vals(gv)), canon(vals(&wv)), "topk values {dtype:?} ({rows}, {n}), k {k}");
+        }
+        // Random values (no ties) too.
+        let x = randn(&[rows, n], 300 + s as u64);
+        let (_, wi) = backend::topk(&on_cpu(&x, DType::F32), rows, n, k).unwrap();
+        assert_eq!(vals(&backend::topk(&on_gpu(&x, DType::F32), rows, n, k).unwrap().1), vals(&wi), "topk randn ({rows}, {n}), k {k}");
     }
 }

@@ -1,4 +1,4 @@
-//! Reductions along one axis: sum, max, argmax. The tensor is viewed as (outer, dim, inner) and
+//! Reductions along one axis: sum, max, argmax; and topk along rows. The tensor is viewed as (outer, dim, inner) and
 //! reduced over `dim`; the result is (outer, inner). Sums accumulate in f64 so that long rows
 //! stay accurate in f32. Twin of kernels/reduce.cu.
 
@@ -68,5 +68,48 @@ pub fn argmax(x: &CpuStorage, outer: usize, dim: usize, inner: usize) -> Result<
         CpuStorage::F32(x) => Ok(CpuStorage::U32(t(x, outer, dim, inner))),
         CpuStorage::F64(x) => Ok(CpuStorage::U32(t(x, outer, dim, inner))),
         other => Err(super::dtype_error("argmax", &[other.dtype()])),
+    }
+}
+
+/// Most `k` topk may keep a row (the kernel's per-thread list; the same bound on every device).
+pub const TOPK_MAX: usize = 64;
+
+/// The `k` largest elements of each row of x (rows, n), best first: [values (rows, k) in x's
+/// dtype, indices (rows, k) U32]. Order: the larger value first, the smaller index on ties. NaN
+/// is never taken; a row with fewer than k other elements ends in empty slots (value NaN, index
+/// u32::MAX). 1 <= k <= min(n, TOPK_MAX), checked one level up.
+pub fn topk(x: &CpuStorage, rows: usize, n: usize, k: usize) -> Result<Vec<CpuStorage>> {
+    fn t<T: Real>(x: &[T], n: usize, k: usize) -> (Vec<T>, Vec<u32>) {
+        let (mut vals, mut idx) = (Vec::with_capacity(x.len() / n.max(1) * k), Vec::new());
+        let mut cand: Vec<(T, u32)> = Vec::with_capacity(n);
+        for row in x.chunks(n) {
+            cand.clear();
+            cand.extend(row.iter().enumerate().filter(|(_, v)| !v.is_nan()).map(|(i, &v)| (v, i as u32)));
+            // Total order on non-NaN values: larger first, then smaller index.
+            let better = |a: &(T, u32), b: &(T, u32)| b.0.partial_cmp(&a.0).unwrap().then(a.1.cmp(&b.1));
+            if cand.len() > k {
+                cand.select_nth_unstable_by(k - 1, better);
+                cand.truncate(k);
+            }
+            cand.sort_unstable_by(better);
+            for j in 0..k {
+                let (v, i) = cand.get(j).copied().unwrap_or((T::from_f64(f64::NAN), u32::MAX));
+                vals.push(v);
+                idx.push(i);
+            }
+        }
+        (vals, idx)
+    }
+    super::expect_len("topk", "x", x.len(), rows * n)?;
+    match x {
+        CpuStorage::F32(x) => {
+            let (v, i) = t(x, n, k);
+            Ok(vec![CpuStorage::F32(v), CpuStorage::U32(i)])
+        }
+        CpuStorage::F64(x) => {
+            let (v, i) = t(x, n, k);
+            Ok(vec![CpuStorage::F64(v), CpuStorage::U32(i)])
+        }
+        other => Err(super::dtype_error("topk", &[other.dtype()])),
     }
 }

@@ -1,6 +1,6 @@
 //! Launch wrappers for kernels/reduce.cu. Twin: backend/cpu/reduce.rs.
 //! x is viewed as (outer, dim, inner) and reduced over dim -> (outer, inner), output in x's dtype
-//! (argmax: U32). Rows (inner == 1) go to a warp per row when dim is short, a block per row
+//! (argmax: U32); topk keeps the k best of each row (a block per row). Rows (inner == 1) go to a warp per row when dim is short, a block per row
 //! otherwise; columns (inner > 1) to 32 x 8 blocks. All reductions have a fixed order.
 
 use super::elementwise::typed;
@@ -106,4 +106,26 @@ pub fn argmax(x: &CudaStorage, outer: usize, dim: usize, inner: usize) -> Result
         dev.launch(&f, (grid, 1, 1), (32, 8, 1), 0, &[x.arg(), y.arg(), o, d, i])?;
     }
     Ok(y)
+}
+
+/// The k largest elements of each row of x (rows, n), best first (the CPU's topk): [values
+/// (rows, k) in x's dtype, indices (rows, k) U32]; 1 <= k <= min(n, TOPK_MAX), checked one level up.
+pub fn topk(x: &CudaStorage, rows: usize, n: usize, k: usize) -> Result<Vec<CudaStorage>> {
+    x.float("topk")?;
+    check_len("topk", x, rows, n, 1)?;
+    if n > u32::MAX as usize || k == 0 || k > crate::backend::cpu::reduce::TOPK_MAX {
+        return Err(Error::range("topk", format!("n {n} must fit a U32 index and k {k} be in 1..={}", crate::backend::cpu::reduce::TOPK_MAX)));
+    }
+    let vals = CudaStorage::alloc(x.dev(), x.dtype, rows * k)?;
+    let idx = CudaStorage::alloc(x.dev(), DType::U32, rows * k)?;
+    if rows > 0 {
+        let dev = x.dev();
+        let f = dev.func(FAMILY, &typed("topk", "topk_rows", x.dtype)?)?;
+        let threads = if n <= 64 { 32 } else { ROW_THREADS };
+        // SAFETY: x holds rows*n elements, vals and idx rows*k each; k <= TOPK_MAX, the kernel's
+        // per-thread list length.
+        let args = [x.arg(), vals.arg(), idx.arg(), Arg::U64(rows as u64), Arg::U64(n as u64), Arg::I32(k as i32)];
+        dev.launch(&f, (rows.min(MAX_GRID) as u32, 1, 1), (threads, 1, 1), 0, &args)?;
+    }
+    Ok(vec![vals, idx])
 }

@@ -1,16 +1,20 @@
-//! erase: the templates and the reader, the stream's bookkeeping, embeddings and cosine top-k
-//! against brute force, the knowledge base's edits by hand, the tiny run's report and the
-//! refused settings.
+//! erase: the templates and the template reader, the stream's bookkeeping, embeddings and cosine
+//! top-k against brute force, the knowledge base's edits by hand, the LM reader's words, the
+//! trained tiny LM reader against the parser on held-out streams, the tiny run's report (from
+//! scratch and from the HF fixture with --model) and the refused settings.
 
+use kiln::methods::erase::lm::Vocab;
+use kiln::methods::erase::reader::{Ask, Judgment, Reader, Template};
 use kiln::methods::erase::store::{cosine_topk, embed, Kb};
 use kiln::methods::erase::world::{question, read, stream, Fact, RELATIONS};
 use kiln::methods::erase::{self as er, Config};
 use kiln::tensor::Device;
+use std::path::Path;
 
 #[test]
 fn the_reader_parses_both_templates_and_nothing_else() {
-    for relation in 0..3 {
-        for value in 0..RELATIONS[relation].2 {
+    for (relation, &(_, _, n, _)) in RELATIONS.iter().enumerate() {
+        for value in 0..n {
             let f = Fact { entity: 17, relation, value };
             assert_eq!(read(&f.text(0)), Some(f));
             assert_eq!(read(&f.text(1)), Some(f));
@@ -69,34 +73,119 @@ fn embeddings_and_top_k_retrieval() {
 
 #[test]
 fn the_knowledge_base_reinforces_replaces_and_adds() {
-    let (d, dev) = (256, Device::Cpu);
-    let mut kb = Kb::default();
-    kb.ingest(0, "e1 works_at c2", d, 0.25, 8, dev).unwrap();
-    kb.ingest(0, "e1 lives_in t4", d, 0.25, 8, dev).unwrap();
+    let kb_at = |threshold: f32| Kb::new(256, threshold, 8, Device::Cpu);
+    let ingest = |kb: &mut Kb, step: usize, doc: &str| kb.ingest(step, doc, read(doc), &Template).unwrap();
+    let mut kb = kb_at(0.25);
+    ingest(&mut kb, 0, "e1 works_at c2");
+    ingest(&mut kb, 0, "e1 lives_in t4");
     assert_eq!(kb.entries.len(), 2);
-    kb.ingest(1, "e1 works_at c2", d, 0.25, 8, dev).unwrap();
+    let judged = ingest(&mut kb, 1, "e1 works_at c2");
+    assert!(judged.contains(&(0, Judgment::Reinforced)) && judged.contains(&(1, Judgment::Unchanged)), "{judged:?}");
     assert_eq!((kb.entries.len(), kb.reinforced), (2, 1), "a restatement reinforces, adds nothing");
     assert_eq!(kb.entries[0].history, vec![(0, "added"), (1, "reinforced")]);
-    kb.ingest(2, "e1 joined c3", d, 0.25, 8, dev).unwrap();
+    ingest(&mut kb, 2, "e1 joined c3");
     assert!(!kb.entries[0].true_now, "the old employer is made false by the other template");
     assert_eq!(kb.entries[0].history.last(), Some(&(2, "made false")));
     assert!(kb.entries[1].true_now, "another relation of the same entity is unchanged");
     let last = kb.entries.last().unwrap();
     assert_eq!((last.fact, last.text.as_str(), last.true_now), (Fact { entity: 1, relation: 0, value: 3 }, "e1 works_at c3", true), "stored in the canonical template");
-    kb.ingest(3, "not a fact", d, 0.25, 8, dev).unwrap();
+    assert!(ingest(&mut kb, 3, "not a fact").is_empty());
     assert_eq!(kb.entries.len(), 3, "an unreadable document changes nothing");
     // With a threshold no cosine reaches, nothing is edited: both employers stay true.
-    let mut blind = Kb::default();
+    let mut blind = kb_at(f32::INFINITY);
     for doc in ["e1 works_at c2", "e1 joined c3"] {
-        blind.ingest(0, doc, d, f32::INFINITY, 8, dev).unwrap();
+        ingest(&mut blind, 0, doc);
     }
     assert!(blind.entries.iter().all(|e| e.true_now) && blind.entries.len() == 2);
 }
 
+/// A reader that judges every fact made false: the knowledge base follows the reader, not the parser.
+struct Contrarian;
+impl Reader for Contrarian {
+    fn extract(&self, docs: &[&str]) -> kiln::Result<Vec<Option<Fact>>> {
+        Template.extract(docs)
+    }
+    fn judge(&self, pairs: &[(Fact, &str)]) -> kiln::Result<Vec<Judgment>> {
+        Ok(vec![Judgment::MadeFalse; pairs.len()])
+    }
+    fn answer(&self, asks: &[Ask]) -> kiln::Result<Vec<Option<usize>>> {
+        Template.answer(asks)
+    }
+}
+
+#[test]
+fn the_template_reader_judges_and_answers_and_the_kb_obeys_any_reader() {
+    let f = Fact { entity: 2, relation: 1, value: 4 };
+    assert_eq!(Template.judge(&[(f, "e2 moved_to t4"), (f, "e2 lives_in t5"), (f, "e2 role r4"), (f, "e3 lives_in t4"), (f, "junk")]).unwrap(), vec![Judgment::Reinforced, Judgment::MadeFalse, Judgment::Unchanged, Judgment::Unchanged, Judgment::Unchanged]);
+    let ask = |texts: &[&str]| Ask { texts: texts.iter().map(|t| t.to_string()).collect(), entity: 2, relation: 1 };
+    let got = Template.answer(&[ask(&["e2 role r1", "e2 moved_to t6", "e2 lives_in t3"]), ask(&["e5 lives_in t1"]), ask(&[])]).unwrap();
+    assert_eq!(got, vec![Some(6), None, None], "the best-ranked text about the pair answers");
+    let mut kb = Kb::new(256, 0.25, 8, Device::Cpu);
+    for doc in ["e1 works_at c2", "e1 lives_in t4", "e1 role r0"] {
+        kb.ingest(0, doc, read(doc), &Contrarian).unwrap();
+    }
+    assert_eq!(kb.entries.iter().filter(|e| e.true_now).count(), 1, "each new fact made every related older one false");
+}
+
+#[test]
+fn the_lm_vocabulary_names_every_token_once() {
+    let v = Vocab::new(30);
+    let words = v.words();
+    assert_eq!(words.len(), v.size());
+    assert_eq!(words.len(), 30 + 6 + 22 + 3 + 5);
+    let distinct: std::collections::HashSet<&String> = words.iter().collect();
+    assert_eq!(distinct.len(), words.len(), "words are distinct (one per token, for --model)");
+    for w in ["e0", "e29", "works_at", "promoted_to", "c7", "t0", "r5", "reinforced", "false", "unchanged", "judge"] {
+        assert!(words.iter().any(|x| x == w), "{w} missing");
+    }
+    let f = Fact { entity: 17, relation: 2, value: 5 };
+    assert_eq!(v.decode(v.fact(f)), Some(f));
+    assert_eq!(v.encode(&f.text(1)).map(|t| v.decode(t)), Some(Some(f)), "the other template reads back too");
+    assert_eq!(v.encode("e30 role r1"), None, "an entity outside the world is not a word");
+    assert_eq!(v.encode("e3 role"), None);
+    assert_eq!(v.decode(v.encode("e3 role c1").unwrap()), None, "a value of another relation is no fact");
+}
+
+fn fixture() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/hf_llama"))
+}
+
+fn out_dir(tag: &str) -> std::path::PathBuf {
+    let out = std::env::temp_dir().join(format!("kiln-erase-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    out
+}
+
+#[test]
+fn the_trained_tiny_lm_reader_reads_held_out_streams_like_the_parser() {
+    let r = er::measure(&Config::tiny()).unwrap();
+    let a = &r.agreement;
+    let total: usize = a.confusion.iter().flatten().sum();
+    assert!(total > 50 && a.docs > 50, "enough held-out judgments ({total}) and documents ({})", a.docs);
+    // Chance over the labels is 1/3; a reader that always says `unchanged` scores 1/3 too.
+    assert!(a.balanced() > 0.6, "judgment mean recall {:.3}: {:?}", a.balanced(), a.confusion);
+    let extraction = a.extracted_right as f64 / a.docs as f64;
+    assert!(extraction > 0.8, "extraction matches the parser on {extraction:.3} of the documents");
+    assert!(r.reader.stats.final_loss.is_finite() && r.reader.stats.final_loss < 0.5, "loss {}", r.reader.stats.final_loss);
+    assert_eq!(r.reader.checkpoint, None);
+    // The template rows are the oracle's: every stream's ERASE answers everything with no changes.
+    assert_eq!(r.rows[0].template.erase, 1.0);
+}
+
+/// The small reproduction's LM-reader claims (about 50 s in the dev profile, so not in the suite):
+/// `cargo test --test erase -- --ignored`.
+#[test]
+#[ignore]
+fn small_lm_reader_erase_beats_rag() {
+    let r = er::measure(&Config::small()).unwrap();
+    let last = r.rows.last().unwrap();
+    assert!(last.lm.erase - last.lm.rag >= 0.05, "ERASE {} vs RAG {} (LM reader)", last.lm.erase, last.lm.rag);
+    assert!(r.agreement.balanced() >= 0.9, "{:?}", r.agreement.confusion);
+}
+
 #[test]
 fn tiny_run_writes_the_report() {
-    let out = std::env::temp_dir().join(format!("kiln-erase-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out);
+    let out = out_dir("tiny");
     let rep = er::run(&Config::tiny(), &out).unwrap();
     assert_eq!(rep.method, "erase");
     for f in ["report.md", "report.json", "accuracy.png"] {
@@ -106,12 +195,30 @@ fn tiny_run_writes_the_report() {
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["changed_pairs"].as_f64(), Some(0.0));
-    assert!(rows.iter().all(|r| ["rag", "facts", "erase"].iter().all(|k| (0.0..=1.0).contains(&r[*k].as_f64().unwrap()))));
+    assert!(rows.iter().all(|r| ["lm", "template"].iter().all(|m| ["rag", "facts", "erase"].iter().all(|k| (0.0..=1.0).contains(&r[*m][*k].as_f64().unwrap())))));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("erase (lm reader)") && md.contains("erase (template reader)") && md.contains("How the LM reads"));
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn the_reader_starts_from_an_hf_checkpoint_with_model() {
+    let out = out_dir("hf");
+    let cfg = Config { model: Some(fixture().to_path_buf()), reader: kiln::methods::training::Phase { steps: 20, ..Config::tiny().reader }, ..Config::tiny() };
+    er::run(&cfg, &out).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let line = json["reader"]["checkpoint"].as_str().expect("the cut is recorded");
+    assert!(line.contains("HF checkpoint") && line.contains("hf_llama"), "{line}");
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains(line));
+    std::fs::remove_dir_all(&out).unwrap();
+    let bad = Config { model: Some(fixture().join("no-such-dir")), ..Config::tiny() };
+    let err = er::measure(&bad).unwrap_err().to_string();
+    assert!(err.contains("--model") && err.contains("no-such-dir") && err.contains("not a directory"), "{err}");
 }
 
 #[test]
 fn bad_settings_are_refused_by_name() {
     assert!(er::measure(&Config { streams: 0, ..Config::tiny() }).unwrap_err().to_string().contains("streams"));
     assert!(er::measure(&Config { threshold: 2.0, ..Config::tiny() }).unwrap_err().to_string().contains("threshold 2"));
+    assert!(er::measure(&Config { train_streams: 0, ..Config::tiny() }).unwrap_err().to_string().contains("train_streams"));
 }

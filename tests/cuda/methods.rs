@@ -5,7 +5,7 @@
 //! 1e-3 relative (a few f32 steps). Accuracies and allocations are printed, not compared: one
 //! flipped argmax or one reordered tie between devices is not a bug.
 use super::GPU;
-use kiln::methods::{adaptive_compute, forgetting, misinfo_eval, random_transformers};
+use kiln::methods::{adaptive_compute, erase, forgetting, misinfo_eval, random_transformers};
 use kiln::tensor::Device;
 use serde_json::Value;
 
@@ -84,4 +84,10 @@ fn parity_method_misinfo_eval() {
 #[ignore = "needs a CUDA device"]
 fn parity_method_random_transformers() {
     both("random-transformers", random_transformers::Config::tiny(), |c, d| c.device = d, random_transformers::measure);
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_method_erase() {
+    both("erase", erase::Config::tiny(), |c, d| c.device = d, erase::measure);
 }

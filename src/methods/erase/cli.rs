@@ -3,6 +3,7 @@
 use super::{run, NAME};
 use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct EraseArgs {
@@ -12,6 +13,10 @@ pub struct EraseArgs {
     /// ERASE's relatedness threshold (cosine), default 0.25.
     #[arg(long)]
     pub threshold: Option<f32>,
+    /// Start the LM reader from this HF Llama checkpoint directory (config.json, tokenizer.json,
+    /// safetensors), its vocabulary cut to the reader's words, instead of training one from scratch.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -22,6 +27,7 @@ impl EraseArgs {
         if let Some(t) = self.threshold {
             c.threshold = t;
         }
+        c.model = self.model;
         self.run.finish(NAME, |out| run(&c, out))
     }
 }

@@ -1,13 +1,15 @@
 //! Embeddings, batched cosine top-k retrieval, and the two memories compared: an append-only
-//! document store (RAG) and ERASE's knowledge base of facts with histories.
+//! document store (RAG) and ERASE's knowledge base of facts with histories, edited by a reader's
+//! judgments (reader.rs).
 //!
 //! Embedding: every word maps to a fixed pseudo-random vector in [-1, 1]^D (Philox keyed by the
 //! word's FNV-1a hash); a text is the normalised sum of its words' vectors, so texts sharing w of
 //! their 3 words have cosine about w / 3 (plus noise of order 1 / sqrt(D)).
 //! Retrieval: the (Q, N) cosine matrix is one matmul on the model's device (queries and keys are
-//! unit rows), then each row's top k are picked on the host.
+//! unit rows), and each row's top k are picked there too (`Tensor::topk`).
 
-use super::world::{read, Fact};
+use super::reader::{Judgment, Reader};
+use super::world::Fact;
 use crate::rng::Philox;
 use crate::tensor::{Device, Tensor};
 use crate::Result;
@@ -32,8 +34,10 @@ pub fn embed(text: &str, dim: usize) -> Vec<f32> {
     v
 }
 
-/// For each query row (Q, D), the `k` keys (N, D) of largest cosine, best first, as
-/// (key index, cosine); keys where `keep` is false are skipped. Rows are unit length.
+/// For each query row (Q, D), the `k` keys (N, D) of largest cosine, best first (ties: the lower
+/// index), as (key index, cosine); keys where `keep` is false are skipped. Rows are unit length.
+/// On the device: the (Q, N) matmul, skipped keys set to NaN (which topk never takes), and
+/// `Tensor::topk`; only the (Q, k) winners come back to the host.
 pub fn cosine_topk(queries: &[f32], keys: &[f32], dim: usize, k: usize, keep: &dyn Fn(usize) -> bool, device: Device) -> Result<Vec<Vec<(usize, f32)>>> {
     let (q, n) = (queries.len() / dim, keys.len() / dim);
     if q == 0 || n == 0 {
@@ -41,21 +45,13 @@ pub fn cosine_topk(queries: &[f32], keys: &[f32], dim: usize, k: usize, keep: &d
     }
     let a = Tensor::from_vec(queries.to_vec(), [q, dim])?.to_device(device)?;
     let b = Tensor::from_vec(keys.to_vec(), [n, dim])?.to_device(device)?;
-    let sims = a.matmul_t(&b, false, true)?.to_vec_f32()?; // (Q, N)
-    Ok(sims
-        .chunks(n)
-        .map(|row| {
-            let mut idx: Vec<usize> = (0..n).filter(|&i| keep(i)).collect();
-            idx.sort_by(|&x, &y| row[y].total_cmp(&row[x]).then(x.cmp(&y)));
-            idx.into_iter().take(k).map(|i| (i, row[i])).collect()
-        })
-        .collect())
-}
-
-/// The answer of a set of retrieved facts to (entity, relation): the value of the best-ranked
-/// fact about that pair (None if no retrieved fact is about it).
-pub fn answer(retrieved: &[(usize, f32)], facts: &dyn Fn(usize) -> Option<Fact>, entity: usize, relation: usize) -> Option<usize> {
-    retrieved.iter().filter_map(|&(i, _)| facts(i)).find(|f| f.entity == entity && f.relation == relation).map(|f| f.value)
+    let skip: Vec<f32> = (0..n).map(|i| if keep(i) { 0.0 } else { f32::NAN }).collect();
+    let skip = Tensor::from_vec(skip, [1, n])?.to_device(device)?;
+    let sims = a.matmul_t(&b, false, true)?.add(&skip)?; // (Q, N)
+    let (vals, idx) = sims.topk(k.min(n))?; // (Q, k') each
+    let (vals, idx) = (vals.to_vec_f32()?, idx.to_vec_u32()?);
+    let k = k.min(n);
+    Ok((0..q).map(|r| (r * k..(r + 1) * k).filter(|&j| idx[j] != u32::MAX).map(|j| (idx[j] as usize, vals[j])).collect()).collect())
 }
 
 /// A fact of ERASE's knowledge base with its history.
@@ -68,49 +64,63 @@ pub struct Entry {
     pub history: Vec<(usize, &'static str)>,
 }
 
-/// ERASE's knowledge base: facts (the canonical template-0 text) and their embeddings.
-#[derive(Clone, Debug, Default)]
+/// ERASE's knowledge base: facts (the canonical template-0 text) and their embeddings, and how
+/// a document is related to them (embedding width, cosine threshold, at most `k_update` facts).
+#[derive(Clone, Debug)]
 pub struct Kb {
     pub entries: Vec<Entry>,
+    /// (N, D) unit rows, one per entry
     pub keys: Vec<f32>,
-    /// documents whose related facts were updated: reinforced, made false
+    /// judgments applied: facts reinforced, facts made false
     pub reinforced: usize,
     pub made_false: usize,
+    pub dim: usize,
+    pub threshold: f32,
+    pub k_update: usize,
+    pub device: Device,
 }
 
 impl Kb {
-    /// Take in one document: retrieve the true facts with cosine >= `threshold` (at most
-    /// `k_update`), let the reader judge each (same entity and relation: the same value is
-    /// reinforced, another is made false), then add the document's own fact unless it was
-    /// reinforced. A document the reader cannot parse changes nothing.
-    pub fn ingest(&mut self, step: usize, doc: &str, dim: usize, threshold: f32, k_update: usize, device: Device) -> Result<()> {
-        let Some(new) = read(doc) else { return Ok(()) };
-        let q = embed(doc, dim);
+    pub fn new(dim: usize, threshold: f32, k_update: usize, device: Device) -> Kb {
+        Kb { entries: Vec::new(), keys: Vec::new(), reinforced: 0, made_false: 0, dim, threshold, k_update, device }
+    }
+
+    /// Take in one document whose fact the reader extracted as `new`: retrieve the true facts
+    /// with cosine >= threshold (at most k_update), ask the reader to judge each against the
+    /// document (reinforced: noted in its history; made false: no longer true; unchanged:
+    /// nothing), then add the document's fact in the canonical template unless some fact was
+    /// judged reinforced. A document the reader could not read changes nothing. Returns the
+    /// judgments made, as (entry index, judgment).
+    pub fn ingest(&mut self, step: usize, doc: &str, new: Option<Fact>, reader: &dyn Reader) -> Result<Vec<(usize, Judgment)>> {
+        let Some(new) = new else { return Ok(vec![]) };
+        let d = self.dim;
         let entries = &self.entries;
-        let hits = cosine_topk(&q, &self.keys, dim, k_update, &|i| entries[i].true_now, device)?.pop().unwrap_or_default();
+        let hits = cosine_topk(&embed(doc, d), &self.keys, d, self.k_update, &|i| entries[i].true_now, self.device)?.pop().unwrap_or_default();
+        let related: Vec<usize> = hits.iter().take_while(|h| h.1 >= self.threshold).map(|h| h.0).collect();
+        let pairs: Vec<(Fact, &str)> = related.iter().map(|&i| (self.entries[i].fact, doc)).collect();
+        let judged = if pairs.is_empty() { vec![] } else { reader.judge(&pairs)? };
         let mut known = false;
-        for (i, cos) in hits {
-            if cos < threshold {
-                break;
-            }
+        for (&i, &j) in related.iter().zip(&judged) {
             let e = &mut self.entries[i];
-            if e.fact.entity == new.entity && e.fact.relation == new.relation {
-                if e.fact.value == new.value {
+            match j {
+                Judgment::Reinforced => {
                     e.history.push((step, "reinforced"));
                     self.reinforced += 1;
                     known = true;
-                } else {
+                }
+                Judgment::MadeFalse => {
                     e.true_now = false;
                     e.history.push((step, "made false"));
                     self.made_false += 1;
                 }
+                Judgment::Unchanged => {}
             }
         }
         if !known {
             let text = new.text(0);
-            self.keys.extend(embed(&text, dim));
+            self.keys.extend(embed(&text, d));
             self.entries.push(Entry { fact: new, text, true_now: true, history: vec![(step, "added")] });
         }
-        Ok(())
+        Ok(related.into_iter().zip(judged).collect())
     }
 }

@@ -174,6 +174,19 @@ __device__ __forceinline__ void am_warp(float& bv, u32& bi) {
         if (i != 0xffffffffu) am_take(bv, bi, v, i);
     }
 }
+// The block's best candidate, left in thread 0 (every thread calls it; shv, shi: 32 slots each).
+__device__ __forceinline__ void am_block(float& bv, u32& bi, float* shv, u32* shi) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
+    am_warp(bv, bi);
+    __syncthreads();                               // the last call's reads of shv, shi are done
+    if (lane == 0) { shv[warp] = bv; shi[warp] = bi; }
+    __syncthreads();
+    if (warp == 0) {
+        bv = lane < nw ? shv[lane] : -KILN_INF;
+        bi = lane < nw ? shi[lane] : 0xffffffffu;
+        am_warp(bv, bi);
+    }
+}
 // The CPU's rule on top of the candidate: x[0] NaN, or no candidate at all, gives 0.
 __device__ __forceinline__ u32 am_final(float x0, u32 bi) { return (x0 != x0 || bi == 0xffffffffu) ? 0u : bi; }
 
@@ -204,17 +217,8 @@ __device__ void argmax_rows(const T* x, u32* y, long outer, long dim) {
         } else {
             for (long d = threadIdx.x; d < dim; d += blockDim.x) am_take(bv, bi, load(row, d), (u32)d);
         }
-        am_warp(bv, bi);
-        int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
-        __syncthreads();
-        if (lane == 0) { shv[warp] = bv; shi[warp] = bi; }
-        __syncthreads();
-        if (warp == 0) {
-            bv = lane < nw ? shv[lane] : -KILN_INF;
-            bi = lane < nw ? shi[lane] : 0xffffffffu;
-            am_warp(bv, bi);
-            if (lane == 0) y[r] = am_final(load(row, 0), bi);
-        }
+        am_block(bv, bi, shv, shi);
+        if (threadIdx.x == 0) y[r] = am_final(load(row, 0), bi);
     }
 }
 
@@ -255,7 +259,6 @@ __device__ void topk_rows(const T* x, T* vals, u32* idx, long rows, long n, int 
     __shared__ u32 win;
     float lv[TOPK_MAX];
     u32 li[TOPK_MAX];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = (blockDim.x + 31) >> 5;
     for (long r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* row = x + r * n;
         int cnt = 0;
@@ -269,19 +272,11 @@ __device__ void topk_rows(const T* x, T* vals, u32* idx, long rows, long n, int 
         for (int s = 0, head = 0; s < k; s++) {
             float bv = head < cnt ? lv[head] : -KILN_INF;
             u32 bi = head < cnt ? li[head] : 0xffffffffu;
-            am_warp(bv, bi);
-            __syncthreads();                       // the last round's reads of shv, shi, win are done
-            if (lane == 0) { shv[warp] = bv; shi[warp] = bi; }
-            __syncthreads();
-            if (warp == 0) {
-                bv = lane < nw ? shv[lane] : -KILN_INF;
-                bi = lane < nw ? shi[lane] : 0xffffffffu;
-                am_warp(bv, bi);
-                if (lane == 0) {
-                    win = bi;
-                    store(vals, r * k + s, bi == 0xffffffffu ? __int_as_float(0x7fc00000) : bv);
-                    idx[r * k + s] = bi;
-                }
+            am_block(bv, bi, shv, shi);            // its first barrier also orders the last round's reads of win
+            if (threadIdx.x == 0) {
+                win = bi;
+                store(vals, r * k + s, bi == 0xffffffffu ? __int_as_float(0x7fc00000) : bv);
+                idx[r * k + s] = bi;
             }
             __syncthreads();
             if (head < cnt && li[head] == win) head++;  // indices are unique: one thread pops

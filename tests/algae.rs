@@ -1,11 +1,14 @@
 //! algae: layouts and the feature grammar by hand, the MDP's transitions and dynamic programs on
 //! small cases, the max-ent objective's gradient against finite differences, the loop adding the
-//! predicate a detour reveals, regret, the tiny run's report and the refused settings.
+//! predicate a detour reveals, regret, the LM proposer (its tokens by hand, a trained tiny one
+//! far above chance on held-out contrasts, its candidates through `Proposer`), the tiny run's
+//! report (from scratch and from the HF fixture) and the refused settings.
 
 use kiln::methods::algae::grid::{grammar, Density, Feature, Kind, Layout};
-use kiln::methods::algae::irl::{algae, contrasts, maxent, objective, Demo, Enumerative};
+use kiln::methods::algae::irl::{algae, contrasts, differences, maxent, objective, Demo, Enumerative, Proposer};
+use kiln::methods::algae::lm::{self, LmProposer};
 use kiln::methods::algae::mdp::{path_return, rewards, Mdp, ACTIONS};
-use kiln::methods::algae::{self as al, Config};
+use kiln::methods::algae::{self as al, corpus, Config, ProposerKind};
 
 /// A layout from rows of `F L W g s . A` (A: the start, an empty cell).
 fn layout(rows: &[&str]) -> Layout {
@@ -146,10 +149,104 @@ fn tiny_run_writes_the_report() {
         assert!(out.join(f).is_file(), "{f} missing");
     }
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["fits"].as_array().unwrap().len(), 2 * 2 * 3, "trials x demo counts x methods");
-    assert_eq!(json["summary"].as_array().unwrap().len(), 2 * 3);
+    assert_eq!(json["fits"].as_array().unwrap().len(), 2 * 2 * 4, "trials x demo counts x methods (algae, algae-lm and the two baselines)");
+    assert_eq!(json["summary"].as_array().unwrap().len(), 2 * 4);
     assert!(json["fits"].as_array().unwrap().iter().all(|f| f["regret"].as_f64().unwrap().is_finite()));
+    assert!(json["lm"]["accuracy"]["lm_top1"].as_f64().unwrap().is_finite() && json["lm"]["checkpoint"].is_null());
+    assert_eq!(json["claims"].as_array().unwrap().len(), 6, "four ALGAE claims and two on the LM proposer");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("## The language-model proposer") && md.contains("algae-lm"), "{md}");
     std::fs::remove_dir_all(&out).unwrap();
+    // The enumerative proposer alone: the three original methods, no LM.
+    let r = al::measure(&Config { proposer: ProposerKind::Enumerative, ..Config::tiny() }).unwrap();
+    assert_eq!(r.fits.len(), 2 * 2 * 3);
+    assert!(r.lm.is_none() && r.claims.len() == 4);
+}
+
+#[test]
+fn lm_tokens_by_hand() {
+    let words = lm::words();
+    assert_eq!(words.len(), lm::VOCAB);
+    assert_eq!(words.iter().collect::<std::collections::HashSet<_>>().len(), lm::VOCAB, "one distinct word per token");
+    assert_eq!(&words[..9], &["-4", "-3", "-2", "-1", "0", "+1", "+2", "+3", "+4"]);
+    assert_eq!(words[lm::USED as usize], "used");
+    assert_eq!(words[lm::KIND0 as usize + 1], "lava");
+    let name = |ids: &[u32]| ids.iter().map(|&i| words[i as usize].as_str()).collect::<Vec<_>>().join(" ");
+    assert_eq!(name(&lm::program(Feature::On(Kind::Lava))), "on lava");
+    assert_eq!(name(&lm::program(Feature::Near(Kind::Water))), "near water");
+    assert_eq!(name(&lm::program(Feature::Always)), "always end");
+    // grammar order: always, on/near flag, lava, water, grass, sand
+    let diffs = [0.0, 0.0, 1.0, -2.0, -7.0, 0.0, 3.0, 0.0, 0.0, 5.0, -1.0];
+    let ctx = lm::encode(&diffs, &[Feature::Always, Feature::Near(Kind::Water)]);
+    assert_eq!(ctx.len(), lm::CONTEXT);
+    assert_eq!(name(&ctx), "always used flag 0 +1 lava -2 -4 water 0 used grass 0 0 sand +4 -1 add", "clipped to +-4; features in use are `used`");
+}
+
+/// The tiny config's proposer LM with a longer training run (still seconds).
+fn tiny_lm() -> Config {
+    let mut cfg = Config::tiny();
+    (cfg.lm.width, cfg.lm.layers, cfg.lm.heads) = (32, 2, 4);
+    (cfg.lm.episodes, cfg.lm.heldout, cfg.lm.train.steps, cfg.lm.train.batch_size) = (800, 300, 400, 32);
+    cfg
+}
+
+#[test]
+fn a_trained_tiny_lm_names_the_missing_predicate_and_proposes_unused_features_best_first() {
+    let cfg = tiny_lm();
+    let t = lm::train_proposer(&cfg).unwrap();
+    let a = &t.report.accuracy;
+    assert!(a.problems >= 50, "held-out problems: {a:?}");
+    assert!(a.chance > 0.05 && a.chance < 0.35, "{a:?}");
+    assert!(a.lm_top1 >= 2.5 * a.chance, "top-1 on held-out contrasts far above chance: {a:?}");
+    assert!(t.report.training.final_loss.is_finite() && t.report.examples >= t.report.problems);
+    // Through the trait: only unused grammar features, distinct, at most `proposals`, best first.
+    let d = al::demonstrate(&cfg, Layout::random(5, 5, Density { lava: 0.3, water: 0.2, grass: 0.1, sand: 0.1 }, 99, 7));
+    let demos = std::slice::from_ref(&d);
+    let have = [Feature::Always, Feature::On(Kind::Flag)];
+    let (theta, _) = maxent(demos, &have, cfg.horizon, cfg.l2).unwrap();
+    let open = contrasts(demos, &have, &theta, cfg.horizon);
+    let ranked = lm::rank(&t.model, &differences(&open), &have).unwrap();
+    assert_eq!(ranked.len(), grammar().len() - have.len());
+    assert!(ranked.windows(2).all(|w| w[0].1 >= w[1].1), "best first: {ranked:?}");
+    assert!(ranked.iter().all(|(f, s)| !have.contains(f) && s.is_finite() && *s <= 0.0));
+    let mut p = LmProposer { model: &t.model, proposals: 3 };
+    let c = p.candidates(&open, &have).unwrap();
+    assert_eq!(c, ranked.iter().take(3).map(|x| x.0).collect::<Vec<_>>());
+    let mut all = LmProposer { model: &t.model, proposals: 50 };
+    let every = all.candidates(&open, &grammar()[..5]).unwrap();
+    assert_eq!(every.len(), 6, "every unused feature once");
+    assert!(every.iter().all(|f| !grammar()[..5].contains(f)));
+    assert!(all.candidates(&open, &grammar()).unwrap().is_empty(), "nothing left to propose");
+    // The problems: answers are missing hidden predicates whose counts differ; never in use.
+    let problems = corpus::problems(&cfg, corpus::HELDOUT_KEY, 40).unwrap();
+    assert!(!problems.is_empty());
+    for p in &problems {
+        assert!(p.answers.iter().all(|f| !p.have.contains(f)));
+        assert_eq!(p.context, lm::encode(&p.diffs, &p.have));
+    }
+}
+
+#[test]
+fn tiny_run_from_an_hf_checkpoint() {
+    // --model DIR: the fixture Llama (random weights) cut to the proposer's words trains and
+    // proposes through the same pipeline; the report names the checkpoint and the cut.
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hf_llama");
+    let cfg = Config { proposer: ProposerKind::Enumerative, ..Config::tiny() }.from_checkpoint(dir.clone());
+    assert_eq!((cfg.proposer, cfg.lm.train.lr), (ProposerKind::Lm, 1e-4), "the LM proposer at the fine-tuning rate");
+    let out = std::env::temp_dir().join(format!("kiln-algae-hf-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    al::run(&cfg, &out).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    let words: Vec<&str> = json["lm"]["checkpoint"]["words"].as_array().unwrap().iter().map(|w| w.as_str().unwrap()).collect();
+    assert_eq!(words, lm::words());
+    assert_eq!(json["config"]["model"].as_str().unwrap(), dir.to_str().unwrap());
+    assert_eq!(json["fits"].as_array().unwrap().len(), 2 * 2 * 4);
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("HF checkpoint") && md.contains("cut to the method's 20 words"), "{md}");
+    std::fs::remove_dir_all(&out).unwrap();
+    // A directory that is not a checkpoint is refused by name.
+    let e = al::measure(&Config::tiny().from_checkpoint(dir.join("missing"))).unwrap_err().to_string();
+    assert!(e.contains("missing"), "{e}");
 }
 
 #[test]
@@ -159,4 +256,11 @@ fn bad_settings_are_refused_by_name() {
     let e = al::measure(&Config { trials: 0, ..Config::tiny() }).unwrap_err().to_string();
     assert!(e.contains("0 trials"), "{e}");
     assert!(maxent(&[], &[Feature::Always], 5, 0.01).is_err());
+    let mut cfg = Config::tiny();
+    (cfg.lm.width, cfg.lm.heads) = (18, 4);
+    let e = al::measure(&cfg).unwrap_err().to_string();
+    assert!(e.contains("width 18"), "{e}");
+    let e = al::measure(&Config { proposer: ProposerKind::Enumerative, model: Some("m".into()), ..Config::tiny() }).unwrap_err().to_string();
+    assert!(e.contains("--proposer lm"), "{e}");
+    assert!("gpt".parse::<ProposerKind>().unwrap_err().contains("enumerative or lm"));
 }

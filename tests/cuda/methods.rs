@@ -5,7 +5,8 @@
 //! 1e-3 relative (a few f32 steps). Accuracies and allocations are printed, not compared: one
 //! flipped argmax or one reordered tie between devices is not a bug.
 use super::GPU;
-use kiln::methods::{adaptive_compute, erase, forgetting, misinfo_eval, random_transformers};
+use kiln::methods::training::Phase;
+use kiln::methods::{adaptive_compute, algae, erase, forgetting, misinfo_eval, random_transformers};
 use kiln::tensor::Device;
 use serde_json::Value;
 
@@ -89,5 +90,13 @@ fn parity_method_random_transformers() {
 #[test]
 #[ignore = "needs a CUDA device"]
 fn parity_method_erase() {
-    both("erase", erase::Config::tiny(), |c, d| c.device = d, erase::measure);
+    // tiny's reader trains 1000 steps (so its test can check what it learned); 30 are enough here
+    let cfg = erase::Config { reader: Phase { steps: 30, ..erase::Config::tiny().reader }, ..erase::Config::tiny() };
+    both("erase", cfg, |c, d| c.device = d, erase::measure);
+}
+
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_method_algae() {
+    both("algae", algae::Config::tiny(), |c, d| c.device = d, algae::measure);
 }

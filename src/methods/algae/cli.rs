@@ -1,10 +1,9 @@
 //! The `kiln algae` command (parsed by clap in main.rs, run here).
 
-use super::{run, NAME};
-use crate::methods::{Scale, Scaled};
-use crate::report::RunDir;
+use super::{run, ProposerKind, NAME};
+use crate::methods::training::ModelArgs;
+use crate::methods::{RunArgs, Scale, Scaled};
 use crate::Result;
-use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct AlgaeArgs {
@@ -14,23 +13,40 @@ pub struct AlgaeArgs {
     /// Trials per demo count (default: the scale's).
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Output folder (default: a new UTC-timestamped folder under runs/algae/).
+    /// enumerative (ALGAE with the enumerative proposer only) or lm (also with the kiln LM
+    /// proposer, trained first, the two compared); default: the scale's (lm).
     #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Seed of the layouts (demonstrations and held-out).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    pub proposer: Option<ProposerKind>,
+    /// Features the LM proposes per round (default: the scale's).
+    #[arg(long)]
+    pub proposals: Option<usize>,
+    /// Training steps of the proposer LM (default: the scale's).
+    #[arg(long)]
+    pub lm_steps: Option<usize>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 impl AlgaeArgs {
     pub fn run(self) -> Result<()> {
-        let mut c = super::Config { seed: self.seed, ..Scaled::at(self.scale) };
+        let mut c = super::Config { seed: self.run.seed, device: self.run.device()?, ..Scaled::at(self.scale) };
+        if let Some(dir) = self.model.model {
+            c = c.from_checkpoint(dir);
+        }
         if let Some(t) = self.trials {
             c.trials = t;
         }
-        let out = self.out.unwrap_or_else(|| RunDir::default_path(NAME));
-        let r = run(&c, &out)?;
-        println!("{}\nreport: {}", r.headline, out.join("report.md").display());
-        Ok(())
+        if let Some(p) = self.proposer {
+            c.proposer = p;
+        }
+        if let Some(k) = self.proposals {
+            c.lm.proposals = k;
+        }
+        if let Some(s) = self.lm_steps {
+            c.lm.train.steps = s;
+        }
+        self.run.finish(NAME, |out| run(&c, out))
     }
 }

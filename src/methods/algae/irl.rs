@@ -5,8 +5,8 @@
 //! counts, the model's from soft value iteration and forward visitation in the demo's layout).
 //! A demo is explained when theta's optimal path in its layout (ties broken by action order)
 //! matches it in every grammar feature's count. Otherwise the proposer sees the contrast (the
-//! demo's path and theta's) and names a feature to add; the loop ends when every demo is
-//! explained or the proposer finds no unused feature whose counts differ.
+//! demo's path and theta's) and names features to add, best first; the loop keeps the one that
+//! raises the likelihood most, and ends when every demo is explained or no candidate pays its way.
 
 use super::grid::{grammar, Feature, Layout};
 use super::mdp::{rewards, Mdp};
@@ -86,25 +86,34 @@ pub struct Contrast<'a> {
 }
 
 /// Offers features that could explain a set of contrasts, most promising first (empty: none).
-/// A language-model proposer would read the same contrasts and name features the same way.
+/// Two are built: `Enumerative` below, and the kiln language model of lm.rs, which reads the
+/// same contrasts and scores the grammar's feature programs.
 pub trait Proposer {
-    fn candidates(&mut self, contrasts: &[Contrast], have: &[Feature]) -> Vec<Feature>;
+    fn candidates(&mut self, contrasts: &[Contrast], have: &[Feature]) -> Result<Vec<Feature>>;
+}
+
+/// Per grammar feature (grammar order): its count along the demos' paths minus along the
+/// model's, summed over the contrasts.
+pub fn differences(contrasts: &[Contrast]) -> Vec<f64> {
+    grammar().into_iter().map(|feat| contrasts.iter().map(|c| path_count(c.layout, feat, c.demo) - path_count(c.layout, feat, &c.model)).sum::<f64>()).collect()
 }
 
 /// Enumerates the grammar: every feature not yet in use whose count differs between the demos'
 /// paths and the model's, summed over the contrasts, largest difference first (ties: grammar order).
 pub struct Enumerative;
 
-impl Proposer for Enumerative {
-    fn candidates(&mut self, contrasts: &[Contrast], have: &[Feature]) -> Vec<Feature> {
-        let mut scored: Vec<(f64, Feature)> = grammar()
-            .into_iter()
-            .filter(|x| !have.contains(x))
-            .map(|feat| (contrasts.iter().map(|c| path_count(c.layout, feat, c.demo) - path_count(c.layout, feat, &c.model)).sum::<f64>().abs(), feat))
-            .filter(|(d, _)| *d > 1e-9)
-            .collect();
+impl Enumerative {
+    /// The enumerative order from `differences` (grammar order) and the features in use.
+    pub fn order(diffs: &[f64], have: &[Feature]) -> Vec<Feature> {
+        let mut scored: Vec<(f64, Feature)> = grammar().into_iter().zip(diffs).filter(|(x, _)| !have.contains(x)).map(|(feat, d)| (d.abs(), feat)).filter(|(d, _)| *d > 1e-9).collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         scored.into_iter().map(|(_, f)| f).collect()
+    }
+}
+
+impl Proposer for Enumerative {
+    fn candidates(&mut self, contrasts: &[Contrast], have: &[Feature]) -> Result<Vec<Feature>> {
+        Ok(Enumerative::order(&differences(contrasts), have))
     }
 }
 
@@ -117,8 +126,10 @@ fn path_count(layout: &Layout, feat: Feature, path: &[usize]) -> f64 {
 pub struct Round {
     pub features: Vec<String>,
     pub unexplained: usize,
-    /// the proposer's candidates, and the best one's gain in total demo log-likelihood
+    /// the proposer's candidates (each cost one IRL fit), its first one, and the best one's
+    /// gain in total demo log-likelihood
     pub candidates: usize,
+    pub first: Option<String>,
     pub best_gain: Option<f64>,
     pub added: Option<String>,
 }
@@ -153,7 +164,7 @@ pub fn algae(demos: &[Demo], start: &[Feature], proposer: &mut dyn Proposer, hor
         let (theta, nll) = maxent(demos, &features, horizon, l2)?;
         let open = contrasts(demos, &features, &theta, horizon);
         let names = features.iter().map(|f| f.name()).collect();
-        let cands = if open.is_empty() || features.len() >= max_features { vec![] } else { proposer.candidates(&open, &features) };
+        let cands = if open.is_empty() || features.len() >= max_features { vec![] } else { proposer.candidates(&open, &features)? };
         let mut best: Option<(f64, Feature)> = None;
         for &c in &cands {
             let mut with = features.clone();
@@ -164,7 +175,7 @@ pub fn algae(demos: &[Demo], start: &[Feature], proposer: &mut dyn Proposer, hor
             }
         }
         let added = best.filter(|(g, _)| *g > penalty).map(|(_, f)| f);
-        rounds.push(Round { features: names, unexplained: open.len(), candidates: cands.len(), best_gain: best.map(|b| b.0), added: added.map(|f| f.name()) });
+        rounds.push(Round { features: names, unexplained: open.len(), candidates: cands.len(), first: cands.first().map(|f| f.name()), best_gain: best.map(|b| b.0), added: added.map(|f| f.name()) });
         match added {
             Some(f) => features.push(f),
             None => return Ok((features, theta, rounds)),

@@ -1,8 +1,8 @@
-//! random-transformers: the five generators' sequences and answers, the fixed 95/5 split, the
+//! random-transformers: the six generators' sequences and answers, the fixed 95/5 split, the
 //! frozen weights after embedding-only training, trainable-parameter counts, the tiny run's
 //! report, and the CLI-facing errors.
 
-use kiln::methods::random_transformers::tasks::{memorised_bits, TaskSpec, CLOSE, OPEN, PAREN_NO, PAREN_PAD, PAREN_QUERY, PAREN_YES};
+use kiln::methods::random_transformers::tasks::{lm_bigram_bits, lm_entropy_bits, lm_source, memorised_bits, TaskSpec, LM_PROBS, CLOSE, OPEN, PAREN_NO, PAREN_PAD, PAREN_QUERY, PAREN_YES};
 use kiln::methods::random_transformers::train::{build_model, embedding_param_count, train_run, Budget, Mode, EMBEDDING_PARAMS};
 use kiln::methods::random_transformers::{self as rt, Config};
 use kiln::tensor::Device;
@@ -115,6 +115,37 @@ fn memorisation_pairs_labels_and_bits() {
 }
 
 #[test]
+fn language_follows_its_order_2_source() {
+    let (symbols, seq_len) = (8u32, 20usize);
+    let d = TaskSpec::Lm { symbols, seq_len, n_train: 3000, n_test: 300 }.generate(4).unwrap();
+    let source = lm_source(symbols, 4);
+    assert!(source.iter().all(|n| n[0] != n[1] && n[1] != n[2] && n[0] != n[2] && n.iter().all(|&x| x < symbols)));
+    // Every scored token follows its two predecessors by the source, most often as its first choice.
+    let mut rank = [0usize; 3];
+    for e in &d.train.0 {
+        assert_eq!((e.ids.len(), e.targets.len()), (seq_len, seq_len));
+        assert_eq!(e.targets[0], IGNORE, "the first token has no full context");
+        for t in 1..seq_len {
+            let next = source[(e.ids[t - 1] * symbols + e.ids[t]) as usize];
+            let r = next.iter().position(|&x| x == e.targets[t]).expect("a token the source allows");
+            rank[r] += 1;
+            if t + 1 < seq_len {
+                assert_eq!(e.targets[t], e.ids[t + 1], "targets are the next ids");
+            }
+        }
+    }
+    let n = rank.iter().sum::<usize>() as f64;
+    for (r, p) in rank.iter().zip(LM_PROBS) {
+        assert!((*r as f64 / n - p).abs() < 0.02, "rank frequencies {rank:?} vs {LM_PROBS:?}");
+    }
+    assert!((lm_entropy_bits() - 1.2955).abs() < 1e-3);
+    // The previous token alone tells far less: its best model sits well above the source entropy.
+    let bigram = lm_bigram_bits(&d.train, &d.test, symbols as usize);
+    assert!(bigram > lm_entropy_bits() + 0.5 && bigram < (symbols as f64).log2(), "previous-token model {bigram}");
+    assert!(TaskSpec::Lm { symbols: 2, seq_len, n_train: 10, n_test: 10 }.generate(0).is_err(), "too few symbols for three choices");
+}
+
+#[test]
 fn embedding_only_leaves_every_other_weight_bit_identical() {
     let data = TaskSpec::ModAdd { p: 13, test_fraction: 0.05 }.generate(0).unwrap();
     let budget = Budget { steps: 3, batch_size: 16, lr_embedding: 1e-2, lr_full: 1e-2 };
@@ -204,14 +235,17 @@ fn tiny_run_writes_the_report() {
     assert_eq!(report.method, "random-transformers");
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     let results = json["results"].as_array().unwrap();
-    assert_eq!(results.len(), 5 * 2 * 2, "5 tasks x 2 widths x 2 modes");
+    assert_eq!(results.len(), 6 * 2 * 2, "6 tasks x 2 widths x 2 modes");
     for r in results {
         for key in ["task", "width", "mode", "accuracy", "trainable_params"] {
             assert!(!r[key].is_null(), "result lacks `{key}`: {r}");
         }
         assert_eq!(r["bits_per_param"].is_null(), r["task"] != "memorise");
+        assert_eq!(r["test_bits"].is_null(), r["task"] != "lm");
     }
-    for f in ["report.md", "mod_add.png", "needle.png", "decimal_add.png", "parens.png", "memorise.png"] {
+    let claims: Vec<&str> = json["claims"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(claims.iter().filter(|c| c.starts_with("lm: ")).count(), 3, "{claims:?}");
+    for f in ["report.md", "mod_add.png", "needle.png", "decimal_add.png", "parens.png", "memorise.png", "lm.png"] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let _ = std::fs::remove_dir_all(&dir);

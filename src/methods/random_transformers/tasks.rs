@@ -1,4 +1,4 @@
-//! The five task generators of Zhong & Andreas, "Algorithmic Capabilities of Random Transformers"
+//! The six task generators of Zhong & Andreas, "Algorithmic Capabilities of Random Transformers"
 //! (2024), written for kiln. Every task is a set of next-token examples whose loss mask keeps only
 //! the answer positions, so one exact-match accuracy (every answer token right) scores them all.
 //! Sequences of different lengths are LEFT-padded with a PAD token, so the answer always sits at
@@ -9,6 +9,8 @@
 //!   decimal addition   [a digits, +, b digits, =] -> the digits of a + b, least significant first
 //!   parentheses        [PAD.., ( ) ( .., ?] -> yes / no: is the string balanced?
 //!   memorisation       [x1, x2] -> a uniformly random label; scored on the training set itself
+//!   language modelling  sequences of an order-2 Markov source; the loss on every token with a full
+//!                      context, scored by held-out bits per token against the source's entropy
 //!
 //! Every example is a pure function of (seed, split, index) through Philox (src/rng.rs).
 
@@ -31,10 +33,12 @@ pub enum TaskSpec {
     Parens { max_len: usize, n_train: usize, n_test: usize },
     /// `n_examples` distinct pairs over `n_inputs` symbols, each with one of `n_labels` labels.
     Memorise { n_inputs: u32, n_labels: u32, n_examples: usize },
+    /// `seq_len`-token sequences of an order-2 Markov source over `symbols` tokens (see `lm`).
+    Lm { symbols: u32, seq_len: usize, n_train: usize, n_test: usize },
 }
 
 /// The task names `--task` accepts, in the order `all` runs them.
-pub const TASK_NAMES: [&str; 5] = ["mod_add", "needle", "decimal_add", "parens", "memorise"];
+pub const TASK_NAMES: [&str; 6] = ["mod_add", "needle", "decimal_add", "parens", "memorise", "lm"];
 
 impl TaskSpec {
     pub fn name(&self) -> &'static str {
@@ -44,6 +48,7 @@ impl TaskSpec {
             TaskSpec::DecimalAdd { .. } => "decimal_add",
             TaskSpec::Parens { .. } => "parens",
             TaskSpec::Memorise { .. } => "memorise",
+            TaskSpec::Lm { .. } => "lm",
         }
     }
 
@@ -55,6 +60,7 @@ impl TaskSpec {
             TaskSpec::DecimalAdd { digits, n_train, n_test } => decimal_add(digits, n_train, n_test, seed),
             TaskSpec::Parens { max_len, n_train, n_test } => parens(max_len, n_train, n_test, seed),
             TaskSpec::Memorise { n_inputs, n_labels, n_examples } => memorise(n_inputs, n_labels, n_examples, seed),
+            TaskSpec::Lm { symbols, seq_len, n_train, n_test } => lm(symbols, seq_len, n_train, n_test, seed),
         }
     }
 }
@@ -267,6 +273,77 @@ fn memorise(n_inputs: u32, n_labels: u32, n_examples: usize, seed: u64) -> Resul
         })
         .collect();
     Ok(TaskData { name: "memorise", vocab_size: (n_inputs + n_labels) as usize, seq_len: 2, train: Examples(ex.clone()), test: Examples(ex) })
+}
+
+// ---- language modelling ------------------------------------------------------------------------
+
+/// Each context continues with one of three tokens, with these probabilities.
+pub const LM_PROBS: [f64; 3] = [0.6, 0.3, 0.1];
+
+/// The source's entropy rate in bits per token: H(LM_PROBS) = 1.295, the same in every context,
+/// so no model can score below it on average.
+pub fn lm_entropy_bits() -> f64 {
+    LM_PROBS.iter().map(|p| -p * p.log2()).sum()
+}
+
+/// The order-2 Markov source: for each context (a, b), the three distinct tokens that may follow,
+/// most likely first, indexed a * symbols + b. Drawn from the seed (Philox tag 90).
+pub fn lm_source(symbols: u32, seed: u64) -> Vec<[u32; 3]> {
+    let g = Philox::new(seed ^ 0x4c4d);
+    (0..(symbols * symbols) as u64)
+        .map(|c| {
+            let w = g.block(c, 0, 90);
+            let mut next = [0u32; 3];
+            let mut pool: Vec<u32> = (0..symbols).collect();
+            for (j, slot) in next.iter_mut().enumerate() {
+                let r = j + below(w[j], (symbols as usize - j) as u64) as usize;
+                pool.swap(j, r);
+                *slot = pool[j];
+            }
+            next
+        })
+        .collect()
+}
+
+/// Tokens 0..symbols. A sequence of seq_len + 1 tokens: the first two uniform, each next one
+/// drawn from its context's three (LM_PROBS); ids are its first seq_len tokens and every
+/// position from the second predicts the next token (x2 onwards, each with its full context).
+fn lm(symbols: u32, seq_len: usize, n_train: usize, n_test: usize, seed: u64) -> Result<TaskData> {
+    if !(3..=256).contains(&symbols) {
+        return Err(bad("lm", "symbols", format!("{symbols} must be in 3..=256")));
+    }
+    if seq_len < 3 || n_train == 0 || n_test == 0 {
+        return Err(bad("lm", "seq_len/n_train/n_test", "need seq_len >= 3 and non-empty splits".into()));
+    }
+    let source = lm_source(symbols, seed);
+    let g = Philox::new(seed);
+    let make = |split: u32, i: usize| {
+        let w = words(&g, split, i, seq_len + 1);
+        let mut x = vec![below(w[0], symbols as u64) as u32, below(w[1], symbols as u64) as u32];
+        for t in 2..=seq_len {
+            let u = w[t] as f64 / 4294967296.0;
+            let pick = if u < LM_PROBS[0] { 0 } else if u < LM_PROBS[0] + LM_PROBS[1] { 1 } else { 2 };
+            x.push(source[(x[t - 2] * symbols + x[t - 1]) as usize][pick]);
+        }
+        Example::next_token(&x, 2)
+    };
+    let train = (0..n_train).map(|i| make(20, i)).collect();
+    let test = (0..n_test).map(|i| make(21, i)).collect();
+    Ok(TaskData { name: "lm", vocab_size: symbols as usize, seq_len, train: Examples(train), test: Examples(test) })
+}
+
+/// The cross-entropy (bits per scored token) of the best model that reads only the previous
+/// token, fitted on `train` and scored on `test` (add-0.01 smoothed counts): what an order-2
+/// context is worth beyond an order-1 one.
+pub fn lm_bigram_bits(train: &Examples, test: &Examples, symbols: usize) -> f64 {
+    let mut counts = vec![0.01f64; symbols * symbols];
+    let pairs = |d: &Examples| -> Vec<(usize, usize)> { d.0.iter().flat_map(|e| e.ids.iter().zip(&e.targets).filter(|(_, &y)| y != IGNORE).map(|(&p, &y)| (p as usize, y as usize)).collect::<Vec<_>>()).collect() };
+    for (p, y) in pairs(train) {
+        counts[p * symbols + y] += 1.0;
+    }
+    let test = pairs(test);
+    let bits: f64 = test.iter().map(|&(p, y)| -(counts[p * symbols + y] / counts[p * symbols..(p + 1) * symbols].iter().sum::<f64>()).log2()).sum();
+    bits / test.len().max(1) as f64
 }
 
 /// Bits a model holds about labels drawn uniformly from `n_labels` classes when it gets a

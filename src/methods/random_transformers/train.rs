@@ -88,10 +88,13 @@ pub fn embedding_param_count(vocab: usize, seq_len: usize, width: usize) -> usiz
 pub struct RunStats {
     pub trainable_params: usize,
     pub total_params: usize,
-    /// exact match (every answer token right) on the test split
+    /// exact match (every answer token right) on the test split; for `lm`, the share of test
+    /// tokens whose argmax is the next token (the source allows at most `LM_PROBS[0]`)
     pub accuracy: f64,
-    /// exact match on (up to 2048 of) the training examples
+    /// the same on (up to 2048 of) the training examples
     pub train_accuracy: f64,
+    /// `lm` only: held-out cross-entropy in bits per token
+    pub test_bits: Option<f64>,
     /// mean training loss over the last 5% of steps (nats per answer token)
     pub final_loss: f64,
     pub skipped_steps: usize,
@@ -110,13 +113,19 @@ pub fn train_run(data: &TaskData, width: usize, mode: Mode, budget: &Budget, see
     let trainable_params = trainer.params().iter().map(|(_, p)| p.elem_count()).sum();
     let (_, final_loss) = trainer.run(&data.train, budget.steps, label, &mut |_, _| Ok(false))?;
     let model = trainer.model.clone();
-    let accuracy = exact_match(&model, &data.test, 256, usize::MAX)?;
-    let train_accuracy = exact_match(&model, &data.train, 256, 2048)?;
+    let (accuracy, train_accuracy, test_bits) = if data.name == "lm" {
+        let test = crate::train::evaluate(&model, &data.test, 256, 0)?;
+        let train = crate::train::evaluate(&model, &data.train, 256, 8)?;
+        (test.accuracy, train.accuracy, Some(test.loss / std::f64::consts::LN_2))
+    } else {
+        (exact_match(&model, &data.test, 256, usize::MAX)?, exact_match(&model, &data.train, 256, 2048)?, None)
+    };
     let stats = RunStats {
         trainable_params,
         total_params,
         accuracy,
         train_accuracy,
+        test_bits,
         final_loss,
         skipped_steps: trainer.skipped,
         seconds: start.elapsed().as_secs_f64(),

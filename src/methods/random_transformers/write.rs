@@ -3,7 +3,7 @@
 //! one PNG per task (accuracy vs width, embedding-only and full).
 
 use super::train::{embedding_param_count, Mode};
-use super::tasks::{TaskSpec, MOD_ADD_LEN};
+use super::tasks::{lm_bigram_bits, lm_entropy_bits, TaskSpec, LM_PROBS, MOD_ADD_LEN};
 use super::{Config, Results, RunResult};
 use crate::report::plot::{line_plot_png, Series};
 use crate::report::{markdown_table, RunDir};
@@ -85,7 +85,50 @@ pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
             numbers,
         });
     }
+    out.extend(lm_claims(cfg, results));
     out
+}
+
+/// (source entropy, previous-token baseline) in bits per token for the config's `lm` task.
+fn lm_floors(cfg: &Config) -> Option<(f64, f64)> {
+    let spec = cfg.tasks.iter().map(|t| &t.spec).find(|s| s.name() == "lm")?;
+    let TaskSpec::Lm { symbols, .. } = *spec else { return None };
+    let data = spec.generate(cfg.seed).ok()?;
+    Some((lm_entropy_bits(), lm_bigram_bits(&data.train, &data.test, symbols as usize)))
+}
+
+/// Language modelling (report-only): embedding-only models use more than the previous token, and
+/// full training does better still (paper: random transformers model language, less well).
+fn lm_claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
+    let (emb, full) = (series(results, "lm", Mode::EmbeddingOnly), series(results, "lm", Mode::Full));
+    let (Some(e), Some(f), Some((floor, bigram))) = (emb.last(), full.last(), lm_floors(cfg)) else { return vec![] };
+    let bits = |r: &RunResult| r.test_bits.unwrap_or(f64::NAN);
+    let line = |s: &[&RunResult]| s.iter().map(|r| format!("w{} {:.3}", r.width, bits(r))).collect::<Vec<_>>().join(", ");
+    let numbers = format!("held-out bits/token: embedding-only {}; full {}; source entropy {floor:.3}, best previous-token model {bigram:.3}", line(&emb), line(&full));
+    let first = emb.first().map_or(f64::NAN, |r| bits(r));
+    vec![
+        Claim {
+            name: "lm: embedding-only language modelling improves with width".into(),
+            statement: format!("embedding-only held-out bits per token fall from width {} to width {} (paper: random transformers model language better as they widen)", emb[0].width, e.width),
+            target: false,
+            holds: Some(emb.len() >= 2 && bits(e) < first),
+            numbers: numbers.clone(),
+        },
+        Claim {
+            name: "lm: embedding-only models language beyond the previous token".into(),
+            statement: format!("at width {}, embedding-only training scores fewer held-out bits per token than the best model of the previous token alone (the source is order 2)", e.width),
+            target: false,
+            holds: Some(bits(e) < bigram),
+            numbers: numbers.clone(),
+        },
+        Claim {
+            name: "lm: full training models language better than embedding-only".into(),
+            statement: format!("at width {}, full training scores fewer held-out bits per token than embedding-only (paper: random transformers model language, less well)", f.width),
+            target: false,
+            holds: Some(bits(f) < bits(e)),
+            numbers,
+        },
+    ]
 }
 
 /// One sentence: the decisive claims and their numbers.
@@ -106,12 +149,19 @@ fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
                 row.push(format!("{:.0}", x.bits.unwrap_or(0.0)));
                 row.push(format!("{:.3}", x.bits_per_param.unwrap_or(0.0)));
             }
+            if task == "lm" {
+                row.insert(4, format!("{:.3}", x.test_bits.unwrap_or(f64::NAN)));
+            }
             row
         })
         .collect();
     let mut headers = vec!["width", "mode", "test exact match", "train exact match", "final train loss", "trainable params", "all params", "seconds"];
     if task == "memorise" {
         headers.extend(["bits memorised", "bits / trainable param"]);
+    }
+    if task == "lm" {
+        headers[2..4].copy_from_slice(&["test token accuracy", "train token accuracy"]);
+        headers.insert(4, "held-out bits/token");
     }
     let b = &plan.budget;
     let note = match plan.spec {
@@ -124,6 +174,17 @@ fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
                  i.e. {} bits per embedding-only trainable parameter. A run can fit the training split by rote instead of by the algorithm, \
                  so only the held-out column speaks to the claim (a high train and near-0 test exact match is memorisation).\n\n",
                 per.join(", ")
+            )
+        }
+        TaskSpec::Lm { symbols, .. } => {
+            let (floor, bigram) = lm_floors(cfg).unwrap_or((f64::NAN, f64::NAN));
+            format!(
+                "Each context of two tokens continues with one of three tokens (probabilities {:?}), so no model goes below the \
+                 source's entropy of {floor:.3} bits per token, nor above {:.0}% token accuracy; the best model of the previous token \
+                 alone scores {bigram:.3} bits (fitted on the training split), a uniform guess {:.3}.\n\n",
+                LM_PROBS,
+                100.0 * LM_PROBS[0],
+                (symbols as f64).log2()
             )
         }
         _ => String::new(),
@@ -150,12 +211,17 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
         }
     }
     for task in &tasks {
+        let lm = *task == "lm";
         let s = [Mode::EmbeddingOnly, Mode::Full].map(|m| Series {
             label: m.name().replace('_', "-"),
-            points: series(&r.results, task, m).iter().map(|x| ((x.width as f64).log2(), 100.0 * x.accuracy)).collect(),
+            points: series(&r.results, task, m).iter().map(|x| ((x.width as f64).log2(), if lm { x.test_bits.unwrap_or(f64::NAN) } else { 100.0 * x.accuracy })).collect(),
         });
-        let y = if *task == "memorise" { "train exact match (%)" } else { "held-out exact match (%)" };
-        dir.write_bytes(&format!("{task}.png"), &line_plot_png(&format!("{task}: accuracy vs width"), "log2 width (d_model)", y, &s)?)?;
+        let (title, y) = match *task {
+            "memorise" => ("accuracy", "train exact match (%)"),
+            "lm" => ("held-out bits per token", "bits per token (lower is better)"),
+            _ => ("accuracy", "held-out exact match (%)"),
+        };
+        dir.write_bytes(&format!("{task}.png"), &line_plot_png(&format!("{task}: {title} vs width"), "log2 width (d_model)", y, &s)?)?;
     }
     let mod_add = cfg.tasks.iter().find(|t| t.spec.name() == "mod_add");
     let example_w = mod_add.and_then(|t| cfg.widths_of(t).last().copied()).unwrap_or(0);

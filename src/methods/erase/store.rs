@@ -48,9 +48,9 @@ pub fn cosine_topk(queries: &[f32], keys: &[f32], dim: usize, k: usize, keep: &d
     let skip: Vec<f32> = (0..n).map(|i| if keep(i) { 0.0 } else { f32::NAN }).collect();
     let skip = Tensor::from_vec(skip, [1, n])?.to_device(device)?;
     let sims = a.matmul_t(&b, false, true)?.add(&skip)?; // (Q, N)
-    let (vals, idx) = sims.topk(k.min(n))?; // (Q, k') each
-    let (vals, idx) = (vals.to_vec_f32()?, idx.to_vec_u32()?);
     let k = k.min(n);
+    let (vals, idx) = sims.topk(k)?; // (Q, k) each
+    let (vals, idx) = (vals.to_vec_f32()?, idx.to_vec_u32()?);
     Ok((0..q).map(|r| (r * k..(r + 1) * k).filter(|&j| idx[j] != u32::MAX).map(|j| (idx[j] as usize, vals[j])).collect()).collect())
 }
 

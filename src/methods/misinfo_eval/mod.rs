@@ -281,14 +281,17 @@ pub fn measure(cfg: &Config) -> Result<Results> {
         return Err(Error::Msg(format!("misinfo-eval: no pair was held out of {} (raise held_out or entities)", w.pairs())));
     }
     let mc = |seq: usize, seed: u64| gpt2_config(vocab.size(), cfg.width, cfg.layers, cfg.heads, seq, seed);
-    let start = |seq: usize, seed: u64| start_model(cfg.model.as_deref(), &vocab.words(), mc(seq, seed));
-    let (users, checkpoint) = start(USER_PROMPT, cfg.seed)?;
+    let (users, checkpoint) = start_model(cfg.model.as_deref(), &vocab.words(), mc(USER_PROMPT, cfg.seed))?;
+    // With a checkpoint both models start from it: read it once, copy it before the users train.
+    let explainer = match checkpoint {
+        Some(_) => users.deep_clone()?,
+        None => Transformer::new(mc(EXPLAINER_PROMPT + EXPLANATION - 1, cfg.seed ^ 0xe1))?,
+    };
     users.to_device(cfg.device)?;
     let params_per_model = users.param_count();
     let corpus = user_corpus(&w, &cfg.behaviour, &cfg.corpus, cfg.seed);
     let (users, users_training) = train(users, &corpus, &cfg.users, true, cfg.seed, "users model", &mut |_, _| Ok(false))?;
     // The explainer, read at each checkpoint: faithfulness, and the users' accuracy with it.
-    let (explainer, _) = start(EXPLAINER_PROMPT + EXPLANATION - 1, cfg.seed ^ 0xe1)?;
     explainer.to_device(cfg.device)?;
     let articles = explainer_corpus(&w, &cfg.corpus, cfg.seed);
     let mut sweep = Vec::new();

@@ -183,6 +183,9 @@ pub struct Results {
     pub config: Config,
     pub results: Vec<RunResult>,
     pub claims: Vec<write::Claim>,
+    /// the `lm` task's (source entropy, previous-token model) bits per token; in the claims' numbers
+    #[serde(skip)]
+    pub lm_floors: Option<(f64, f64)>,
 }
 
 /// Train every (task, width, mode) of `cfg`.
@@ -226,8 +229,9 @@ pub fn measure(cfg: &Config) -> Result<Vec<RunResult>> {
 /// The `kiln random-transformers` job: measure, then write report.json, report.md and PNGs.
 pub fn run(cfg: &Config, out: &Path) -> Result<Report> {
     let results = measure(cfg)?;
-    let claims = write::claims(cfg, &results);
-    let results = Results { config: cfg.clone(), results, claims };
+    let lm_floors = write::lm_floors(cfg)?;
+    let claims = write::claims(cfg, &results, lm_floors);
+    let results = Results { config: cfg.clone(), results, claims, lm_floors };
     let dir = RunDir::create(out)?;
     write::write_report(&dir, &results)?;
     let passed = crate::methods::claims_passed(&results.claims);

@@ -26,7 +26,7 @@ fn pct(x: f64) -> String {
 }
 
 /// Every claim this run can speak to.
-pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
+pub fn claims(cfg: &Config, results: &[RunResult], lm_floors: Option<(f64, f64)>) -> Vec<Claim> {
     let mut out = Vec::new();
     for task in ["mod_add", "needle", "decimal_add", "parens"] {
         let emb = series(results, task, Mode::EmbeddingOnly);
@@ -85,23 +85,23 @@ pub fn claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
             numbers,
         });
     }
-    out.extend(lm_claims(cfg, results));
+    out.extend(lm_claims(results, lm_floors));
     out
 }
 
-/// (source entropy, previous-token baseline) in bits per token for the config's `lm` task.
-fn lm_floors(cfg: &Config) -> Option<(f64, f64)> {
-    let spec = cfg.tasks.iter().map(|t| &t.spec).find(|s| s.name() == "lm")?;
-    let TaskSpec::Lm { symbols, .. } = *spec else { return None };
-    let data = spec.generate(cfg.seed).ok()?;
-    Some((lm_entropy_bits(), lm_bigram_bits(&data.train, &data.test, symbols as usize)))
+/// (source entropy, previous-token baseline) in bits per token for the config's `lm` task, if any.
+pub fn lm_floors(cfg: &Config) -> Result<Option<(f64, f64)>> {
+    let Some(spec) = cfg.tasks.iter().map(|t| &t.spec).find(|s| s.name() == "lm") else { return Ok(None) };
+    let TaskSpec::Lm { symbols, .. } = *spec else { return Ok(None) };
+    let data = spec.generate(cfg.seed)?;
+    Ok(Some((lm_entropy_bits(), lm_bigram_bits(&data.train, &data.test, symbols as usize))))
 }
 
 /// Language modelling (report-only): embedding-only models use more than the previous token, and
 /// full training does better still (paper: random transformers model language, less well).
-fn lm_claims(cfg: &Config, results: &[RunResult]) -> Vec<Claim> {
+fn lm_claims(results: &[RunResult], lm_floors: Option<(f64, f64)>) -> Vec<Claim> {
     let (emb, full) = (series(results, "lm", Mode::EmbeddingOnly), series(results, "lm", Mode::Full));
-    let (Some(e), Some(f), Some((floor, bigram))) = (emb.last(), full.last(), lm_floors(cfg)) else { return vec![] };
+    let (Some(e), Some(f), Some((floor, bigram))) = (emb.last(), full.last(), lm_floors) else { return vec![] };
     let bits = |r: &RunResult| r.test_bits.unwrap_or(f64::NAN);
     let line = |s: &[&RunResult]| s.iter().map(|r| format!("w{} {:.3}", r.width, bits(r))).collect::<Vec<_>>().join(", ");
     let numbers = format!("held-out bits/token: embedding-only {}; full {}; source entropy {floor:.3}, best previous-token model {bigram:.3}", line(&emb), line(&full));
@@ -177,7 +177,7 @@ fn task_md(cfg: &Config, r: &Results, task: &str) -> String {
             )
         }
         TaskSpec::Lm { symbols, .. } => {
-            let (floor, bigram) = lm_floors(cfg).unwrap_or((f64::NAN, f64::NAN));
+            let (floor, bigram) = r.lm_floors.unwrap_or((f64::NAN, f64::NAN));
             format!(
                 "Each context of two tokens continues with one of three tokens (probabilities {:?}), so no model goes below the \
                  source's entropy of {floor:.3} bits per token, nor above {:.0}% token accuracy; the best model of the previous token \

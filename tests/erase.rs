@@ -3,7 +3,7 @@
 //! trained tiny LM reader against the parser on held-out streams, the tiny run's report (from
 //! scratch and from the HF fixture with --model) and the refused settings.
 
-use kiln::methods::erase::lm::Vocab;
+use kiln::methods::erase::lm::{self, Vocab};
 use kiln::methods::erase::reader::{Ask, Judgment, Reader, Template};
 use kiln::methods::erase::store::{cosine_topk, embed, Kb};
 use kiln::methods::erase::world::{question, read, stream, Fact, RELATIONS};
@@ -144,6 +144,36 @@ fn the_lm_vocabulary_names_every_token_once() {
     assert_eq!(v.encode("e30 role r1"), None, "an entity outside the world is not a word");
     assert_eq!(v.encode("e3 role"), None);
     assert_eq!(v.decode(v.encode("e3 role c1").unwrap()), None, "a value of another relation is no fact");
+}
+
+/// The reader's corpus holds every job the parser did, each edit label repeated until it is
+/// about half as frequent as `unchanged`, every answer repeated, and each `unknown` answer until
+/// it is about a quarter as frequent as the answers that name a value.
+#[test]
+fn the_reader_corpus_rebalances_rare_labels_and_unknown_answers() {
+    let cfg = Config::small();
+    let traces: Vec<_> = (0..3u32).map(|i| er::replay(&cfg, stream(cfg.entities, cfg.steps, 8, cfg.restated, 0, (1 << 31) + i), &Template).unwrap()).collect();
+    let v = Vocab::new(cfg.entities);
+    let (data, n) = lm::corpus(&v, &traces, cfg.k);
+    let unknown = traces.iter().flat_map(|t| t.answers.iter().flatten()).filter(|a| a.is_none()).count();
+    assert!(unknown > 0 && n.unknown == unknown, "unknown answers {} of {unknown}", n.unknown);
+    let named = n.answer - n.unknown;
+    assert!(n.answer_repeats > 1, "{n:?}");
+    let (named_in, unknown_in) = (named * n.answer_repeats, n.unknown * n.unknown_repeats);
+    assert!(n.unknown_repeats > 1 && unknown_in as f64 / named_in as f64 > 0.15, "{n:?}");
+    assert!(unknown_in as f64 / named_in as f64 <= 0.25 + 1e-9, "{n:?}");
+    for c in 0..2 {
+        let share = (n.judge[c] * n.repeats[c]) as f64 / n.judge[2] as f64;
+        assert!(n.judge[c] > 0 && (0.3..=0.5 + 1e-9).contains(&share), "label {c}: {share:.2} of unchanged ({n:?})");
+    }
+    assert_eq!(n.repeats[2], 1);
+    let total = n.extract + named_in + unknown_in + (0..3).map(|c| n.judge[c] * n.repeats[c]).sum::<usize>();
+    assert_eq!(data.0.len(), total, "every example counted, with its repeats");
+    // the unknown answers are in the data, at the answer position
+    let unknown_id = v.words().iter().position(|w| w == "unknown").unwrap() as u32;
+    let at = 3 * cfg.k + 2;
+    let in_data = data.0.iter().filter(|e| e.targets.get(at) == Some(&unknown_id)).count();
+    assert_eq!(in_data, unknown_in);
 }
 
 fn fixture() -> &'static Path {

@@ -16,7 +16,7 @@ fn greedy_with_cache_equals_full_recomputation() {
     for arch in [Arch::Llama, Arch::Gpt2] {
         let m = model(arch);
         let prompt = vec![1u32, 5, 7, 2];
-        let g = m.generate(&[prompt.clone()], &GenerateOptions { max_new_tokens: 8, ..Default::default() }).unwrap();
+        let g = m.generate(std::slice::from_ref(&prompt), &GenerateOptions { max_new_tokens: 8, ..Default::default() }).unwrap();
         let mut seq = prompt.clone();
         let _ng = no_grad();
         for _ in 0..8 {
@@ -37,8 +37,8 @@ fn rows_do_not_depend_on_batch_composition_and_logprobs_match_scoring() {
     let batch1 = m.generate(&[a.clone(), vec![9, 9, 9, 9, 9, 9, 9]], &opts).unwrap();
     let batch2 = m.generate(&[a.clone(), vec![1], vec![2, 2]], &opts).unwrap();
     assert_eq!(batch1[0], batch2[0], "row 0 is the same whatever else is in the batch");
-    let other_seed = m.generate(&[a.clone()], &GenerateOptions { seed: 43, ..opts.clone() }).unwrap();
-    let same_seed = m.generate(&[a.clone()], &opts).unwrap();
+    let other_seed = m.generate(std::slice::from_ref(&a), &GenerateOptions { seed: 43, ..opts.clone() }).unwrap();
+    let same_seed = m.generate(std::slice::from_ref(&a), &opts).unwrap();
     assert_eq!(same_seed[0], batch1[0]);
     assert_ne!(other_seed[0].new_ids, same_seed[0].new_ids, "a different seed draws differently (6 tokens at T = 1.3)");
     let full: Vec<u32> = a.iter().chain(&batch1[0].new_ids).copied().collect();

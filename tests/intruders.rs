@@ -22,6 +22,7 @@ fn randn64(seed: u64, n: usize) -> Vec<f64> {
 }
 
 /// max |U S V^T - A| / (|A|_max) and the orthogonality errors of U and V, all in units of eps.
+#[allow(clippy::too_many_arguments)]
 fn check_svd(a: &[f64], m: usize, n: usize, u: &[f64], s: &[f64], vt: &[f64], eps: f64, what: &str) {
     let k = m.min(n);
     let amax = a.iter().fold(0.0f64, |x, y| x.max(y.abs()));
@@ -102,19 +103,19 @@ fn constructed() -> (Matrix, Matrix, Vec<f32>) {
 #[test]
 fn analysis_finds_a_constructed_intruder_at_the_right_cosine() {
     let (base, tuned, _) = constructed();
-    let a = analyze(&[base.clone()], &[tuned.clone()], 4).unwrap();
+    let a = analyze(std::slice::from_ref(&base), std::slice::from_ref(&tuned), 4).unwrap();
     let mc = &a.matrices[0].max_cos;
     assert!((mc[0] - 0.5f64.sqrt()).abs() < 5e-3, "top tuned vector's max |cos| = {}, want 0.7071", mc[0]);
     assert_eq!(a.matrices[0].shape, [16, 24], "HF layout (out, in)");
     assert_eq!(a.totals[&eps_key(0.5)], a.matrices[0].max_cos.iter().filter(|c| **c < 0.5).count());
     assert!(a.totals[&eps_key(0.8)] >= 1, "the constructed direction is an intruder at eps 0.8");
     // A matrix against itself has no intruders at any threshold.
-    let same = analyze(&[base.clone()], &[base.clone()], 8).unwrap();
+    let same = analyze(std::slice::from_ref(&base), std::slice::from_ref(&base), 8).unwrap();
     assert!(same.matrices[0].max_cos.iter().all(|c| (c - 1.0).abs() < 1e-4), "{:?}", same.matrices[0].max_cos);
     assert_eq!(same.totals[&eps_key(0.9)], 0);
     // Shape mismatches and missing matrices are named.
     let wide = Matrix { d_in: 16, d_out: 24, ..base.clone() };
-    assert!(analyze(&[base.clone()], &[wide], 4).unwrap_err().to_string().contains("up_proj"));
+    assert!(analyze(std::slice::from_ref(&base), &[wide], 4).unwrap_err().to_string().contains("up_proj"));
     let other = Matrix { name: "x".into(), ..base.clone() };
     assert!(analyze(&[base], &[other], 4).unwrap_err().to_string().contains("not in the base"));
 }
@@ -122,14 +123,14 @@ fn analysis_finds_a_constructed_intruder_at_the_right_cosine() {
 #[test]
 fn scaling_intruders_edits_exactly_their_directions() {
     let (base, tuned, _) = constructed();
-    let a = analyze(&[base.clone()], &[tuned.clone()], 4).unwrap();
-    let (same, hit1) = scale_intruders(&[tuned.clone()], &a, 0.8, 1.0);
+    let a = analyze(std::slice::from_ref(&base), std::slice::from_ref(&tuned), 4).unwrap();
+    let (same, hit1) = scale_intruders(std::slice::from_ref(&tuned), &a, 0.8, 1.0);
     assert!(hit1 >= 1 && same[0].w.iter().zip(&tuned.w).all(|(x, y)| (x - y).abs() < 1e-6), "lambda 1 is the identity");
-    let (none, _) = scale_intruders(&[tuned.clone()], &a, 0.8, 0.0);
+    let (none, _) = scale_intruders(std::slice::from_ref(&tuned), &a, 0.8, 0.0);
     // Removing the injected direction leaves a matrix whose spectrum is back near the base's.
     let (sb, sn) = (svd_f32(&base.w, 24, 16).unwrap(), svd_f32(&none[0].w, 24, 16).unwrap());
     assert!(sn.s[0] < 2.0 * sb.s[0], "top sigma after removal {} vs base {}", sn.s[0], sb.s[0]);
-    let (_, hit0) = scale_intruders(&[tuned.clone()], &a, 0.05, 0.0);
+    let (_, hit0) = scale_intruders(std::slice::from_ref(&tuned), &a, 0.05, 0.0);
     assert_eq!(hit0, 0, "nothing is below eps 0.05 here");
 }
 

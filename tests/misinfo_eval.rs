@@ -194,9 +194,9 @@ fn the_users_readout_marginalises_recall_and_decision() {
         let pb = |b: usize| lp(b, false, 0, BELIEF_AT) / norm(&|c| lp(c, false, 0, BELIEF_AT), n);
         let pd = |b: usize, a: bool| lp(b, a, 0, DECISION_AT) / (lp(b, true, 0, DECISION_AT) + lp(b, false, 0, DECISION_AT));
         let px = |b: usize, a: bool, x: usize| lp(b, a, x, USER_PROMPT) / norm(&|y| lp(b, a, y, USER_PROMPT), n);
-        for x in 0..n {
+        for (x, &got) in p.iter().enumerate().take(n) {
             let want: f64 = (0..n).map(|b| pb(b) * [false, true].iter().map(|&a| pd(b, a) * px(b, a, x)).sum::<f64>()).sum();
-            assert!((p[x] - want).abs() < 1e-4, "x {x}: {} vs {want}", p[x]);
+            assert!((got - want).abs() < 1e-4, "x {x}: {got} vs {want}");
         }
         assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
     }

@@ -49,8 +49,8 @@ fn permute_narrow_concat_index_select_values() {
 #[test]
 fn gradcheck_views() {
     let x = randn64(&[2, 3, 4], 1);
-    check_grads(|t| t[0].reshape([6, 4])?.permute(&[1, 0]), &[x.clone()]);
-    check_grads(|t| t[0].narrow(2, 1, 2), &[x.clone()]);
+    check_grads(|t| t[0].reshape([6, 4])?.permute(&[1, 0]), std::slice::from_ref(&x));
+    check_grads(|t| t[0].narrow(2, 1, 2), std::slice::from_ref(&x));
     check_grads(|t| Tensor::concat(&[t[0].clone(), t[1].clone()], 1), &[x.clone(), randn64(&[2, 5, 4], 2)]);
     let ids = Tensor::from_vec_u32(vec![1, 1, 0, 2], [4]).unwrap();
     check_grads(|t| t[0].index_select(&t[1], 1), &[x, ids]);

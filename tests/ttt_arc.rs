@@ -393,7 +393,7 @@ fn diagnose_base_model() {
             let t = generate(f, (1 << 40) + s, cfg.n_demos, cfg.min_side, cfg.max_side).unwrap();
             let p = prompt(&t.train, &t.test[0].input);
             let opts = kiln::model::GenerateOptions { max_new_tokens: GridCodec.answer_budget(&t.train, &t.test[0].input), params: vec![kiln::sample::SamplingParams::greedy()], stop_tokens: vec![END], seed: 0 };
-            let gen = m.generate(&[p.clone()], &opts).unwrap().remove(0);
+            let gen = m.generate(std::slice::from_ref(&p), &opts).unwrap().remove(0);
             let want = encode_grid(t.test[0].output.as_ref().unwrap());
             println!("{f} {s}: prompt {} finish {} got {:?} want {:?}", p.len(), gen.finish, gen.new_ids, want);
         }

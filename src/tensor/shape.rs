@@ -38,7 +38,7 @@ impl Shape {
     /// The last dimension, and the product of all others: (N, C) for a row-wise op.
     pub fn rows_cols(&self) -> (usize, usize) {
         let c = self.0.last().copied().unwrap_or(1);
-        (if c == 0 { 0 } else { self.elem_count() / c }, c)
+        (self.elem_count().checked_div(c).unwrap_or(0), c)
     }
     /// (outer, dim, inner) around `axis`: the tensor viewed as outer x dim x inner.
     pub fn split_at_axis(&self, axis: usize) -> (usize, usize, usize) {
@@ -50,10 +50,10 @@ impl Shape {
     pub fn broadcast(op: &'static str, a: &Shape, b: &Shape) -> Result<Shape> {
         let r = a.rank().max(b.rank());
         let mut out = vec![0; r];
-        for i in 0..r {
+        for (i, o) in out.iter_mut().enumerate() {
             let da = if i < r - a.rank() { 1 } else { a.0[i - (r - a.rank())] };
             let db = if i < r - b.rank() { 1 } else { b.0[i - (r - b.rank())] };
-            out[i] = match (da, db) {
+            *o = match (da, db) {
                 (x, y) if x == y => x,
                 (1, y) => y,
                 (x, 1) => x,

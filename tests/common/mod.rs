@@ -16,6 +16,7 @@ pub fn randn64(shape: &[usize], seed: u64) -> Tensor {
 }
 
 /// |a - b| <= atol + rtol * |b| elementwise; prints the first mismatches.
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // !(d <= tol): NaN fails
 pub fn assert_close(a: &[f64], b: &[f64], atol: f64, rtol: f64, what: &str) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");
     let bad: Vec<String> = a

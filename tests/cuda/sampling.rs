@@ -65,6 +65,7 @@ fn mixed_logits(b: usize, v: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Compare GPU tokens with the CPU's for one batch; return the number of explained mismatches.
+#[allow(clippy::too_many_arguments)]
 fn check_batch(what: &str, x: &[f32], v: usize, ps: &[SamplingParams], seed: u64, rows: &[u32], step: u32, gpu: &[u32]) -> usize {
     let cpu = sample(x, v, ps, seed, rows, step).unwrap();
     let mut explained = 0;

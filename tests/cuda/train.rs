@@ -60,7 +60,7 @@ fn parity_train_gpt2_text_loss_curve_and_generate() {
     let (model, state) = kiln::train::load_checkpoint(&root.join("gpu")).unwrap();
     let opts = kiln::model::GenerateOptions { max_new_tokens: 12, params: vec![kiln::sample::SamplingParams::greedy()], stop_tokens: vec![], seed: 0 };
     let prompt = state.tokenizer.encode("the ").unwrap();
-    let on_cpu = model.generate(&[prompt.clone()], &opts).unwrap();
+    let on_cpu = model.generate(std::slice::from_ref(&prompt), &opts).unwrap();
     model.to_device(GPU).unwrap();
     let on_gpu = model.generate(&[prompt], &opts).unwrap();
     assert_eq!(on_cpu[0].new_ids, on_gpu[0].new_ids, "greedy decoding differs between devices");

@@ -11,7 +11,7 @@
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
 /// ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits, so n * LN2_HI is exact for |n| < 2^15.
-const LN2_HI: f32 = 0.693_359_375;
+const LN2_HI: f32 = 355.0 / 512.0; // 0.693359375, exactly
 const LN2_LO: f32 = -2.121_944_4e-4;
 /// 1.5 * 2^23: adding it to |y| < 2^22 rounds y to an integer held in the low mantissa bits.
 const ROUND: f32 = 12_582_912.0;

@@ -170,7 +170,7 @@ pub fn load_weights_into(model: &Transformer, dir: &Path) -> Result<()> {
     let unexpected: Vec<&str> = where_
         .keys()
         .map(String::as_str)
-        .filter(|k| !ignorable(k) && !(tied && *k == "lm_head.weight") && !params.iter().any(|(n, _)| n == k))
+        .filter(|k| !(ignorable(k) || tied && *k == "lm_head.weight" || params.iter().any(|(n, _)| n == k)))
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         return Err(Error::File {

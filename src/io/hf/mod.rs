@@ -46,7 +46,7 @@ pub fn load_params(model: &Transformer, tensors: &BTreeMap<String, Tensor>, orig
     let unexpected: Vec<&str> = tensors
         .keys()
         .map(String::as_str)
-        .filter(|k| !params.iter().any(|(n, _)| n == k) && !(tied_head && *k == "lm_head.weight"))
+        .filter(|k| !(params.iter().any(|(n, _)| n == k) || tied_head && *k == "lm_head.weight"))
         .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         return Err(Error::File { path: origin.into(), detail: format!("parameter names differ: missing {missing:?}, unexpected {unexpected:?}") });

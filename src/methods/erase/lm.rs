@@ -30,6 +30,8 @@ const ROWS: usize = 1024;
 /// Sequence lengths (inputs): judge 7, extract 4 + 2 written, answer 3k + 3.
 const JUDGE_LEN: usize = 7;
 const READ_LEN: usize = 4;
+/// How many times the corpus holds each answer that names a value (see `corpus`).
+const ANSWER_REPEATS: usize = 3;
 
 /// The reader's words and their ids.
 #[derive(Clone, Debug)]
@@ -117,6 +119,12 @@ pub struct CorpusCounts {
     /// how many times each judgment of each label is repeated in the corpus
     pub repeats: [usize; 3],
     pub answer: usize,
+    /// how many times each answer that names a value is repeated in the corpus
+    pub answer_repeats: usize,
+    /// answers that are `unknown` (no text about the pair: most are RAG's), before the repeats
+    pub unknown: usize,
+    /// how many times each `unknown` answer is repeated in the corpus
+    pub unknown_repeats: usize,
 }
 
 /// The training corpus: every job the template reader did in the training traces, padded to
@@ -129,7 +137,7 @@ pub fn corpus(v: &Vocab, traces: &[Trace], k: usize) -> (Examples, CorpusCounts)
         e.targets.resize(len, IGNORE);
         e
     };
-    let (mut out, mut n, mut judged) = (Vec::new(), CorpusCounts::default(), Vec::new());
+    let (mut out, mut n, mut judged, mut named, mut unknown) = (Vec::new(), CorpusCounts::default(), Vec::new(), Vec::new(), Vec::new());
     for t in traces {
         for (doc, fact) in t.stream.docs.iter().zip(&t.extracted) {
             if let (Some(d), Some(f)) = (v.encode(&doc.text), fact) {
@@ -149,7 +157,8 @@ pub fn corpus(v: &Vocab, traces: &[Trace], k: usize) -> (Examples, CorpusCounts)
             for (a, ans) in asks.iter().zip(answers) {
                 let mut row = v.ask_row(a, k);
                 row.push(ans.map_or(v.id("unknown"), |x| v.fact(Fact { entity: a.entity, relation: a.relation, value: x })[2]));
-                out.push(padded(Example::next_token(&row, 3 * k + 3)));
+                let e = padded(Example::next_token(&row, 3 * k + 3));
+                if ans.is_some() { named.push(e) } else { unknown.push(e) }
                 n.answer += 1;
             }
         }
@@ -161,6 +170,21 @@ pub fn corpus(v: &Vocab, traces: &[Trace], k: usize) -> (Examples, CorpusCounts)
         out.extend(std::iter::repeat_n(e, repeats[j.index()]));
     }
     n.repeats = repeats;
+    // Answering is the job learned last: the LM must find the one text about the pair among k,
+    // or see that none is. At 4% of the corpus, some seeds had not learned it in 5000 steps; each
+    // answer is repeated ANSWER_REPEATS times (13%). `unknown` (no retrieved text is about the
+    // pair, about 5 answers in 100, nearly all RAG's) is rarer still: seen that rarely, the LM
+    // named a value instead, so its answers are repeated until they are about a quarter as
+    // frequent as the answers that name one.
+    n.unknown = unknown.len();
+    n.answer_repeats = ANSWER_REPEATS;
+    n.unknown_repeats = (ANSWER_REPEATS * named.len() / (4 * n.unknown.max(1))).max(1);
+    for e in named {
+        out.extend(std::iter::repeat_n(e, ANSWER_REPEATS));
+    }
+    for e in unknown {
+        out.extend(std::iter::repeat_n(e, n.unknown_repeats));
+    }
     (Examples(out), n)
 }
 

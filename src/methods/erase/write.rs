@@ -94,6 +94,14 @@ pub fn claims(r: &Results) -> Vec<Claim> {
             pct(a.same_answers(2))
         ),
     });
+    let worst = (0..3).map(|k| a.same_answers(k)).fold(f64::INFINITY, f64::min);
+    c.push(Claim {
+        name: "the LM reader answers from retrieved texts as the parser does".into(),
+        statement: format!("from RAG's documents, the append-only facts and ERASE's facts alike, the LM gives the parser's answer (a value, or unknown where no text is about the pair) to >= {}% of the questions", 100.0 * AGREE),
+        target: false,
+        holds: Some(worst >= AGREE),
+        numbers: format!("RAG {}, append-only facts {}, ERASE {}; values named where the parser answers nothing: {} / {} / {}", pct(a.same_answers(0)), pct(a.same_answers(1)), pct(a.same_answers(2)), a.guesses[0], a.guesses[1], a.guesses[2]),
+    });
     if let Some(last) = r.rows.last() {
         c.push(Claim {
             name: "the LM reader's ERASE comes close to the oracle's".into(),
@@ -198,9 +206,9 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
          extracts each document's fact (`e3 joined c5 read` -> `e3 works_at c5`, greedy), judges each retrieved fact \
          (`e3 works_at c2 e3 joined c5 judge` -> reinforced / false / unchanged, argmax over the three labels) and answers each \
          question from the top retrieved texts (`<texts> ask e3 works_at` -> a value or unknown). It was trained for {} steps \
-         (batch {}, final loss {:.4}, {:.1} s) on what the template reader did on {} training streams per setting (stream ids >= 2^31, \
+         (batch {}, final loss {:.1e}, {:.1} s) on what the template reader did on {} training streams per setting (stream ids >= 2^31, \
          disjoint from the evaluation streams): {} extractions, {} / {} / {} judgments (reinforced / false / unchanged; the first two \
-         repeated {} and {} times), {} answers. \
+         repeated {} and {} times), {} answers, each repeated {} times ({} of them `unknown`, where no retrieved text is about the pair, each repeated {} times). \
          The *template reader* is exact template parsing: the oracle.\n\n\
          ## Claims\n\n{}\n\n## Accuracy by changes per step\n\n{}\n\n![accuracy](accuracy.png)\n\n\
          Changed pairs' questions and ERASE's knowledge base at the end, LM reader / template reader:\n\n{}\n\n\
@@ -235,6 +243,9 @@ pub fn write_report(dir: &RunDir, r: &Results) -> Result<()> {
         t.corpus.repeats[0],
         t.corpus.repeats[1],
         t.corpus.answer,
+        t.corpus.answer_repeats,
+        t.corpus.unknown,
+        t.corpus.unknown_repeats,
         claims_table(&r.claims),
         markdown_table(
             &["changes/step", "pairs changed", "RAG (LM)", "facts, no edits (LM)", "erase (lm reader)", "ERASE - RAG (LM)", "RAG (template)", "facts, no edits (template)", "erase (template reader)", "ERASE - RAG (template)"],

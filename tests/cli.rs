@@ -40,6 +40,26 @@ fn train_eval_generate_round_trip() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Every method command takes `--seed`, and every one that trains or runs a model `--device`;
+/// on a machine with no GPU, `--device cuda` is one clear line and a non-zero exit.
+#[test]
+fn every_method_takes_seed_and_the_model_ones_device() {
+    let model = ["forgetting", "adaptive-compute", "algae", "erase", "misinfo-eval", "random-transformers", "intruders experiment", "ttt-arc reproduce", "ttt-arc run", "ttt-arc finetune"];
+    for cmd in model.iter().chain(&["linear-attn-learn"]) {
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let (ok, help, _) = kiln(&args);
+        assert!(ok && help.contains("--seed"), "{cmd}: {help}");
+        assert!(help.contains("--device") == model.contains(cmd), "{cmd}: --device {}", if model.contains(cmd) { "missing" } else { "unexpected" });
+    }
+    if !std::path::Path::new("/dev/nvidia0").exists() && std::env::var_os("KILN_CUDA_EMU").is_none() {
+        let out = std::env::temp_dir().join(format!("kiln-cli-nocuda-{}", std::process::id()));
+        let (ok, _, stderr) = kiln(&["intruders", "experiment", "--scale", "tiny", "--device", "cuda", "--out", out.to_str().unwrap()]);
+        assert!(!ok && stderr.trim().lines().count() == 1 && stderr.to_lowercase().contains("cuda"), "{stderr}");
+        assert!(!out.join("report.json").exists(), "nothing written");
+    }
+}
+
 #[test]
 fn bad_input_gives_one_line_and_nonzero_exit() {
     let dir = std::env::temp_dir().join(format!("kiln-cli-bad-{}", std::process::id()));

@@ -6,7 +6,7 @@
 //! flipped argmax or one reordered tie between devices is not a bug.
 use super::GPU;
 use kiln::methods::training::Phase;
-use kiln::methods::{adaptive_compute, algae, erase, forgetting, misinfo_eval, random_transformers};
+use kiln::methods::{adaptive_compute, algae, erase, forgetting, intruders, misinfo_eval, random_transformers};
 use kiln::tensor::Device;
 use serde_json::Value;
 
@@ -99,4 +99,25 @@ fn parity_method_erase() {
 #[ignore = "needs a CUDA device"]
 fn parity_method_algae() {
     both("algae", algae::Config::tiny(), |c, d| c.device = d, algae::measure);
+}
+
+/// intruders' report has no final_loss (fine-tuning stops at a task accuracy, so its step counts
+/// may differ by an evaluation interval between devices): the pre-training, a fixed number of
+/// steps, must end at the same loss; every fine-tuned run must be there with finite numbers; the
+/// intruder counts (SVDs of slightly different weights) are printed.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_method_intruders() {
+    super::setup();
+    let run = |d: Device| intruders::experiment::run_experiment(&intruders::Config { device: d, ..intruders::Config::tiny() }).unwrap_or_else(|e| panic!("intruders --device {d}: {e}")).0;
+    let (g, c) = (run(GPU), run(Device::Cpu));
+    let rel = (g.base_pretrain_loss - c.base_pretrain_loss).abs() / c.base_pretrain_loss.abs().max(1e-12);
+    assert!(rel <= 1e-3, "pre-training loss {} on the device, {} on the CPU (rel {rel:.2e})", g.base_pretrain_loss, c.base_pretrain_loss);
+    assert_eq!(g.runs.len(), c.runs.len());
+    for (a, b) in g.runs.iter().zip(&c.runs) {
+        assert_eq!((&a.method, a.rank), (&b.method, b.rank));
+        assert!(a.pretrain_loss.is_finite() && a.task_acc.is_finite(), "{} r={}: {} / {}", a.method, a.rank, a.pretrain_loss, a.task_acc);
+        println!("intruders {} r={}: steps {} / {}, task acc {:.3} / {:.3}, intruders {:?} / {:?} (device / cpu)", a.method, a.rank, a.steps, b.steps, a.task_acc, b.task_acc, a.intruders_eps, b.intruders_eps);
+    }
+    assert_eq!(g.scale_down.len(), c.scale_down.len());
 }

@@ -70,3 +70,30 @@ fn parity_ttt_arc_hf_run_on_device() {
     println!("ttt-arc on the device: submission {} the CPU's", if gpu == cpu { "identical to" } else { "differs from" });
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `kiln ttt-arc reproduce --scale tiny` with stage 1 trained on the device too (from scratch,
+/// the grid codec): the same held-out tasks, TTT sets and steps as on the CPU, and TTT losses
+/// within 1e-3 (stage 1's few f32 steps leave the base models that close).
+#[test]
+#[ignore = "needs a CUDA device"]
+fn parity_ttt_arc_reproduce_on_device() {
+    super::setup();
+    let dir = std::env::temp_dir().join(format!("kiln-ttt-arc-reproduce-{}", std::process::id()));
+    let reproduce = |device: &str| {
+        let out = dir.join(device);
+        let r = Command::new(kiln_bin()).args(["ttt-arc", "reproduce", "--scale", "tiny", "--device", device, "--out", out.to_str().unwrap()]).output().unwrap();
+        assert!(r.status.success(), "ttt-arc reproduce --device {device}: {}", String::from_utf8_lossy(&r.stderr));
+        report(&out)
+    };
+    let (rg, rc) = (reproduce("cuda"), reproduce("cpu"));
+    let (tg, tc) = (rg["tasks"].as_array().unwrap(), rc["tasks"].as_array().unwrap());
+    assert!(!tg.is_empty() && tg.len() == tc.len(), "{} vs {} tasks", tg.len(), tc.len());
+    for (a, b) in tg.iter().zip(tc) {
+        assert_eq!((&a["id"], &a["ttt_tasks"], &a["ttt_steps"]), (&b["id"], &b["ttt_tasks"], &b["ttt_steps"]));
+        for k in ["ttt_loss_first_epoch", "ttt_loss_last_epoch"] {
+            let (x, y) = (a[k].as_f64().unwrap(), b[k].as_f64().unwrap());
+            assert!(x.is_finite() && (x - y).abs() <= 1e-3 * y.abs().max(1.0), "{k}: device {x} vs cpu {y} ({a})");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

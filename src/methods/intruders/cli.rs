@@ -1,7 +1,7 @@
 //! The `kiln intruders` subcommands (parsed by clap in main.rs, run here).
 
 use super::{analyze_checkpoints, run, Config, NAME};
-use crate::methods::Scale;
+use crate::methods::{RunArgs, Scale};
 use crate::report::RunDir;
 use crate::Result;
 use std::path::PathBuf;
@@ -35,9 +35,8 @@ pub enum IntrudersCommand {
         /// tiny (seconds), small (the CPU reproduction, minutes) or paper (larger; hours on a CPU).
         #[arg(long, default_value = "small")]
         scale: Scale,
-        /// Output folder (default: a new UTC-timestamped folder under runs/intruders/).
-        #[arg(long)]
-        out: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
     },
 }
 
@@ -52,16 +51,14 @@ impl IntrudersCommand {
                 println!("{n} intruder dimension(s) at eps {key} over {} matrices (top-{k}); report: {}", a.matrices.len(), out.join("report.md").display());
                 Ok(())
             }
-            IntrudersCommand::Experiment { scale, out } => {
-                let cfg = match scale {
+            IntrudersCommand::Experiment { scale, run: args } => {
+                let base = match scale {
                     Scale::Tiny => Config::tiny(),
                     Scale::Small => Config::small(),
                     Scale::Paper => Config::default(),
                 };
-                let out = out.unwrap_or_else(|| RunDir::default_path(NAME));
-                let r = run(&cfg, &out)?;
-                println!("{}\nreport: {}", r.headline, out.join("report.md").display());
-                Ok(())
+                let cfg = Config { seed: args.seed, device: args.device()?, ..base };
+                args.finish(NAME, |out| run(&cfg, out))
             }
         }
     }

@@ -56,7 +56,7 @@ fn with_matrices(base: &Transformer, mats: &[Matrix]) -> Result<Transformer> {
     let params: BTreeMap<String, Tensor> = m.named_params().into_iter().collect();
     for x in mats {
         let t = params.get(&format!("{}.weight", x.name)).ok_or_else(|| Error::Msg(format!("intruders: no parameter `{}.weight`", x.name)))?;
-        t.assign(&Tensor::from_vec(x.w.clone(), [x.d_in, x.d_out])?)?;
+        t.assign(&Tensor::from_vec(x.w.clone(), [x.d_in, x.d_out])?.to_device(t.device())?)?;
     }
     Ok(m)
 }
@@ -124,7 +124,9 @@ pub fn run_experiment(cfg: &Config) -> Result<(Experiment, Option<Analysis>)> {
     let total = cfg.pretrain_steps + cfg.ft_steps * (2 * cfg.ranks.len() + 1);
     let bar = crate::report::progress(total as u64, "intruders");
     // 1. pre-train
-    let mut pre = Trainer::new(Transformer::new(model_config(cfg, d.vocab))?, train_cfg(cfg, cfg.pretrain_steps, cfg.lr_pretrain), d.corpus_train.len())?;
+    let model = Transformer::new(model_config(cfg, d.vocab))?;
+    model.to_device(cfg.device)?;
+    let mut pre = Trainer::new(model, train_cfg(cfg, cfg.pretrain_steps, cfg.lr_pretrain), d.corpus_train.len())?;
     for _ in 0..cfg.pretrain_steps {
         pre.step(&*d.corpus_train)?;
         bar.inc(1);
@@ -146,6 +148,7 @@ pub fn run_experiment(cfg: &Config) -> Result<(Experiment, Option<Analysis>)> {
         } else {
             let lc = LoraConfig { rank, alpha: 2.0 * rank as f64, rslora: method == "rslora", targets: targets.clone() };
             m.add_lora(&lc, &mut Init::new(cfg.seed + rank as u64))?;
+            m.to_device(cfg.device)?; // the new adapter's A is made on the CPU
             if method == "rslora" {
                 cfg.lr_rslora
             } else {

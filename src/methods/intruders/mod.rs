@@ -53,6 +53,8 @@ pub struct Config {
     pub eps: f64,
     pub lambdas: Vec<f64>,
     pub seed: u64,
+    /// where the models train and are evaluated (the SVDs run on the CPU)
+    pub device: crate::tensor::Device,
 }
 
 impl Default for Config {
@@ -85,6 +87,7 @@ impl Config {
             eps: 0.5,
             lambdas: vec![1.0, 0.5, 0.0],
             seed: 0,
+            device: crate::tensor::Device::Cpu,
         }
     }
     pub fn small() -> Self {
@@ -112,6 +115,7 @@ impl Config {
             eps: 0.5,
             lambdas: vec![1.0, 0.75, 0.5, 0.25, 0.0],
             seed: 0,
+            device: crate::tensor::Device::Cpu,
         }
     }
 }

@@ -14,12 +14,15 @@ pub struct LinearAttnLearnArgs {
     /// Output folder (default: a new UTC-timestamped folder under runs/linear-attn-learn/).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Seed of everything the run draws: teachers, data, students' initialisation.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 impl LinearAttnLearnArgs {
     pub fn run(self) -> Result<()> {
         let out = self.out.unwrap_or_else(|| RunDir::default_path(NAME));
-        let r = run(&Scaled::at(self.scale), &out)?;
+        let r = run(&super::Config { seed: self.seed, ..Scaled::at(self.scale) }, &out)?;
         println!("{}\nreport: {}", r.headline, out.join("report.md").display());
         Ok(())
     }

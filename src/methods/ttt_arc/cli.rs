@@ -19,6 +19,8 @@ pub enum TttArcCommand {
         all_families: bool,
         #[arg(long)]
         out: PathBuf,
+        #[command(flatten)]
+        on: DeviceSeed,
     },
     /// Stages 2-3 on ARC tasks: writes OUT/submission.json (ARC Prize form) and, where answers
     /// are known, report.json / report.md with pass@2 of ft, ft_ttt and ft_ttt_aug.
@@ -46,9 +48,8 @@ pub enum TttArcCommand {
         no_ttt: bool,
         #[arg(long)]
         no_augment: bool,
-        /// cpu, cuda, cuda:N or auto: where the model, its adapters and generation live.
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        #[command(flatten)]
+        on: DeviceSeed,
         /// Tasks whose views are decoded together, each row under its own task's adapter
         /// (multi-adapter LoRA); 0 = one task and one view at a time. Default: the scale's (8).
         #[arg(long)]
@@ -67,30 +68,50 @@ pub enum TttArcCommand {
         /// As for `run`.
         #[arg(long)]
         serve_batch: Option<usize>,
+        #[command(flatten)]
+        on: DeviceSeed,
     },
+}
+
+/// Where a `ttt-arc` command runs and its seed.
+#[derive(clap::Args)]
+pub struct DeviceSeed {
+    /// cpu, cuda, cuda:N or auto: where stage 1 trains and the model, its adapters and
+    /// generation live.
+    #[arg(long, default_value = "cpu")]
+    device: String,
+    /// Seed of stage 1's tasks and initialisation, the held-out tasks, and the adapters.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+impl DeviceSeed {
+    /// The scale's settings on this device and seed.
+    fn config(&self, scale: Scale) -> Result<super::Config> {
+        Ok(super::Config { device: self.device.parse()?, seed: self.seed, ..config(scale) })
+    }
 }
 
 impl TttArcCommand {
     pub fn run(self) -> Result<()> {
         match self {
-            TttArcCommand::Finetune { scale, all_families, out } => {
-                let cfg = config(scale);
+            TttArcCommand::Finetune { scale, all_families, out, on } => {
+                let cfg = on.config(scale)?;
                 let fams: Vec<&str> = if all_families { super::families::FAMILIES.to_vec() } else { cfg.train_families() };
                 let m = finetune(&cfg, &fams)?;
                 save_model(&m, &out)?;
                 println!("stage-1 model: {}", out.display());
                 Ok(())
             }
-            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment, device, serve_batch } => {
-                let device: crate::tensor::Device = device.parse()?;
-                let mut cfg = config(scale);
+            TttArcCommand::Run { tasks, split, model, scale, limit, out, no_ttt, no_augment, on, serve_batch } => {
+                let mut cfg = on.config(scale)?;
                 cfg.serve_batch = serve_batch.unwrap_or(cfg.serve_batch);
                 let all = data::load_tasks(&tasks, split.as_deref())?;
                 let (base, codec): (_, Box<dyn Codec>) = match &model {
                     Some(dir) => load_any(dir)?,
                     None => (finetune(&cfg, &super::families::FAMILIES)?, Box::new(GridCodec)),
                 };
-                base.to_device(device)?;
+                base.to_device(cfg.device)?;
                 let (chosen, skipped) = super::fitting_tasks(codec.as_ref(), &all, base.cfg.max_seq_len, limit);
                 let notes = format!(
                     "Tasks: {} ({}), {} of {} chosen: the first {} in task-id order whose every test prompt fits the {}-token context ({} skipped as too long). Model: {} ({} codec).",
@@ -108,9 +129,9 @@ impl TttArcCommand {
                 println!("{}\nsubmission: {}", r.headline, out.join("submission.json").display());
                 Ok(())
             }
-            TttArcCommand::Reproduce { scale, out, model, serve_batch } => {
+            TttArcCommand::Reproduce { scale, out, model, serve_batch, on } => {
                 let out = out.unwrap_or_else(|| RunDir::default_path(NAME));
-                let mut cfg = config(scale);
+                let mut cfg = on.config(scale)?;
                 cfg.serve_batch = serve_batch.unwrap_or(cfg.serve_batch);
                 let r = reproduce(&cfg, &out, model.as_deref())?;
                 println!("{}\nreport: {}", r.headline, out.join("report.md").display());

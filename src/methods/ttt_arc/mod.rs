@@ -70,6 +70,8 @@ pub struct Config {
     /// adapter (multi-adapter LoRA); 0 = one task and one view at a time (`solve`)
     pub serve_batch: usize,
     pub seed: u64,
+    /// where stage 1 trains and the model, its adapters and generation live
+    pub device: crate::tensor::Device,
 }
 
 impl Default for Config {
@@ -122,6 +124,7 @@ impl Config {
             per_group: 3,
             serve_batch: 8,
             seed: 0,
+            device: crate::tensor::Device::Cpu,
         }
     }
 
@@ -238,6 +241,7 @@ pub fn reproduce(cfg: &Config, out: &Path, model: Option<&Path>) -> Result<crate
             (m, Box::new(GridCodec))
         }
     };
+    base.to_device(cfg.device)?;
     let stage1 = start.elapsed().as_secs_f64();
     let seen = seen_accuracy(&base, codec.as_ref(), cfg, &train, cfg.eval_tasks_per_family)?;
     let seen_mean = seen.iter().map(|s| s.1).sum::<f64>() / seen.len().max(1) as f64;

@@ -42,7 +42,9 @@ pub fn finetune(cfg: &Config, families_: &[&str]) -> Result<Transformer> {
         save_final: false,
         ..TrainConfig::default()
     };
-    let mut t = Trainer::new(Transformer::new(cfg.model_config())?, tc, data.len())?;
+    let model = Transformer::new(cfg.model_config())?;
+    model.to_device(cfg.device)?;
+    let mut t = Trainer::new(model, tc, data.len())?;
     let bar = crate::report::progress(cfg.stage1_steps as u64, "ttt-arc stage 1");
     let start = Instant::now();
     let (mut tokens, mut window) = (0, Vec::new());

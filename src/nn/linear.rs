@@ -126,7 +126,8 @@ impl Linear {
             return Err(Error::Msg("lora: rank must be at least 1".into()));
         }
         self.unmerge()?;
-        let a = init.uniform(&[self.d_in(), cfg.rank], 1.0 / (self.d_in() as f32).sqrt())?.with_grad();
+        // (in, r) and (r, out), both on the weight's device
+        let a = init.uniform(&[self.d_in(), cfg.rank], 1.0 / (self.d_in() as f32).sqrt())?.to_device(self.weight.device())?.with_grad();
         let b = Tensor::zeros([cfg.rank, self.d_out()], self.weight.dtype(), self.weight.device())?.with_grad();
         self.lora = Some(LoraAdapter { a, b, scale: cfg.scale() });
         Ok(())

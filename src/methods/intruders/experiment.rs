@@ -148,7 +148,6 @@ pub fn run_experiment(cfg: &Config) -> Result<(Experiment, Option<Analysis>)> {
         } else {
             let lc = LoraConfig { rank, alpha: 2.0 * rank as f64, rslora: method == "rslora", targets: targets.clone() };
             m.add_lora(&lc, &mut Init::new(cfg.seed + rank as u64))?;
-            m.to_device(cfg.device)?; // the new adapter's A is made on the CPU
             if method == "rslora" {
                 cfg.lr_rslora
             } else {

@@ -92,7 +92,6 @@ pub fn train_adapter(base: &Transformer, codec: &dyn Codec, set: &[TrainTask], c
     let mut m = base.clone();
     let lc = LoraConfig { rank: cfg.rank, alpha: cfg.alpha, rslora: false, targets: cfg.targets.clone() };
     m.add_lora(&lc, &mut Init::new(seed))?;
-    m.to_device(base.device())?;
     let data = TaskSet::new(codec, set, m.cfg.max_seq_len)?;
     let steps = (cfg.epochs * set.len()).div_ceil(cfg.batch_size).max(1);
     let tc = TrainConfig {
